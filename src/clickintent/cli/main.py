@@ -1,0 +1,129 @@
+"""The `clickintent` command line: one command per pipeline stage, and `demo` to run them all.
+
+Heavy libraries (dbt, Feast, torch) are imported inside the commands so that `--help` is instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from clickintent.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="clickintent",
+    help="From clicks to intent: synthetic world, dbt features, Feast, taxonomy, encoder, ranker, serving.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+features_app = typer.Typer(help="Feast feature repository: generate definitions, apply, materialize.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+
+console = Console(stderr=True)
+
+
+def _settings(data_dir: Optional[Path] = None, seed: Optional[int] = None) -> Settings:
+    return load_settings(data_dir=data_dir, seed=seed)
+
+
+DataDirOption = typer.Option(None, "--data-dir", help="Run-time data directory (default: $CLICKINTENT_DATA_DIR or ./data).")
+
+
+@app.command()
+def generate(
+    events: int = typer.Option(1_000_000, "--events", help="Approximate number of raw events to generate."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: settings seed, 7)."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Generate the synthetic financial-services world into <data dir>/raw (ground truth apart)."""
+    from clickintent.synth import generate_world
+
+    settings = _settings(data_dir, seed)
+    summary = generate_world(settings, target_events=events)
+    console.print(summary.as_table())
+
+
+@app.command()
+def load(
+    source: Path = typer.Argument(..., help="Directory with events/products/customers/conversions/tile_impressions as .parquet or .csv."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Validate raw tables from a real source against the event contract and install them as <data dir>/raw."""
+    from clickintent.events import ContractError, load_and_install
+
+    settings = _settings(data_dir)
+    try:
+        counts = load_and_install(source, settings.raw_dir)
+    except ContractError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=2) from error
+    for table, rows in counts.items():
+        console.print(f"{table}: {rows:,} rows")
+
+
+@app.command()
+def build(
+    data_dir: Optional[Path] = DataDirOption,
+    select: Optional[str] = typer.Option(None, "--select", help="dbt selection (default: everything)."),
+) -> None:
+    """dbt build of dbt_project/ against the DuckDB warehouse in the data directory (models and tests)."""
+    from clickintent.features.dbt import run_dbt_build
+
+    result = run_dbt_build(_settings(data_dir), select=select)
+    console.print(result.summary())
+    if not result.success:
+        raise typer.Exit(code=1)
+
+
+@features_app.command("apply")
+def features_apply(data_dir: Optional[Path] = DataDirOption) -> None:
+    """Register entities, sources, feature views and services in the Feast registry."""
+    from clickintent.features.store import apply_feature_repo
+
+    applied = apply_feature_repo(_settings(data_dir))
+    console.print(f"applied {applied}")
+
+
+@features_app.command("materialize")
+def features_materialize(data_dir: Optional[Path] = DataDirOption) -> None:
+    """Load the latest feature values into the online store (incremental)."""
+    from clickintent.features.store import materialize
+
+    rows = materialize(_settings(data_dir))
+    console.print(f"online rows: {rows:,}")
+
+
+@features_app.command("generate")
+def features_generate(
+    check: bool = typer.Option(False, "--check", help="Fail if the committed definitions differ from the manifest's."),
+) -> None:
+    """Regenerate feature_repo/ data sources and feature views from the dbt manifest."""
+    from clickintent.features.codegen import write_generated_definitions
+
+    changed = write_generated_definitions(load_settings(), check=check)
+    if check and changed:
+        console.print(f"[red]out of date: {', '.join(map(str, changed))}; run `clickintent features generate`[/red]")
+        raise typer.Exit(code=1)
+    console.print("up to date" if not changed else f"wrote {', '.join(map(str, changed))}")
+
+
+@app.command()
+def demo(
+    events: int = typer.Option(1_000_000, "--events", help="Approximate number of raw events in the demo world."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Run every stage on the embedded default: generate, dbt build, Feast apply and materialize, then a summary."""
+    from clickintent.demo import run_demo
+
+    run_demo(_settings(data_dir), target_events=events, console=console)
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,320 @@
+"""Load raw tables from Parquet or CSV, validate them against the event contract, install atomically.
+
+Validation is all-or-nothing: every file is checked before anything is written, and the raw
+directory is replaced in one rename, so a rejected load (or a crash half-way) leaves the
+previous raw tables exactly as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from clickintent.events.contract import RAW_TABLES, Column, Table
+
+# Tables a load must provide; the others default to empty (a source without tile impressions
+# still builds sessions and web-intent features).
+REQUIRED_TABLES = ("events", "products")
+# How many problems one error message lists before it summarises the rest.
+MAX_REPORTED_PROBLEMS = 5
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    row: int | None  # 1-based data row (the header is not a row); None for file-level problems
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.field is not None:
+            where.append(f"field '{self.field}'")
+        return f"{', '.join(where)}: {self.message}"
+
+
+class ContractError(ValueError):
+    """Raw input that does not meet the event contract. Lists the file, row and field of each problem."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        shown = [str(problem) for problem in problems[:MAX_REPORTED_PROBLEMS]]
+        more = len(problems) - len(shown)
+        if more > 0:
+            shown.append(f"... and {more} more problem(s)")
+        super().__init__("raw input rejected:\n  " + "\n  ".join(shown))
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def find_table_file(source_dir: Path, table: str) -> Path | None:
+    """`<table>.parquet` or `<table>.csv` in source_dir; both present is ambiguous."""
+    candidates = [source_dir / f"{table}.{ext}" for ext in ("parquet", "csv")]
+    present = [path for path in candidates if path.is_file()]
+    if len(present) > 1:
+        raise ContractError([Problem(str(present[1]), None, None, f"both {present[0].name} and {present[1].name} exist; keep one")])
+    return present[0] if present else None
+
+
+def read_table_file(path: Path) -> pa.Table:
+    if path.suffix == ".parquet":
+        return pq.read_table(path)
+    if path.suffix == ".csv":
+        # Every column as text: types are decided by the contract, not guessed per file, so a
+        # bad value is reported against its row instead of failing the whole read.
+        with path.open("rb") as handle:
+            header = handle.readline().decode("utf-8").strip().split(",")
+        convert = pa_csv.ConvertOptions(
+            column_types={name.strip().strip('"'): pa.string() for name in header},
+            strings_can_be_null=True,
+            null_values=[""],
+        )
+        return pa_csv.read_csv(path, convert_options=convert)
+    raise ContractError([Problem(str(path), None, None, "unsupported file type; use .parquet or .csv")])
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _first_rows(mask: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(mask)[:MAX_REPORTED_PROBLEMS]
+
+
+def _to_numpy_mask(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _text(values: pa.ChunkedArray) -> pd.Series:
+    """Values as text, with blank strings as missing (exports write empty cells as '')."""
+    text = pd.Series(values.cast(pa.string()).to_pandas(), dtype="object")
+    return text.where(text.str.strip().str.len() > 0)
+
+
+def _conform_timestamp(values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """Values as UTC microsecond timestamps, and a mask of non-null inputs that did not parse."""
+    if pa.types.is_timestamp(values.type):
+        if values.type.tz is None:
+            values = pc.assume_timezone(values, "UTC")
+        return values.cast(pa.timestamp("us", tz="UTC")), np.zeros(len(values), dtype=bool)
+    if pa.types.is_date(values.type):
+        converted = values.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+        return converted, np.zeros(len(values), dtype=bool)
+    text = _text(values)
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    bad = (text.notna() & parsed.isna()).to_numpy()
+    return pa.chunked_array([pa.Array.from_pandas(parsed, type=pa.timestamp("us", tz="UTC"))]), bad
+
+
+def _conform_number(values: pa.ChunkedArray, integer: bool) -> tuple[pa.ChunkedArray, np.ndarray]:
+    target = pa.int64() if integer else pa.float64()
+    if pa.types.is_integer(values.type) or (pa.types.is_floating(values.type) and not integer):
+        return values.cast(target), np.zeros(len(values), dtype=bool)
+    if pa.types.is_boolean(values.type) or pa.types.is_timestamp(values.type):
+        return values, np.ones(len(values), dtype=bool) & _to_numpy_mask(pc.is_valid(values))
+    text = values.to_pandas() if pa.types.is_floating(values.type) else _text(values)
+    numbers = pd.to_numeric(text, errors="coerce")
+    bad = (text.notna() & numbers.isna()).to_numpy()
+    if integer:
+        fractional = numbers.notna() & (numbers != np.floor(numbers))
+        bad |= fractional.to_numpy()
+        numbers = numbers.where(~fractional)
+        array = pa.Array.from_pandas(numbers.astype("Int64"), type=pa.int64())
+    else:
+        array = pa.Array.from_pandas(numbers.astype("float64"), type=pa.float64())
+    return pa.chunked_array([array]), bad
+
+
+def _conform_bool(values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    if pa.types.is_boolean(values.type):
+        return values, np.zeros(len(values), dtype=bool)
+    text = _text(values).str.strip().str.lower()
+    mapping = {"true": True, "t": True, "1": True, "yes": True, "false": False, "f": False, "0": False, "no": False}
+    parsed = text.map(mapping)
+    bad = (text.notna() & parsed.isna()).to_numpy()
+    return pa.chunked_array([pa.array(parsed.where(parsed.notna(), None).tolist(), type=pa.bool_())]), bad
+
+
+def _conform_string(values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type) or pa.types.is_dictionary(values.type):
+        return values.cast(pa.string()), np.zeros(len(values), dtype=bool)
+    if pa.types.is_integer(values.type):  # integer identifiers are a common export format
+        return values.cast(pa.string()), np.zeros(len(values), dtype=bool)
+    return values, _to_numpy_mask(pc.is_valid(values))
+
+
+def _type_label(column: Column) -> str:
+    if pa.types.is_timestamp(column.type):
+        return "a UTC timestamp (ISO 8601)"
+    if pa.types.is_integer(column.type):
+        return "an integer"
+    if pa.types.is_floating(column.type):
+        return "a number"
+    if pa.types.is_boolean(column.type):
+        return "a boolean"
+    return "text"
+
+
+def conform_column(values: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedArray, np.ndarray]:
+    if pa.types.is_timestamp(column.type):
+        return _conform_timestamp(values)
+    if pa.types.is_integer(column.type):
+        return _conform_number(values, integer=True)
+    if pa.types.is_floating(column.type):
+        return _conform_number(values, integer=False)
+    if pa.types.is_boolean(column.type):
+        return _conform_bool(values)
+    return _conform_string(values)
+
+
+def validate_table(raw: pa.Table, table: Table, file: str) -> tuple[pa.Table, list[Problem]]:
+    """The table conformed to the contract's types and column order, and every problem found."""
+    problems: list[Problem] = []
+    missing = [name for name in table.column_names if name not in raw.column_names]
+    for name in missing:
+        problems.append(Problem(file, None, name, f"missing column (the {table.name} contract needs: {', '.join(table.column_names)})"))
+    if missing:
+        return raw, problems
+
+    conformed: dict[str, pa.ChunkedArray] = {}
+    for column in table.columns:
+        source = raw.column(column.name)
+        values, unparseable = conform_column(source, column)
+        for row in _first_rows(unparseable):
+            shown = source[int(row)].as_py()
+            problems.append(Problem(file, int(row) + 1, column.name, f"{shown!r} is not {_type_label(column)}"))
+        if unparseable.any():
+            continue
+        if not column.nullable:
+            for row in _first_rows(_to_numpy_mask(pc.is_null(values))):
+                problems.append(Problem(file, int(row) + 1, column.name, "is empty, but the contract requires a value"))
+        if column.allowed is not None:
+            outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(column.allowed))))
+            for row in _first_rows(_to_numpy_mask(pc.fill_null(outside, False))):
+                problems.append(
+                    Problem(file, int(row) + 1, column.name, f"{values[int(row)].as_py()!r} is not one of {', '.join(column.allowed)}")
+                )
+        if column.minimum is not None:
+            below = pc.fill_null(pc.less(values, column.minimum), False)
+            for row in _first_rows(_to_numpy_mask(below)):
+                problems.append(Problem(file, int(row) + 1, column.name, f"{values[int(row)].as_py()!r} is below {column.minimum:g}"))
+        conformed[column.name] = values
+
+    if problems:
+        return raw, problems
+    result = pa.table(conformed, schema=table.arrow_schema())
+    problems.extend(_duplicate_key_problems(result, table, file))
+    return result, problems
+
+
+def _duplicate_key_problems(result: pa.Table, table: Table, file: str) -> list[Problem]:
+    if not table.unique_key or result.num_rows == 0:
+        return []
+    keys = result.select(list(table.unique_key)).to_pandas()
+    duplicated = keys.duplicated(keep="first").to_numpy()
+    problems = []
+    for row in _first_rows(duplicated):
+        key = keys.iloc[int(row)]
+        first = int(np.flatnonzero((keys == key).all(axis=1).to_numpy())[0])
+        shown = ", ".join(f"{name}={key[name]!r}" for name in table.unique_key)
+        problems.append(Problem(file, int(row) + 1, table.unique_key[0], f"duplicate key {shown} (first seen at row {first + 1})"))
+    return problems
+
+
+def validate_tables(tables: dict[str, tuple[pa.Table, str]]) -> dict[str, pa.Table]:
+    """Validate raw tables given as {table name: (table, file label)}; raise ContractError listing every problem."""
+    problems: list[Problem] = []
+    conformed: dict[str, pa.Table] = {}
+    for name in REQUIRED_TABLES:
+        if name not in tables:
+            problems.append(Problem(f"{name}.parquet|csv", None, None, f"required table {name!r} is missing"))
+    for name, (raw, label) in tables.items():
+        if name not in RAW_TABLES:
+            problems.append(Problem(label, None, None, f"{name!r} is not a table of the event contract ({', '.join(RAW_TABLES)})"))
+            continue
+        result, found = validate_table(raw, RAW_TABLES[name], label)
+        problems.extend(found)
+        conformed[name] = result
+    if problems:
+        raise ContractError(problems)
+    for name, table in RAW_TABLES.items():
+        conformed.setdefault(name, table.arrow_schema().empty_table())
+    return conformed
+
+
+def load_source_dir(source_dir: Path) -> dict[str, pa.Table]:
+    """Read and validate every contract table found in source_dir (Parquet or CSV)."""
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        raise ContractError([Problem(str(source_dir), None, None, "is not a directory")])
+    tables: dict[str, tuple[pa.Table, str]] = {}
+    for name in RAW_TABLES:
+        path = find_table_file(source_dir, name)
+        if path is None:
+            continue
+        try:
+            tables[name] = (read_table_file(path), str(path))
+        except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as error:
+            raise ContractError([Problem(str(path), None, None, f"cannot be read: {error}")]) from error
+    return validate_tables(tables)
+
+
+# ---------------------------------------------------------------------------------------------
+# installing
+
+
+def replace_table_set(tables: dict[str, pa.Table], raw_dir: Path) -> None:
+    """Write tables as `<raw_dir>/<name>.parquet`, replacing the previous set in one rename.
+
+    The new set is written beside the old one and swapped in only when complete, so readers
+    never see half a load and a failure leaves the previous set in place.
+    """
+    raw_dir = Path(raw_dir)
+    raw_dir.parent.mkdir(parents=True, exist_ok=True)
+    _recover_interrupted_swap(raw_dir)
+    staging = raw_dir.with_name(f".{raw_dir.name}.staging-{uuid.uuid4().hex[:8]}")
+    staging.mkdir()
+    try:
+        for name, table in tables.items():
+            pq.write_table(table, staging / f"{name}.parquet", compression="zstd", row_group_size=1_000_000)
+        previous = raw_dir.with_name(f".{raw_dir.name}.previous")
+        if raw_dir.exists():
+            os.replace(raw_dir, previous)
+        os.replace(staging, raw_dir)
+        shutil.rmtree(previous, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _recover_interrupted_swap(raw_dir: Path) -> None:
+    """If a previous install died between its two renames, put the old set back."""
+    previous = raw_dir.with_name(f".{raw_dir.name}.previous")
+    if previous.exists():
+        if raw_dir.exists():
+            shutil.rmtree(previous)
+        else:
+            os.replace(previous, raw_dir)
+    for stale in raw_dir.parent.glob(f".{raw_dir.name}.staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def load_and_install(source_dir: Path, raw_dir: Path) -> dict[str, int]:
+    """Validate the contract tables in source_dir and install them into raw_dir; row counts per table."""
+    tables = load_source_dir(source_dir)
+    replace_table_set(tables, raw_dir)
+    return {name: table.num_rows for name, table in tables.items()}

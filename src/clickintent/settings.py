@@ -1,0 +1,163 @@
+"""One settings object for every stage, read from a TOML file and environment variables.
+
+Precedence, lowest to highest: the defaults below, then `clickintent.toml` (in the working
+directory, or the file named by `CLICKINTENT_CONFIG`), then environment variables. Each field
+says why it exists and what it defaults to, in the manner of dbt-duckdb's credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The checkout this module was installed from (an editable install, as `make setup` does);
+# the dbt project and the Feast repo live there, beside `src/`.
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+# Environment variable -> settings field. OPENAI_* are the openai SDK's own names, so one
+# environment configures both the SDK and us.
+ENVIRONMENT_VARIABLES: dict[str, str] = {
+    "CLICKINTENT_DATA_DIR": "data_dir",
+    "CLICKINTENT_MODELS_DIR": "models_dir",
+    "CLICKINTENT_PROJECT_DIR": "project_dir",
+    "CLICKINTENT_SESSION_TIMEOUT_MINUTES": "session_timeout_minutes",
+    "CLICKINTENT_ONLINE_STORE": "online_store",
+    "CLICKINTENT_REDIS_URL": "redis_url",
+    "CLICKINTENT_SEED": "seed",
+    "CLICKINTENT_THREADS": "threads",
+    "OPENAI_BASE_URL": "llm_base_url",
+    "OPENAI_API_KEY": "llm_api_key",
+    "CLICKINTENT_LLM_MODEL": "llm_model",
+}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Where everything written at run time goes: raw tables, the DuckDB warehouse, feature
+    # marts, the Feast registry and online store, reports. One directory so that a run is
+    # easy to find, move and delete. Default: ./data
+    data_dir: Path = Field(default=Path("data"))
+
+    # Where trained models and their JSON model cards go; serving loads from here.
+    # Default: ./models
+    models_dir: Path = Field(default=Path("models"))
+
+    # The checkout holding dbt_project/ and feature_repo/. Default: the checkout this package
+    # was installed from (editable install), else the working directory.
+    project_dir: Path = Field(default=_SOURCE_ROOT if (_SOURCE_ROOT / "dbt_project").is_dir() else Path("."))
+
+    # Inactivity that ends a session, per anonymous_id and platform. 30 minutes is the web
+    # analytics convention (Google Analytics, Adobe). Default: 30
+    session_timeout_minutes: int = Field(default=30, gt=0)
+
+    # Feast online store. SQLite needs no server and suits single-writer use; Redis holds
+    # reads steady under concurrent pushes (logins pushing intent while /recommend reads).
+    # Default: sqlite
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+
+    # Redis connection string, used when online_store = "redis". Default: localhost:6379
+    redis_url: str = "localhost:6379"
+
+    # Seed for the synthetic world and every model, so that a rerun is identical. Default: 7
+    seed: int = 7
+
+    # Threads for DuckDB and dbt. The target machine has 2 cores. Default: 2
+    threads: int = Field(default=2, gt=0)
+
+    # OpenAI-compatible endpoint for taxonomy generation. Unset means the offline backend
+    # (MiniLM embeddings + clustering), so everything works with no network. Default: unset
+    llm_base_url: str | None = None
+
+    # API key for that endpoint; never logged. Default: unset
+    llm_api_key: str | None = Field(default=None, repr=False)
+
+    # Model name sent to the endpoint. Default: gpt-4o-mini
+    llm_model: str = "gpt-4o-mini"
+
+    # ---- derived locations (not settable: they follow from the directories above) ----
+
+    @cached_property
+    def raw_dir(self) -> Path:
+        """Raw tables of the event contract, as a source hands them over."""
+        return self.data_dir / "raw"
+
+    @cached_property
+    def ground_truth_dir(self) -> Path:
+        """Hidden latent intents of the synthetic world: evaluation only, never features."""
+        return self.data_dir / "ground_truth"
+
+    @cached_property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @cached_property
+    def marts_dir(self) -> Path:
+        """Feature marts written by dbt as Parquet; Feast reads exactly these files."""
+        return self.data_dir / "marts"
+
+    @cached_property
+    def taxonomy_dir(self) -> Path:
+        return self.data_dir / "taxonomy"
+
+    @cached_property
+    def feast_dir(self) -> Path:
+        return self.data_dir / "feast"
+
+    @cached_property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @cached_property
+    def dbt_project_dir(self) -> Path:
+        return self.project_dir / "dbt_project"
+
+    @cached_property
+    def feature_repo_dir(self) -> Path:
+        return self.project_dir / "feature_repo"
+
+    def absolute(self) -> "Settings":
+        """The same settings with every directory made absolute (dbt and Feast change dirs)."""
+        return self.model_copy(
+            update={
+                "data_dir": self.data_dir.resolve(),
+                "models_dir": self.models_dir.resolve(),
+                "project_dir": self.project_dir.resolve(),
+            }
+        )
+
+
+def _config_file(environ: dict[str, str]) -> Path | None:
+    named = environ.get("CLICKINTENT_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"CLICKINTENT_CONFIG names {path}, which is not a file")
+        return path
+    default = Path("clickintent.toml")
+    return default if default.is_file() else None
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from defaults, then the config file, then the environment, then `overrides`.
+
+    Directories come back absolute so that dbt and Feast, which change directory, see the
+    same paths as the caller.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    config_file = _config_file(environ)
+    if config_file is not None:
+        with config_file.open("rb") as handle:
+            table = tomllib.load(handle)
+        values.update(table.get("clickintent", table))
+    for variable, field in ENVIRONMENT_VARIABLES.items():
+        if environ.get(variable):
+            values[field] = environ[variable]
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return Settings(**values).absolute()
