@@ -22,6 +22,16 @@ app = typer.Typer(
 features_app = typer.Typer(help="Feast feature repository: generate definitions, apply, materialize.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
 
+
+def _add_stage_commands() -> None:
+    """Each stage owns its sub-commands in clickintent/cli/<stage>.py."""
+    from clickintent.cli.rank import rank_app
+
+    app.add_typer(rank_app, name="rank")
+
+
+_add_stage_commands()
+
 console = Console(stderr=True)
 
 

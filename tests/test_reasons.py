@@ -1,0 +1,137 @@
+"""Reason codes from real trained models whose driving feature is known by construction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from clickintent.ranker.conversion_model import ConversionModel, TrainingConfig
+from clickintent.ranker.reasons import (
+    DEFAULT_REASON_TEMPLATES,
+    ReasonTemplates,
+    explain,
+    feature_contributions,
+    reason_codes,
+)
+
+SMALL = TrainingConfig(candidates=TrainingConfig().candidates[:1], max_rounds=200, early_stopping_rounds=20)
+NODES = ["home_buying", "account_servicing", "travel_rewards", "retirement"]
+
+
+def web_intent_world(rows: int = 1500, seed: int = 4) -> tuple[pd.DataFrame, np.ndarray]:
+    """Conversion is driven by researching home buying on the web; the other columns are noise."""
+    rng = np.random.default_rng(seed)
+    top_node = rng.choice(NODES, rows)
+    frame = pd.DataFrame(
+        {
+            "web_sessions_30d_top_node": top_node,
+            "web_sessions_30d": rng.integers(1, 9, rows),
+            "tenure_months": rng.integers(1, 200, rows),
+            "balance": rng.gamma(2.0, 1000.0, rows).round(2),
+            "has_card": rng.random(rows) < 0.5,
+        }
+    )
+    flip = rng.random(rows) < 0.05
+    labels = ((top_node == "home_buying") ^ flip).astype(np.int8)
+    return frame, labels
+
+
+def numeric_driver_world(rows: int = 1500, seed: int = 8) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({name: rng.normal(size=rows) for name in ("calculator_uses", "noise_a", "noise_b", "noise_c")})
+    labels = (frame["calculator_uses"] + rng.normal(0, 0.3, rows) > 0.8).astype(np.int8).to_numpy()
+    return frame, labels
+
+
+@pytest.fixture(scope="module")
+def web_intent_model() -> ConversionModel:
+    frame, labels = web_intent_world()
+    return ConversionModel.fit(frame, labels, config=SMALL, seed=2, threads=1)
+
+
+def test_categorical_driver_is_the_top_reason_in_the_default_template(web_intent_model: ConversionModel) -> None:
+    frame, _ = web_intent_world(rows=300, seed=11)
+    reasons = explain(web_intent_model, frame)
+
+    researched = frame["web_sessions_30d_top_node"] == "home_buying"
+    assert researched.sum() > 40
+    for row_index in np.flatnonzero(researched.to_numpy()):
+        top = reasons[row_index][0]
+        assert top.feature == "web_sessions_30d_top_node" and top.value == "home_buying"
+        sessions = frame["web_sessions_30d"].iloc[row_index]
+        assert top.text == f"researched home buying on the web in {sessions} sessions"
+        assert top.contribution > 0
+    # Contributions are sorted and positive only.
+    for row in reasons:
+        assert all(reason.contribution > 0 for reason in row)
+        assert [reason.contribution for reason in row] == sorted((reason.contribution for reason in row), reverse=True)
+        assert len(row) <= 3
+
+
+def test_numeric_driver_is_the_top_reason_with_generic_fallback() -> None:
+    frame, labels = numeric_driver_world()
+    model = ConversionModel.fit(frame, labels, config=SMALL, seed=3, threads=1)
+    test_frame, _ = numeric_driver_world(rows=400, seed=21)
+    high = test_frame[test_frame["calculator_uses"] > 1.2]
+    assert len(high) > 30
+
+    reasons = explain(model, high, templates=ReasonTemplates(), top_k=2)
+
+    for row, value in zip(reasons, high["calculator_uses"]):
+        assert row[0].feature == "calculator_uses"
+        assert row[0].text == f"calculator_uses = {value:.3g} raised the score"
+
+
+def test_single_request_row_matches_the_batch_and_survives_save_load(web_intent_model: ConversionModel, tmp_path: Path) -> None:
+    frame, _ = web_intent_world(rows=50, seed=12)
+    batch = explain(web_intent_model, frame)
+    request = frame.iloc[7].to_dict()  # what a service gets: one plain mapping
+
+    single = explain(web_intent_model, request)
+
+    assert single == [batch[7]]
+    web_intent_model.save(tmp_path / "conversion", name="conversion")
+    loaded = ConversionModel.load(tmp_path / "conversion", threads=1)
+    assert explain(loaded, frame) == batch
+
+
+def test_contributions_add_up_to_the_margin(web_intent_model: ConversionModel) -> None:
+    frame, _ = web_intent_world(rows=100, seed=13)
+    matrix = web_intent_model.dmatrix(web_intent_model.encode(frame))
+    full = web_intent_model.booster.predict(matrix, pred_contribs=True)
+    margin = web_intent_model.booster.predict(matrix, output_margin=True)
+
+    per_feature = feature_contributions(web_intent_model.booster, matrix)
+
+    assert per_feature.shape == (100, len(web_intent_model.schema.model_feature_names))
+    np.testing.assert_allclose(per_feature.sum(axis=1) + full[:, -1], margin, rtol=1e-4, atol=1e-4)
+
+
+def test_template_registry_matches_feature_value_then_feature_and_falls_back() -> None:
+    templates = (
+        ReasonTemplates()
+        .register(r"plan=(?P<tier>gold|platinum)", "holds the {tier} plan")
+        .register(r"n_(?P<thing>.+)_30d", "{value} {thing} in 30 days")
+        .register(r"broken", "uses {row[absent_column]}")
+    )
+    assert templates.render("plan", "gold", {}) == "holds the gold plan"
+    assert templates.render("plan", "basic", {}) == "plan = basic raised the score"
+    assert templates.render("n_form_starts_30d", "3", {}) == "3 form starts in 30 days"
+    assert templates.render("broken", "1", {}) == "broken = 1 raised the score"
+    assert DEFAULT_REASON_TEMPLATES.render("web_sessions_30d_top_node", "section:mortgages", {"web_sessions_30d": "4"}) == (
+        "researched mortgages on the web in 4 sessions"
+    )
+
+
+def test_booster_without_a_schema_explains_dataframe_rows() -> None:
+    frame, labels = numeric_driver_world()
+    booster = xgb.train({"objective": "binary:logistic", "nthread": 1, "max_depth": 3}, xgb.DMatrix(frame, labels), 60)
+    high = frame[frame["calculator_uses"] > 1.5].head(20)
+
+    reasons = reason_codes(booster, None, high, top_k=1)
+
+    assert all(row[0].feature == "calculator_uses" for row in reasons)
