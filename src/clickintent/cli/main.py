@@ -26,7 +26,9 @@ app.add_typer(features_app, name="features")
 def _add_stage_commands() -> None:
     """Each stage owns its sub-commands in clickintent/cli/<stage>.py."""
     from clickintent.cli.rank import rank_app
+    from clickintent.cli.taxonomy import taxonomy_app
 
+    app.add_typer(taxonomy_app, name="taxonomy")
     app.add_typer(rank_app, name="rank")
 
 

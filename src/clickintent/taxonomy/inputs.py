@@ -1,0 +1,120 @@
+"""What the taxonomy stage reads: sessions from the dbt mart, pages from the raw events.
+
+- Sessions: `<data_dir>/marts/fct_session_sequences.parquet` (one row per non-bot session, web
+  and app, events as arrays), as dbt built it. Its search queries are already masked by dbt.
+- Pages: every distinct page_path of the raw events with its most frequent title, platform and
+  traffic. Error pages (404, /wp-admin probes ...) are flagged with dbt's own rule
+  (macros/is_unknown_page.sql) and left out of the taxonomy: dbt maps them to 'unknown'.
+
+Nothing here reads the ground truth.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from clickintent.settings import Settings
+from clickintent.taxonomy.text_keys import normalize_query, url_section  # noqa: F401 - re-exported
+
+SESSION_COLUMNS = (
+    "session_id",
+    "platform",
+    "anonymous_id",
+    "customer_id",
+    "session_start_ts",
+    "session_end_ts",
+    "n_events",
+    "page_paths",
+    "event_types",
+    "dwell_ms",
+    "search_queries",
+)
+
+# The same rule as dbt_project/macros/is_unknown_page.sql (kept in step by a test).
+_ERROR_PATH = re.compile(r"(^|/)(404|error|not[-_]?found)(/|\.|$)")
+_ERROR_TITLE = re.compile(r"(^|[^0-9])404([^0-9]|$)|not found|^\s*(error|oops)\b")
+
+class TaxonomyInputError(FileNotFoundError):
+    """An input of the taxonomy stage is missing; says which stage produces it."""
+
+
+def sequences_path(settings: Settings) -> Path:
+    return settings.marts_dir / "fct_session_sequences.parquet"
+
+
+def events_path(settings: Settings) -> Path:
+    return settings.raw_dir / "events.parquet"
+
+
+def load_sessions(settings: Settings, columns: tuple[str, ...] = SESSION_COLUMNS) -> pd.DataFrame:
+    """Sessions from the dbt mart, ordered by session_id (a stable order for seeded sampling)."""
+    path = sequences_path(settings)
+    if not path.is_file():
+        raise TaxonomyInputError(f"no session mart at {path}: run `clickintent build` (dbt) first")
+    with duckdb.connect() as connection:
+        connection.execute(f"set threads = {int(settings.threads)}")
+        frame = connection.execute(
+            f"select {', '.join(columns)} from read_parquet(?) order by session_id", [str(path)]
+        ).df()
+    return frame
+
+
+def is_error_page(page_path: str, page_title: str | None) -> bool:
+    return bool(_ERROR_PATH.search(page_path.lower()) or (page_title and _ERROR_TITLE.search(page_title.lower())))
+
+
+def load_pages(settings: Settings) -> pd.DataFrame:
+    """One row per distinct page_path of the raw events: page_path, page_title (most frequent),
+    platform ('web' if ever seen on the web, else 'app'), n_events, is_error_page."""
+    path = events_path(settings)
+    if not path.is_file():
+        raise TaxonomyInputError(f"no raw events at {path}: run `clickintent generate` or `clickintent load` first")
+    with duckdb.connect() as connection:
+        connection.execute(f"set threads = {int(settings.threads)}")
+        frame = connection.execute(
+            """
+            select
+                page_path,
+                mode(page_title) filter (where page_title is not null) as page_title,
+                case when bool_or(platform = 'web') then 'web' else 'app' end as platform,
+                count(*) as n_events
+            from read_parquet(?)
+            where page_path is not null
+            group by page_path
+            order by page_path
+            """,
+            [str(path)],
+        ).df()
+    frame["page_title"] = frame["page_title"].where(frame["page_title"].notna(), None)
+    frame["is_error_page"] = [is_error_page(path, title) for path, title in zip(frame["page_path"], frame["page_title"])]
+    return frame
+
+
+_SITE_SUFFIX = re.compile(r"\s*[|\u2013\u2014-]\s*([^|\u2013\u2014-]{2,60})$")
+
+
+def strip_site_name(titles: pd.Series) -> pd.Series:
+    """Titles without the site name most of them end with (' | Example Bank'): it says nothing
+    about intent and would dominate every cluster's distinctive terms."""
+    present = titles.dropna()
+    if present.empty:
+        return titles
+    suffixes = present.map(lambda title: (m := _SITE_SUFFIX.search(title)) and m.group(1).strip())
+    counts = suffixes.dropna().value_counts()
+    if counts.empty or counts.iloc[0] < 0.3 * len(present):
+        return titles
+    site = counts.index[0]
+    pattern = re.compile(r"\s*[|\u2013\u2014-]\s*" + re.escape(site) + r"$")
+    return titles.map(lambda title: pattern.sub("", title) if isinstance(title, str) else title)
+
+
+def page_text(page_path: str, title: str | None) -> str:
+    """What is embedded for a page: its title and the words of its path."""
+    words = " ".join(re.split(r"[/_\-.]+", page_path)).strip()
+    if title and title.strip():
+        return f"{title.strip()}. {words}" if words else title.strip()
+    return words or "home"
