@@ -1,0 +1,14 @@
+{#-
+  True for an event on a page that does not exist on the site: an error page by its path
+  (/404, /error, /not-found) or its title ("Page Not Found", "404 ...", "Error ..."). Sessions
+  made only of such events are junk traffic (vulnerability scanners probing /wp-admin or /.env,
+  broken links) and are filtered like bots. A missing title alone does not count: the
+  contract allows sources without titles.
+-#}
+{% macro is_unknown_page(page_path, page_title) -%}
+  coalesce(
+    regexp_matches(lower({{ page_path }}), '(^|/)(404|error|not[-_]?found)(/|\.|$)')
+    or regexp_matches(lower({{ page_title }}), '(^|[^0-9])404([^0-9]|$)|not found|^\s*(error|oops)\b'),
+    false
+  )
+{%- endmacro %}

@@ -1,0 +1,18 @@
+{#-
+  True when an optional file-backed source exists, decided at run time.
+
+  `source_relation` renders as a quoted path for file sources ('…/page_map.parquet') and as a
+  table expression otherwise; a table expression is assumed present (its owner configured it).
+  During parsing nothing is executed, and the answer does not matter, so it is false.
+-#}
+{% macro source_is_present(source_relation) -%}
+  {%- if not execute -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- set rendered = source_relation | string -%}
+  {%- if not rendered.startswith("'") -%}
+    {{ return(true) }}
+  {%- endif -%}
+  {%- set found = run_query("select count(*) from glob(" ~ rendered ~ ")") -%}
+  {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}

@@ -1,0 +1,19 @@
+{#-
+  The URL section of a page path: the first path segment ('/mortgages/rates' -> 'mortgages'),
+  or for app screens the segment after /app/ ('/app/cards/lock' -> 'cards'); 'home' for '/'.
+  It is the fallback taxonomy node when the taxonomy page map is absent or lacks a page.
+-#}
+{% macro url_section(page_path) -%}
+  coalesce(
+    nullif(
+      lower(
+        case
+          when {{ page_path }} like '/app/%' or {{ page_path }} = '/app' then split_part({{ page_path }}, '/', 3)
+          else split_part({{ page_path }}, '/', 2)
+        end
+      ),
+      ''
+    ),
+    'home'
+  )
+{%- endmacro %}

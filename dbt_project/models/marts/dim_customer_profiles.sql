@@ -1,0 +1,79 @@
+-- One row per customer profile snapshot, with holdings by product family and the number of
+-- conversions up to the snapshot (point in time: nothing after snapshot_ts).
+with
+
+customers as (
+
+    select * from {{ ref('stg_customers') }}
+
+),
+
+products as (
+
+    select product_id, product_family from {{ ref('stg_products') }}
+
+),
+
+held_products as (
+
+    select customer_id, snapshot_ts, unnest(held_product_ids) as product_id
+    from customers
+
+),
+
+held_families as (
+
+    select
+        held_products.customer_id,
+        held_products.snapshot_ts
+        {%- for family in var('product_families') %},
+        bool_or(products.product_family = '{{ family }}') as holds_{{ family }}
+        {%- endfor %}
+
+    from held_products
+    left join products on held_products.product_id = products.product_id
+    group by held_products.customer_id, held_products.snapshot_ts
+
+),
+
+prior_conversions as (
+
+    select
+        customers.customer_id,
+        customers.snapshot_ts,
+        count(conversions.conversion_id) as n_conversions_before_snapshot
+
+    from customers
+    left join {{ ref('stg_conversions') }} as conversions
+        on conversions.customer_id = customers.customer_id
+        and conversions.converted_ts <= customers.snapshot_ts
+    group by customers.customer_id, customers.snapshot_ts
+
+),
+
+final as (
+
+    select
+        customers.customer_id,
+        customers.snapshot_ts,
+        customers.customer_segment,
+        customers.tenure_months,
+        customers.age_band,
+        customers.total_balance_usd,
+        cast(len(customers.held_product_ids) as bigint) as n_held_products,
+        customers.held_product_ids,
+        {%- for family in var('product_families') %}
+        coalesce(held_families.holds_{{ family }}, false) as holds_{{ family }},
+        {%- endfor %}
+        prior_conversions.n_conversions_before_snapshot
+
+    from customers
+    left join held_families
+        on customers.customer_id = held_families.customer_id and customers.snapshot_ts = held_families.snapshot_ts
+    left join prior_conversions
+        on customers.customer_id = prior_conversions.customer_id and customers.snapshot_ts = prior_conversions.snapshot_ts
+
+)
+
+select * from final
+order by customer_id, snapshot_ts

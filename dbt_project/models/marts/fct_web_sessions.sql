@@ -1,0 +1,80 @@
+-- One row per web session that passed the bot/junk filter.
+{%- set top_node_ids = taxonomy_top_node_ids(ref('dim_taxonomy_top_nodes')) %}
+
+with
+
+sessions as (
+
+    select * from {{ ref('int_sessions') }}
+    where platform = 'web' and session_class = 'kept'
+
+),
+
+top_nodes as (
+
+    select list(top_taxonomy_node_id order by top_node_position) as top_node_ids
+    from {{ ref('dim_taxonomy_top_nodes') }}
+
+),
+
+session_pages as (
+
+    -- one pass over the web events: distinct pages, and events per top-level node in
+    -- dim_taxonomy_top_nodes order (one filtered count per node)
+    select
+        session_id,
+        list_unique(list(page_code)) as depth,
+        cast([
+            {%- for node_id in top_node_ids %}
+            count(*) filter (where top_taxonomy_node_id = {{ sql_string(node_id) }}){% if not loop.last %},{% endif %}
+            {%- endfor %}
+        ] as bigint[]) as node_events
+
+    from {{ ref('int_events_sessionized') }}
+    where platform = 'web'
+    group by session_id
+
+),
+
+final as (
+
+    select
+        sessions.session_id as web_session_id,
+        sessions.anonymous_id,
+        sessions.customer_id,
+        sessions.session_start_ts,
+        sessions.session_end_ts,
+        sessions.n_events,
+        sessions.n_page_views,
+        sessions.n_clicks,
+        sessions.n_searches,
+        sessions.n_calculator_events,
+        sessions.n_form_starts,
+        sessions.n_form_submits,
+        sessions.n_product_events,
+        sessions.total_dwell_s,
+        sessions.mean_dwell_s,
+        sessions.median_dwell_s,
+        sessions.max_dwell_s,
+        cast(session_pages.depth as bigint) as depth,
+        sessions.duration_s,
+        sessions.device_type,
+        sessions.entry_page_path,
+        sessions.entry_source,
+        -- most events; ties go to the node listed first in dim_taxonomy_top_nodes
+        top_nodes.top_node_ids[list_position(session_pages.node_events, list_max(session_pages.node_events))]
+            as top_taxonomy_node_id,
+        list_max(session_pages.node_events) / sessions.n_events as top_taxonomy_node_share,
+        cast(list_transform(session_pages.node_events, lambda events: events / sessions.n_events) as float[])
+            as taxonomy_node_shares,
+        sessions.has_login,
+        sessions.ends_in_login
+
+    from sessions
+    inner join session_pages on sessions.session_id = session_pages.session_id
+    cross join top_nodes
+
+)
+
+select * from final
+order by web_session_id

@@ -1,0 +1,22 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'conversions') }}
+
+),
+
+renamed as (
+
+    select
+        conversion_id,
+        customer_id,
+        product_id,
+        cast(converted_ts as timestamptz) as converted_ts,
+        channel as conversion_channel
+
+    from source
+
+)
+
+select * from renamed
