@@ -5,6 +5,7 @@ Heavy libraries (dbt, Feast, torch) are imported inside the commands so that `--
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -35,6 +36,9 @@ def _add_stage_commands() -> None:
 _add_stage_commands()
 
 console = Console(stderr=True)
+# Libraries under Feast (ibis) warn about their own deprecated calls on every materialization;
+# users of this CLI cannot act on them.
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def _settings(data_dir: Optional[Path] = None, seed: Optional[int] = None) -> Settings:

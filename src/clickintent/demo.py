@@ -1,0 +1,106 @@
+"""`clickintent demo`: every stage on the embedded default, with progress and a closing summary.
+
+Stages run in order and each is the same function its own CLI command calls; later stages
+(taxonomy, encoder, ranker, report, service) join the list as they land.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from clickintent.settings import Settings
+
+
+@dataclass
+class DemoRun:
+    settings: Settings
+    target_events: int
+    facts: dict[str, object] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _generate(run: DemoRun) -> None:
+    from clickintent.synth import generate_world
+
+    summary = generate_world(run.settings, target_events=run.target_events)
+    run.facts["raw events"] = summary.events
+
+
+def _build(run: DemoRun) -> None:
+    from clickintent.features.dbt import run_dbt_build
+
+    result = run_dbt_build(run.settings)
+    if not result.success:
+        raise RuntimeError(f"dbt build failed:\n{result.summary()}")
+    run.facts["dbt"] = result.summary().splitlines()[0]
+
+
+def _apply(run: DemoRun) -> None:
+    from clickintent.features.store import apply_feature_repo
+
+    run.facts["feast registry"] = apply_feature_repo(run.settings)
+
+
+def _materialize(run: DemoRun) -> None:
+    from clickintent.features.store import materialize
+
+    run.facts["online rows"] = materialize(run.settings)
+
+
+STAGES: list[tuple[str, Callable[[DemoRun], None]]] = [
+    ("generate the synthetic world", _generate),
+    ("dbt build (DuckDB)", _build),
+    ("Feast apply", _apply),
+    ("Feast materialize (online store)", _materialize),
+]
+
+
+def pipeline_facts(settings: Settings) -> dict[str, object]:
+    """Counts read back from what the stages wrote: the warehouse and the marts."""
+    from clickintent.features.summary import warehouse_summary
+
+    return warehouse_summary(settings)
+
+
+def run_demo(settings: Settings, target_events: int = 1_000_000, console: Console | None = None) -> DemoRun:
+    console = console or Console(stderr=True)
+    run = DemoRun(settings=settings, target_events=target_events)
+    started = time.perf_counter()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        overall = progress.add_task("clickintent demo", total=len(STAGES))
+        for description, stage in STAGES:
+            progress.update(overall, description=description)
+            stage_started = time.perf_counter()
+            stage(run)
+            run.timings[description] = time.perf_counter() - stage_started
+            progress.advance(overall)
+        progress.update(overall, description="clickintent demo: done")
+    run.facts.update(pipeline_facts(settings))
+    run.timings["total"] = time.perf_counter() - started
+    console.print(_summary_table(run))
+    return run
+
+
+def _summary_table(run: DemoRun) -> Table:
+    table = Table(title=f"clickintent demo — data in {run.settings.data_dir}")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for name, value in run.facts.items():
+        table.add_row(name, f"{value:,}" if isinstance(value, int) else str(value))
+    for name, seconds in run.timings.items():
+        table.add_row(f"time: {name}", f"{seconds:.1f} s")
+    return table

@@ -1,0 +1,163 @@
+"""The Feast feature store of a data directory: configuration in code, apply, materialize.
+
+`feature_repo/` is an ordinary Feast repository (a plain `feast apply` works in it); this module
+builds the same `RepoConfig` in code from the settings, so tests and the CLI can point one repo
+at any data directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+from feast import FeatureStore, RepoConfig
+from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
+from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+from feast.repo_config import RegistryConfig
+from feast.repo_contents import RepoContents
+
+from clickintent.settings import Settings
+
+PROJECT = "clickintent"
+# Modules of feature_repo/ in dependency order (Feast imports every *.py in the repo).
+REPO_MODULES = ("entities", "data_sources", "feature_views", "feature_services")
+_IMPORT_LOCK = threading.Lock()
+
+
+def repo_config(settings: Settings) -> RepoConfig:
+    """The Feast configuration of settings.data_dir: DuckDB offline, SQLite or Redis online, file registry."""
+    if settings.online_store == "redis":
+        from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+
+        online = RedisOnlineStoreConfig(connection_string=settings.redis_url)
+    else:
+        online = SqliteOnlineStoreConfig(path=str(settings.feast_dir / "online_store.db"))
+    return RepoConfig(
+        project=PROJECT,
+        provider="local",
+        registry=RegistryConfig(path=str(settings.feast_dir / "registry.db"), cache_ttl_seconds=60),
+        offline_store=DuckDBOfflineStoreConfig(),
+        online_store=online,
+        entity_key_serialization_version=3,
+        repo_path=settings.feature_repo_dir,
+    )
+
+
+def feature_store(settings: Settings) -> FeatureStore:
+    settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=repo_config(settings))
+
+
+@contextlib.contextmanager
+def _data_dir_environment(settings: Settings) -> Iterator[None]:
+    previous = os.environ.get("CLICKINTENT_DATA_DIR")
+    os.environ["CLICKINTENT_DATA_DIR"] = str(settings.data_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("CLICKINTENT_DATA_DIR", None)
+        else:
+            os.environ["CLICKINTENT_DATA_DIR"] = previous
+
+
+def load_repo_objects(settings: Settings) -> RepoContents:
+    """Import feature_repo/ afresh with its paths resolved against settings.data_dir.
+
+    The repo's modules import each other by top-level name, as `feast apply` runs them; they are
+    dropped from sys.modules first so that two data directories in one process don't share objects.
+    """
+    from feast.repo_operations import parse_repo
+
+    repo_dir = str(settings.feature_repo_dir)
+    with _IMPORT_LOCK, _data_dir_environment(settings):
+        for name in REPO_MODULES:
+            sys.modules.pop(name, None)
+        sys.path.insert(0, repo_dir)
+        previous_cwd = os.getcwd()
+        try:
+            # parse_repo names modules relative to the working directory, as the feast CLI does.
+            os.chdir(repo_dir)
+            importlib.invalidate_caches()
+            return parse_repo(Path(repo_dir))
+        finally:
+            os.chdir(previous_cwd)
+            sys.path.remove(repo_dir)
+            for name in REPO_MODULES:
+                sys.modules.pop(name, None)
+
+
+def apply_feature_repo(settings: Settings) -> str:
+    """Register (or update) every object of feature_repo/ in the registry of settings.data_dir."""
+    contents = load_repo_objects(settings)
+    missing = [
+        view.name for view in contents.feature_views if view.batch_source is not None and not Path(view.batch_source.path).is_file()
+    ]
+    if missing:
+        raise FileNotFoundError(f"feature marts not built for {', '.join(missing)}; run `clickintent build` first")
+    store = feature_store(settings)
+    objects = [*contents.entities, *contents.data_sources, *contents.feature_views, *contents.feature_services]
+    # Objects that were registered before but are gone from the repo are removed, as `feast apply` does.
+    registered = [
+        *store.list_feature_services(),
+        *store.list_feature_views(),
+    ]
+    keep = {obj.name for obj in objects}
+    stale = [obj for obj in registered if obj.name not in keep]
+    store.apply(objects, objects_to_delete=stale, partial=False)
+    return (
+        f"{len(contents.entities) - 1} entities, {len(contents.feature_views)} feature views, "
+        f"{len(contents.feature_services)} feature services"
+    )
+
+
+def _source_time_range(path: str, timestamp_field: str) -> tuple[datetime, datetime] | None:
+    row = duckdb.connect().execute(f"select min({timestamp_field}), max({timestamp_field}) from read_parquet('{path}')").fetchone()
+    if row is None or row[0] is None:
+        return None
+    return tuple(value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc) for value in row)  # type: ignore[return-value]
+
+
+def materialize(settings: Settings, end_date: datetime | None = None) -> int:
+    """Load the latest feature values into the online store; rows written.
+
+    A view that was never materialized is loaded from its earliest row (an incremental run
+    would start at now - ttl and miss history); afterwards each run is incremental.
+    """
+    store = feature_store(settings)
+    end_date = end_date or datetime.now(timezone.utc)
+    written = 0
+    for view in store.list_feature_views():
+        if not view.online:
+            continue
+        source = view.batch_source
+        time_range = _source_time_range(source.path, source.timestamp_field)
+        if time_range is None:
+            continue
+        if view.most_recent_end_time is None:
+            store.materialize(start_date=time_range[0] - timedelta(seconds=1), end_date=end_date, feature_views=[view.name])
+        else:
+            store.materialize_incremental(end_date=end_date, feature_views=[view.name])
+        written += online_row_count(settings, view.name)
+    return written
+
+
+def online_row_count(settings: Settings, feature_view: str) -> int:
+    """Entities stored online for a feature view (SQLite store; Redis is not counted)."""
+    if settings.online_store != "sqlite":
+        return 0
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(settings.feast_dir / "online_store.db")) as connection:
+        table = f"{PROJECT}_{feature_view}"
+        exists = connection.execute("select 1 from sqlite_master where type='table' and name=?", (table,)).fetchone()
+        if not exists:
+            return 0
+        return connection.execute(f'select count(distinct entity_key) from "{table}"').fetchone()[0]
