@@ -41,6 +41,25 @@ def _build(run: DemoRun) -> None:
     run.facts["dbt"] = result.summary().splitlines()[0]
 
 
+def _taxonomy(run: DemoRun) -> None:
+    from clickintent.taxonomy.pipeline import run_taxonomy_stage
+
+    stage = run_taxonomy_stage(run.settings)
+    teacher = stage.label.teacher
+    run.facts["taxonomy"] = f"{stage.distill.taxonomy_version}, teacher {teacher}, {stage.distill.sessions_labelled:,} sessions labelled"
+    if stage.report and "ground_truth" in stage.report:
+        run.facts["intent AMI vs hidden truth (distilled, web)"] = round(stage.report["ground_truth"]["ami_distilled_top_web"], 3)
+
+
+def _rebuild_with_taxonomy(run: DemoRun) -> None:
+    from clickintent.features.dbt import run_dbt_build
+
+    # Only what reads the page map: staging of the map and everything downstream of it.
+    result = run_dbt_build(run.settings, select="stg_taxonomy__page_map+")
+    if not result.success:
+        raise RuntimeError(f"dbt rebuild with the taxonomy page map failed:\n{result.summary()}")
+
+
 def _apply(run: DemoRun) -> None:
     from clickintent.features.store import apply_feature_repo
 
@@ -56,6 +75,8 @@ def _materialize(run: DemoRun) -> None:
 STAGES: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("generate the synthetic world", _generate),
     ("dbt build (DuckDB)", _build),
+    ("intent taxonomy: generate, map, label, distill", _taxonomy),
+    ("dbt build of the taxonomy-mapped features", _rebuild_with_taxonomy),
     ("Feast apply", _apply),
     ("Feast materialize (online store)", _materialize),
 ]

@@ -66,6 +66,11 @@ class FeastMart:
     online: bool
     columns: tuple[MartColumn, ...]
     original_file_path: str
+    # Feature tables written by a Python stage (model_outputs.py) live at this path under the
+    # data directory instead of in the marts directory.
+    data_relative_path: str | None = None
+    # Also wrap the source in a PushSource so a live event can update the feature online.
+    push: bool = False
 
     @property
     def features(self) -> tuple[MartColumn, ...]:

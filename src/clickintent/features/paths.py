@@ -12,3 +12,8 @@ from clickintent.settings import load_settings
 def mart_path(model: str) -> str:
     """Absolute path of the Parquet file dbt writes for `model`."""
     return str(load_settings().marts_dir / f"{model}.parquet")
+
+
+def data_path(relative: str) -> str:
+    """Absolute path of a feature table a model stage writes under the data directory."""
+    return str(load_settings().data_dir / relative)

@@ -96,6 +96,9 @@ def load_repo_objects(settings: Settings) -> RepoContents:
 
 def apply_feature_repo(settings: Settings) -> str:
     """Register (or update) every object of feature_repo/ in the registry of settings.data_dir."""
+    from clickintent.features.model_outputs import ensure_model_output_files
+
+    placeholders = ensure_model_output_files(settings)
     contents = load_repo_objects(settings)
     missing = [
         view.name for view in contents.feature_views if view.batch_source is not None and not Path(view.batch_source.path).is_file()
@@ -112,10 +115,13 @@ def apply_feature_repo(settings: Settings) -> str:
     keep = {obj.name for obj in objects}
     stale = [obj for obj in registered if obj.name not in keep]
     store.apply(objects, objects_to_delete=stale, partial=False)
-    return (
+    summary = (
         f"{len(contents.entities) - 1} entities, {len(contents.feature_views)} feature views, "
         f"{len(contents.feature_services)} feature services"
     )
+    if placeholders:
+        summary += f" (not produced yet, empty for now: {', '.join(placeholders)})"
+    return summary
 
 
 def _source_time_range(path: str, timestamp_field: str) -> tuple[datetime, datetime] | None:

@@ -361,6 +361,10 @@ def distill_classifier(settings: Settings, options: TaxonomyOptions | None = Non
     context.progress("labelling every session with the distilled classifier")
     table = label_all_sessions(result.classifier, context.batch)
     write_parquet_atomically(paths.session_intents, table)
+    # The Feast-facing session and customer intent tables follow the labels they are made of.
+    from clickintent.features.model_outputs import build_intent_feature_tables
+
+    build_intent_feature_tables(settings)
     return DistillSummary(
         metrics=result.metrics,
         classifier_dir=str(paths.classifier_dir),
