@@ -58,14 +58,20 @@ def test_build_runs_models_data_tests_and_unit_tests(built):
     _, result = built
     counts = result.counts()
     assert counts["model"] == {"success": 19}
-    assert set(counts["test"]) == {"pass"} and counts["test"]["pass"] >= 100
+    # one row_checks test per model (not-null, accepted values, row conditions) plus dbt's
+    # unique and relationships tests
+    assert set(counts["test"]) == {"pass"} and counts["test"]["pass"] >= 40
+    data_tests = {node.name for node in result.of_type("test")}
+    assert {f"{model}_rows_are_valid" for model in MARTS} <= data_tests
+    assert {"unique_int_events_sessionized_event_key", "int_sessions_visitor_keys_do_not_collide"} <= data_tests
     unit_tests = {node.name: node.status for node in result.of_type("unit_test")}
     for edge in ("gap_of_exactly_the_timeout_starts_a_new_session", "across_midnight_stays_one_session",
                  "single_events_and_platforms_apart", "out_of_order_rows_and_ties"):
         assert unit_tests[f"test_sessionize_{edge}"] == "pass"
+    assert unit_tests["test_sessions_order_events_by_time_then_event_id"] == "pass"
     assert unit_tests["test_bot_rule_classifies_sessions"] == "pass"
     assert unit_tests["test_customer_web_intent_trailing_30_days"] == "pass"
-    assert "succeeded" in result.summary() and "unit tests: 8 pass" in result.summary()
+    assert "succeeded" in result.summary() and "unit tests: 9 pass" in result.summary()
 
 
 def test_marts_are_parquet_with_utc_timestamps(built):

@@ -81,22 +81,31 @@ def test_failed_build_keeps_the_previous_marts(tmp_path):
 
     # New input that dbt half-builds: products change (dim_products is rebuilt first), and a
     # duplicated event, written past the loader's validation, fails the unique test on
-    # int_events_sessionized, so every session mart is skipped.
+    # int_events_sessionized's event_key (the hash of event_id), so every session mart is skipped.
     raw = settings.raw_dir
     products = pq.read_table(raw / "products.parquet")
     products = products.set_column(1, "product_name", pc.utf8_upper(products.column("product_name")))
     pq.write_table(products, raw / "products.parquet")
     events = pq.read_table(raw / "events.parquet")
     pq.write_table(pa.concat_tables([events, events.slice(0, 1)]), raw / "events.parquet")
+    # ... and one customer snapshot with a segment outside the contract fails the model's
+    # row_checks test (one failing row), which skips dim_customer_profiles
+    customers = pq.read_table(raw / "customers.parquet")
+    segments = customers.column("segment").to_pylist()
+    segments[0] = "whale"
+    customers = customers.set_column(customers.schema.get_field_index("segment"), "segment", pa.array(segments))
+    pq.write_table(customers, raw / "customers.parquet")
 
     failed = run_dbt_build(settings, quiet=True)
     assert not failed.success
-    failing = {node.name for node in failed.failures}
-    assert "unique_int_events_sessionized_event_id" in failing
+    failing = {node.name: node for node in failed.failures}
+    assert "unique_int_events_sessionized_event_key" in failing
+    assert failing["stg_customers_rows_are_valid"].failures == 1
+    assert any(node.status == "skipped" and node.name == "dim_customer_profiles" for node in failed.nodes)
     assert any(node.status == "skipped" and node.name == "fct_web_sessions" for node in failed.nodes)
     assert any(node.status == "success" and node.name == "dim_products" for node in failed.nodes)  # dbt did rewrite it
     assert mart_hashes(settings.marts_dir) == before  # ... and the previous set is back
-    assert "FAILED" in failed.summary() and "unique_int_events_sessionized_event_id" in failed.summary()
+    assert "FAILED" in failed.summary() and "unique_int_events_sessionized_event_key" in failed.summary()
     assert "previous marts were kept" in failed.summary()
     assert not (data_dir / ".marts.previous").exists()
 

@@ -38,8 +38,10 @@ def test_sessionization_recovers_the_true_sessions(world):
     ours_spanning, true_split, n_ours, n_true = world.execute(
         """
         with pairs as (
-            select ours.session_id, truth.true_session_id
-            from int_events_sessionized as ours join true_event_sessions as truth using (event_id)
+            select sessions.session_id, truth.true_session_id
+            from int_events_sessionized as ours
+            join int_sessions as sessions using (visitor_key, session_start_us)
+            join true_event_sessions as truth on hash(truth.event_id) = ours.event_key
         )
         select
             (select count(*) from (select session_id from pairs group by 1 having count(distinct true_session_id) > 1)),
@@ -56,9 +58,11 @@ def test_bot_rule_removes_bots_and_only_bots(world):
     rows = world.execute(
         """
         with session_truth as (
-            select ours.session_id, any_value(truth.true_session_id) as true_session_id
-            from int_events_sessionized as ours join true_event_sessions as truth using (event_id)
-            group by ours.session_id
+            select sessions.session_id, any_value(truth.true_session_id) as true_session_id
+            from int_events_sessionized as ours
+            join int_sessions as sessions using (visitor_key, session_start_us)
+            join true_event_sessions as truth on hash(truth.event_id) = ours.event_key
+            group by sessions.session_id
         )
         select sessions.session_class <> 'kept' as filtered, true_sessions.is_bot, count(*)
         from int_sessions as sessions

@@ -1,13 +1,32 @@
 {#-
-  Sessionization: one pass over the events, materialized once as a table that every session
-  model reads.
+  Sessionization: the session of every event, in one pass over the event timeline.
 
   A session is a run of events of one anonymous_id on one platform with no gap of
   `session_timeout_minutes` (default 30) or more between consecutive events: a gap of exactly
-  the timeout starts a new session. Events are ordered by (event_ts, event_id), so rows
-  arriving out of order and ties in time give the same sessions every time. Sessions are not
-  cut at midnight. The session id is md5('<platform>|<anonymous_id>|<first event_id>'):
-  stable when later events are appended.
+  the timeout starts a new session. Sessions are not cut at midnight. A session is identified
+  by its visitor and the instant of its first event (visitor_key, session_start_us).
+
+  Why integer keys instead of the events' own columns: the window functions below sort the
+  whole event table, and DuckDB sorts every column a window query carries. Over the string
+  keys and wide rows this took about a minute at 10M events; over a few 64-bit integers it
+  takes seconds. So the pass carries only
+    event_key    hash(event_id), by which later models join the event's other columns back
+    visitor_key  hash(platform, anonymous_id), whose events form one timeline
+    event_us     epoch microseconds of event_ts
+    page_code    the page's integer code (int_page_taxonomy), so that later models need not
+                 join 10M page paths again
+
+  Hash collisions cannot pass silently:
+    - two event_ids with one event_key fail the `unique` test on event_key (which therefore
+      also proves event_id unique, and the join back exact);
+    - two visitors with one visitor_key would share a timeline. A session holding events of
+      both fails int_sessions' single-visitor test; a session holding events of one of them
+      only is exactly the session that visitor has on its own timeline.
+
+  Which events share a session does not depend on how events at the same instant are ordered
+  (their gap is 0), so the windows order by time only. The order inside a session - ties go
+  by event_id - is settled where it matters: int_sessions (first and last event) and
+  fct_session_sequences (the arrays).
 -#}
 {%- set timeout_minutes = var('session_timeout_minutes') | int -%}
 {%- if timeout_minutes < 1 -%}
@@ -24,105 +43,53 @@ events as (
 
 pages as (
 
-    select page_code, page_path, is_unknown_page, taxonomy_node_id, top_taxonomy_node_id
-    from {{ ref('int_page_taxonomy') }}
+    select page_path, page_code from {{ ref('int_page_taxonomy') }}
 
 ),
 
--- The two ordered passes below carry only the keys: DuckDB sorts every column a window
--- query carries, and the other columns are joined back once at the end (measured faster).
 timeline as (
 
-    select event_id, platform, anonymous_id, event_ts
+    select
+        hash(events.event_id) as event_key,
+        hash(events.platform, events.anonymous_id) as visitor_key,
+        epoch_us(events.event_ts) as event_us,
+        pages.page_code
+
     from events
+    left join pages on events.page_path = pages.page_path
 
 ),
 
-with_previous as (
+with_session_starts as (
 
     select
-        *,
-        lag(event_ts) over visitor_timeline as previous_event_ts,
-        lead(event_ts) over visitor_timeline as next_event_ts,
-        row_number() over visitor_timeline as visitor_event_number
+        event_key,
+        visitor_key,
+        event_us,
+        page_code,
+        coalesce(
+            event_us - lag(event_us) over (partition by visitor_key order by event_us)
+                >= {{ timeout_minutes * 60 * 1000000 }},
+            true
+        ) as is_session_start
 
     from timeline
-    window visitor_timeline as (partition by platform, anonymous_id order by event_ts, event_id)
-
-),
-
-with_boundaries as (
-
-    select
-        *,
-        previous_event_ts is null
-            or event_ts - previous_event_ts >= to_minutes({{ timeout_minutes }}) as is_session_start,
-        next_event_ts is null
-            or next_event_ts - event_ts >= to_minutes({{ timeout_minutes }}) as is_session_end
-
-    from with_previous
-
-),
-
-with_sessions as (
-
-    -- carry the session's first event (its id, its number, and the session id made from it)
-    -- forward to every later event of the session
-    select
-        event_id,
-        previous_event_ts,
-        visitor_event_number,
-        is_session_start,
-        is_session_end,
-        last_value(
-            case when is_session_start then md5(platform || '|' || anonymous_id || '|' || event_id) end ignore nulls
-        ) over visitor_timeline as session_id,
-        last_value(case when is_session_start then event_id end ignore nulls) over visitor_timeline
-            as session_first_event_id,
-        last_value(case when is_session_start then visitor_event_number end ignore nulls) over visitor_timeline
-            as session_first_event_number
-
-    from with_boundaries
-    window visitor_timeline as (
-        partition by platform, anonymous_id order by event_ts, event_id
-        rows between unbounded preceding and current row
-    )
 
 ),
 
 final as (
 
+    -- the latest session start up to this instant; a RANGE frame takes in every event of the
+    -- same instant, so events at one instant always share a session whatever their order
     select
-        with_sessions.session_id,
-        events.event_id,
-        events.event_ts,
-        events.platform,
-        events.anonymous_id,
-        events.customer_id,
-        events.event_type,
-        events.page_path,
-        pages.page_code,
-        events.search_query_redacted,
-        events.dwell_ms,
-        events.referrer,
-        events.utm_source,
-        events.device_type,
-        events.product_id,
-        pages.is_unknown_page,
-        pages.taxonomy_node_id,
-        pages.top_taxonomy_node_id,
-        with_sessions.session_first_event_id,
-        with_sessions.visitor_event_number - with_sessions.session_first_event_number + 1 as session_event_index,
-        with_sessions.is_session_start,
-        with_sessions.is_session_end,
-        case
-            when with_sessions.is_session_start then cast(0 as bigint)
-            else date_diff('millisecond', with_sessions.previous_event_ts, events.event_ts)
-        end as gap_ms
+        event_key,
+        visitor_key,
+        max(case when is_session_start then event_us end) over (
+            partition by visitor_key order by event_us range between unbounded preceding and current row
+        ) as session_start_us,
+        page_code
 
-    from events
-    inner join with_sessions on events.event_id = with_sessions.event_id
-    left join pages on events.page_path = pages.page_path
+    from with_session_starts
 
 )
 

@@ -11,19 +11,82 @@
     junk_unknown_pages  every event is on an unknown page (404 or error page): scanners,
                         broken links
     kept                everything else; only kept sessions reach the marts
+
+  All of it comes from one pass over the events, joined to their session by event_key (see
+  int_events_sessionized), so that the 10M-row event table is read and grouped once: the web
+  marts' page depth and events per top-level taxonomy node are counted here too. Events are
+  ordered by (event_ts, event_id): the first event is the smallest event_id at the session's
+  first instant, the last the largest at its last.
 -#}
+{%- set top_node_count = taxonomy_top_node_ids(ref('dim_taxonomy_top_nodes')) | length %}
+
 with
 
 events as (
 
+    select * from {{ ref('stg_events') }}
+
+),
+
+sessionized as (
+
     select * from {{ ref('int_events_sessionized') }}
+
+),
+
+top_nodes as (
+
+    select top_taxonomy_node_id, top_node_position from {{ ref('dim_taxonomy_top_nodes') }}
+
+),
+
+pages as (
+
+    select pages.page_code, pages.is_unknown_page, top_nodes.top_node_position
+    from {{ ref('int_page_taxonomy') }} as pages
+    left join top_nodes on pages.top_taxonomy_node_id = top_nodes.top_taxonomy_node_id
+
+),
+
+events_in_sessions as (
+
+    select
+        sessionized.visitor_key,
+        sessionized.session_start_us,
+        events.*,
+        epoch_us(events.event_ts) = sessionized.session_start_us as is_at_session_start,
+        pages.page_code,
+        pages.is_unknown_page,
+        pages.top_node_position
+
+    from events
+    inner join sessionized on hash(events.event_id) = sessionized.event_key
+    left join pages on sessionized.page_code = pages.page_code
 
 ),
 
 aggregated as (
 
     select
-        session_id,
+        visitor_key,
+        session_start_us,
+        -- the first event: the smallest event_id among the events at the session's first instant
+        -- (a filtered aggregate, so only those events are compared)
+        arg_min(
+            struct_pack(
+                event_id := event_id,
+                platform := platform,
+                anonymous_id := anonymous_id,
+                device_type := device_type,
+                page_path := page_path,
+                referrer := referrer,
+                utm_source := utm_source
+            ),
+            event_id
+        ) filter (where is_at_session_start) as first_event,
+        arg_max(event_type, struct_pack(event_ts := event_ts, event_id := event_id)) as last_event_type,
+        -- false only if two visitors' events share a visitor_key hash (tested: never)
+        min(anonymous_id) = max(anonymous_id) and min(platform) = max(platform) as is_single_visitor,
         -- the session's customer; should one session carry two (a shared device), the smaller
         -- id, so that reruns agree
         min(customer_id) as customer_id,
@@ -45,45 +108,20 @@ aggregated as (
         median(dwell_ms) / 1000 as median_dwell_s,
         cast(max(dwell_ms) as double) / 1000 as max_dwell_s,
         min(event_ts) filter (where event_type = 'login') as login_ts,
-        bool_or(is_session_end and event_type = 'login') as ends_in_login
+        -- (list_unique rather than count(distinct): DuckDB plans the latter as a second
+        -- grouping of all events by session and page, and joins it back)
+        cast(list_unique(list(page_code)) as bigint) as n_distinct_pages,
+        -- events per top-level taxonomy node in dim_taxonomy_top_nodes order, one filtered
+        -- count per node (several times faster in DuckDB than grouping by session and node);
+        -- app screens outside those nodes count nowhere
+        cast([
+            {%- for position in range(1, top_node_count + 1) %}
+            count(*) filter (where top_node_position = {{ position }}){% if not loop.last %},{% endif %}
+            {%- endfor %}
+        ] as bigint[]) as top_node_events
 
-    from events
-    group by session_id
-
-),
-
--- the first event, flagged by the sessionization pass: a join on it is cheaper than
--- arg_min(<text>, position) per session (measured several times slower in DuckDB at 10M events)
-entries as (
-
-    select
-        session_id,
-        platform,
-        anonymous_id,
-        device_type,
-        page_path as entry_page_path,
-        referrer as entry_referrer,
-        utm_source as entry_utm_source
-
-    from events
-    where is_session_start
-
-),
-
-joined as (
-
-    select
-        aggregated.session_id,
-        entries.platform,
-        entries.anonymous_id,
-        aggregated.* exclude (session_id),
-        entries.device_type,
-        entries.entry_page_path,
-        entries.entry_referrer,
-        entries.entry_utm_source
-
-    from aggregated
-    inner join entries on aggregated.session_id = entries.session_id
+    from events_in_sessions
+    group by visitor_key, session_start_us
 
 ),
 
@@ -95,16 +133,18 @@ measured as (
         n_events * 60.0 / greatest(date_diff('millisecond', session_start_ts, session_end_ts) / 1000.0, 1.0)
             as events_per_minute
 
-    from joined
+    from aggregated
 
 ),
 
 final as (
 
     select
-        session_id,
-        platform,
-        anonymous_id,
+        md5(first_event.platform || '|' || first_event.anonymous_id || '|' || first_event.event_id) as session_id,
+        visitor_key,
+        session_start_us,
+        first_event.platform as platform,
+        first_event.anonymous_id as anonymous_id,
         customer_id,
         session_start_ts,
         session_end_ts,
@@ -125,14 +165,18 @@ final as (
         max_dwell_s,
         duration_s,
         events_per_minute,
-        device_type,
-        entry_page_path,
-        entry_referrer,
-        entry_utm_source,
-        {{ entry_source('entry_referrer', 'entry_utm_source') }} as entry_source,
+        n_distinct_pages,
+        top_node_events,
+        first_event.event_id as first_event_id,
+        first_event.device_type as device_type,
+        first_event.page_path as entry_page_path,
+        first_event.referrer as entry_referrer,
+        first_event.utm_source as entry_utm_source,
+        {{ entry_source('first_event.referrer', 'first_event.utm_source') }} as entry_source,
         n_logins > 0 as has_login,
         login_ts,
-        ends_in_login,
+        last_event_type = 'login' as ends_in_login,
+        is_single_visitor,
         case
             when n_events >= {{ var('bot_min_events') }}
                 and median_dwell_s * 1000 < {{ var('bot_max_median_dwell_ms') }} then 'bot_fast_dwell'

@@ -1,6 +1,5 @@
--- One row per web session that passed the bot/junk filter.
-{%- set top_node_ids = taxonomy_top_node_ids(ref('dim_taxonomy_top_nodes')) %}
-
+-- One row per web session that passed the bot/junk filter. Every count comes from int_sessions'
+-- single pass over the events; here the events per top-level node become shares.
 with
 
 sessions as (
@@ -14,25 +13,6 @@ top_nodes as (
 
     select list(top_taxonomy_node_id order by top_node_position) as top_node_ids
     from {{ ref('dim_taxonomy_top_nodes') }}
-
-),
-
-session_pages as (
-
-    -- one pass over the web events: distinct pages, and events per top-level node in
-    -- dim_taxonomy_top_nodes order (one filtered count per node)
-    select
-        session_id,
-        list_unique(list(page_code)) as depth,
-        cast([
-            {%- for node_id in top_node_ids %}
-            count(*) filter (where top_taxonomy_node_id = {{ sql_string(node_id) }}){% if not loop.last %},{% endif %}
-            {%- endfor %}
-        ] as bigint[]) as node_events
-
-    from {{ ref('int_events_sessionized') }}
-    where platform = 'web'
-    group by session_id
 
 ),
 
@@ -56,22 +36,21 @@ final as (
         sessions.mean_dwell_s,
         sessions.median_dwell_s,
         sessions.max_dwell_s,
-        cast(session_pages.depth as bigint) as depth,
+        sessions.n_distinct_pages as depth,
         sessions.duration_s,
         sessions.device_type,
         sessions.entry_page_path,
         sessions.entry_source,
         -- most events; ties go to the node listed first in dim_taxonomy_top_nodes
-        top_nodes.top_node_ids[list_position(session_pages.node_events, list_max(session_pages.node_events))]
+        top_nodes.top_node_ids[list_position(sessions.top_node_events, list_max(sessions.top_node_events))]
             as top_taxonomy_node_id,
-        list_max(session_pages.node_events) / sessions.n_events as top_taxonomy_node_share,
-        cast(list_transform(session_pages.node_events, lambda events: events / sessions.n_events) as float[])
+        list_max(sessions.top_node_events) / sessions.n_events as top_taxonomy_node_share,
+        cast(list_transform(sessions.top_node_events, lambda events: events / sessions.n_events) as float[])
             as taxonomy_node_shares,
         sessions.has_login,
         sessions.ends_in_login
 
     from sessions
-    inner join session_pages on sessions.session_id = session_pages.session_id
     cross join top_nodes
 
 )

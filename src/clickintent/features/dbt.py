@@ -5,8 +5,9 @@ dbt has a fixed start-up cost of about 5 s per invocation, so a build is one `db
 subprocess per step. Everything the project reads and writes follows the settings' data
 directory: the raw tables, the DuckDB warehouse and the Parquet marts.
 
-Marts are written by dbt-duckdb's `external` materialization, one file per model, each by
-DuckDB's COPY (a temporary file renamed over the target, so a file is never half-written).
+Marts are written by the project's `external` materialization (dbt_project/macros/
+materialization_external.sql), one file per model, each by DuckDB's COPY (a temporary file
+renamed over the target, so a file is never half-written).
 A build can still fail half-way, after some marts were rewritten and before others: a failing
 data test skips the models downstream of it. Feast reads the marts as a set, so
 `run_dbt_build` keeps the previous set until the build succeeds: it hard-links the marts aside
@@ -137,7 +138,28 @@ def _invoke(settings: Settings, args: list[str]):
     from dbt.cli.main import dbtRunner
 
     with _environment(settings):
-        return dbtRunner().invoke(args)
+        try:
+            return dbtRunner().invoke(args)
+        finally:
+            _release_warehouse()
+
+
+def _release_warehouse() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open for the whole invocation.
+
+    profiles.yml sets `keep_open: true` so that a build opens the warehouse once instead of
+    once per node; dbt-duckdb then holds it until the process exits. In-process, that would
+    lock the file against the next stage (Feast, the benchmarks, another build with other
+    settings), so it is closed here, after every invocation.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing was opened
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if environment is not None:
+        environment.close()
 
 
 def _node_results(run_result) -> tuple[NodeResult, ...]:

@@ -254,6 +254,12 @@ def _top_node_order(settings: Settings) -> list[str]:
     return Taxonomy.load(settings.taxonomy_dir / "taxonomy.yaml").top_node_ids
 
 
+def _strings(series: pd.Series) -> pa.Array:
+    """A string column whose missing values (NaN after a left join, on pandas without a string
+    dtype) become nulls instead of failing the Arrow conversion."""
+    return pa.array(series, type=pa.string(), from_pandas=True)
+
+
 def build_intent_feature_tables(settings: Settings) -> dict[str, int]:
     """session_intent and customer_web_intent_labels from the taxonomy stage's outputs; rows written."""
     from clickintent.taxonomy.io import write_parquet_atomically
@@ -278,8 +284,8 @@ def build_intent_feature_tables(settings: Settings) -> dict[str, int]:
             "distilled_intent_top_node_id": sessions["intent_top_node_id"].to_numpy(),
             "distilled_intent_confidence": sessions["intent_confidence"].astype(np.float32).to_numpy(),
             "distilled_intent_top_node_probs": pa.array(list(sessions["intent_top_node_probs"]), _FLOATS),
-            "teacher_intent_node_id": sessions["primary_node_id"].to_numpy(),
-            "teacher_intent_top_node_id": teacher_top.to_numpy(),
+            "teacher_intent_node_id": _strings(sessions["primary_node_id"]),
+            "teacher_intent_top_node_id": _strings(teacher_top),
             "teacher_intent_top_node_onehot": pa.array(list(onehot), _FLOATS),
             "taxonomy_version": sessions["taxonomy_version"].to_numpy(),
         },
@@ -302,7 +308,7 @@ def build_intent_feature_tables(settings: Settings) -> dict[str, int]:
             "n_linked_web_sessions": linked.groupby("customer_id").cumcount().to_numpy() + 1,
             "web_distilled_top_node_id": linked["intent_top_node_id"].to_numpy(),
             "web_distilled_top_node_probs": pa.array(list(recency_weighted_as_of(customers, ends, distilled_probs)), _FLOATS),
-            "web_teacher_top_node_id": linked["primary_node_id"].str.split(".").str[0].to_numpy(),
+            "web_teacher_top_node_id": _strings(linked["primary_node_id"].str.split(".").str[0]),
             "web_teacher_top_node_dist": pa.array(list(recency_weighted_as_of(customers, ends, teacher_dist)), _FLOATS),
         },
         schema=CUSTOMER_WEB_INTENT_LABELS.arrow_schema(),
