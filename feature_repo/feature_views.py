@@ -171,7 +171,7 @@ web_session_stats_fv = FeatureView(
         Field(name="has_login", dtype=Bool, description='The session contains a login event (it is linked to a customer in fct_web_login_links).'),
         Field(name="ends_in_login", dtype=Bool, description="The session's last event is a login."),
     ],
-    online=True,
+    online=False,
     source=web_session_stats_source,
     description="One row per web session that passed the bot/junk filter (int_sessions), with its features as of the session's end: event counts, dwell statistics, depth, duration, device, entry page and source, and the share of its events per top-level taxonomy node. Feast feature view web_session_stats (entity web_session), stamped session_end_ts.",
     tags={"dbt_model": "fct_web_sessions"},
