@@ -1,7 +1,12 @@
-"""Rankers: the XGBoost conversion model, cross-validation on any table, and reason codes.
+"""Rankers: the tile ranker and conversion model on Feast training sets, the ablation, reason codes,
+and the conversion model on any table (`rank cv`).
 
-Modules: `tabular` (typed feature frames), `conversion_model` (fit/predict/save/load),
-`cross_validation` (`rank cv`, online shoppers), `reasons` (pred_contribs -> reason texts).
+Modules: `training_sets` (Feast point-in-time sets by feature service, time splits), `layout`
+(Feast rows -> model matrix, training and serving alike), `boosting` (XGBoost with early stopping),
+`tile_model` / `conversion_family` (the served models: load, score, reasons), `pipeline`
+(run_ranker_stage, train_production_models, run_ablation), `designs` (design measurements), `feature_reasons`
+(reason texts of the real features), `tabular` / `conversion_model` / `cross_validation`
+(`rank cv` on any table, online shoppers), `reasons` (pred_contribs -> reason texts).
 Names are imported lazily so that `import clickintent.ranker.tabular` does not load XGBoost.
 """
 
@@ -27,6 +32,15 @@ _EXPORTS = {
     "DEFAULT_REASON_TEMPLATES": "reasons",
     "reason_codes": "reasons",
     "explain": "reasons",
+    "TileRanker": "tile_model",
+    "FamilyConversionModel": "conversion_family",
+    "load_conversion_model": "conversion_family",
+    "ModelCardError": "served",
+    "train_production_models": "pipeline",
+    "run_ablation": "pipeline",
+    "run_ranker_stage": "pipeline",
+    "compare_designs": "designs",
+    "FEATURE_REASON_TEMPLATES": "feature_reasons",
 }
 
 __all__ = sorted(_EXPORTS)

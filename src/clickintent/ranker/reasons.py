@@ -10,8 +10,11 @@ groups of the pattern and the row's other values are available in the text:
     templates.register(r"web_sessions_30d_top_node=(?P<node>.+)",
                        "researched {node} on the web in {row[web_sessions_30d]} sessions")
 
-A template whose placeholders cannot be filled falls back to the generic text
-"{feature} = {value} raised the score", so a missing feature never breaks a response.
+A template may require a numeric value of at least `min_value` (a share of web activity only
+reads as "researched ..." when it is not near zero). A template whose placeholders cannot be
+filled, or whose `min_value` the value does not reach, is skipped for the next matching one;
+when none is left the generic text "{feature} = {value} raised the score" is used, so a missing
+feature never breaks a response.
 
 Per request this is one DMatrix from a float32 row plus one TreeSHAP pass: well under a
 millisecond for the small models here (bench it with the serving path).
@@ -52,6 +55,16 @@ class Reason:
 class ReasonTemplate:
     pattern: re.Pattern[str]
     text: str
+    # Applies only when the value is a number >= min_value (None: any value).
+    min_value: float | None = None
+
+    def accepts(self, value: str) -> bool:
+        if self.min_value is None:
+            return True
+        try:
+            return float(value.replace(",", "")) >= self.min_value  # "1,970" as displayed
+        except ValueError:
+            return False
 
 
 class ReasonTemplates:
@@ -63,8 +76,8 @@ class ReasonTemplates:
         for pattern, text in templates:
             self.register(pattern, text)
 
-    def register(self, pattern: str, text: str) -> "ReasonTemplates":
-        self._templates.append(ReasonTemplate(re.compile(pattern), text))
+    def register(self, pattern: str, text: str, *, min_value: float | None = None) -> "ReasonTemplates":
+        self._templates.append(ReasonTemplate(re.compile(pattern), text, min_value))
         return self
 
     def __len__(self) -> int:
@@ -74,13 +87,13 @@ class ReasonTemplates:
         context: dict[str, Any] = {"feature": feature, "value": value, "row": row, "contribution": contribution}
         for template in self._templates:
             match = template.pattern.fullmatch(f"{feature}={value}") or template.pattern.fullmatch(feature)
-            if match is None:
+            if match is None or not template.accepts(value):
                 continue
             named = {key: _humanize(group) for key, group in match.groupdict().items() if group is not None}
             try:
                 return template.text.format_map({**context, **named})
             except (KeyError, IndexError, ValueError, TypeError, AttributeError):
-                break  # a placeholder the row cannot fill: the generic text is still true
+                continue  # a placeholder the row cannot fill: a less specific template may still fit
         return self.fallback.format_map(context)
 
 

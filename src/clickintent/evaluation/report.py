@@ -1,0 +1,583 @@
+"""`clickintent report`: the evaluation as Markdown with PNG plots under <data_dir>/reports/.
+
+Reads what the ranker stage wrote and never trains anything:
+- evaluation.json (the ablation, `clickintent rank ablation`): the table and a bar chart of each
+  row's relative change against the baseline, the must-show checks and, where one fails, why;
+- the production models' cards and test predictions (`clickintent rank train`): calibration
+  (reliability) and lift plots, per-family AUC, feature importances (gain, an embedding summed
+  into one bar), reason-code examples;
+- ranker_designs.json (`clickintent rank designs`): the measurements behind the design choices;
+- online_shoppers.json (`clickintent rank cv` on the public dataset), when present.
+
+Everything is written under temporary names and renamed, report.md last, so a reader never sees
+a half-written report. Plots use matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from clickintent.evaluation.metrics import calibration_bins, lift_by_decile
+from clickintent.ranker.atomic import atomic_write_bytes
+from clickintent.settings import Settings
+
+REPORT_FILE = "report.md"
+FIGURES_DIR = "figures"
+ROW_LABELS = {
+    "a_baseline": "(a) baseline: app-side features",
+    "b_teacher_labels": "(b) + teacher intent labels",
+    "c_distilled_labels": "(c) + distilled intent labels",
+    "d_embedding": "(d) + session embedding",
+    "e_embedding_and_labels": "(e) + embedding + distilled labels",
+    "f_web_aggregates": "(f) + dbt 30-day web aggregates",
+    "g_all_online": "(g) e + f (all servable)",
+}
+
+
+def write_report(settings: Settings) -> Path:
+    """Write <reports>/report.md and its figures; returns the report's path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    reports = Path(settings.reports_dir)
+    figures = reports / FIGURES_DIR
+    sections: list[str] = [
+        "# clickintent evaluation",
+        "",
+        f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} from `{settings.data_dir}` "
+        f"(models in `{settings.models_dir}`). Regenerate: `clickintent rank stage` (or `clickintent rank ablation`, "
+        "`clickintent rank train`, then `clickintent report`).",
+        "",
+    ]
+    evaluation = _read_json(reports / "evaluation.json")
+    training = _read_json(reports / "training.json")
+    sections += _ablation_section(evaluation, figures, Path(settings.models_dir))
+    sections += _tile_section(settings, training, figures)
+    sections += _conversion_section(settings, training, figures)
+    sections += _designs_section(_read_json(reports / "ranker_designs.json"))
+    sections += _online_shoppers_section(_read_json(reports / "online_shoppers.json"))
+    sections += _timing_section(evaluation, training)
+    path = reports / REPORT_FILE
+    atomic_write_bytes(path, ("\n".join(sections).rstrip() + "\n").encode("utf-8"))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+
+
+def _ablation_section(evaluation: dict | None, figures: Path, models_dir: Path | None = None) -> list[str]:
+    out = ["## The ablation (paper's evaluation table)", ""]
+    if evaluation is None:
+        return out + ["Not run yet: `clickintent rank ablation` writes `evaluation.json`.", ""]
+    out += [
+        "Each row is a feature set (one Feast feature service per task) trained on the same time splits with the same "
+        "seed; figures are on the test split (the latest label times). Changes are relative to (a).",
+        "",
+        "| row | tile macro Recall@1 | Δ vs a | tile LogLoss | Δ vs a | conversion micro-F1 | Δ vs a | conversion AUC | Δ vs a | status |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in evaluation["rows"]:
+        out.append(
+            f"| {ROW_LABELS.get(row['name'], row['name'])} | {_f(row['tile_macro_recall_at_1'])} | {_pct(row['tile_macro_recall_at_1_change_vs_a'])} "
+            f"| {_f(row['tile_logloss'], 5)} | {_pct(row['tile_logloss_change_vs_a'])} | {_f(row['conversion_micro_f1'])} "
+            f"| {_pct(row['conversion_micro_f1_change_vs_a'])} | {_f(row['conversion_auc'])} | {_pct(row['conversion_auc_change_vs_a'])} "
+            f"| {row.get('status', 'ok')} |"
+        )
+    out += ["", "Metric definitions:", ""]
+    out += [f"- `{name}`: {text}" for name, text in evaluation.get("metric_definitions", {}).items()]
+    paper = evaluation.get("paper", {})
+    if paper:
+        out += [
+            "",
+            "The paper (production data, not public) reports macro Recall@1 "
+            f"{_pct(paper.get('tile_macro_recall_at_1_change_d_vs_a'))} and LogLoss {_pct(paper.get('tile_logloss_change_d_vs_a'))} "
+            "for embeddings over the production baseline, embeddings "
+            f"{_pct(paper.get('conversion_micro_f1_embedding_over_llm_labels'))} micro-F1 over LLM labels, and distilled labels "
+            f"{_pct(paper.get('conversion_micro_f1_distilled_below_llm_labels'))} against LLM labels. Our world is synthetic; the "
+            "rows are checks of direction, not targets.",
+        ]
+    out += ["", _ablation_figure(evaluation, figures), ""]
+    out += _checks_text(evaluation, models_dir)
+    splits = evaluation.get("splits", {})
+    if splits:
+        out += ["", "Splits (by label time):", ""]
+        for task, window in splits.items():
+            parts = [f"{name} {window[name]['rows']:,} rows ({_day(window[name]['from'])} – {_day(window[name]['to'])})" for name in ("train", "validation", "test")]
+            extra = f"; {window['embargoed_rows']:,} rows dropped by the {window['label_window_days']}-day label-window embargo" if window.get("embargoed_rows") else ""
+            out.append(f"- {task} (`{window['label_table']}`): " + ", ".join(parts) + extra)
+        out += _model_stage_window_notes(models_dir, splits)
+    return out + [""]
+
+
+# Model stages whose fitted function feeds ablation rows: (card directory, what it is, rows, how
+# to read the end of the sessions it was fitted on from its card).
+_STAGE_CARDS = (
+    ("encoder", "session encoder (self-supervised)", "(d), (e), (g)", lambda card: card["data_window"]["train_sessions_end"][1]),
+    ("intent_classifier", "distilled intent classifier (and the taxonomy and teacher labels it learns)", "(b), (c), (e), (g)", lambda card: card["data_window"]["end"]),
+)
+
+
+def _model_stage_window_notes(models_dir: Path | None, splits: Mapping[str, Any]) -> list[str]:
+    """Say so when a model stage was fitted on sessions from the rankers' validation or test period.
+
+    The customer-level label and embedding features are as-of rows (a training row only averages
+    sessions up to its label time), but the classifier and the encoder that turn a session into
+    those values are fitted once, without the rankers' labels, on sessions up to their own
+    cut-off. Sessions after the ranker's train split then shaped those functions: not label
+    leakage, but not a strictly prospective test either.
+    """
+    out: list[str] = []
+    for directory, what, rows, end_of in _STAGE_CARDS:
+        card = _read_json(Path(models_dir) / directory / "model_card.json") if models_dir else None
+        try:
+            stage_end = pd.Timestamp(end_of(card))
+        except (TypeError, KeyError, IndexError, ValueError):
+            continue
+        later = [
+            f"{task} {split} (from {_day(window[split]['from'])})"
+            for task, window in splits.items()
+            for split in ("validation", "test")
+            if window.get(split, {}).get("from") and pd.Timestamp(window[split]["from"]) <= stage_end
+        ]
+        if later:
+            out += [
+                "",
+                f"Caveat: the {what} was fitted on sessions up to {_day(str(stage_end))}, which reaches into the "
+                f"{', '.join(later)} splits, without the rankers' labels. Each row's features only aggregate sessions up to "
+                f"its label time, but the function computing them has seen later sessions; rows {rows} are therefore not a "
+                "strictly prospective test. Fitting that stage only on sessions before the rankers' validation split removes this.",
+            ]
+    return out
+
+
+def _checks_text(evaluation: dict, models_dir: Path | None = None) -> list[str]:
+    """The issue's checks, each with its paired bootstrap interval and, where one fails, why, from
+    the figures of this run (coverage of web features, test positives, the interval)."""
+    checks = evaluation.get("checks", {})
+    rows = {row["name"]: row for row in evaluation["rows"]}
+    coverage = evaluation.get("web_feature_coverage", {})
+    out = ["### Must-show checks", ""]
+    d = rows.get("d_embedding")
+    if d is not None:
+        if d.get("status", "ok") != "ok":
+            out.append(f"- (d) vs (a): {d['status']} — row (d) has no embedding features yet, so it is not trained and cannot be judged.")
+        else:
+            logloss_ok = checks.get("d_improves_tile_logloss_over_a")
+            recall_ok = checks.get("d_improves_tile_macro_recall_at_1_over_a")
+            logloss_interval = checks.get("d_vs_a_tile_logloss_change_95pct")
+            recall_interval = checks.get("d_vs_a_tile_macro_recall_at_1_change_95pct")
+            out.append(
+                f"- (d) improves tile LogLoss over (a): **{_yes(logloss_ok)}** ({_pct(d['tile_logloss_change_vs_a'])}, "
+                f"95 % interval {_interval(logloss_interval)}); macro Recall@1: **{_yes(recall_ok)}** "
+                f"({_pct(d['tile_macro_recall_at_1_change_vs_a'])}, 95 % interval {_interval(recall_interval)})."
+            )
+            share = coverage.get("tile", {}).get("test")
+            if checks.get("d_vs_a_tile_logloss_change_web_customers") is not None:
+                out.append(
+                    f"  On the test impressions whose customer has web features ({_share(share)} of test tiles): LogLoss "
+                    f"{_pct(checks['d_vs_a_tile_logloss_change_web_customers'])} ({_interval(checks.get('d_vs_a_tile_logloss_change_web_customers_95pct'))}), "
+                    f"macro Recall@1 {_pct(checks.get('d_vs_a_tile_macro_recall_at_1_change_web_customers'))} "
+                    f"({_interval(checks.get('d_vs_a_tile_macro_recall_at_1_change_web_customers_95pct'))})."
+                )
+            if not (logloss_ok and recall_ok):
+                reasons = []
+                if share is not None:
+                    reasons.append(
+                        f"only {100 * share:.1f} % of the test tiles belong to customers with any web feature at impression time "
+                        "(a logged-in web session within the features' 30-day ttl); for the rest (d) has nothing to add"
+                    )
+                for name, ok, interval, lower in (
+                    ("LogLoss", logloss_ok, logloss_interval, True),
+                    ("macro Recall@1", recall_ok, recall_interval, False),
+                ):
+                    if not ok:
+                        reasons.append(f"{name}: {_interval_reading(interval, lower)}")
+                out.append("  Why not: " + "; ".join(reasons) + ". The generator is not adjusted to pass checks.")
+    within = checks.get("c_within_7pct_of_b_conversion_micro_f1")
+    if within is None and checks.get("c_vs_b_status", "ok") != "ok":
+        out.append(f"- (c) vs (b): {checks['c_vs_b_status']} — the intent-label rows have no labels yet, so they cannot be judged.")
+    if within is not None:
+        gap, gap_validation = checks.get("c_vs_b_conversion_micro_f1_change"), checks.get("c_vs_b_conversion_micro_f1_change_validation")
+        interval = checks.get("c_vs_b_conversion_micro_f1_change_95pct")
+        out.append(
+            f"- (c) within 7 % of (b) on conversion micro-F1: **{_yes(within)}** (test {_pct(gap)}, 95 % interval "
+            f"{_interval(interval)}; validation {_pct(gap_validation)})."
+        )
+        if checks.get("c_vs_b_conversion_micro_f1_change_web_customers") is not None:
+            out.append(
+                f"  On the test observations whose customer has web features ({_share(coverage.get('conversion', {}).get('test'))}): "
+                f"{_pct(checks['c_vs_b_conversion_micro_f1_change_web_customers'])} "
+                f"({_interval(checks.get('c_vs_b_conversion_micro_f1_change_web_customers_95pct'))})."
+            )
+        if not within:
+            positives = evaluation.get("conversion_test_positives") or {}
+            total = sum(positives.values()) if positives else None
+            share = coverage.get("conversion", {}).get("test")
+            reasons = []
+            if total:
+                reasons.append(f"the test split has {total:,} family conversions ({_family_counts(positives)})")
+            if share is not None:
+                reasons.append(f"{100 * share:.1f} % of its observations have web features at all")
+            reasons.append(_interval_reading(interval, False, threshold=-0.07))
+            agreement = _classifier_agreement(models_dir)
+            reasons.append(
+                "the distilled classifier learns the teacher's labels, so (c) can approach (b) only as far as it reproduces them"
+                + (f" (it gives the teacher's top-level intent for {100 * agreement:.1f} % of held-out sessions, per its model card)" if agreement else "")
+                + "; the rows also differ in form: (b) carries the recency-weighted share of the teacher's single labels, (c) the "
+                "recency-weighted mean of the classifier's probabilities"
+            )
+            out.append("  Why not: " + "; ".join(reasons) + ". The generator is not adjusted to pass checks.")
+    if checks.get("d_vs_b_conversion_micro_f1_change") is not None:
+        out.append(
+            f"- For the paper's other conversion figure (embedding +4.3 % micro-F1 over LLM labels): (d) vs (b) "
+            f"{_pct(checks['d_vs_b_conversion_micro_f1_change'])}, 95 % interval {_interval(checks.get('d_vs_b_conversion_micro_f1_change_95pct'))}."
+        )
+    return out
+
+
+def _classifier_agreement(models_dir: Path | None) -> float | None:
+    """Top-level agreement of the distilled intent classifier with its teacher, from its card."""
+    card = _read_json(Path(models_dir) / "intent_classifier" / "model_card.json") if models_dir else None
+    try:
+        return float(card["metrics"]["agreement_top_node"]["accuracy"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def _share(value: Any) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def _interval(interval: Any) -> str:
+    if not interval:
+        return "–"
+    return f"[{_pct(interval[0])}, {_pct(interval[1])}]"
+
+
+def _interval_reading(interval: Any, lower_is_better: bool, threshold: float = 0.0) -> str:
+    """What a paired bootstrap interval of a relative change says about a failed check."""
+    if not interval:
+        return "no interval could be computed"
+    low, high = interval
+    if low <= threshold <= high:
+        return (
+            f"the 95 % interval {_interval(interval)} contains {_pct(threshold) if threshold else '0'}, so on this test split the "
+            "difference is within what resampling the test rows moves it by"
+        )
+    worse = low > threshold if lower_is_better else high < threshold
+    if worse:
+        return f"the whole 95 % interval {_interval(interval)} is on the worse side: on this world the added features do not help this metric"
+    return f"95 % interval {_interval(interval)}"
+
+
+def _tile_section(settings: Settings, training: dict | None, figures: Path) -> list[str]:
+    out = ["## Production tile ranker", ""]
+    card = _read_json(Path(settings.models_dir) / "tile_ranker" / "model_card.json")
+    predictions_path = Path(settings.reports_dir) / "predictions" / "tile_test.parquet"
+    if card is None or not predictions_path.is_file():
+        return out + ["Not trained yet: `clickintent rank train`.", ""]
+    out += _card_lines(card)
+    test = card["metrics"]["test"]
+    out += [
+        f"Test: macro Recall@1 {_f(test['macro_recall_at_1'])} (micro {_f(test['micro_recall_at_1'])}, "
+        f"{test['clicked_impressions']:,} clicked impressions), LogLoss {_f(test['logloss'], 5)}, click rate {_f(test['click_rate'])}.",
+        "",
+    ]
+    predictions = pd.read_parquet(predictions_path)
+    labels = predictions["clicked"].astype(int).to_numpy()
+    probabilities = predictions["p_click_logged_position"].to_numpy()
+    out += [
+        _calibration_figure(labels, probabilities, "Tile ranker: calibration on test tiles (slot as shown)", figures / "tile_calibration.png"),
+        "",
+        _lift_figure(labels, probabilities, "Tile ranker: clicks by score decile (test tiles)", figures / "tile_lift.png"),
+        "",
+        _importance_figure(settings, "tile_ranker", "Tile ranker: feature importance (total gain)", figures / "tile_importance.png"),
+        "",
+    ]
+    out += _reason_examples_tile(training)
+    return out
+
+
+def _conversion_section(settings: Settings, training: dict | None, figures: Path) -> list[str]:
+    out = ["## Production conversion model", ""]
+    card = _read_json(Path(settings.models_dir) / "conversion" / "model_card.json")
+    predictions_path = Path(settings.reports_dir) / "predictions" / "conversion_test.parquet"
+    if card is None or not predictions_path.is_file():
+        return out + ["Not trained yet: `clickintent rank train`.", ""]
+    out += _card_lines(card)
+    test = card["metrics"]["test"]
+    out += [
+        f"Test: micro-F1 {_f(test['micro_f1'])} at threshold {card['threshold']}, macro AUC {_f(test['macro_auc'])}, "
+        f"AUC of P(any conversion) {_f(test['any_conversion_auc'])}.",
+        "",
+        "| family | test AUC | test conversions |",
+        "|---|---:|---:|",
+    ]
+    for family, count in test.get("positives_per_family", {}).items():
+        out.append(f"| {family} | {_f(test.get('per_family_auc', {}).get(family))} | {count} |")
+    predictions = pd.read_parquet(predictions_path)
+    any_conversion = (predictions["label_product_family"] != "none").astype(int).to_numpy()
+    p_any = 1.0 - predictions["p_none"].to_numpy()
+    out += [
+        "",
+        _calibration_figure(any_conversion, p_any, "Conversion: calibration of P(any conversion in 14 days)", figures / "conversion_calibration.png"),
+        "",
+        _lift_figure(any_conversion, p_any, "Conversion: conversions by P(any) decile (test)", figures / "conversion_lift.png"),
+        "",
+        _importance_figure(settings, "conversion", "Conversion model: feature importance (total gain)", figures / "conversion_importance.png"),
+        "",
+    ]
+    examples = (training or {}).get("reason_examples_conversion") or []
+    if examples:
+        out += ["Reason codes for test observations that converted:", ""]
+        for example in examples:
+            reasons = "; ".join(reason["text"] for reason in example["reasons"]) or "(no positive contribution)"
+            out.append(
+                f"- {example['observation_point']}, converted to **{example['converted_to']}**, likeliest "
+                f"{example['likeliest_family']} ({example['probabilities'][example['likeliest_family']]:.3f}): {reasons}"
+            )
+        out.append("")
+    return out
+
+
+def _designs_section(designs: dict | None) -> list[str]:
+    out = ["## Design choices (validation split)", ""]
+    if designs is None:
+        return out + ["Not measured in this data directory: `clickintent rank designs` writes `ranker_designs.json`.", ""]
+    services = designs.get("feature_services", {})
+    out += [
+        f"Measured {designs.get('generated_at', '(time not recorded)')} on the production feature services "
+        f"(tile `{services.get('tile')}`, conversion `{services.get('conversion')}`); {designs.get('note', '')}. "
+        "Rerun `clickintent rank designs` after the inputs change (e.g. a new encoder).",
+        "",
+        "| tile ranker design | validation macro Recall@1 | validation LogLoss | trees | chosen |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for row in designs["tile"]:
+        out.append(
+            f"| {row['design']} | {_f(row['validation_macro_recall_at_1'])} | {_f(row['validation_logloss'], 5)} | {row['trees']} | {'yes' if row['chosen'] else ''} |"
+        )
+    out += ["", "| conversion design | validation micro-F1 | validation macro AUC | trees | chosen |", "|---|---:|---:|---:|---|"]
+    for row in designs["conversion"]:
+        out.append(f"| {row['design']} | {_f(row['validation_micro_f1'])} | {_f(row['validation_macro_auc'])} | {row['trees']} | {'yes' if row['chosen'] else ''} |")
+    for row in designs["conversion"]:
+        interval = row.get("micro_f1_difference_vs_chosen_95pct")
+        if interval:
+            out += [
+                "",
+                f"Micro-F1 of “{row['design']}” minus the chosen design, paired bootstrap 95 % interval on the validation rows: "
+                f"[{interval[0]:+.4f}, {interval[1]:+.4f}]"
+                + (" — spans 0, so the simpler design (one model, one distribution) is kept." if interval[0] <= 0 <= interval[1] else "."),
+            ]
+    return out + [""]
+
+
+def _online_shoppers_section(result: dict | None) -> list[str]:
+    out = ["## Real data: online shoppers (conversion model on a public table)", ""]
+    if result is None:
+        return out + ["Not run here: `clickintent rank cv --table .../online_shoppers_intention.csv --label Revenue --out <data dir>/reports/online_shoppers.json`.", ""]
+    reference = result.get("published_reference", {"auc": 0.937, "average_precision": 0.754, "source": "PMC10121810 (XGBoost)"})
+    out += [
+        f"{result.get('folds_k', len(result.get('folds', [])))}-fold stratified CV on {result.get('n_rows', 0):,} sessions: "
+        f"AUC **{_f(result['auc'])}**, average precision **{_f(result['average_precision'])}**, micro-F1 {_f(result['micro_f1'])} "
+        f"(published XGBoost: AUC {reference['auc']}, AP {reference['average_precision']}, {reference['source']}).",
+        "",
+    ]
+    return out
+
+
+def _timing_section(evaluation: dict | None, training: dict | None) -> list[str]:
+    out = ["## Seconds per stage", ""]
+    if evaluation:
+        out.append("- ablation run: " + ", ".join(f"{name} {value} s" for name, value in evaluation.get("seconds", {}).items()))
+    if training:
+        for task, seconds in training.get("seconds", {}).items():
+            out.append(f"- production {task} model: " + ", ".join(f"{name.replace('_', ' ')} {value} s" for name, value in seconds.items()))
+    return out + [""]
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+
+
+def _save_figure(figure: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _image(path: Path, alt: str) -> str:
+    return f"![{alt}]({FIGURES_DIR}/{path.name})"
+
+
+def _ablation_figure(evaluation: dict, figures: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    rows = [row for row in evaluation["rows"] if row["name"] != "a_baseline"]
+    metrics = [  # (key, title, +1 if higher is better)
+        ("tile_macro_recall_at_1_change_vs_a", "tile macro Recall@1 (higher is better)", 1),
+        ("tile_logloss_change_vs_a", "tile LogLoss (lower is better)", -1),
+        ("conversion_micro_f1_change_vs_a", "conversion micro-F1 (higher is better)", 1),
+        ("conversion_auc_change_vs_a", "conversion AUC (higher is better)", 1),
+    ]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(16, 3.8), sharey=True)
+    names = [ROW_LABELS.get(row["name"], row["name"]) for row in rows]
+    for axis, (key, title, direction) in zip(axes, metrics):
+        values = [100 * (row[key] or 0.0) for row in rows]
+        # blue: better than (a); red: worse; grey: the row waits for a stage
+        colors = [
+            "#999999" if "waiting" in str(row.get("status")) else ("#2b8cbe" if direction * value >= 0 else "#e34a33")
+            for row, value in zip(rows, values)
+        ]
+        axis.barh(range(len(rows)), values, color=colors)
+        axis.axvline(0, color="black", linewidth=0.8)
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("% change vs (a)")
+    axes[0].set_yticks(range(len(rows)), names, fontsize=8)
+    axes[0].invert_yaxis()
+    path = figures / "ablation_changes.png"
+    _save_figure(figure, path)
+    return _image(path, "relative change of each ablation row against the baseline")
+
+
+def _calibration_figure(labels: np.ndarray, probabilities: np.ndarray, title: str, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    bins = calibration_bins(labels, probabilities, bins=10)
+    figure, axis = plt.subplots(figsize=(4.6, 4.2))
+    predicted = [b["mean_predicted"] for b in bins]
+    observed = [b["observed_rate"] for b in bins]
+    top = max(max(predicted), max(observed)) * 1.1 or 1.0
+    axis.plot([0, top], [0, top], linestyle="--", color="#999999", label="perfect")
+    axis.plot(predicted, observed, marker="o", color="#2b8cbe", label="model (equal-count bins)")
+    axis.set_xlabel("mean predicted probability")
+    axis.set_ylabel("observed rate")
+    axis.set_title(title, fontsize=9)
+    axis.legend(fontsize=8)
+    _save_figure(figure, path)
+    return _image(path, title)
+
+
+def _lift_figure(labels: np.ndarray, scores: np.ndarray, title: str, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    deciles = lift_by_decile(labels, scores, bins=10)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    left.bar([d["decile"] for d in deciles], [d["lift"] for d in deciles], color="#2b8cbe")
+    left.axhline(1.0, color="black", linewidth=0.8)
+    left.set_xlabel("score decile (1 = highest)")
+    left.set_ylabel("lift over the average rate")
+    right.plot([0] + [d["decile"] * 10 for d in deciles], [0] + [100 * d["cumulative_capture"] for d in deciles], marker="o", color="#2b8cbe", label="model")
+    right.plot([0, 100], [0, 100], linestyle="--", color="#999999", label="random")
+    right.set_xlabel("% of rows, highest scores first")
+    right.set_ylabel("% of positives captured")
+    right.legend(fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    _save_figure(figure, path)
+    return _image(path, title)
+
+
+def _importance_figure(settings: Settings, directory: str, title: str, path: Path, top: int = 20) -> str:
+    import matplotlib.pyplot as plt
+    import xgboost as xgb
+
+    from clickintent.ranker.layout import FeatureLayout
+
+    model_dir = Path(settings.models_dir) / directory
+    card = _read_json(model_dir / "model_card.json")
+    if card is None:
+        return ""
+    booster = xgb.Booster(model_file=str(model_dir / card["model_file"]))
+    gain = booster.get_score(importance_type="total_gain")
+    groups = FeatureLayout.from_json(card["layout"]).reason_group()
+    grouped: dict[str, float] = {}
+    for column, value in gain.items():
+        grouped[groups.get(column, column)] = grouped.get(groups.get(column, column), 0.0) + value
+    ranked = sorted(grouped.items(), key=lambda item: -item[1])[:top]
+    if not ranked:
+        return ""
+    figure, axis = plt.subplots(figsize=(7, 0.28 * len(ranked) + 1.2))
+    axis.barh(range(len(ranked)), [value for _, value in ranked], color="#2b8cbe")
+    axis.set_yticks(range(len(ranked)), [name for name, _ in ranked], fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlabel("total gain (vector features summed over elements where grouped)")
+    axis.set_title(title, fontsize=10)
+    _save_figure(figure, path)
+    return _image(path, title)
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _card_lines(card: Mapping[str, Any]) -> list[str]:
+    window = card.get("data_window", {})
+    train = window.get("train", {})
+    test = window.get("test", {})
+    unused = card.get("layout", {}).get("unused", {})
+    lines = [
+        f"Version `{card['version']}`, feature service `{card['feature_service']}` ({len(card['features'])} Feast features, "
+        f"{len(card['model_columns'])} model columns), objective `{card['objective']}`, "
+        f"{card['training'].get('trees', card['training'].get('best_iteration', 0) + 1)} trees (early stopping on validation {card['training'].get('eval_metric')}), "
+        f"trained on {train.get('rows', 0):,} rows from {_day(train.get('from'))} to {_day(train.get('to'))}; "
+        f"test {test.get('rows', 0):,} rows from {_day(test.get('from'))}.",
+    ]
+    if unused:
+        lines.append("Features not used: " + "; ".join(f"`{name}` ({why})" for name, why in unused.items()) + ".")
+    return lines + [""]
+
+
+def _reason_examples_tile(training: dict | None) -> list[str]:
+    examples = (training or {}).get("reason_examples_tile") or []
+    if not examples:
+        return []
+    out = ["Reason codes for test impressions (tiles ranked as served; the clicked one marked):", ""]
+    for example in examples:
+        out.append(f"- impression `{example['impression_id']}`:")
+        for tile in example["tiles"]:
+            reasons = "; ".join(reason["text"] for reason in tile["reasons"]) or "(no positive contribution)"
+            mark = " **(clicked)**" if tile["clicked"] else ""
+            out.append(f"  - `{tile['product_id']}`{mark} P(click) {tile['score']:.3f}: {reasons}")
+    return out + [""]
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _f(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{100 * value:+.2f} %"
+
+
+def _yes(value: Any) -> str:
+    return {True: "yes", False: "no", None: "not measurable"}[value]
+
+
+def _day(value: Any) -> str:
+    return str(value)[:10] if value else "–"
+
+
+def _family_counts(positives: Mapping[str, int]) -> str:
+    return ", ".join(f"{family} {count}" for family, count in positives.items())

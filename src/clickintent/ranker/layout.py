@@ -1,0 +1,450 @@
+"""From Feast feature rows to the model's input matrix, identically in training and serving.
+
+A `FeatureLayout` is built once from a feature service's declared Feast types (not guessed from
+data) and stored in the model card:
+
+- String features are categorical (XGBoost native categorical splits on codes of the training
+  vocabulary; an unseen value is missing), Bool boolean, Int/Float numeric.
+- `Array(Float32)` features are vectors, expanded to one numeric column per element, named
+  `<feature>.<element>`. Elements are named after what they mean where that is known (taxonomy
+  top nodes, in the order the producing stage wrote them), else numbered. Reasons either speak
+  per element (a taxonomy share: "researched mortgages") or sum a whole vector (an embedding,
+  whose single dimensions mean nothing).
+- `Array(String)` features (held_product_ids) feed derived features only.
+- Entity keys and context columns the caller supplies beside the Feast features (product_id,
+  the tile position) are features too where the model wants them.
+
+Derived features are computed from the same row by `derive_frame` (training, vectorised) and
+`derive_row` (serving, per dict); a test keeps the two equal. The model's column list is
+`FeatureLayout.model_columns`; `RowEncoder` turns plain dict rows into that float32 matrix
+without pandas, equal to `FeatureLayout.encode_frame` on a frame of the same rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from clickintent.ranker.tabular import ColumnKind, FeatureColumn, FeatureSchema, TableError
+
+ELEMENT_SEPARATOR = "."
+
+
+class LayoutError(TableError):
+    """A row or feature that does not fit the model's layout; the message names it."""
+
+
+@dataclass(frozen=True)
+class VectorFeature:
+    """An array feature expanded to one column per element."""
+
+    name: str
+    element_labels: tuple[str, ...]
+    # True: reasons sum the whole vector (embedding dimensions mean nothing one by one).
+    grouped: bool = False
+
+    @property
+    def length(self) -> int:
+        return len(self.element_labels)
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"{self.name}{ELEMENT_SEPARATOR}{label}" for label in self.element_labels]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "element_labels": list(self.element_labels), "grouped": self.grouped}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "VectorFeature":
+        return cls(name=data["name"], element_labels=tuple(data["element_labels"]), grouped=bool(data["grouped"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# derived features (one registry for training and serving)
+
+
+def _holds_candidate_product_frame(frame: pd.DataFrame) -> pd.Series:
+    held = frame["held_product_ids"]
+    product = frame["product_id"]
+    return pd.Series(
+        [np.nan if h is None or (isinstance(h, float) and math.isnan(h)) else float(p in set(h)) for h, p in zip(held, product)],
+        index=frame.index,
+        dtype=np.float32,
+    )
+
+
+def _holds_candidate_product_row(row: Mapping[str, Any]) -> float:
+    held = row.get("held_product_ids")
+    if held is None or (isinstance(held, float) and math.isnan(held)):
+        return math.nan
+    return float(row.get("product_id") in held)
+
+
+def _holds_candidate_family_frame(frame: pd.DataFrame) -> pd.Series:
+    out = np.full(len(frame), np.nan, dtype=np.float32)
+    family = frame["product_family"].to_numpy(dtype=object)
+    for name in {value for value in family if isinstance(value, str)}:
+        column = f"holds_{name}"
+        if column in frame.columns:
+            rows = family == name
+            out[rows] = [_as_float(value) for value in frame[column].to_numpy(dtype=object)[rows]]
+    return pd.Series(out, index=frame.index)
+
+
+def _as_float(value: Any) -> float:
+    return math.nan if value is None or value is pd.NA else float(value)
+
+
+def _holds_candidate_family_row(row: Mapping[str, Any]) -> float:
+    family = row.get("product_family")
+    if not isinstance(family, str):
+        return math.nan
+    return _as_float(row.get(f"holds_{family}"))
+
+
+@dataclass(frozen=True)
+class DerivedFeature:
+    name: str
+    needs: tuple[str, ...]  # row keys it reads
+    kind: ColumnKind
+    description: str
+    from_frame: Callable[[pd.DataFrame], pd.Series] = field(repr=False, compare=False)
+    from_row: Callable[[Mapping[str, Any]], float] = field(repr=False, compare=False)
+
+
+DERIVED_FEATURES: dict[str, DerivedFeature] = {
+    feature.name: feature
+    for feature in (
+        DerivedFeature(
+            "holds_candidate_product",
+            ("held_product_ids", "product_id"),
+            ColumnKind.BOOLEAN,
+            "the customer already holds the candidate product (from held_product_ids)",
+            _holds_candidate_product_frame,
+            _holds_candidate_product_row,
+        ),
+        DerivedFeature(
+            "holds_candidate_family",
+            ("product_family",),
+            ColumnKind.BOOLEAN,
+            "the customer holds a product of the candidate's family (holds_<family> flags)",
+            _holds_candidate_family_frame,
+            _holds_candidate_family_row,
+        ),
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# the layout
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """Which row keys a model reads and how they become its columns."""
+
+    # Feast feature names (the service's, without view prefixes), in service order.
+    feast_features: tuple[str, ...]
+    # Feast view:feature references, same order.
+    feature_references: tuple[str, ...]
+    # Scalar columns straight from the row (Feast scalars plus entity keys/context used as features).
+    scalars: tuple[FeatureColumn, ...]
+    vectors: tuple[VectorFeature, ...]
+    derived: tuple[str, ...]
+    # Row keys that are not Feast features but must be given (entity keys, context like position).
+    context: tuple[str, ...] = ()
+    # Feast features the model does not read directly, with why.
+    unused: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def row_keys(self) -> list[str]:
+        """Every key a serving row should carry (Feast features plus context)."""
+        return [*self.feast_features, *self.context]
+
+    @property
+    def schema(self) -> FeatureSchema:
+        """The XGBoost columns: scalars, then vector elements, then derived features."""
+        columns: list[FeatureColumn] = list(self.scalars)
+        for vector in self.vectors:
+            columns.extend(FeatureColumn(name, ColumnKind.NUMERIC) for name in vector.columns)
+        columns.extend(FeatureColumn(name, DERIVED_FEATURES[name].kind) for name in self.derived)
+        return FeatureSchema(columns=tuple(columns))
+
+    @property
+    def model_columns(self) -> list[str]:
+        return self.schema.model_feature_names
+
+    def reason_group(self) -> dict[str, str]:
+        """Model column -> the name reasons use (a grouped vector's columns share its name)."""
+        groups = {name: name for name in self.model_columns}
+        for vector in self.vectors:
+            if vector.grouped:
+                groups.update({column: vector.name for column in vector.columns})
+        return groups
+
+    def with_vocabulary(self, frame: pd.DataFrame) -> "FeatureLayout":
+        """Categories of every categorical scalar read from `frame` (the training split)."""
+        scalars = tuple(
+            FeatureColumn(column.name, column.kind, _vocabulary(frame[column.name])) if column.kind is ColumnKind.CATEGORICAL else column
+            for column in self.scalars
+        )
+        return FeatureLayout(
+            feast_features=self.feast_features,
+            feature_references=self.feature_references,
+            scalars=scalars,
+            vectors=self.vectors,
+            derived=self.derived,
+            context=self.context,
+            unused=dict(self.unused),
+        )
+
+    # ---- training: whole frames ----
+
+    def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's float32 matrix for a training frame (Feast's joined rows), column-wise."""
+        missing = sorted({c.name for c in self.scalars if c.name not in frame.columns} | {v.name for v in self.vectors if v.name not in frame.columns})
+        if missing:
+            raise LayoutError(f"column(s) missing from the training frame: {', '.join(missing)}")
+        names = self.model_columns
+        position = {name: index for index, name in enumerate(names)}
+        out = np.full((len(frame), len(names)), np.nan, dtype=np.float32)
+        for column in self.scalars:
+            values = frame[column.name]
+            index = position[column.name]
+            if column.kind is ColumnKind.CATEGORICAL:
+                # Feast String features arrive as str or None; other values as their text.
+                text = values if values.map(type).isin([str, type(None)]).all() else values.map(_category_text)
+                codes = pd.Categorical(text, categories=list(column.categories)).codes
+                out[:, index] = np.where(codes >= 0, codes, np.nan)
+            elif column.kind is ColumnKind.BOOLEAN:
+                out[:, index] = _boolean_column(values, column.name)
+            else:
+                try:
+                    out[:, index] = pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float32, na_value=np.nan)
+                except (TypeError, ValueError) as error:
+                    raise LayoutError(f"feature '{column.name}' is numeric but has non-numeric values: {error}") from error
+        for vector in self.vectors:
+            start = position[vector.columns[0]]
+            out[:, start : start + vector.length] = vector_matrix(frame[vector.name], vector)
+        for name in self.derived:
+            out[:, position[name]] = DERIVED_FEATURES[name].from_frame(frame).to_numpy(dtype=np.float32)
+        return out
+
+    # ---- card ----
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "feast_features": list(self.feast_features),
+            "feature_references": list(self.feature_references),
+            "scalars": [column.to_json() for column in self.scalars],
+            "vectors": [vector.to_json() for vector in self.vectors],
+            "derived": {name: DERIVED_FEATURES[name].description for name in self.derived},
+            "context": list(self.context),
+            "unused": dict(self.unused),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "FeatureLayout":
+        unknown = sorted(set(data["derived"]) - set(DERIVED_FEATURES))
+        if unknown:
+            raise LayoutError(f"derived feature(s) unknown to this version of clickintent: {', '.join(unknown)}")
+        return cls(
+            feast_features=tuple(data["feast_features"]),
+            feature_references=tuple(data["feature_references"]),
+            scalars=tuple(FeatureColumn.from_json(column) for column in data["scalars"]),
+            vectors=tuple(VectorFeature.from_json(vector) for vector in data["vectors"]),
+            derived=tuple(data["derived"]),
+            context=tuple(data.get("context", ())),
+            unused=dict(data.get("unused", {})),
+        )
+
+
+def vector_matrix(values: pd.Series, vector: VectorFeature) -> np.ndarray:
+    """float32 (rows, length) from a column of arrays; a missing array is a row of NaN."""
+    out = np.full((len(values), vector.length), np.nan, dtype=np.float32)
+    for row, value in enumerate(values.to_numpy(dtype=object)):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        array = np.asarray(value, dtype=np.float32)
+        if array.shape != (vector.length,):
+            raise LayoutError(f"feature '{vector.name}' has {array.size} values in a row; the model expects {vector.length}")
+        out[row] = array
+    return out
+
+
+def _boolean_column(values: pd.Series, name: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
+    present = values.notna().to_numpy()
+    kinds = set(values[present].map(type).unique())
+    if not kinds <= {bool, np.bool_, int, float, np.int64, np.float64}:
+        raise LayoutError(f"feature '{name}' is boolean but has values of type {sorted(k.__name__ for k in kinds)}")
+    out = np.full(len(values), np.nan, dtype=np.float32)
+    out[present] = values[present].astype(float).to_numpy(dtype=np.float32)
+    return out
+
+
+def _vocabulary(values: pd.Series) -> tuple[str, ...]:
+    present = values.dropna()
+    return tuple(sorted({str(value) for value in present}))
+
+
+# ---------------------------------------------------------------------------------------------
+# building a layout from a feature service
+
+
+def feast_kind(dtype: Any) -> str:
+    """'categorical' | 'boolean' | 'numeric' | 'vector' | 'string_list' for a Feast type."""
+    from feast.types import Array, PrimitiveFeastType
+
+    if isinstance(dtype, Array):
+        base = dtype.base_type
+        if base in (PrimitiveFeastType.FLOAT32, PrimitiveFeastType.FLOAT64, PrimitiveFeastType.INT32, PrimitiveFeastType.INT64):
+            return "vector"
+        return "string_list"
+    if dtype == PrimitiveFeastType.STRING:
+        return "categorical"
+    if dtype == PrimitiveFeastType.BOOL:
+        return "boolean"
+    if dtype in (
+        PrimitiveFeastType.INT32,
+        PrimitiveFeastType.INT64,
+        PrimitiveFeastType.FLOAT32,
+        PrimitiveFeastType.FLOAT64,
+    ):
+        return "numeric"
+    if dtype == PrimitiveFeastType.UNIX_TIMESTAMP:
+        return "timestamp"
+    return "other"
+
+
+_KINDS = {"categorical": ColumnKind.CATEGORICAL, "boolean": ColumnKind.BOOLEAN, "numeric": ColumnKind.NUMERIC}
+
+
+def build_layout(
+    features: Sequence[Any],
+    frame: pd.DataFrame,
+    *,
+    context: Sequence[FeatureColumn] = (),
+    derived: Sequence[str] = (),
+    element_labels: Mapping[str, Sequence[str]] | None = None,
+    grouped_vectors: Sequence[str] = (),
+) -> FeatureLayout:
+    """A layout for service `features` (ServiceFeature), with vocabularies from `frame` (training rows).
+
+    Vector lengths come from the data; a vector feature with no value in `frame` (a stage that
+    has not produced it yet) is left out and listed in `unused`, as is any all-missing scalar.
+    """
+    element_labels = dict(element_labels or {})
+    scalars: list[FeatureColumn] = []
+    vectors: list[VectorFeature] = []
+    unused: dict[str, str] = {}
+    for feature in features:
+        kind = feast_kind(feature.dtype)
+        column = frame[feature.name]
+        if kind == "vector":
+            present = column.dropna()
+            if present.empty:
+                unused[feature.name] = "no values in the training rows (not produced yet)"
+                continue
+            length = len(present.iloc[0])
+            labels = list(element_labels.get(feature.name, ()))
+            if len(labels) != length:
+                labels = [str(index) for index in range(length)]
+            vectors.append(VectorFeature(feature.name, tuple(labels), grouped=feature.name in grouped_vectors))
+        elif kind in _KINDS:
+            if column.notna().sum() == 0:
+                unused[feature.name] = "no values in the training rows (not produced yet)"
+                continue
+            scalars.append(FeatureColumn(feature.name, _KINDS[kind]))
+        elif kind == "string_list":
+            unused[feature.name] = "a list of strings: read only by derived features"
+        else:
+            unused[feature.name] = f"Feast type {feature.dtype} is not a model input"
+    for column in context:
+        scalars.append(column)
+    for name in derived:
+        if name not in DERIVED_FEATURES:
+            raise LayoutError(f"unknown derived feature {name!r}; known: {', '.join(DERIVED_FEATURES)}")
+        missing = [key for key in DERIVED_FEATURES[name].needs if key not in frame.columns]
+        if missing:
+            raise LayoutError(f"derived feature {name!r} needs {', '.join(missing)}, which the rows lack")
+    layout = FeatureLayout(
+        feast_features=tuple(feature.name for feature in features),
+        feature_references=tuple(feature.reference for feature in features),
+        scalars=tuple(scalars),
+        vectors=tuple(vectors),
+        derived=tuple(derived),
+        context=tuple(column.name for column in context),
+        unused=unused,
+    )
+    return layout.with_vocabulary(frame)
+
+
+# ---------------------------------------------------------------------------------------------
+# serving: dict rows -> matrix, no pandas
+
+
+class RowEncoder:
+    """Plain dict rows (one per candidate) to the model's float32 matrix.
+
+    Equal to `layout.encode_frame` on a frame of the same rows (tested). A key absent from a
+    row, or None, is missing. Built once per model; `encode` is the per-request path.
+    """
+
+    def __init__(self, layout: FeatureLayout):
+        self.layout = layout
+        schema = layout.schema
+        names = schema.model_feature_names
+        self.width = len(names)
+        position = {name: index for index, name in enumerate(names)}
+        self._numeric = [(c.name, position[c.name]) for c in layout.scalars if c.kind is not ColumnKind.CATEGORICAL]
+        self._numeric_names = [name for name, _ in self._numeric]
+        self._numeric_index = np.array([index for _, index in self._numeric], dtype=np.intp)
+        self._categorical = [
+            (c.name, position[c.name], {category: float(code) for code, category in enumerate(c.categories)})
+            for c in layout.scalars
+            if c.kind is ColumnKind.CATEGORICAL
+        ]
+        self._vectors = [(v.name, position[v.columns[0]], v.length) for v in layout.vectors]
+        self._derived = [(DERIVED_FEATURES[name].from_row, position[name]) for name in layout.derived]
+
+    def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        n = len(rows)
+        out = np.full((n, self.width), np.nan, dtype=np.float32)
+        if n == 0:
+            return out
+        if self._numeric:
+            names = self._numeric_names
+            try:
+                values = np.array([[row.get(name) for name in names] for row in rows], dtype=np.float32)
+            except (TypeError, ValueError) as error:
+                raise LayoutError(f"a numeric or boolean feature has a non-numeric value: {error}") from error
+            out[:, self._numeric_index] = values
+        for name, index, codes in self._categorical:
+            for row_index, row in enumerate(rows):
+                value = row.get(name)
+                if value is not None:
+                    out[row_index, index] = codes.get(value if isinstance(value, str) else _category_text(value), math.nan)
+        for name, start, length in self._vectors:
+            for row_index, row in enumerate(rows):
+                value = row.get(name)
+                if value is None:
+                    continue
+                if len(value) != length:
+                    raise LayoutError(f"feature '{name}' has {len(value)} values; the model expects {length}")
+                out[row_index, start : start + length] = value
+        for function, index in self._derived:
+            for row_index, row in enumerate(rows):
+                out[row_index, index] = function(row)
+        return out
+
+
+def _category_text(value: Any) -> str | None:
+    from clickintent.ranker.tabular import _category_text as text
+
+    return text(value)
