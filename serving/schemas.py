@@ -1,0 +1,302 @@
+"""Request and response models of the clickintent service: the HTTP contract, with its limits.
+
+Live events mirror the event contract's `events` table (clickintent.events.contract) field for
+field, with the same allowed values, so a client sends what it would load in batch; a test holds
+the two equal. Each model carries realistic examples: they fill the Swagger UI at `/` and the
+OpenAPI schema at `/docs.json`.
+
+Limits (a request over one answers 400 naming the field; a body over MAX_BODY_BYTES answers 413):
+- MAX_EVENTS events per request: a web session has a few dozen; the encoder reads the last 64;
+- MAX_CANDIDATES candidate products (the catalogue has 37) and k <= MAX_K;
+- MAX_BODY_BYTES per body, checked before parsing: 1000 events of ordinary size fit in it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from clickintent.events.contract import DEVICE_TYPES, EVENT_TYPES, PLATFORMS
+
+MAX_EVENTS = 1000
+MAX_CANDIDATES = 100
+MAX_K = 50
+MAX_BODY_BYTES = 1024 * 1024
+MAX_ID_CHARS = 128
+MAX_PATH_CHARS = 2048
+MAX_TEXT_CHARS = 1000
+# A dwell time above 24 days is a broken tracker, not a reader; int32 keeps it portable.
+MAX_DWELL_MS = 2**31 - 1
+
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S+$")]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+
+# ---- examples (one mortgage-researching web visitor who signs in; values like the synthetic world's) ----
+
+EXAMPLE_EVENTS = [
+    {
+        "event_id": "e_7f3a9c01",
+        "event_ts": "2026-03-02T09:00:00Z",
+        "platform": "web",
+        "anonymous_id": "a_5e1d2c3b4a",
+        "event_type": "page_view",
+        "page_path": "/mortgages/30-year-fixed",
+        "page_title": "30-Year Fixed Mortgage | Example Bank",
+        "dwell_ms": 48200,
+        "referrer": "google.com",
+        "device_type": "desktop",
+        "product_id": "mtg_30y_fixed",
+    },
+    {
+        "event_id": "e_7f3a9c02",
+        "event_ts": "2026-03-02T09:00:52Z",
+        "platform": "web",
+        "anonymous_id": "a_5e1d2c3b4a",
+        "event_type": "search",
+        "page_path": "/search",
+        "search_query": "refinance vs heloc",
+        "dwell_ms": 9100,
+        "device_type": "desktop",
+    },
+    {
+        "event_id": "e_7f3a9c03",
+        "event_ts": "2026-03-02T09:01:05Z",
+        "platform": "web",
+        "anonymous_id": "a_5e1d2c3b4a",
+        "event_type": "calculator",
+        "page_path": "/mortgages/refinance",
+        "page_title": "Mortgage Refinance | Example Bank",
+        "dwell_ms": 95400,
+        "device_type": "desktop",
+        "product_id": "mtg_refinance",
+    },
+]
+EXAMPLE_LOGIN_EVENT = {
+    "event_id": "e_7f3a9c04",
+    "event_ts": "2026-03-02T09:02:48Z",
+    "platform": "web",
+    "anonymous_id": "a_5e1d2c3b4a",
+    "customer_id": "c_8d2e4f6a1b3c",
+    "event_type": "login",
+    "page_path": "/login",
+    "page_title": "Sign In to Online Banking | Example Bank",
+    "dwell_ms": 6100,
+    "device_type": "desktop",
+}
+
+
+# Model-level examples are OpenAPI 3.0's singular `example` (BentoML's spec generator rejects
+# JSON Schema's `examples` there); these fill the Swagger UI's request bodies.
+EXAMPLE_RECOMMEND_REQUESTS = {
+    "anonymous visitor": {"events": EXAMPLE_EVENTS, "k": 3},
+    "customer opening the app": {"customer_id": "c_8d2e4f6a1b3c", "k": 5},
+    "visitor who logs in mid-session": {"session_id": "s_web_5e1d2c3b4a_1", "events": [*EXAMPLE_EVENTS, EXAMPLE_LOGIN_EVENT], "k": 3},
+    "customer, given candidates": {"customer_id": "c_8d2e4f6a1b3c", "candidates": ["mtg_refinance", "home_heloc", "card_cash_rewards"], "k": 2},
+}
+
+
+class LiveEvent(BaseModel):
+    """One raw event of the live session, in the event contract's `events` shape."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": EXAMPLE_EVENTS[0]})
+
+    event_id: Identifier = Field(description="Unique event identifier.")
+    event_ts: datetime = Field(description="When the event happened: ISO 8601 with an offset or Z; without one it is read as UTC.")
+    platform: Literal[PLATFORMS] = Field(description="web (public site) or app (authenticated mobile app).")
+    anonymous_id: Identifier = Field(description="Pseudonymous cookie (web) or device (app) identifier.")
+    customer_id: Identifier | None = Field(
+        default=None, description="Pseudonymous customer key, set from the login event on (never a name, e-mail or account number)."
+    )
+    event_type: Literal[EVENT_TYPES] = Field(description="What happened.")
+    page_path: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="URL path (web) or screen path (app), without query string.")
+    page_title: Text | None = Field(default=None, description="Page or screen title as rendered.")
+    search_query: Text | None = Field(default=None, description="Search text (search events); used in-process only, never stored or logged.")
+    dwell_ms: int | None = Field(default=None, ge=0, le=MAX_DWELL_MS, description="Time on the page or screen, milliseconds.")
+    referrer: Text | None = Field(default=None, description="Referring host or URL.")
+    utm_source: Text | None = Field(default=None, description="Campaign source tag, if any.")
+    device_type: Literal[DEVICE_TYPES] = Field(description="Device class.")
+    product_id: Identifier | None = Field(default=None, description="Catalogue product the page or event is about, if any.")
+
+    @field_validator("event_ts")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # The contract's rule: every timestamp is UTC, and a naive one is read as UTC.
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:
+            # 0001-01-01T00:00+01:00 is valid ISO 8601 but has no UTC time (found by schemathesis).
+            raise ValueError("is outside the range of dates once converted to UTC") from None
+
+
+def _check_one_session(events: list[LiveEvent]) -> None:
+    """A request carries one session: one visitor (anonymous_id) on one platform, one customer."""
+    if not events:
+        return
+    first = events[0]
+    customers: set[str] = set()
+    for position, event in enumerate(events):
+        if event.platform != first.platform:
+            raise ValueError(f"events[{position}].platform is {event.platform!r} but events[0] is {first.platform!r}: send one session per request")
+        if event.anonymous_id != first.anonymous_id:
+            raise ValueError(f"events[{position}].anonymous_id differs from events[0]: send one visitor's session per request")
+        if event.customer_id is not None:
+            customers.add(event.customer_id)
+    if len(customers) > 1:
+        raise ValueError(f"events carry {len(customers)} different customer_id values: send one customer's session per request")
+
+
+class SessionRequest(BaseModel):
+    """The live session: /intent and /embed."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"events": EXAMPLE_EVENTS}})
+
+    events: list[LiveEvent] = Field(min_length=1, max_length=MAX_EVENTS, description=f"The session's raw events, any order (1 to {MAX_EVENTS}).")
+
+    @model_validator(mode="after")
+    def _one_session(self) -> "SessionRequest":
+        _check_one_session(self.events)
+        return self
+
+
+class RecommendRequest(BaseModel):
+    """Who is asking, with what live session, for which products."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": EXAMPLE_RECOMMEND_REQUESTS["visitor who logs in mid-session"]})
+
+    customer_id: Identifier | None = Field(default=None, description="The signed-in customer, if any (pseudonymous key).")
+    session_id: Identifier | None = Field(
+        default=None,
+        description=(
+            "The session's id. With events it names the live session (a login push records it); without events the "
+            "session's stored intent and embedding are read from the online store."
+        ),
+    )
+    events: list[LiveEvent] = Field(default_factory=list, max_length=MAX_EVENTS, description=f"The live session's raw events (0 to {MAX_EVENTS}).")
+    candidates: list[Identifier] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CANDIDATES,
+        description=f"Product ids to rank (1 to {MAX_CANDIDATES}, distinct); default: the whole catalogue.",
+    )
+    k: int = Field(default=5, ge=1, le=MAX_K, description=f"How many products to return (1 to {MAX_K}).")
+
+    @field_validator("candidates")
+    @classmethod
+    def _distinct(cls, candidates: list[str] | None) -> list[str] | None:
+        if candidates is not None:
+            seen: set[str] = set()
+            for position, product_id in enumerate(candidates):
+                if product_id in seen:
+                    raise ValueError(f"candidates[{position}] repeats {product_id!r}")
+                seen.add(product_id)
+        return candidates
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RecommendRequest":
+        _check_one_session(self.events)
+        if self.customer_id is not None:
+            for position, event in enumerate(self.events):
+                if event.customer_id is not None and event.customer_id != self.customer_id:
+                    raise ValueError(f"events[{position}].customer_id differs from customer_id")
+        return self
+
+
+# ---- responses --------------------------------------------------------------------------
+
+
+class NodeProbability(BaseModel):
+    node_id: str = Field(examples=["equity_home"])
+    node_name: str = Field(examples=["Equity, Home, Refinance"])
+    probability: float = Field(ge=0.0, le=1.0, examples=[0.61])
+
+
+class IntentLabels(BaseModel):
+    """The session's intent from the distilled classifier, decoded top-down through the taxonomy."""
+
+    node_id: str = Field(description="Most likely taxonomy node.", examples=["equity_home.refinance_learn"])
+    node_name: str = Field(examples=["Refinance, Learn, Mortgage"])
+    top_node_id: str = Field(description="Its level-1 node.", examples=["equity_home"])
+    top_node_name: str = Field(examples=["Equity, Home, Refinance"])
+    confidence: float = Field(ge=0.0, le=1.0, description="Probability of node_id.", examples=[0.42])
+    top_nodes: list[NodeProbability] = Field(description="Every level-1 node with its probability, most likely first.")
+    taxonomy_version: str = Field(examples=["v1-a2754e56"])
+
+
+class SessionSummary(BaseModel):
+    n_events: int = Field(ge=0, description="Events received.", examples=[3])
+    n_events_encoded: int = Field(ge=0, description="Events the encoder read (the latest, up to its window).", examples=[3])
+    unknown_pages: int = Field(ge=0, description="Events on pages the encoder has never seen (mapped to its unknown-page tokens).", examples=[0])
+
+
+class IntentResponse(BaseModel):
+    intent: IntentLabels
+    session: SessionSummary
+    model_version: str = Field(description="Intent classifier version.", examples=["v1-a2754e56"])
+
+
+class EmbedResponse(BaseModel):
+    embedding: list[float] = Field(description="The session embedding.", examples=[[0.12, -0.53, 0.08]])
+    dim: int = Field(examples=[64])
+    session: SessionSummary
+    model_version: str = Field(description="Encoder version.", examples=["1"])
+
+
+class Reason(BaseModel):
+    feature: str = Field(examples=["web_distilled_top_node_id"])
+    value: str = Field(examples=["equity_home"])
+    contribution: float = Field(description="Log-odds this feature added to the score.", examples=[0.41])
+    text: str = Field(examples=["showed equity home intent"])
+
+
+class RankedProduct(BaseModel):
+    product_id: str = Field(examples=["mtg_refinance"])
+    rank: int = Field(ge=1, examples=[1])
+    score: float = Field(description="Ranker probability that the tile is clicked.", examples=[0.083])
+    family: str | None = Field(default=None, examples=["home"])
+    reasons: list[Reason] = Field(default_factory=list, description="Why, from the features that raised the score most.")
+
+
+class LoginPush(BaseModel):
+    status: Literal["pushed", "already_pushed", "failed"] = Field(
+        description=(
+            "pushed: written now; already_pushed: the stored features include this session already (pushed before, "
+            "or linked by the batch pipeline), nothing written; failed: the online store could not be read or written "
+            "(see degraded_reasons)."
+        ),
+        examples=["pushed"],
+    )
+    customer_id: str = Field(examples=["c_8d2e4f6a1b3c"])
+    session_id: str = Field(examples=["s_web_5e1d2c3b4a_1"])
+    feature_views: list[str] = Field(default_factory=list, examples=[["customer_web_intent_labels", "customer_web_embedding"]])
+
+
+class RecommendResponse(BaseModel):
+    products: list[RankedProduct]
+    mode: Literal["personalized", "session_only", "cold_start"] = Field(
+        description=(
+            "personalized: a known customer's online features (and the live session); session_only: no known customer, "
+            "ranked from the live or stored session (or a new customer's pushed sessions) alone; cold_start: neither, the "
+            "ranker's answer for a visitor it knows nothing about."
+        ),
+        examples=["session_only"],
+    )
+    customer_id: str | None = Field(default=None, examples=[None])
+    customer_known: bool = Field(
+        description="The online store holds the customer's batch features (profile); a customer seen only through a login push is not known yet.",
+        examples=[False],
+    )
+    session_id: str | None = Field(default=None, examples=["s_web_5e1d2c3b4a_1"])
+    intent: IntentLabels | None = Field(default=None, description="The live (or stored) session's intent; null without a session.")
+    session: SessionSummary
+    login_push: LoginPush | None = Field(default=None, description="Set when the live web session contains a login: what was pushed.")
+    degraded: bool = Field(description="Part of the answer was computed without the online store (see degraded_reasons).", examples=[False])
+    degraded_reasons: list[str] = Field(default_factory=list)
+    model_versions: dict[str, str] = Field(examples=[{"encoder": "1", "intent_classifier": "v1-a2754e56", "tile_ranker": "1"}])
+
+
+class ErrorResponse(BaseModel):
+    error: str

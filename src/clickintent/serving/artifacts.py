@@ -1,0 +1,140 @@
+"""The model artifacts the service loads, and the start-up checks on their model cards.
+
+Every model lives in `<models_dir>/<name>/` beside a `model_card.json` (name, version,
+created_at, data window, features, metrics). Before anything is loaded the service reads each
+card and refuses to start, with a message that says which model and what to run, when:
+
+- the directory, a required file or the card is missing, or the card is not valid JSON;
+- the card is for another model (its `name`), or lacks a version or creation time;
+- the models do not fit together (checked in `check_compatibility` once they are loaded):
+  the ranker was trained on another embedding width or taxonomy than the encoder and the
+  classifier now produce, or on a feature service the Feast registry does not have.
+
+A service that cannot start never reports ready, so a deployment keeps the previous version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+# Model folder -> (files that must exist beside the card, the command that writes them).
+MODEL_FILES: dict[str, tuple[tuple[str, ...], str]] = {
+    "encoder": (("model.safetensors", "config.json", "vocab.json"), "clickintent encoder train"),
+    "intent_classifier": (("weights.safetensors", "features.json"), "clickintent taxonomy distill"),
+    "tile_ranker": ((), "clickintent rank train"),
+}
+CARD_FILE = "model_card.json"
+REQUIRED_CARD_FIELDS = ("name", "version", "created_at")
+
+
+class ArtifactError(RuntimeError):
+    """A model artifact that is missing or does not fit: the service must not start."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    version: str
+    created_at: str
+    directory: Path
+    fields: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+
+def train_hint(name: str) -> str:
+    return MODEL_FILES.get(name, ((), f"the stage that trains {name}"))[1]
+
+
+def read_model_card(directory: Path, name: str) -> ModelCard:
+    """The card of `<directory>` (a model folder), checked; ArtifactError says what is wrong."""
+    directory = Path(directory)
+    hint = f"run `{train_hint(name)}` (models directory {directory.parent})"
+    if not directory.is_dir():
+        raise ArtifactError(f"model '{name}' not found: {directory} does not exist; {hint}")
+    required, _ = MODEL_FILES.get(name, ((), ""))
+    missing = [file for file in (*required, CARD_FILE) if not (directory / file).is_file()]
+    if missing:
+        raise ArtifactError(f"model '{name}' in {directory} is incomplete: missing {', '.join(missing)}; {hint}")
+    try:
+        card = json.loads((directory / CARD_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"model '{name}': {directory / CARD_FILE} is not readable JSON ({error}); {hint}") from error
+    if not isinstance(card, dict):
+        raise ArtifactError(f"model '{name}': {directory / CARD_FILE} is not a JSON object; {hint}")
+    absent = [key for key in REQUIRED_CARD_FIELDS if card.get(key) in (None, "")]
+    if absent:
+        raise ArtifactError(f"model '{name}': {directory / CARD_FILE} lacks {', '.join(absent)}; {hint}")
+    if card["name"] != name:
+        raise ArtifactError(f"model '{name}': {directory / CARD_FILE} is the card of model '{card['name']}', not '{name}'; {hint}")
+    return ModelCard(name=name, version=str(card["version"]), created_at=str(card["created_at"]), directory=directory, fields=card)
+
+
+def read_model_cards(model_dirs: Mapping[str, Path]) -> dict[str, ModelCard]:
+    """Cards of every model, all problems reported at once (one start-up attempt shows them all)."""
+    cards: dict[str, ModelCard] = {}
+    problems: list[str] = []
+    for name, directory in model_dirs.items():
+        try:
+            cards[name] = read_model_card(directory, name)
+        except ArtifactError as error:
+            problems.append(str(error))
+    if problems:
+        raise ArtifactError("cannot start the service:\n  " + "\n  ".join(problems))
+    return cards
+
+
+def check_compatibility(
+    *,
+    embedding_dim: int,
+    classifier_top_nodes: tuple[str, ...],
+    taxonomy_version: str,
+    ranker_vector_lengths: Mapping[str, int],
+    ranker_card: ModelCard,
+    ranker_element_labels: Mapping[str, list[str]] | None = None,
+    registered_feature_services: set[str] | None,
+    ranker_feature_service: str,
+) -> None:
+    """The loaded models fit together and with the Feast registry; ArtifactError lists each misfit.
+
+    `ranker_vector_lengths` maps a vector feature the ranker reads to its trained length: the
+    live session's embedding and intent stand in for the customer-level vectors, so their widths
+    must be the ones the ranker learned.
+    """
+    problems: list[str] = []
+    web_embedding = ranker_vector_lengths.get("web_embedding")
+    if web_embedding is not None and web_embedding != embedding_dim:
+        problems.append(
+            f"the tile ranker was trained on {web_embedding}-dimensional web embeddings but the encoder produces "
+            f"{embedding_dim}: retrain the ranker on this encoder's embeddings (`{train_hint('tile_ranker')}`)"
+        )
+    probs = ranker_vector_lengths.get("web_distilled_top_node_probs")
+    if probs is not None and probs != len(classifier_top_nodes):
+        problems.append(
+            f"the tile ranker was trained on {probs} intent top nodes but the intent classifier has "
+            f"{len(classifier_top_nodes)} (taxonomy {taxonomy_version}): retrain the ranker (`{train_hint('tile_ranker')}`)"
+        )
+    trained_order = (ranker_element_labels or {}).get("web_distilled_top_node_probs")
+    if trained_order is not None and len(trained_order) == len(classifier_top_nodes) and list(trained_order) != list(classifier_top_nodes):
+        problems.append(
+            "the tile ranker's intent probabilities are in another top-node order than the intent classifier's "
+            f"({', '.join(trained_order[:3])} ... vs {', '.join(classifier_top_nodes[:3])} ...): retrain the ranker "
+            f"(`{train_hint('tile_ranker')}`)"
+        )
+    trained_taxonomy = ranker_card.get("taxonomy_version")
+    if trained_taxonomy and trained_taxonomy != taxonomy_version:
+        problems.append(
+            f"the tile ranker was trained with taxonomy {trained_taxonomy} but the intent classifier is {taxonomy_version}: "
+            f"retrain the ranker (`{train_hint('tile_ranker')}`)"
+        )
+    if registered_feature_services is not None and ranker_feature_service not in registered_feature_services:
+        problems.append(
+            f"the tile ranker reads feature service '{ranker_feature_service}', which the Feast registry does not have "
+            f"(registered: {', '.join(sorted(registered_feature_services)) or 'none'}): run `clickintent features apply`"
+        )
+    if problems:
+        raise ArtifactError("cannot start the service, the models do not fit together:\n  " + "\n  ".join(problems))

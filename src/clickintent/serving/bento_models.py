@@ -1,0 +1,89 @@
+"""Model folders as BentoML model references, declared at class level on the service.
+
+    class ClickIntent:
+        encoder_model = ModelFolder.of("encoder")      # -> Path of the folder, on the instance
+
+Serving reads the model directory (`<models_dir>/<folder>`, DESIGN.md). `bentoml build` asks
+every class-level model reference for its BentoML model info; `ModelFolder` answers by
+importing the folder into BentoML's local model store (named `clickintent-<folder>`, versioned
+by a hash of its files, so an unchanged folder is imported once) and the build bundles that
+copy into the Bento like any BentoML model. A service started from a built Bento has no model
+directory of its own; the reference then resolves to the bundled copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+import attrs
+import bentoml
+from bentoml.exceptions import NotFound
+
+from clickintent.settings import load_settings
+
+TAG_PREFIX = "clickintent-"
+
+
+def folder_digest(directory: Path) -> str:
+    """A content hash of a model folder (file names and bytes), 16 hex digits."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.endswith(".tmp")):
+        digest.update(str(path.relative_to(directory)).encode("utf-8"))
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def import_folder(directory: Path, name: str) -> Any:
+    """The folder as a model in BentoML's local store (imported once per content)."""
+    directory = Path(directory)
+    if not (directory / "model_card.json").is_file():
+        raise NotFound(f"no model in {directory} (missing model_card.json): train it before `bentoml build`")
+    tag = f"{name}:{folder_digest(directory)}"
+    try:
+        return bentoml.models.get(tag)
+    except NotFound:
+        pass
+    import json
+
+    card = json.loads((directory / "model_card.json").read_text(encoding="utf-8"))
+    labels = {"project": "clickintent", "model_version": str(card.get("version", ""))}
+    with bentoml.models.create(tag, labels=labels, metadata={"model_card": card}) as model:
+        # Kept under its folder name: the loaders take a models directory and find <folder>/ in it.
+        shutil.copytree(directory, Path(model.path) / directory.name, ignore=shutil.ignore_patterns("*.tmp"))
+    return bentoml.models.get(tag)
+
+
+@attrs.frozen
+class ModelFolder(bentoml.models.BentoModel):
+    """A `<models_dir>/<folder>` model, or its bundled copy inside a Bento."""
+
+    folder: str = attrs.field(default="")
+
+    @classmethod
+    def of(cls, folder: str) -> "ModelFolder":
+        return cls(tag=TAG_PREFIX + folder, folder=folder)
+
+    def local_path(self) -> Path:
+        return load_settings().models_dir / self.folder
+
+    def resolve(self, base_path: Any = None) -> Path:  # type: ignore[override]
+        local = self.local_path()
+        if (local / "model_card.json").is_file():
+            return local
+        try:
+            return Path(bentoml.models.get(f"{self.tag.name}:latest").path) / self.folder
+        except NotFound:
+            # Neither exists: the service's card check names the missing folder and what to run.
+            return local
+
+    def to_info(self, alias: str | None = None):  # type: ignore[override]
+        from bentoml._internal.bento.bento import BentoModelInfo
+
+        local = self.local_path()
+        if local.name != self.folder:
+            raise NotFound(f"model folder {local} must be named {self.folder}/")
+        stored = import_folder(local, self.tag.name)
+        return BentoModelInfo.from_bento_model(stored, alias)

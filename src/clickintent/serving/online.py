@@ -1,0 +1,283 @@
+"""Online features for one request: the Feast store opened once, read per customer, pushed on login.
+
+At start-up (`OnlineFeatures.open`):
+- the Feast store of the data directory, with its registry cached for the life of the process
+  (a new registry, like a new model, means a new service start) and, for Redis, short socket
+  timeouts so that a stopped server fails a request fast instead of hanging it;
+- the ranker's FeatureService fetched once (fetching it costs ~7 ms, DESIGN.md) and split by
+  entity: the customer-keyed views are read per request, the product view once, here: the
+  catalogue is a few dozen static rows, kept in memory;
+- a second store object for pushes, so a push (a write) never shares the connection a read
+  is using; pushes are serialized by a lock.
+
+Per request: one `get_online_features` call for the customer (profile, web embedding, intent
+labels, 30-day web aggregates), with the rows' timestamps (a login push decays the stored
+values by their age). Any failure of the store raises OnlineStoreUnavailable, which the
+recommender turns into a degraded answer.
+
+SQLite (the default) suits one process reading while pushes are rare. Under concurrent pushes
+Feast's SQLite store, in SQLite's default rollback-journal mode, blocks readers for the whole
+of a write; `enable_sqlite_wal` switches the file to write-ahead logging, where readers never
+wait for a writer. Redis needs no such care and is what several workers or hosts should share.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from clickintent.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_KEY = "customer_id"
+PRODUCT_KEY = "product_id"
+SESSION_KEY = "session_id"
+# Seconds before a Redis call gives up, and retries after that: a hung server must degrade a
+# request, not hang it (redis-py 8 retries 10 times by default: measured 10 s per request here).
+REDIS_TIMEOUT_SECONDS = 0.25
+REDIS_RETRIES = 1
+# The stored session views read when /recommend names a session_id without its events.
+SESSION_FEATURES = (
+    "session_intent:distilled_intent_node_id",
+    "session_intent:distilled_intent_top_node_id",
+    "session_intent:distilled_intent_confidence",
+    "session_intent:distilled_intent_top_node_probs",
+    "session_intent:taxonomy_version",
+    "session_embedding:embedding",
+)
+# Push sources of the customer-level views a login updates (feature_repo/data_sources.py).
+INTENT_LABELS_PUSH_SOURCE = "customer_web_intent_labels_push_source"
+EMBEDDING_PUSH_SOURCE = "customer_web_embedding_push_source"
+PUSHED_VIEWS = ("customer_web_intent_labels", "customer_web_embedding")
+
+
+class OnlineStoreUnavailable(RuntimeError):
+    """The online store could not answer; the message says what failed."""
+
+
+@dataclass
+class CustomerRow:
+    """A customer's online features (view prefixes dropped, as the ranker's rows use them)."""
+
+    customer_id: str
+    # The batch pipeline knows the customer: a feature of a view that only batch jobs write
+    # (profile, dbt aggregates). A customer seen only through login pushes is not known yet.
+    known: bool
+    values: dict[str, Any]
+    timestamps: dict[str, datetime | None] = field(default_factory=dict)
+
+
+def enable_sqlite_wal(path: Path) -> str:
+    """Switch an SQLite online store to write-ahead logging (persistent, idempotent); the mode set."""
+    with sqlite3.connect(str(path), timeout=10) as connection:
+        mode = connection.execute("pragma journal_mode=wal").fetchone()[0]
+    return str(mode)
+
+
+def _serving_store(settings: Settings):
+    """A FeatureStore for serving: registry cached forever, Redis with short timeouts."""
+    from feast import FeatureStore
+
+    from clickintent.features.store import repo_config
+
+    settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    config = repo_config(settings)
+    # 0 = never expire: no registry re-read from disk inside a request.
+    config.registry.cache_ttl_seconds = 0
+    if settings.online_store == "redis" and "socket_timeout" not in config.online_store.connection_string:
+        config.online_store.connection_string += (
+            f",socket_timeout={REDIS_TIMEOUT_SECONDS},socket_connect_timeout={REDIS_TIMEOUT_SECONDS}"
+        )
+    store = FeatureStore(config=config)
+    if settings.online_store == "redis":
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # Feast builds the client from the connection string, which cannot carry a retry policy.
+        client = store._get_provider().online_store._get_client(config.online_store)
+        client.set_retry(Retry(NoBackoff(), REDIS_RETRIES))
+    return store
+
+
+def _first(values: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    return {name: column[0] if column else None for name, column in values.items()}
+
+
+class OnlineFeatures:
+    """The online half of a ranker's feature service, opened once per worker."""
+
+    def __init__(self, settings: Settings, feature_service: str):
+        self.settings = settings
+        self.store = _serving_store(settings)
+        self._push_store = _serving_store(settings)
+        self._push_lock = threading.Lock()
+        if not Path(self.store.config.registry.path).is_file():
+            raise FileNotFoundError(
+                f"no Feast registry at {self.store.config.registry.path}: run `clickintent features apply` and "
+                "`clickintent features materialize` for this data directory"
+            )
+        self.feature_service = self.store.get_feature_service(feature_service)
+        self.registered_feature_services = {service.name for service in self.store.list_feature_services()}
+        customer_refs: list[str] = []
+        product_refs: list[str] = []
+        self.product_view: str | None = None
+        for projection in self.feature_service.feature_view_projections:
+            view = self.store.get_feature_view(projection.name)
+            join_keys = {column.name for column in view.entity_columns}
+            refs = [f"{projection.name_to_use()}:{feature.name}" for feature in projection.features]
+            if join_keys == {CUSTOMER_KEY}:
+                customer_refs.extend(refs)
+            elif join_keys == {PRODUCT_KEY}:
+                product_refs.extend(refs)
+                self.product_view = projection.name
+            else:
+                raise ValueError(
+                    f"feature service '{feature_service}' has view '{projection.name}' keyed by {sorted(join_keys)}; "
+                    "the service reads customer- and product-keyed views only"
+                )
+        # The login push carries over what it does not recompute (teacher labels, session counts),
+        # so read every feature of the pushed views too: same rows, no extra round trip per view.
+        read = {ref.split(":", 1)[1] for ref in customer_refs}
+        for view_name in PUSHED_VIEWS:
+            try:
+                view = self.store.get_feature_view(view_name)
+            except Exception:  # noqa: BLE001 - a registry without the view: nothing to push to
+                continue
+            for feature in view.features:
+                if feature.name not in read:
+                    customer_refs.append(f"{view_name}:{feature.name}")
+                    read.add(feature.name)
+        self.customer_refs = customer_refs
+        self.product_refs = product_refs
+        self.batch_customer_features = [ref.split(":", 1)[1] for ref in customer_refs if ref.split(":", 1)[0] not in PUSHED_VIEWS]
+        self.customer_features = [ref.split(":", 1)[1] for ref in customer_refs]
+        self.product_features = [ref.split(":", 1)[1] for ref in product_refs]
+        self._push_views = self._resolve_push_sources((INTENT_LABELS_PUSH_SOURCE, EMBEDDING_PUSH_SOURCE))
+        if settings.online_store == "sqlite":
+            database = Path(self.store.config.online_store.path)
+            if database.is_file():
+                log.info("online store %s: journal mode %s", database, enable_sqlite_wal(database))
+
+    # ---- products: once ----------------------------------------------------------------
+
+    def load_products(self) -> tuple[dict[str, dict[str, Any]], str]:
+        """Every catalogue product's features, and where they came from.
+
+        Product ids come from the product view's batch source (the dbt mart). Values come from
+        the online store; if it cannot answer at start-up, from the same mart, so the service
+        starts degraded instead of not at all.
+        """
+        import pyarrow.parquet as pq
+
+        if self.product_view is None:
+            return {}, "none (the feature service has no product view)"
+        source = self.store.get_feature_view(self.product_view).batch_source
+        table = pq.read_table(source.path).to_pylist()
+        product_ids = sorted({row[PRODUCT_KEY] for row in table})
+        try:
+            response = self.store.get_online_features(
+                features=self.product_refs, entity_rows=[{PRODUCT_KEY: product_id} for product_id in product_ids]
+            ).to_dict()
+            products = {
+                product_id: {name: response[name][index] for name in self.product_features}
+                for index, product_id in enumerate(response[PRODUCT_KEY])
+            }
+            missing = [product_id for product_id, row in products.items() if all(value is None for value in row.values())]
+            if not missing:
+                return products, "online store"
+            log.warning("products %s have no online features; using the mart values for them", missing[:5])
+        except Exception as error:  # noqa: BLE001 - any store failure: fall back to the mart
+            log.warning("online store unavailable at start-up (%s: %s); product features from %s", type(error).__name__, error, source.path)
+            products = {}
+        for row in table:
+            if row[PRODUCT_KEY] not in products or all(value is None for value in products[row[PRODUCT_KEY]].values()):
+                products[row[PRODUCT_KEY]] = {name: row.get(name) for name in self.product_features}
+        return products, f"mart {source.path} (online store incomplete or unavailable at start-up)"
+
+    # ---- per request ---------------------------------------------------------------------
+
+    def customer(self, customer_id: str) -> CustomerRow:
+        """The customer's online features; OnlineStoreUnavailable if the store fails."""
+        try:
+            response = self.store.get_online_features(
+                features=self.customer_refs, entity_rows=[{CUSTOMER_KEY: customer_id}]
+            ).to_dict(include_event_timestamps=True)
+        except Exception as error:  # noqa: BLE001 - SQLite, Redis and Feast each raise their own
+            raise OnlineStoreUnavailable(f"customer features: {type(error).__name__}: {error}") from error
+        row = _first(response)
+        values = {name: row.get(name) for name in self.customer_features}
+        timestamps = {name: _timestamp(row.get(f"{name}__ts")) for name in self.customer_features}
+        known = any(values.get(name) is not None for name in self.batch_customer_features)
+        return CustomerRow(customer_id=customer_id, known=known, values=values, timestamps=timestamps)
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        """A finished session's stored intent and embedding, or None if the store has neither."""
+        try:
+            response = self.store.get_online_features(features=list(SESSION_FEATURES), entity_rows=[{SESSION_KEY: session_id}]).to_dict()
+        except Exception as error:  # noqa: BLE001
+            raise OnlineStoreUnavailable(f"session features: {type(error).__name__}: {error}") from error
+        row = _first(response)
+        row.pop(SESSION_KEY, None)
+        return row if any(value is not None for value in row.values()) else None
+
+    def _resolve_push_sources(self, names: Sequence[str]) -> dict[str, list[Any]]:
+        """Push source -> the feature views it feeds, resolved once from the registry.
+
+        `FeatureStore.push` resolves them on every call by deserializing every feature view and
+        feature service of the registry (measured here: 60-90 ms per push, almost all of it in
+        Feast's proto conversion and type checks); the write itself takes about a millisecond.
+        """
+        from feast.data_source import PushSource
+
+        views = [*self._push_store.list_feature_views(), *self._push_store.list_stream_feature_views()]
+        resolved: dict[str, list[Any]] = {}
+        for name in names:
+            feeding = [view for view in views if isinstance(view.stream_source, PushSource) and view.stream_source.name == name]
+            if feeding:
+                resolved[name] = feeding
+        return resolved
+
+    def push(self, push_source: str, row: Mapping[str, Any]) -> None:
+        """Write one row through a push source to the online store (serialized, own connection).
+
+        What `FeatureStore.push(..., to=PushMode.ONLINE)` does for a plain feature view, with the
+        views resolved at start-up: the provider's `ingest_df` for each view the source feeds.
+        """
+        import pandas as pd
+
+        views = self._push_views.get(push_source)
+        if not views:
+            raise OnlineStoreUnavailable(f"push source {push_source} feeds no feature view in the registry")
+        frame = pd.DataFrame([dict(row)])
+        try:
+            with self._push_lock:
+                provider = self._push_store._get_provider()
+                for view in views:
+                    provider.ingest_df(view, frame)
+        except Exception as error:  # noqa: BLE001
+            raise OnlineStoreUnavailable(f"push to {push_source}: {type(error).__name__}: {error}") from error
+
+    def close(self) -> None:
+        for store in (self.store, self._push_store):
+            online = getattr(store._get_provider(), "_online_store", None)
+            connection = getattr(online, "_conn", None)
+            if connection is not None:
+                connection.close()
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """Feast gives event timestamps as epoch seconds (or datetimes, by store); UTC datetime or None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if isinstance(value, (int, float)):
+        return None if value <= 0 else datetime.fromtimestamp(value, tz=timezone.utc)
+    return None
