@@ -8,9 +8,16 @@ For each size (default 1M and 10M events) in a scratch data directory:
 Each step runs in its own process so that its peak RSS is its own (os.wait4). Prints a table and
 writes JSON to <data dir>/reports/bench_pipeline.json.
 
+Besides the whole build, the per-model seconds come from dbt's run_results.json, and the models
+that do the floor's work (sessionization, session aggregates, the web sessions mart:
+FLOOR_EQUIVALENT_MODELS) are summed and set beside the floor, so that like is compared with like
+as well as the whole build (which also runs the other marts, data tests and unit tests). dbt
+writes its target (run_results.json, compiled SQL) and logs under the scratch directory, never
+into dbt_project/target, so a bench run does not disturb a build in the checkout.
+
 Targets (DESIGN.md): dbt build >= 500k events/s at 10M events and within 2x of the floor.
 
-    python bench/pipeline.py [--sizes 1000000 10000000] [--scratch /tmp/clickintent-bench]
+    python bench/pipeline.py [--sizes 1000000 10000000] [--scratch /tmp/clickintent-bench] [--reuse-world]
 """
 
 from __future__ import annotations
@@ -68,8 +75,18 @@ copy (
 """
 
 
+# The dbt models doing what FLOOR_QUERY does: sessionize, aggregate per session, write the
+# web sessions' features.
+FLOOR_EQUIVALENT_MODELS = ("int_events_sessionized", "int_sessions", "fct_web_sessions")
+
+
 def _run(command: list[str], env: dict[str, str]) -> dict:
-    """Run a command in its own process; wall seconds and that process's peak RSS."""
+    """Run a command in its own process; wall seconds, CPU seconds (user + system) and peak RSS.
+
+    On a shared machine the wall seconds swing with the other processes' load (the same 10M
+    build measured 38 s and 115 s within minutes); the CPU seconds swing much less, so compare
+    those too when the machine is not idle.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = process.stdout.read() if process.stdout else b""
@@ -78,30 +95,76 @@ def _run(command: list[str], env: dict[str, str]) -> dict:
     if status != 0:
         sys.stderr.write(output.decode(errors="replace")[-4000:])
         raise SystemExit(f"failed: {' '.join(command)}")
-    return {"seconds": round(seconds, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+    }
 
 
 def _event_count(raw_dir: Path) -> int:
     return duckdb.connect().execute(f"select count(*) from read_parquet('{raw_dir}/events.parquet')").fetchone()[0]
 
 
-def bench_size(size: int, scratch: Path, seed: int) -> dict:
+def _model_seconds(run_results: Path) -> dict[str, float]:
+    """{model name: execution seconds} of the models in one dbt run_results.json."""
+    seconds = {}
+    for result in json.loads(run_results.read_text())["results"]:
+        kind, _, rest = result["unique_id"].partition(".")  # model.<project>.<name>
+        if kind == "model":
+            seconds[rest.partition(".")[2]] = round(float(result["execution_time"]), 2)
+    return dict(sorted(seconds.items(), key=lambda item: -item[1]))
+
+
+def _node_kind_seconds(run_results: Path) -> dict[str, float]:
+    """Total execution seconds per dbt node kind (model, test, unit_test, operation)."""
+    totals: dict[str, float] = {}
+    for result in json.loads(run_results.read_text())["results"]:
+        kind = result["unique_id"].partition(".")[0]
+        totals[kind] = round(totals.get(kind, 0.0) + float(result["execution_time"]), 2)
+    return totals
+
+
+def bench_size(size: int, scratch: Path, seed: int, *, reuse_world: bool = False) -> dict:
     data_dir = scratch / f"events_{size}"
-    env = {**os.environ, "CLICKINTENT_DATA_DIR": str(data_dir)}
-    generate = _run([*CLI, "generate", "--events", str(size), "--seed", str(seed)], env)
+    dbt_target = scratch / f"dbt_target_{size}"
+    env = {
+        **os.environ,
+        "CLICKINTENT_DATA_DIR": str(data_dir),
+        # dbt's target (run_results.json read below) and logs in the scratch directory
+        "DBT_TARGET_PATH": str(dbt_target),
+        "DBT_LOG_PATH": str(dbt_target),
+    }
+    if reuse_world and (data_dir / "raw" / "events.parquet").is_file():
+        generate = None
+    else:
+        generate = _run([*CLI, "generate", "--events", str(size), "--seed", str(seed)], env)
     events = _event_count(data_dir / "raw")
+    run_results = dbt_target / "run_results.json"
+    run_results.unlink(missing_ok=True)
     build = _run([*CLI, "build"], env)
+    model_seconds = _model_seconds(run_results)
+    missing = [name for name in FLOOR_EQUIVALENT_MODELS if name not in model_seconds]
+    if missing:
+        raise SystemExit(f"run_results.json at {run_results} lacks the models {', '.join(missing)}")
+    floor_equivalent = {"seconds": round(sum(model_seconds[name] for name in FLOOR_EQUIVALENT_MODELS), 2)}
     floor_sql = FLOOR_QUERY % {"raw": data_dir / "raw", "out": scratch / "floor_sessions.parquet", "timeout_us": 30 * 60 * 1_000_000}
     floor_script = f"import duckdb; c = duckdb.connect(); c.execute(\"set threads=2\"); c.execute({floor_sql!r})"
     floor = _run([sys.executable, "-c", floor_script], env)
-    for step in (generate, build, floor):
-        step["events_per_s"] = round(events / step["seconds"])
+    for step in (generate, build, floor_equivalent, floor):
+        if step is not None:
+            step["events_per_s"] = round(events / step["seconds"])
     return {
         "events": events,
         "generate": generate,
         "dbt_build": build,
+        "dbt_floor_equivalent_models": {**floor_equivalent, "models": list(FLOOR_EQUIVALENT_MODELS)},
         "floor_single_query": floor,
         "dbt_build_vs_floor": round(build["seconds"] / floor["seconds"], 2),
+        "dbt_floor_equivalent_vs_floor": round(floor_equivalent["seconds"] / floor["seconds"], 2),
+        "dbt_build_vs_floor_cpu": round(build["cpu_seconds"] / floor["cpu_seconds"], 2),
+        "dbt_model_seconds": model_seconds,
+        "dbt_node_kind_seconds": _node_kind_seconds(run_results),
         "targets": {
             "dbt_build_events_per_s_at_10M": 500_000,
             "dbt_build_vs_floor_max": 2.0,
@@ -114,6 +177,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/clickintent-bench"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--reuse-world", action="store_true",
+        help="skip `clickintent generate` for a size whose data directory already holds raw events",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default: <data dir>/reports/bench_pipeline.json)")
     args = parser.parse_args()
 
@@ -121,14 +188,31 @@ def main() -> None:
 
     args.scratch.mkdir(parents=True, exist_ok=True)
     results = {"machine": {"cpus": os.cpu_count()}, "sizes": {}}
-    print(f"{'events':>12} {'step':<20} {'seconds':>8} {'events/s':>12} {'peak RSS MiB':>13}")
+    print(f"{'events':>12} {'step':<20} {'seconds':>8} {'events/s':>12} {'peak RSS MiB':>13} {'CPU s':>8}")
     for size in args.sizes:
-        result = bench_size(size, args.scratch, args.seed)
+        result = bench_size(size, args.scratch, args.seed, reuse_world=args.reuse_world)
         results["sizes"][str(size)] = result
-        for step in ("generate", "dbt_build", "floor_single_query"):
+        for step in ("generate", "dbt_build", "dbt_floor_equivalent_models", "floor_single_query"):
             figures = result[step]
-            print(f"{result['events']:>12,} {step:<20} {figures['seconds']:>8.1f} {figures['events_per_s']:>12,} {figures['peak_rss_mib']:>13,.0f}")
-        print(f"{'':>12} dbt build / floor = {result['dbt_build_vs_floor']:.2f}x (target <= 2x)")
+            if figures is None:
+                print(f"{result['events']:>12,} {step:<20} {'(reused)':>8}")
+                continue
+            label = "dbt floor's models" if step == "dbt_floor_equivalent_models" else step
+            rss = f"{figures['peak_rss_mib']:>13,.0f}" if "peak_rss_mib" in figures else f"{'-':>13}"
+            cpu = f"{figures['cpu_seconds']:>8.1f}" if "cpu_seconds" in figures else f"{'-':>8}"
+            print(f"{result['events']:>12,} {label:<20} {figures['seconds']:>8.1f} {figures['events_per_s']:>12,} {rss} {cpu}")
+        print(
+            f"{'':>12} dbt build / floor = {result['dbt_build_vs_floor']:.2f}x wall (target <= 2x), "
+            f"{result['dbt_build_vs_floor_cpu']:.2f}x CPU"
+        )
+        print(
+            f"{'':>12} floor's models ({' + '.join(FLOOR_EQUIVALENT_MODELS)}) / floor = "
+            f"{result['dbt_floor_equivalent_vs_floor']:.2f}x"
+        )
+        print(f"{'':>12} dbt seconds per node kind: " + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in result["dbt_node_kind_seconds"].items()))
+        print(f"{'':>12} dbt seconds per model:")
+        for name, seconds in result["dbt_model_seconds"].items():
+            print(f"{'':>14} {seconds:>7.2f}  {name}")
     out = args.out or load_settings().reports_dir / "bench_pipeline.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -48,6 +48,14 @@ pages as (
 
 ),
 
+page_lookup as (
+
+    -- each page's top-level node position, indexed by page_code (1..n, int_page_taxonomy)
+    select list(top_node_position order by page_code) as top_node_positions
+    from pages
+
+),
+
 events_in_sessions as (
 
     select
@@ -56,8 +64,7 @@ events_in_sessions as (
         events.*,
         epoch_us(events.event_ts) = sessionized.session_start_us as is_at_session_start,
         pages.page_code,
-        pages.is_unknown_page,
-        pages.top_node_position
+        pages.is_unknown_page
 
     from events
     inner join sessionized on hash(events.event_id) = sessionized.event_key
@@ -108,17 +115,13 @@ aggregated as (
         median(dwell_ms) / 1000 as median_dwell_s,
         cast(max(dwell_ms) as double) / 1000 as max_dwell_s,
         min(event_ts) filter (where event_type = 'login') as login_ts,
-        -- (list_unique rather than count(distinct): DuckDB plans the latter as a second
-        -- grouping of all events by session and page, and joins it back)
-        cast(list_unique(list(page_code)) as bigint) as n_distinct_pages,
-        -- events per top-level taxonomy node in dim_taxonomy_top_nodes order, one filtered
-        -- count per node (several times faster in DuckDB than grouping by session and node);
-        -- app screens outside those nodes count nowhere
-        cast([
-            {%- for position in range(1, top_node_count + 1) %}
-            count(*) filter (where top_node_position = {{ position }}){% if not loop.last %},{% endif %}
-            {%- endfor %}
-        ] as bigint[]) as top_node_events
+        -- the session's pages, one per event: distinct pages and events per top-level node are
+        -- counted from this list below. list_unique rather than count(distinct): DuckDB plans
+        -- the latter as a second grouping of all events by session and page, and joins it
+        -- back. Counting nodes from the list rather than with one filtered count per node (26
+        -- more aggregate states per session): 16.0 instead of 17.2 CPU seconds for this model
+        -- at 10M events, same rows.
+        list(page_code) as page_codes
 
     from events_in_sessions
     group by visitor_key, session_start_us
@@ -128,12 +131,25 @@ aggregated as (
 measured as (
 
     select
-        *,
+        aggregated.* exclude (page_codes, event_top_node_positions),
+        cast(list_unique(page_codes) as bigint) as n_distinct_pages,
+        -- events per top-level taxonomy node in dim_taxonomy_top_nodes order; app screens
+        -- outside those nodes count nowhere
+        cast(
+            list_transform(
+                range(1, {{ top_node_count + 1 }}),
+                lambda position: len(list_filter(event_top_node_positions, lambda node: node = position))
+            ) as bigint[]
+        ) as top_node_events,
         date_diff('millisecond', session_start_ts, session_end_ts) / 1000.0 as duration_s,
         n_events * 60.0 / greatest(date_diff('millisecond', session_start_ts, session_end_ts) / 1000.0, 1.0)
             as events_per_minute
 
-    from aggregated
+    from (
+        select aggregated.*, list_select(page_lookup.top_node_positions, aggregated.page_codes) as event_top_node_positions
+        from aggregated
+        cross join page_lookup
+    ) as aggregated
 
 ),
 
