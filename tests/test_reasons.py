@@ -12,6 +12,7 @@ import xgboost as xgb
 from clickintent.ranker.conversion_model import ConversionModel, TrainingConfig
 from clickintent.ranker.reasons import (
     DEFAULT_REASON_TEMPLATES,
+    PathTreeShap,
     ReasonTemplates,
     explain,
     feature_contributions,
@@ -135,3 +136,53 @@ def test_booster_without_a_schema_explains_dataframe_rows() -> None:
     reasons = reason_codes(booster, None, high, top_k=1)
 
     assert all(row[0].feature == "calculator_uses" for row in reasons)
+
+
+def test_tabulated_tree_shap_equals_xgboost_with_categories_missing_values_and_repeated_splits() -> None:
+    rng = np.random.default_rng(21)
+    rows = 2000
+    frame = pd.DataFrame(
+        {
+            "segment": pd.Categorical(rng.choice(["a", "b", "c", "d", "e", "f"], rows)),
+            "balance": rng.lognormal(7, 1.5, rows),
+            "share": rng.random(rows),
+            "visits": rng.poisson(2, rows).astype(float),
+        }
+    )
+    frame.loc[rng.random(rows) < 0.2, "share"] = np.nan  # missing values take each split's default branch
+    frame.loc[rng.random(rows) < 0.1, "segment"] = np.nan
+    logit = (frame["segment"].isin(["b", "e"])).astype(float) * 1.5 + np.log(frame["balance"]) * 0.4 - 3 + np.nan_to_num(frame["share"]) * 2
+    labels = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    train = xgb.DMatrix(frame, labels, enable_categorical=True)
+    # Deep trees split the same feature more than once on a path; max_cat_to_onehot=1 gives set splits.
+    booster = xgb.train({"objective": "binary:logistic", "nthread": 1, "max_depth": 7, "max_cat_to_onehot": 1}, train, 40)
+
+    test = frame.sample(300, random_state=3)
+    test_matrix = xgb.DMatrix(test, enable_categorical=True)
+    expected = booster.predict(test_matrix, pred_contribs=True)[:, :-1]
+    codes = test.assign(segment=test["segment"].cat.codes.replace(-1, np.nan).astype(float)).to_numpy(dtype=np.float32)
+    codes[0, 0] = 17.0  # a category code the trees never saw goes the way of every unlisted category
+
+    explainer = PathTreeShap(booster)
+    actual = explainer.contributions(codes)
+    expected[0] = booster.predict(xgb.DMatrix(codes[:1], feature_names=list(frame.columns), feature_types=["c", "float", "float", "float"], enable_categorical=True), pred_contribs=True)[0, :-1]
+
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=2e-5)
+    assert np.abs(expected).max() > 0.1  # the comparison is not between zeros
+    assert explainer.contributions(codes[:0]).shape == (0, 4)
+    with pytest.raises(ValueError, match="matrix"):
+        explainer.contributions(codes[:, :3])
+
+
+def test_template_candidates_follow_later_registrations() -> None:
+    templates = ReasonTemplates().register(r"n_(?P<thing>.+)_30d", "{value} {thing} in 30 days")
+    assert templates.render("n_searches_30d", "3", {}) == "3 searches in 30 days"
+    templates_first = ReasonTemplates().register(r"(?:web_)?n_searches_30d=0", "never searched").register(r"n_(?P<thing>.+)_30d", "{value} {thing}")
+    assert templates_first.render("n_searches_30d", "0", {}) == "never searched"
+    assert templates_first.render("n_searches_30d", "2", {}) == "2 searches"
+    # A template registered after a render is seen by the next render of the same feature.
+    late = ReasonTemplates().register(r"plan", "has a plan")
+    assert late.render("score_band", "high", {}) == "score_band = high raised the score"
+    late.register(r"score_(?P<what>band)=high", "a high {what}")
+    assert late.render("score_band", "high", {}) == "a high band"

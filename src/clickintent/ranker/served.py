@@ -22,7 +22,7 @@ import xgboost as xgb
 from clickintent.ranker.atomic import atomic_directory
 from clickintent.ranker.feature_reasons import FEATURE_REASON_TEMPLATES
 from clickintent.ranker.layout import FeatureLayout, RowEncoder
-from clickintent.ranker.reasons import Reason, ReasonTemplates, format_value
+from clickintent.ranker.reasons import PathTreeShap, Reason, ReasonTemplates, format_value
 from clickintent.ranker.tabular import ColumnKind
 
 MODEL_FILE = "model.ubj"
@@ -104,6 +104,7 @@ class LayoutModel:
         self._groups = self.layout.reason_group()
         self._boolean_columns = {c.name for c in self._schema.columns if c.kind is ColumnKind.BOOLEAN}
         self._vector_of_column = {column: vector for vector in self.layout.vectors for column in vector.columns}
+        self._grouped_vectors = {vector.name for vector in self.layout.vectors if vector.grouped}
         self._not_reasons = set(self.layout.context) - {"product_id"}
         # Contributions of a row, summed per reason group, are one matrix product.
         columns = self._schema.model_feature_names
@@ -114,6 +115,8 @@ class LayoutModel:
             self._group_matrix[column_index, group_index[self._groups[column]]] = 1.0
         self._column_index = {column: index for index, column in enumerate(columns)}
         self.booster.set_param({"nthread": self.threads})
+        self._tree_shap: PathTreeShap | None = None
+        self._tree_shap_unavailable = False
 
     # ---- identity ----
 
@@ -160,6 +163,35 @@ class LayoutModel:
 
     # ---- reasons ----
 
+    def contributions(self, matrix: np.ndarray, *, exact: bool = True) -> np.ndarray:
+        """Per-row, per-column log-odds contributions of an encoded matrix (no bias column).
+
+        Exact ones are TreeSHAP's, from tables built on first use (`PathTreeShap`, about 4x
+        faster than XGBoost's recursion for a few rows, same values to float32 rounding);
+        `exact=False` is XGBoost's approximate (Saabas) attribution.
+        """
+        if exact:
+            explainer = self._exact_explainer()
+            if explainer is not None:
+                return explainer.contributions(matrix)
+        return self.booster.predict(self.dmatrix(matrix), pred_contribs=True, approx_contribs=not exact, validate_features=False)[:, :-1]
+
+    def explain_matrix(self, rows: Sequence[Mapping[str, Any]], matrix: np.ndarray, top_k: int, *, exact: bool = True) -> list[list[Reason]]:
+        """Reasons for rows already encoded (`matrix` row i is `rows[i]`), so a caller that
+        scored them does not encode them again."""
+        if not len(rows):
+            return []
+        return self.reasons_from_contributions(self.contributions(matrix, exact=exact), rows, matrix, top_k)
+
+    def _exact_explainer(self) -> PathTreeShap | None:
+        if self._tree_shap is None and not self._tree_shap_unavailable:
+            try:
+                self._tree_shap = PathTreeShap(self.booster)
+            except ValueError:
+                # A booster the tables do not cover: XGBoost's own TreeSHAP gives the same values.
+                self._tree_shap_unavailable = True
+        return self._tree_shap
+
     def reasons_from_contributions(
         self, contributions: np.ndarray, rows: Sequence[Mapping[str, Any]], matrix: np.ndarray, top_k: int
     ) -> list[list[Reason]]:
@@ -192,8 +224,7 @@ class LayoutModel:
         return out
 
     def _display_value(self, group: str, row: Mapping[str, Any], encoded: np.ndarray) -> str | None:
-        vector = next((v for v in self.layout.vectors if v.name == group and v.grouped), None)
-        if vector is not None:
+        if group in self._grouped_vectors:
             value = row.get(group)
             return None if value is None else f"{len(value)}-d vector"
         if group in self._vector_of_column:

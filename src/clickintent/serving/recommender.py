@@ -221,7 +221,7 @@ class Recommender:
         session = self.session_models.read(events, "warm_up")
         rows = [self._row(self._session_values(session), product_id) for product_id in self.catalogue[:3]]
         scores = np.asarray(self.ranker.score(rows))
-        self.ranker.reasons(rows[:1], top_k=REASONS_PER_PRODUCT)
+        self._rank(rows, 1)  # also builds the ranker's TreeSHAP tables
         if scores.shape != (len(rows),):
             raise ArtifactError(f"cannot start the service: the tile ranker returned {scores.shape} scores for {len(rows)} rows")
 
@@ -304,9 +304,7 @@ class Recommender:
             mode, values = "cold_start", {}
 
         rows = [self._row(values, product_id) for product_id in candidates]
-        scores = np.asarray(self.ranker.score(rows), dtype=np.float64)
-        order = np.argsort(-scores, kind="stable")[: min(k, len(rows))]
-        reasons = self.ranker.reasons([rows[index] for index in order], top_k=REASONS_PER_PRODUCT)
+        scores, order, reasons = self._rank(rows, k)
         products = [
             {
                 "product_id": candidates[index],
@@ -332,6 +330,21 @@ class Recommender:
         }
 
     # ---- parts ----------------------------------------------------------------------------
+
+    def _rank(self, rows: list[dict[str, Any]], k: int) -> tuple[np.ndarray, np.ndarray, list[list[Any]]]:
+        """Scores of every row, the best k (ties keep the candidates' order) and their reasons.
+
+        The rows are encoded once: the top k's reasons read the same matrix the scores came from.
+        """
+        if hasattr(self.ranker, "explain_matrix") and rows:
+            matrix = self.ranker.matrix(rows)
+            scores = np.asarray(self.ranker.score_matrix(matrix), dtype=np.float32).astype(np.float64)
+            order = np.argsort(-scores, kind="stable")[: min(k, len(rows))]
+            reasons = self.ranker.explain_matrix([rows[index] for index in order], matrix[order], REASONS_PER_PRODUCT)
+            return scores, order, reasons
+        scores = np.asarray(self.ranker.score(rows), dtype=np.float64)
+        order = np.argsort(-scores, kind="stable")[: min(k, len(rows))]
+        return scores, order, self.ranker.reasons([rows[index] for index in order], top_k=REASONS_PER_PRODUCT)
 
     def _row(self, customer_values: Mapping[str, Any], product_id: str) -> dict[str, Any]:
         return {**customer_values, **self.products[product_id], "product_id": product_id}
