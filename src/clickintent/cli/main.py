@@ -26,14 +26,17 @@ app.add_typer(features_app, name="features")
 
 def _add_stage_commands() -> None:
     """Each stage owns its sub-commands in clickintent/cli/<stage>.py."""
+    from clickintent.cli.encoder import encoder_app
     from clickintent.cli.rank import rank_app
+    from clickintent.cli.report import report_command
+    from clickintent.cli.serve import serve
     from clickintent.cli.taxonomy import taxonomy_app
 
     app.add_typer(taxonomy_app, name="taxonomy")
+    app.add_typer(encoder_app, name="encoder")
     app.add_typer(rank_app, name="rank")
-
-
-_add_stage_commands()
+    app.command("report")(report_command)
+    app.command("serve")(serve)
 
 console = Console(stderr=True)
 # Libraries under Feast (ibis) warn about their own deprecated calls on every materialization;
@@ -131,10 +134,13 @@ def demo(
     events: int = typer.Option(1_000_000, "--events", help="Approximate number of raw events in the demo world."),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Run every stage on the embedded default: generate, dbt build, Feast apply and materialize, then a summary."""
+    """Run every stage on the embedded default: generate, dbt, taxonomy, encoder, Feast, rankers and report, then the service."""
     from clickintent.demo import run_demo
 
     run_demo(_settings(data_dir), target_events=events, console=console)
+
+
+_add_stage_commands()
 
 
 def main() -> None:  # pragma: no cover - console script entry

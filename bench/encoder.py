@@ -1,0 +1,279 @@
+"""Encoder performance: pretraining time per epoch, batch embedding throughput, single-session latency.
+
+    python bench/encoder.py [--data-dir DIR] [--sequences MART.parquet] [--sessions 100000] [--threads 1 2]
+
+Targets (DESIGN.md): pretraining on 100k sessions <= 3 min per epoch on CPU; batch embedding
+>= 5k sessions/s; single session <= 1 ms. Uses the sequence mart in <data dir>/marts/ when it
+holds enough sessions, else synthesizes them in the mart's schema (clickintent.encoder.synthetic).
+With --sequences, the mart is read from that file (e.g. a demo world's) and the report still goes
+to this data dir. Prints the figures and writes <data dir>/reports/bench_encoder.json. The model
+is trained in a temporary directory; nothing in the models directory is touched. Pretraining is
+timed once per thread count given (one epoch each, same seed, same batches).
+
+Two optional studies behind the README's choices (minutes each, off by default):
+--ablations            pooling, contrastive term and search queries: the intent probe of
+                       evaluate.py after 2 epochs of each variant, on the whole mart (needs the
+                       world's ground_truth/ beside its marts/);
+--next-item-variants TRAIN VALID
+                       the next-item encoder as configured, with a copy head, and with random
+                       (not length-sorted) batches, on a hyper-parameter split of click data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from clickintent.encoder.artifacts import StoredEncoder
+from clickintent.encoder.embed import SessionEmbedder
+from clickintent.encoder.model import EncoderConfig, count_parameters
+from clickintent.encoder.pipeline import PretrainConfig, sequences_path
+from clickintent.encoder.synthetic import synthesize_sequences
+from clickintent.encoder.tokens import MiniLMQueryEmbedder, fit_vocabulary, tokenize_sequences
+from clickintent.encoder.train import build_model, fit, split_by_time
+from clickintent.settings import load_settings
+
+
+def load_sessions(mart: Path, n_sessions: int, seed: int) -> tuple[pd.DataFrame, str]:
+    if mart.is_file():
+        frame = pd.read_parquet(mart)
+        if len(frame) >= n_sessions:
+            return frame.sort_values("session_end_ts", kind="stable").tail(n_sessions).reset_index(drop=True), f"mart {mart}"
+    frame, _ = synthesize_sequences(n_sessions, seed)
+    return frame, "synthetic (clickintent.encoder.synthetic)"
+
+
+def live_events(row: pd.Series) -> list[dict]:
+    """The mart row as the raw events a live request would carry."""
+    start = pd.Timestamp(row["session_start_ts"])
+    offsets = np.cumsum(row["gap_ms"])
+    return [
+        {
+            "event_id": event_id,
+            "event_ts": (start + pd.to_timedelta(int(offsets[i]), unit="ms")).isoformat(),
+            "platform": row["platform"],
+            "anonymous_id": row["anonymous_id"],
+            "customer_id": row["customer_id"],
+            "event_type": row["event_types"][i],
+            "page_path": row["page_paths"][i],
+            "search_query": row["search_queries"][i],
+            "dwell_ms": row["dwell_ms"][i],
+        }
+        for i, event_id in enumerate(row["event_ids"])
+    ]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def time_single(embedder: SessionEmbedder, sessions: list[list[dict]], repeats: int) -> dict:
+    for events in sessions[:50]:
+        embedder.embed_events(events)  # warm-up
+    timings = []
+    for k in range(repeats):
+        events = sessions[k % len(sessions)]
+        tick = time.perf_counter()
+        embedder.embed_events(events)
+        timings.append((time.perf_counter() - tick) * 1000.0)
+    return {"p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99), "mean_ms": statistics.fmean(timings), "calls": repeats}
+
+
+def probe_ablations(mart: Path) -> dict:
+    """Probe macro-F1 of encoder variants (2 epochs each) against bag-of-taxonomy-nodes."""
+    from clickintent.encoder.evaluate import probe_embeddings
+    from clickintent.encoder.pipeline import _pretrain, prepare_sessions
+
+    ground_truth = mart.parent.parent / "ground_truth"
+    frame = pd.read_parquet(mart)
+    base = PretrainConfig()
+    base = replace(base, training=replace(base.training, max_epochs=2, patience=5))
+    variants = {
+        "mean pooling (default)": base,
+        "max pooling": replace(base, pooling="max"),
+        "mean_max pooling": replace(base, pooling="mean_max"),
+        "mean + contrastive 0.1": replace(base, training=replace(base.training, contrastive_weight=0.1)),
+        "mean, no search queries": replace(base, use_queries=False),
+    }
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared: dict = {}
+        for name, config in variants.items():
+            if config.use_queries not in prepared:
+                prepared[config.use_queries] = prepare_sessions(frame, config, Path(scratch))
+            sessions = prepared[config.use_queries]
+            tick = time.perf_counter()
+            model, card, result = _pretrain(sessions, Path(scratch) / name, Path(scratch) / name, config, False, None)
+            seconds = time.perf_counter() - tick
+            embeddings = SessionEmbedder(StoredEncoder(model, sessions.vocabulary, card)).embed_tokens(sessions.tokens)
+            probe = probe_embeddings(frame, embeddings, ground_truth)
+            results[name] = {
+                "embedding_macro_f1": round(probe["embedding"]["macro_f1"], 4),
+                "bag_of_nodes_macro_f1": round(probe["bag_of_taxonomy_nodes"]["macro_f1"], 4),
+                "validation_loss": round(result.best_validation_loss, 4),
+                "train_seconds": round(seconds, 1),
+            }
+            print(f"ablation {name}: {results[name]}")
+    return results
+
+
+def next_item_variants(train: Path, valid: Path) -> dict:
+    """The benchmark's encoder, with a copy head, and with random batches, on a validation split."""
+    from clickintent.encoder.benchmark import BENCHMARK_ENCODER, BENCHMARK_TRAINING, EncoderNextItem, run_benchmark
+
+    variants = {
+        "as configured": EncoderNextItem(),
+        "copy head": EncoderNextItem(model_config=replace(BENCHMARK_ENCODER, copy_head=True)),
+        "random batches": EncoderNextItem(train_config=replace(BENCHMARK_TRAINING, bucket_by_length=False)),
+    }
+    results: dict = {}
+    for name, model in variants.items():
+        report = run_benchmark(train, valid, None, models=[model], log=lambda _: None)
+        results[name] = {**report["models"]["encoder"], "fit_seconds": report["seconds"]["encoder"]["fit"]}
+        print(f"next-item variant {name}: {results[name]}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--sequences", type=Path, default=None, help="sequence mart to read (default: the data dir's)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to time pretraining with")
+    parser.add_argument("--embed-threads", type=int, default=1, help="torch threads for batch embedding")
+    parser.add_argument("--contrastive", action="store_true", help="also time an epoch with the contrastive term")
+    parser.add_argument("--ablations", action="store_true", help="probe macro-F1 of pooling/contrastive/query variants")
+    parser.add_argument("--next-item-variants", type=Path, nargs=2, metavar=("TRAIN", "VALID"), default=None,
+                        help="click files of a hyper-parameter split for the next-item variants")
+    args = parser.parse_args(argv)
+    settings = load_settings(data_dir=args.data_dir)
+    config = PretrainConfig()
+    report: dict = {
+        # The machine is shared: the 1-minute load average says how contended the figures are.
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "torch": torch.__version__,
+                    "platform": platform.platform(), "load_average_1m_at_start": os.getloadavg()[0]},
+        "targets": {"pretrain_seconds_per_epoch_100k": 180, "batch_sessions_per_second": 5000, "single_session_ms": 1.0},
+    }
+
+    tick = time.perf_counter()
+    frame, source = load_sessions(args.sequences or sequences_path(settings.data_dir), args.sessions, settings.seed)
+    n_events = int(frame["page_paths"].map(len).sum())
+    report["data"] = {"source": source, "sessions": len(frame), "events": n_events, "load_seconds": round(time.perf_counter() - tick, 2)}
+    print(f"{len(frame):,} sessions, {n_events:,} events from {source}")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        # Query vectors: the real MiniLM path, its cache in the scratch directory.
+        tick = time.perf_counter()
+        queries = MiniLMQueryEmbedder(Path(scratch) / "query_embeddings.parquet")
+        end = pd.to_datetime(frame["session_end_ts"], utc=True).to_numpy()
+        train_rows, validation_rows = split_by_time(end, config.validation_fraction)
+        vocabulary = fit_vocabulary(frame.iloc[train_rows], config.min_page_count, n_oov_buckets=config.n_oov_buckets)
+        tokens = tokenize_sequences(frame, vocabulary, config.max_len, queries)
+        distinct_queries = tokens.query_vectors.shape[0] - 1
+        report["tokenize"] = {"seconds_including_minilm": round(time.perf_counter() - tick, 2), "distinct_queries": int(distinct_queries)}
+        print(f"tokenized (MiniLM over {distinct_queries} distinct queries included) in {report['tokenize']['seconds_including_minilm']:.1f}s")
+
+        model_config = EncoderConfig(
+            vocab_sizes=vocabulary.vocab_sizes(), query_dim=queries.dim, max_len=config.max_len, d_model=config.d_model,
+            n_layers=config.n_layers, n_heads=config.n_heads, d_ff=config.d_ff, dropout=config.dropout, pooling=config.pooling,
+        )
+        train_tokens, validation_tokens = tokens.subset(train_rows), tokens.subset(validation_rows)
+        variants = [(f"masked, {n} thread{'s' if n > 1 else ''}", replace(config.training, max_epochs=1, threads=n)) for n in args.threads]
+        if args.contrastive:
+            variants.append(("masked+contrastive, 1 thread", replace(config.training, max_epochs=1, threads=1, contrastive_weight=0.1)))
+        report["pretrain"] = {}
+        model = None
+        for name, training in variants:
+            variant_config = replace(model_config, contrastive_dim=model_config.d_model if training.contrastive_weight else 0)
+            model = build_model(variant_config, training.seed)
+            result = fit(model, train_tokens, validation_tokens, training, Path(scratch) / name.replace(" ", "_"), progress=False)
+            seconds = result.history[0]["train_seconds"]
+            per_100k = seconds * 100_000 / len(train_rows)
+            report["pretrain"][name] = {
+                "train_sessions": int(len(train_rows)),
+                "epoch_seconds": round(seconds, 1),
+                "epoch_seconds_per_100k_sessions": round(per_100k, 1),
+                "parameters": count_parameters(model),
+                "threads": training.threads,
+            }
+            print(f"pretraining ({name}): {seconds:.1f}s per epoch on {len(train_rows):,} sessions = {per_100k:.1f}s per 100k")
+        model = build_model(model_config, config.training.seed)  # weights do not change the speed
+        model.eval()
+        stored = StoredEncoder(model=model, vocabulary=vocabulary, card={})
+
+        embedder = SessionEmbedder(stored, queries, threads=args.embed_threads)
+        embedder.embed_tokens(tokens.subset(np.arange(min(2000, tokens.n_sessions))))  # warm-up
+        tick = time.perf_counter()
+        embedder.embed_tokens(tokens, batch_size=256)
+        model_seconds = time.perf_counter() - tick
+        tick = time.perf_counter()
+        embedder.embed_frame(frame, batch_size=256)
+        frame_seconds = time.perf_counter() - tick
+        report["batch_embedding"] = {
+            "sessions": len(frame),
+            "threads": args.embed_threads,
+            "sessions_per_second_from_mart_rows": round(len(frame) / frame_seconds),
+            "sessions_per_second_model_only": round(len(frame) / model_seconds),
+        }
+        print(f"batch embedding: {len(frame) / frame_seconds:,.0f} sessions/s from mart rows "
+              f"({len(frame) / model_seconds:,.0f}/s for the model alone)")
+        # PyTorch's inference fast paths for the same model (README: why the default is what it is).
+        sample = tokens.subset(np.arange(min(20_000, tokens.n_sessions)))
+        # (Nested tensors are not among them: SessionEncoder calls its layers directly, on dense
+        # length-bucketed batches.)
+        paths: dict[str, int] = {}
+        for label, fastpath in (("fused_kernel", True), ("plain_modules", False)):
+            torch.backends.mha.set_fastpath_enabled(fastpath)
+            tick = time.perf_counter()
+            embedder.embed_tokens(sample, batch_size=256)
+            paths[label] = round(sample.n_sessions / (time.perf_counter() - tick))
+        torch.backends.mha.set_fastpath_enabled(True)
+        report["batch_embedding"]["model_only_sessions_per_second_by_inference_path"] = paths
+        print(f"inference paths (model only, sessions/s): {paths}")
+
+        queries.save()
+        online = SessionEmbedder(stored, MiniLMQueryEmbedder(Path(scratch) / "query_embeddings.parquet", allow_model=False), threads=1)
+        lengths = frame["page_paths"].map(len)
+        report["single_session"] = {"threads": 1}
+        for label, rows in (("typical", frame.sample(min(500, len(frame)), random_state=1)),
+                            ("50_events", frame[lengths >= 50].head(200))):
+            if rows.empty:
+                continue
+            live = [live_events(row)[-50:] for _, row in rows.iterrows()]
+            figures = time_single(online, live, repeats=3000)
+            figures["mean_events"] = float(np.mean([len(e) for e in live]))
+            report["single_session"][label] = figures
+            print(f"single session ({label}, {figures['mean_events']:.0f} events): p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms")
+        report["architecture"] = json.loads(model_config.to_json())
+        report["architecture"]["vocab_sizes"] = model_config.vocab_sizes
+        report["training_config"] = asdict(config.training)
+
+    mart = args.sequences or sequences_path(settings.data_dir)
+    if args.ablations:
+        report["ablations"] = probe_ablations(mart)
+    if args.next_item_variants:
+        report["next_item_validation_variants"] = next_item_variants(*args.next_item_variants)
+    report["machine"]["load_average_1m_at_end"] = os.getloadavg()[0]
+    out = settings.reports_dir / "bench_encoder.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(out.name + ".tmp")
+    temporary.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(out)
+    print(f"wrote {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

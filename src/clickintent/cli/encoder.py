@@ -1,0 +1,139 @@
+"""`clickintent encoder ...`: train, embed, evaluate the session encoder; benchmark it on click data.
+
+Wired into the main CLI with `app.add_typer(encoder_app, name="encoder")`. torch is imported
+inside the commands so that `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from clickintent.settings import load_settings
+
+encoder_app = typer.Typer(
+    help="Self-supervised session encoder: pretrain, embed every session, probe, next-item benchmark.",
+    no_args_is_help=True,
+)
+console = Console(stderr=True)
+
+DataDirOption = typer.Option(None, "--data-dir", help="Run-time data directory (default: $CLICKINTENT_DATA_DIR or ./data).")
+ModelsDirOption = typer.Option(None, "--models-dir", help="Model directory (default: $CLICKINTENT_MODELS_DIR or ./models).")
+
+
+def _fail(error: Exception) -> None:
+    # Plain text (no markup parsing of brackets in the message), unwrapped so paths stay whole.
+    console.print(Text(str(error), style="red"), soft_wrap=True)
+    raise typer.Exit(code=2) from error
+
+
+@encoder_app.command("train")
+def train(
+    data_dir: Optional[Path] = DataDirOption,
+    models_dir: Optional[Path] = ModelsDirOption,
+    sequences: Optional[Path] = typer.Option(None, "--sequences", help="Sequence mart Parquet (default: <data dir>/marts/fct_session_sequences.parquet)."),
+    epochs: int = typer.Option(8, "--epochs", help="Maximum epochs; early stopping on the latest 10% of sessions may end sooner."),
+    batch_size: int = typer.Option(256, "--batch-size"),
+    contrastive_weight: float = typer.Option(0.0, "--contrastive-weight", help="Weight of the InfoNCE term over augmented views (0 = off)."),
+    no_queries: bool = typer.Option(False, "--no-queries", help="Leave search text out (no MiniLM)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (default: settings seed)."),
+    threads: int = typer.Option(1, "--threads", help="torch intra-op threads (one is fastest on a shared 2-core box)."),
+    budget_seconds: Optional[float] = typer.Option(None, "--budget-seconds", help="Start no epoch that would end after this many seconds of training; a rerun resumes."),
+) -> None:
+    """Pretrain the encoder (masked event modelling) on the sequence mart; save <models dir>/encoder/."""
+    from dataclasses import replace
+
+    from clickintent.encoder.pipeline import PretrainConfig, train_encoder, with_training
+
+    settings = load_settings(data_dir=data_dir, models_dir=models_dir, seed=seed)
+    config = with_training(
+        replace(PretrainConfig(), use_queries=not no_queries),
+        max_epochs=epochs,
+        batch_size=batch_size,
+        contrastive_weight=contrastive_weight,
+        seed=settings.seed,
+        threads=threads,
+    )
+    try:
+        card = train_encoder(settings.data_dir, settings.models_dir, config, sequences=sequences, log=console.print, budget_seconds=budget_seconds)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(error)
+    console.print(
+        f"encoder saved to {settings.models_dir / 'encoder'}: best epoch {card['training']['best_epoch']}, "
+        f"validation loss {card['metrics']['validation_loss']:.4f}, {card['seconds']:.0f}s"
+    )
+
+
+@encoder_app.command("embed")
+def embed(
+    data_dir: Optional[Path] = DataDirOption,
+    models_dir: Optional[Path] = ModelsDirOption,
+    sequences: Optional[Path] = typer.Option(None, "--sequences", help="Sequence mart Parquet (default: the mart in the data dir)."),
+    batch_size: int = typer.Option(256, "--batch-size"),
+    threads: int = typer.Option(1, "--threads", help="torch intra-op threads."),
+) -> None:
+    """Embed every session to <data dir>/embeddings/ (sessions, and customers' web embedding as of each linked session)."""
+    from clickintent.encoder.embed import embed_all
+    from clickintent.encoder.pipeline import sequences_path
+
+    settings = load_settings(data_dir=data_dir, models_dir=models_dir)
+    try:
+        summary = embed_all(sequences or sequences_path(settings.data_dir), settings.models_dir, settings.data_dir, batch_size=batch_size, threads=threads)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(error)
+    console.print(
+        f"{summary.sessions:,} sessions ({summary.sessions_per_second:,.0f}/s) -> {summary.session_path}; "
+        f"{summary.customers:,} customers, {summary.customer_rows:,} as-of rows -> {summary.customer_path}"
+    )
+
+
+@encoder_app.command("evaluate")
+def evaluate(
+    data_dir: Optional[Path] = DataDirOption,
+    models_dir: Optional[Path] = ModelsDirOption,
+    out: Optional[Path] = typer.Option(None, "--out", help="Report file (default: <data dir>/reports/encoder.json)."),
+) -> None:
+    """Linear probe on the hidden true intents: embeddings vs bag-of-taxonomy-node counts (macro-F1)."""
+    from clickintent.encoder.pipeline import evaluate_encoder
+
+    settings = load_settings(data_dir=data_dir, models_dir=models_dir)
+    try:
+        report = evaluate_encoder(settings.data_dir, settings.models_dir, out)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(error)
+    console.print(
+        f"macro-F1 embedding {report['embedding']['macro_f1']:.4f} vs bag of taxonomy nodes "
+        f"{report['bag_of_taxonomy_nodes']['macro_f1']:.4f} ({report['sessions']['test']:,} test sessions)"
+    )
+
+
+@encoder_app.command("benchmark")
+def benchmark(
+    train: Path = typer.Option(..., "--train", help="Training clicks: session id, item id, unix time (tab or comma separated, with header)."),
+    test: Path = typer.Option(..., "--test", help="Test clicks in the same format."),
+    out: Path = typer.Option(..., "--out", help="JSON report to write."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    threads: int = typer.Option(1, "--threads", help="torch intra-op threads for the encoder."),
+) -> None:
+    """Next-item benchmark: encoder vs popularity, in-session popularity, Markov and session kNN (Recall@20, MRR@20)."""
+    from dataclasses import replace
+
+    from clickintent.encoder.benchmark import BENCHMARK_TRAINING, EncoderNextItem, default_models, run_benchmark
+    from clickintent.encoder.clicks import ClickDataError
+
+    settings = load_settings(seed=seed)
+    models = default_models(seed=settings.seed, log=console.print)
+    for model in models:
+        if isinstance(model, EncoderNextItem):
+            model.train_config = replace(BENCHMARK_TRAINING, seed=settings.seed, threads=threads)
+            model.progress = True
+    try:
+        report = run_benchmark(train, test, out, models=models, log=console.print)
+    except (ClickDataError, ValueError) as error:
+        _fail(error)
+    best_baseline = max((n for n in report["models"] if n != "encoder"), key=lambda n: report["models"][n]["mrr@20"])
+    console.print(f"wrote {out} in {report['total_seconds'] / 60:.1f} min (best baseline by MRR@20: {best_baseline})")

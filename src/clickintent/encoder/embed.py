@@ -1,0 +1,270 @@
+"""Session embeddings: every session in batch to Parquet, one live session online, customers' web embedding.
+
+Outputs (Parquet, UTC timestamps, written to a temporary name and renamed):
+- `<data_dir>/embeddings/session_embeddings.parquet`: one row per session of fct_session_sequences
+  (web and app): session_id, platform, customer_id, session_end_ts, embedding float[64];
+- `<data_dir>/embeddings/customer_web_embeddings.parquet`: one row per customer per linked web
+  session end (as_of_ts): the recency-weighted mean (half-life 14 days) of the embeddings of the
+  customer's linked web sessions that ended at or before as_of_ts, plus how many there were and
+  the latest one's id. A web session is linked when fct_session_sequences gives it a customer_id
+  (it logged in), the only web-to-customer link the design allows. As-of rows make the feature
+  point-in-time correct in Feast: a tile shown at t sees only sessions that ended by t.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from clickintent.encoder.artifacts import StoredEncoder, encoder_dir, load_encoder_files
+from clickintent.encoder.batching import collate, length_bucketed_batches
+from clickintent.encoder.tokens import (
+    MiniLMQueryEmbedder,
+    QueryVectorSource,
+    TokenizedSessions,
+    tokenize_events,
+    tokenize_sequences,
+)
+
+SESSION_EMBEDDINGS = "session_embeddings.parquet"
+CUSTOMER_WEB_EMBEDDINGS = "customer_web_embeddings.parquet"
+QUERY_CACHE = "query_embeddings.parquet"
+# features.model_outputs.RECENCY_HALF_LIFE_DAYS; that module is imported lazily (it loads Feast,
+# ~4 s), so the online path that imports this one stays light. A test checks the two agree.
+HALF_LIFE_DAYS = 14.0
+
+
+def embeddings_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "embeddings"
+
+
+def query_cache_path(data_dir: Path) -> Path:
+    return embeddings_dir(data_dir) / QUERY_CACHE
+
+
+class SessionEmbedder:
+    """A loaded encoder that embeds mart rows in batch or one live session from raw events."""
+
+    def __init__(self, stored: StoredEncoder, query_vectors: QueryVectorSource | None = None, threads: int | None = 1) -> None:
+        self.model = stored.model.eval()
+        self.vocabulary = stored.vocabulary
+        self.card = stored.card
+        self.query_vectors = query_vectors if self.model.config.query_dim else None
+        if threads is not None:
+            # More than one intra-op thread per worker makes small per-request models 10-100x
+            # slower under load on this machine (DESIGN.md, known traps).
+            torch.set_num_threads(threads)
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.embedding_dim
+
+    def embed_tokens(self, tokens: TokenizedSessions, batch_size: int = 1024, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        out = np.zeros((tokens.n_sessions, self.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for sessions in length_bucketed_batches(tokens.lengths, batch_size, None):
+                batch, _ = collate(tokens, sessions)
+                out[sessions] = self.model.embed(batch).numpy()
+                if progress:
+                    progress(len(sessions))
+        return out
+
+    def embed_frame(self, frame: pd.DataFrame, batch_size: int = 1024, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embeddings (n, dim) of fct_session_sequences rows, in frame order."""
+        tokens = tokenize_sequences(frame, self.vocabulary, self.model.config.max_len, self.query_vectors)
+        return self.embed_tokens(tokens, batch_size, progress)
+
+    def embed_events(self, events: Iterable[dict]) -> np.ndarray:
+        """The embedding (dim,) of one live session given as raw events in the contract's shape."""
+        tokens = tokenize_events(events, self.vocabulary, self.model.config.max_len, self.query_vectors)
+        batch, _ = collate(tokens, np.zeros(1, dtype=np.int64))
+        with torch.inference_mode():
+            return self.model.embed(batch)[0].numpy()
+
+
+def load_session_embedder(
+    models_dir: Path,
+    data_dir: Path | None = None,
+    threads: int | None = 1,
+    embed_unseen_queries: bool = True,
+) -> SessionEmbedder:
+    """Load `<models_dir>/encoder/` (safetensors + JSON, no pickle).
+
+    Query vectors come from the cache in `<data_dir>/embeddings/` when `data_dir` is given; with
+    `embed_unseen_queries` a query missing from it is embedded by MiniLM (loaded on first need,
+    about 6 s once, then a few ms per query); without, it contributes nothing (latency-bound use).
+    """
+    stored = load_encoder_files(encoder_dir(models_dir))
+    cache = query_cache_path(data_dir) if data_dir is not None else None
+    source = MiniLMQueryEmbedder(cache, allow_model=embed_unseen_queries) if stored.model.config.query_dim else None
+    return SessionEmbedder(stored, source, threads=threads)
+
+
+def read_sequences(path: Path) -> pd.DataFrame:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} not found: build the dbt marts first (`clickintent build`)")
+    return pd.read_parquet(path)
+
+
+def _write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    pq.write_table(table, temporary)
+    os.replace(temporary, path)
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    """UTC timestamps at microsecond precision (the declared Parquet type; a naive value is UTC)."""
+    stamps = pd.to_datetime(values)
+    stamps = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+    return stamps.dt.floor("us")
+
+
+def _float_lists(vectors: np.ndarray) -> pa.Array:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    flat = pa.array(vectors.reshape(-1), pa.float32())
+    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]).cast(pa.list_(pa.float32()))
+
+
+def session_embedding_table(frame: pd.DataFrame, embeddings: np.ndarray) -> pa.Table:
+    """The session_embedding feature table (schema declared in features/model_outputs.py)."""
+    from clickintent.features.model_outputs import SESSION_EMBEDDING
+
+    return pa.table(
+        {
+            "session_id": pa.array(frame["session_id"].astype(str).to_numpy(), pa.string()),
+            "platform": pa.array(frame["platform"].astype(str).to_numpy(), pa.string()),
+            "customer_id": pa.array(frame["customer_id"].where(frame["customer_id"].notna(), None).tolist(), pa.string()),
+            "session_end_ts": pa.array(_utc(frame["session_end_ts"]), pa.timestamp("us", tz="UTC")),
+            "embedding": _float_lists(embeddings),
+        },
+        schema=SESSION_EMBEDDING.arrow_schema(),
+    )
+
+
+def customer_web_embeddings(frame: pd.DataFrame, embeddings: np.ndarray, half_life_days: float = HALF_LIFE_DAYS) -> pd.DataFrame:
+    """As-of recency-weighted means of each customer's linked web session embeddings.
+
+    Row per customer per linked web session end: sum_j w_j e_j / sum_j w_j over the customer's
+    linked web sessions j that ended by then, w_j = 0.5 ** ((as_of - end_j) / half_life), the
+    same aggregation (one shared function) as the customer-level intent labels.
+    """
+    from clickintent.features.model_outputs import recency_weighted_as_of
+
+    linked = (frame["platform"].astype(str) == "web").to_numpy() & frame["customer_id"].notna().to_numpy()
+    rows = pd.DataFrame(
+        {
+            "customer_id": frame.loc[linked, "customer_id"].astype(str).to_numpy(),
+            "session_id": frame.loc[linked, "session_id"].astype(str).to_numpy(),
+            "end": _utc(frame.loc[linked, "session_end_ts"]).to_numpy(),
+            "row": np.flatnonzero(linked),
+        }
+    ).sort_values(["customer_id", "end", "session_id"], kind="stable")
+    customers = rows["customer_id"].to_numpy()
+    ends = pd.DatetimeIndex(rows["end"]).tz_convert("UTC").tz_localize(None).to_numpy()
+    vectors = np.asarray(embeddings, dtype=np.float64)[rows["row"].to_numpy()].reshape(len(rows), embeddings.shape[1])
+    weighted = recency_weighted_as_of(customers, ends, vectors, half_life_days)
+    result = pd.DataFrame(
+        {
+            "customer_id": customers,
+            "as_of_ts": pd.DatetimeIndex(rows["end"]).tz_convert("UTC"),
+            "web_embedding": list(weighted.astype(np.float32)),
+            "n_linked_web_sessions": rows.groupby("customer_id", sort=False).cumcount().to_numpy() + 1,
+            "latest_web_session_id": rows["session_id"].to_numpy(),
+        }
+    )
+    # Two linked sessions of one customer ending at the same instant: keep the row with both
+    # (a point-in-time join needs one row per entity and timestamp).
+    return result.drop_duplicates(["customer_id", "as_of_ts"], keep="last").reset_index(drop=True)
+
+
+def customer_embedding_table(customers: pd.DataFrame, dim: int) -> pa.Table:
+    """The customer_web_embedding feature table (schema declared in features/model_outputs.py)."""
+    from clickintent.features.model_outputs import CUSTOMER_WEB_EMBEDDING
+
+    vectors = np.stack(customers["web_embedding"].to_numpy()) if len(customers) else np.zeros((0, dim), np.float32)
+    return pa.table(
+        {
+            "customer_id": pa.array(customers["customer_id"].to_numpy(), pa.string()),
+            "as_of_ts": pa.array(_utc(customers["as_of_ts"]) if len(customers) else [], pa.timestamp("us", tz="UTC")),
+            "web_embedding": _float_lists(vectors),
+            "n_linked_web_sessions": pa.array(customers["n_linked_web_sessions"].to_numpy(), pa.int64()),
+            "latest_web_session_id": pa.array(customers["latest_web_session_id"].to_numpy(), pa.string()),
+        },
+        schema=CUSTOMER_WEB_EMBEDDING.arrow_schema(),
+    )
+
+
+@dataclass(frozen=True)
+class EmbedSummary:
+    sessions: int
+    customers: int
+    customer_rows: int
+    seconds: float
+    sessions_per_second: float
+    session_path: Path
+    customer_path: Path
+
+
+def write_embedding_tables(frame: pd.DataFrame, embeddings: np.ndarray, data_dir: Path) -> tuple[Path, Path, pd.DataFrame]:
+    """Both feature tables, each written to a temporary file and renamed; returns paths and customer rows."""
+    if len(frame) != len(embeddings):
+        raise ValueError(f"{len(embeddings)} embeddings for {len(frame)} sessions")
+    out_dir = embeddings_dir(data_dir)
+    session_path = out_dir / SESSION_EMBEDDINGS
+    customer_path = out_dir / CUSTOMER_WEB_EMBEDDINGS
+    session_table = session_embedding_table(frame, embeddings)
+    customers = customer_web_embeddings(frame, embeddings)
+    customer_table = customer_embedding_table(customers, embeddings.shape[1])
+    _write_parquet_atomic(session_table, session_path)
+    _write_parquet_atomic(customer_table, customer_path)
+    return session_path, customer_path, customers
+
+
+def embed_tokens_with_progress(embedder: SessionEmbedder, tokens: TokenizedSessions, batch_size: int, progress: bool) -> np.ndarray:
+    if not progress:
+        return embedder.embed_tokens(tokens, batch_size)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("embedding sessions", total=tokens.n_sessions)
+        return embedder.embed_tokens(tokens, batch_size, lambda n: bar.advance(task, n))
+
+
+def embed_all(
+    sequences_path: Path,
+    models_dir: Path,
+    data_dir: Path,
+    batch_size: int = 1024,
+    threads: int = 1,
+    progress: bool = True,
+) -> EmbedSummary:
+    """Embed every session of the sequence mart and write both Parquet outputs."""
+    import time
+
+    frame = read_sequences(sequences_path)
+    embedder = load_session_embedder(models_dir, data_dir, threads=threads, embed_unseen_queries=True)
+    started = time.perf_counter()
+    tokens = tokenize_sequences(frame, embedder.vocabulary, embedder.model.config.max_len, embedder.query_vectors)
+    if isinstance(embedder.query_vectors, MiniLMQueryEmbedder):
+        embedder.query_vectors.save()
+    embeddings = embed_tokens_with_progress(embedder, tokens, batch_size, progress)
+    seconds = time.perf_counter() - started
+    session_path, customer_path, customers = write_embedding_tables(frame, embeddings, data_dir)
+    return EmbedSummary(
+        sessions=len(frame),
+        customers=int(customers["customer_id"].nunique()) if len(customers) else 0,
+        customer_rows=len(customers),
+        seconds=seconds,
+        sessions_per_second=len(frame) / max(seconds, 1e-9),
+        session_path=session_path,
+        customer_path=customer_path,
+    )

@@ -1,0 +1,273 @@
+"""The encoder stage end to end on the sequence mart: train, embed, evaluate.
+
+These are the functions the CLI (`clickintent encoder ...`) and the demo call.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from clickintent.encoder.artifacts import encoder_dir, save_encoder
+from clickintent.encoder.embed import embeddings_dir, query_cache_path, read_sequences, SESSION_EMBEDDINGS
+from clickintent.encoder.model import EncoderConfig, SessionEncoder, count_parameters
+from clickintent.encoder.tokens import (
+    MiniLMQueryEmbedder,
+    QueryVectorSource,
+    TokenizedSessions,
+    Vocabulary,
+    fit_vocabulary,
+    tokenize_sequences,
+    validate_sequences,
+)
+from clickintent.encoder.train import TrainConfig, TrainResult, build_model, fit, split_by_time
+from clickintent.settings import Settings
+
+SEQUENCES_MART = "fct_session_sequences.parquet"
+MODEL_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Architecture and training defaults of the web/app session encoder (see README.md)."""
+
+    max_len: int = 64
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int = 128
+    dropout: float = 0.1
+    pooling: str = "mean"
+    use_queries: bool = True
+    validation_fraction: float = 0.1
+    min_page_count: int = 2
+    n_oov_buckets: int = 64
+    training: TrainConfig = field(default_factory=lambda: TrainConfig(objective="masked", max_epochs=8, batch_size=256, patience=2))
+
+
+def sequences_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "marts" / SEQUENCES_MART
+
+
+def checkpoint_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "encoder" / "checkpoints"
+
+
+@dataclass
+class PreparedSessions:
+    """The sequence mart as training sees it: split by time, vocabulary, tokens."""
+
+    frame: pd.DataFrame
+    end: pd.Series
+    train_rows: np.ndarray
+    validation_rows: np.ndarray
+    vocabulary: Vocabulary
+    tokens: TokenizedSessions
+    query_dim: int
+
+
+def prepare_sessions(
+    frame: pd.DataFrame, config: PretrainConfig, data_dir: Path, query_vectors: QueryVectorSource | None = None
+) -> PreparedSessions:
+    """Split by session end (latest share for validation), fit the vocabulary on the training part
+    only, tokenize every session (search queries through MiniLM, cached under the data dir)."""
+    validate_sequences(frame)
+    end = pd.to_datetime(frame["session_end_ts"], utc=True)
+    train_rows, validation_rows = split_by_time(end.to_numpy(), config.validation_fraction)
+    vocabulary = fit_vocabulary(frame.iloc[train_rows], config.min_page_count, n_oov_buckets=config.n_oov_buckets)
+    if config.use_queries and query_vectors is None:
+        query_vectors = MiniLMQueryEmbedder(query_cache_path(data_dir))
+    source = query_vectors if config.use_queries else None
+    tokens = tokenize_sequences(frame, vocabulary, config.max_len, source)
+    if isinstance(source, MiniLMQueryEmbedder):
+        source.save()
+    return PreparedSessions(frame, end, train_rows, validation_rows, vocabulary, tokens, source.dim if source is not None else 0)
+
+
+def _pretrain(
+    prepared: PreparedSessions,
+    data_dir: Path,
+    models_dir: Path,
+    config: PretrainConfig,
+    progress: bool,
+    log: Callable[[str], None] | None,
+    deadline: float | None = None,
+) -> tuple[SessionEncoder, dict, TrainResult]:
+    started = time.perf_counter()
+    model_config = EncoderConfig(
+        vocab_sizes=prepared.vocabulary.vocab_sizes(),
+        query_dim=prepared.query_dim,
+        max_len=config.max_len,
+        d_model=config.d_model,
+        n_layers=config.n_layers,
+        n_heads=config.n_heads,
+        d_ff=config.d_ff,
+        dropout=config.dropout,
+        pooling=config.pooling,
+        contrastive_dim=config.d_model if config.training.contrastive_weight > 0 else 0,
+    )
+    model = build_model(model_config, config.training.seed)
+    result = fit(
+        model,
+        prepared.tokens.subset(prepared.train_rows),
+        prepared.tokens.subset(prepared.validation_rows),
+        config.training,
+        checkpoint_dir(data_dir),
+        progress=progress,
+        log=log,
+        deadline=deadline,
+    )
+    end, train_rows, validation_rows = prepared.end, prepared.train_rows, prepared.validation_rows
+    card = {
+        "name": "encoder",
+        "version": MODEL_VERSION,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "data_window": {
+            "train_sessions_end": [str(end.iloc[train_rows].min()), str(end.iloc[train_rows].max())],
+            "validation_sessions_end": [str(end.iloc[validation_rows].min()), str(end.iloc[validation_rows].max())],
+            "sessions": {"train": int(len(train_rows)), "validation": int(len(validation_rows))},
+        },
+        "features": list(model_config.channels) + (["search_query (MiniLM all-MiniLM-L6-v2, 384-d, projected)"] if model_config.query_dim else []),
+        "embedding_dim": model_config.embedding_dim,
+        "parameters": count_parameters(model),
+        "architecture": json.loads(model_config.to_json()),
+        "training": {**asdict(config.training), "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+                     "stopped_early": result.stopped_early, "stopped_by_budget": result.stopped_by_budget,
+                     "history": result.history},
+        "metrics": {"validation_loss": result.best_validation_loss},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    save_encoder(encoder_dir(models_dir), model, prepared.vocabulary, card)
+    return model, card, result
+
+
+def train_encoder(
+    data_dir: Path,
+    models_dir: Path,
+    config: PretrainConfig = PretrainConfig(),
+    sequences: Path | None = None,
+    query_vectors: QueryVectorSource | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    budget_seconds: float | None = None,
+) -> dict:
+    """Pretrain on the sequence mart and save `<models_dir>/encoder/`; returns the model card.
+
+    Resumes from `<data_dir>/encoder/checkpoints/` after an interruption; re-running a finished
+    configuration on unchanged data only re-saves the best weights. `budget_seconds` bounds the
+    epochs of this call (see train.fit); a later call continues the run.
+    """
+    frame = read_sequences(sequences or sequences_path(data_dir))
+    prepared = prepare_sessions(frame, config, data_dir, query_vectors)
+    deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
+    _, card, _ = _pretrain(prepared, data_dir, models_dir, config, progress, log, deadline)
+    return card
+
+
+def evaluate_encoder(data_dir: Path, models_dir: Path, out_path: Path | None = None, sequences: Path | None = None) -> dict:
+    """Probe the stored session embeddings against bag-of-nodes; write `<data_dir>/reports/encoder.json`."""
+    from clickintent.encoder.artifacts import load_encoder_files
+
+    frame = read_sequences(sequences or sequences_path(data_dir))
+    stored_path = embeddings_dir(data_dir) / SESSION_EMBEDDINGS
+    if not stored_path.is_file():
+        raise FileNotFoundError(f"{stored_path} not found: run `clickintent encoder embed` first")
+    stored = pd.read_parquet(stored_path, columns=["session_id", "embedding"])
+    by_id = dict(zip(stored["session_id"], stored["embedding"]))
+    missing = (~frame["session_id"].isin(by_id)).sum()
+    if missing:
+        raise ValueError(f"{missing} sessions of the mart have no stored embedding: re-run `clickintent encoder embed`")
+    embeddings = np.stack([np.asarray(by_id[s], dtype=np.float32) for s in frame["session_id"]])
+    card = load_encoder_files(encoder_dir(models_dir)).card
+    return _probe_report(frame, embeddings, data_dir, card, out_path)
+
+
+def _probe_report(frame: pd.DataFrame, embeddings: np.ndarray, data_dir: Path, card: dict, out_path: Path | None = None) -> dict:
+    from clickintent.encoder.benchmark import write_json_atomic
+    from clickintent.encoder.evaluate import probe_embeddings
+
+    report = probe_embeddings(frame, embeddings, Path(data_dir) / "ground_truth")
+    report["encoder"] = {"version": card.get("version"), "created_at": card.get("created_at"), "training": {
+        k: card["training"].get(k) for k in ("objective", "contrastive_weight", "best_epoch", "epochs_run", "stopped_by_budget")}}
+    write_json_atomic(report, out_path or Path(data_dir) / "reports" / "encoder.json")
+    return report
+
+
+def with_training(config: PretrainConfig, **changes) -> PretrainConfig:
+    """A copy of `config` with some TrainConfig fields changed (CLI options)."""
+    return replace(config, training=replace(config.training, **changes))
+
+
+@dataclass(frozen=True)
+class EncoderStageSummary:
+    """What the demo shows about the encoder stage."""
+
+    epochs_run: int  # epochs completed in total (this call and earlier ones)
+    epochs_this_call: int
+    best_epoch: int
+    stopped_by_budget: bool  # a rerun continues training from the checkpoint
+    train_seconds: float  # the epochs of this call
+    seconds: float  # the whole stage: read, tokenize, train, embed, probe
+    sessions_embedded: int
+    customer_rows: int
+    embedding_macro_f1: float | None  # None when the data dir has no ground truth (not a synthetic world)
+    bag_of_nodes_macro_f1: float | None
+    report_path: Path | None
+
+
+def run_encoder_stage(
+    settings: Settings,
+    budget_seconds: float | None = 75.0,
+    config: PretrainConfig | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> EncoderStageSummary:
+    """The demo's encoder stage: train (resuming from a checkpoint), embed every session, probe.
+
+    Reads `<data dir>/marts/fct_session_sequences.parquet`; writes `<models dir>/encoder/`,
+    `<data dir>/embeddings/{session_embeddings,customer_web_embeddings}.parquet` (the Feast
+    tables session_embedding and customer_web_embedding) and, when the data dir holds the
+    synthetic world's ground truth, `<data dir>/reports/encoder.json`. The sessions are read and
+    tokenized once for all three steps. `budget_seconds` bounds the training epochs, counted from
+    the end of tokenizing (an epoch is not started if it would end after the budget; the first
+    epoch of a fresh run always runs); None trains to max_epochs or early stopping.
+    """
+    started = time.perf_counter()
+    config = config or replace(PretrainConfig(), training=replace(PretrainConfig().training, seed=settings.seed))
+    frame = read_sequences(sequences_path(settings.data_dir))
+    prepared = prepare_sessions(frame, config, settings.data_dir)
+    deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
+    model, card, result = _pretrain(prepared, settings.data_dir, settings.models_dir, config, progress, log, deadline)
+
+    from clickintent.encoder.artifacts import StoredEncoder
+    from clickintent.encoder.embed import SessionEmbedder, embed_tokens_with_progress, write_embedding_tables
+
+    embedder = SessionEmbedder(StoredEncoder(model, prepared.vocabulary, card), threads=config.training.threads)
+    embeddings = embed_tokens_with_progress(embedder, prepared.tokens, 1024, progress)
+    _, _, customers = write_embedding_tables(frame, embeddings, settings.data_dir)
+    report, report_path = None, None
+    if (settings.ground_truth_dir / "session_intents.parquet").is_file():
+        report_path = settings.reports_dir / "encoder.json"
+        report = _probe_report(frame, embeddings, settings.data_dir, card, report_path)
+    elif log:
+        log(f"no ground truth in {settings.ground_truth_dir}: the intent probe is skipped")
+    return EncoderStageSummary(
+        epochs_run=result.epochs_run,
+        epochs_this_call=result.epochs_this_call,
+        best_epoch=result.best_epoch,
+        stopped_by_budget=result.stopped_by_budget,
+        train_seconds=round(sum(h["train_seconds"] + h.get("validation_seconds", 0.0) for h in result.history[-result.epochs_this_call:]) if result.epochs_this_call else 0.0, 1),
+        seconds=round(time.perf_counter() - started, 1),
+        sessions_embedded=len(frame),
+        customer_rows=len(customers),
+        embedding_macro_f1=report["embedding"]["macro_f1"] if report else None,
+        bag_of_nodes_macro_f1=report["bag_of_taxonomy_nodes"]["macro_f1"] if report else None,
+        report_path=report_path,
+    )

@@ -1,0 +1,381 @@
+"""Seeded training with per-epoch checkpoints, resume after interruption and early stopping.
+
+Objectives:
+- "masked": masked event modelling. ~20 % of events have their page, taxonomy nodes and query
+  hidden; the loss is cross-entropy of the page head plus the taxonomy node head at those
+  events. Optionally plus a contrastive (InfoNCE) term between the masked view and an augmented
+  view (crop, mask, dwell jitter) of the same session.
+- "next": left-to-right next-page prediction at every position (the benchmark's objective).
+
+Reproducibility: every random draw of epoch e (shuffling, masks, augmentations, dropout) is
+seeded from (seed, e), so a run resumed at an epoch boundary continues exactly as an
+uninterrupted run would. A checkpoint is written after every epoch (weights and optimizer as
+safetensors, progress as JSON, each written to a temporary name and renamed); training resumes
+from it when the same configuration is trained again on the same data, and does nothing when
+that configuration already finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.nn import functional as F
+
+from clickintent.encoder.batching import augment_view, collate, length_bucketed_batches, mask_events
+from clickintent.encoder.model import EncoderConfig, SessionEncoder
+from clickintent.encoder.tokens import TokenizedSessions
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    objective: Literal["masked", "next"] = "masked"
+    max_epochs: int = 10
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    mask_probability: float = 0.2
+    contrastive_weight: float = 0.0  # 0 = masked modelling only
+    temperature: float = 0.1
+    patience: int = 2  # epochs without validation improvement before stopping
+    min_improvement: float = 1e-3  # smaller validation-loss gains count as no improvement
+    seed: int = 7
+    # torch intra-op threads. One: on the shared 2-core machine an epoch over 123k demo
+    # sessions took 36 s with one thread and 84-120 s with two (bench/encoder.py measures both).
+    threads: int = 1
+    # Sort sessions by length inside pools of batches: less padding, faster epochs. Off gives
+    # uniformly random batches.
+    bucket_by_length: bool = True
+    max_grad_norm: float = 1.0  # 0 = no clipping
+    # "cosine": learning rate decays from learning_rate to 0 over max_epochs (per step);
+    # "constant": no decay.
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    # Divide each batch's summed loss by a fixed expected target count instead of its own count,
+    # so a target weighs the same in a batch of short sessions as in one of long sessions.
+    # Length-sorted batches with a per-batch mean would weigh a target in a batch of short
+    # sessions more than one in a batch of long sessions.
+    equal_target_weights: bool = True
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_validation_loss: float
+    epochs_run: int
+    stopped_early: bool
+    history: list[dict] = field(default_factory=list)
+    resumed_from_epoch: int | None = None
+    seconds: float = 0.0
+    # The deadline came before max_epochs or early stopping: a later call resumes from here.
+    stopped_by_budget: bool = False
+    epochs_this_call: int = 0
+
+
+def split_by_time(end_timestamps: np.ndarray, validation_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the earliest (1 - f) sessions by end time for training, the latest f for validation."""
+    order = np.argsort(np.asarray(end_timestamps), kind="stable")
+    n_validation = int(round(len(order) * validation_fraction))
+    if validation_fraction > 0 and n_validation == 0:
+        n_validation = 1
+    if n_validation >= len(order):
+        raise ValueError(f"{len(order)} sessions are too few to hold out {validation_fraction:.0%} for validation")
+    return np.sort(order[: len(order) - n_validation]), np.sort(order[len(order) - n_validation :])
+
+
+def data_fingerprint(tokens: TokenizedSessions) -> str:
+    digest = hashlib.sha256()
+    digest.update(tokens.offsets.tobytes())
+    for channel in sorted(tokens.channels):
+        digest.update(channel.encode())
+        digest.update(np.ascontiguousarray(tokens.channels[channel]).tobytes())
+    digest.update(tokens.query_index.tobytes())
+    return digest.hexdigest()[:16]
+
+
+# ---- losses ----
+
+
+# Each loss returns (sum of per-target losses, number of targets, extra term already averaged).
+# The trainer divides the sum by a fixed expected target count per batch, so that every target
+# weighs the same whatever batch it lands in (see TrainConfig.equal_target_weights).
+
+
+def masked_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator):
+    masked, positions = mask_events(batch, lengths, config.mask_probability, rng)
+    hidden, padding = model.encode(masked)
+    states = hidden[positions]
+    total = F.cross_entropy(model.page_logits(states), batch["page"][positions], reduction="sum")
+    if model.node_head is not None:
+        total = total + F.cross_entropy(model.node_logits(states), batch["node"][positions], reduction="sum")
+    extra = torch.zeros(())
+    if config.contrastive_weight > 0 and len(lengths) > 1:
+        view, _ = augment_view(batch, lengths, rng)
+        first = model.contrastive(model.pool(hidden, padding))
+        second = model.contrastive(model.embed(view))
+        logits = first @ second.T / config.temperature
+        labels = torch.arange(len(lengths))
+        contrast = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+        extra = config.contrastive_weight * contrast
+    return total, int(positions.sum()), extra
+
+
+def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator):
+    hidden, _ = model.encode(batch)
+    targets = batch["page"][:, 1:]
+    has_next = targets > 0
+    if model.config.copy_head:
+        log_probs = model.next_page_log_probs(hidden, batch["page"])[:, :-1]
+        total = F.nll_loss(log_probs[has_next], targets[has_next], reduction="sum")
+    else:
+        total = F.cross_entropy(model.page_logits(hidden[:, :-1][has_next]), targets[has_next], reduction="sum")
+    return total, int(has_next.sum()), torch.zeros(())
+
+
+LOSSES: dict[str, Callable] = {"masked": masked_loss, "next": next_event_loss}
+
+
+def expected_targets_per_session(lengths: np.ndarray, config: TrainConfig) -> float:
+    if config.objective == "next":
+        return float(np.mean(lengths - 1))
+    return float(np.mean(np.maximum(1.0, config.mask_probability * lengths)))
+
+
+def validation_loss(model: SessionEncoder, tokens: TokenizedSessions, config: TrainConfig) -> float:
+    """Mean loss per target over the validation sessions with fixed masks, no contrastive term."""
+    plain = TrainConfig(**{**asdict(config), "contrastive_weight": 0.0})
+    rng = np.random.default_rng([config.seed, 999_983])
+    lengths = tokens.lengths
+    usable = np.flatnonzero(lengths >= (2 if config.objective == "next" else 1))
+    if len(usable) == 0:
+        raise ValueError("no validation session is long enough for the objective")
+    model.eval()
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for sessions in length_bucketed_batches(lengths[usable], config.batch_size, None):
+            sessions = usable[sessions]
+            batch, batch_lengths = collate(tokens, sessions)
+            loss_sum, n_targets, _ = LOSSES[config.objective](model, batch, batch_lengths, plain, rng)
+            total += float(loss_sum)
+            count += n_targets
+    return total / max(count, 1)
+
+
+# ---- checkpoints (no pickle: tensors in safetensors, the rest in JSON) ----
+
+
+def _atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(temporary))
+    os.replace(temporary, path)
+
+
+def _atomic_write_json(payload: dict, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    state = optimizer.state_dict()
+    tensors = {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            tensors[f"{index}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    return tensors, {"param_groups": state["param_groups"]}
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+@dataclass(frozen=True)
+class CheckpointPaths:
+    directory: Path
+
+    @property
+    def state(self) -> Path:
+        return self.directory / "state.json"
+
+    @property
+    def last(self) -> Path:
+        return self.directory / "last.safetensors"
+
+    @property
+    def best(self) -> Path:
+        return self.directory / "best.safetensors"
+
+    @property
+    def optimizer(self) -> Path:
+        return self.directory / "optimizer.safetensors"
+
+
+def fit(
+    model: SessionEncoder,
+    train_tokens: TokenizedSessions,
+    validation_tokens: TokenizedSessions | None,
+    config: TrainConfig,
+    checkpoint_dir: Path,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    deadline: float | None = None,
+) -> TrainResult:
+    """Train `model` in place; on return it holds the best epoch's weights.
+
+    Without validation sessions there is no early stopping: all `max_epochs` run and the last
+    epoch is kept (the benchmark trains so, with an epoch count tuned on a validation split).
+
+    `deadline` (a `time.monotonic()` instant) bounds this call: an epoch is not started when the
+    slowest epoch so far would end after it (the first epoch of a fresh run always runs). The
+    deadline is not part of the configuration fingerprint, so the next call resumes where this
+    one stopped, until max_epochs or early stopping finishes the run.
+    """
+    torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    paths = CheckpointPaths(Path(checkpoint_dir))
+    paths.directory.mkdir(parents=True, exist_ok=True)
+    # Thread count changes speed, not the model: a run may resume with another one.
+    settings_that_shape_the_model = {k: v for k, v in asdict(config).items() if k != "threads"}
+    fingerprint = hashlib.sha256(
+        (model.config.to_json() + json.dumps(settings_that_shape_the_model, sort_keys=True) + data_fingerprint(train_tokens) + (data_fingerprint(validation_tokens) if validation_tokens is not None else "-")).encode()
+    ).hexdigest()[:16]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    state: dict[str, Any] = {"fingerprint": fingerprint, "epochs_completed": 0, "best_epoch": 0, "best_validation_loss": None,
+             "epochs_without_improvement": 0, "finished": False, "history": []}
+    resumed_from = None
+    if paths.state.is_file():
+        previous = json.loads(paths.state.read_text(encoding="utf-8"))
+        if previous.get("fingerprint") == fingerprint and paths.last.is_file():
+            state = previous
+            resumed_from = state["epochs_completed"]
+            model.load_state_dict(load_file(str(paths.last)))
+            if paths.optimizer.is_file():
+                _restore_optimizer(optimizer, load_file(str(paths.optimizer)), state["optimizer"])
+            if log:
+                log(f"resuming after epoch {resumed_from}" if not state["finished"] else "already trained; loading best")
+        elif log:
+            log("checkpoint belongs to another configuration or data; starting fresh")
+
+    train_lengths = train_tokens.lengths
+    usable = np.flatnonzero(train_lengths >= (2 if config.objective == "next" else 1))
+    loss_fn = LOSSES[config.objective]
+    normalizer = config.batch_size * expected_targets_per_session(train_lengths[usable], config)
+    epoch = state["epochs_completed"]
+    stopped_by_budget = False
+    epochs_this_call = 0
+    while not state["finished"] and epoch < config.max_epochs:
+        if deadline is not None and epoch > 0:
+            slowest = max(h["train_seconds"] + h.get("validation_seconds", 0.0) for h in state["history"])
+            if time.monotonic() + slowest > deadline:
+                stopped_by_budget = True
+                if log:
+                    log(f"time budget reached after epoch {epoch}; a later run resumes from it")
+                break
+        epoch += 1
+        epochs_this_call += 1
+        rng = np.random.default_rng([config.seed, epoch])
+        torch.manual_seed(config.seed * 100_003 + epoch)
+        model.train()
+        batches = length_bucketed_batches(train_lengths[usable], config.batch_size, rng, sort=config.bucket_by_length)
+        epoch_start = time.perf_counter()
+        running, seen = 0.0, 0
+        steps_per_epoch = len(batches)
+        bar = _progress(progress, f"epoch {epoch}/{config.max_epochs}", len(batches))
+        with bar as live:
+            task = live.add_task("train", total=len(batches)) if live else None
+            for step, positions in enumerate(batches):
+                if config.lr_schedule == "cosine":
+                    progress_share = ((epoch - 1) * steps_per_epoch + step) / (config.max_epochs * steps_per_epoch)
+                    for group in optimizer.param_groups:
+                        group["lr"] = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress_share))
+                sessions = usable[positions]
+                batch, lengths = collate(train_tokens, sessions)
+                loss_sum, n_targets, extra = loss_fn(model, batch, lengths, config, rng)
+                denominator = normalizer if config.equal_target_weights else max(n_targets, 1)
+                loss = loss_sum / denominator + extra
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                running += float(loss_sum.detach())
+                seen += n_targets
+                if live:
+                    live.update(task, advance=1, description=f"epoch {epoch} loss {running / seen:.3f}")
+        train_seconds = time.perf_counter() - epoch_start
+        validation_start = time.perf_counter()
+        if validation_tokens is not None:
+            validation = validation_loss(model, validation_tokens, config)
+            best = state["best_validation_loss"]
+            improved = best is None or validation < best - config.min_improvement
+        else:
+            validation, improved = None, True
+        record = {"epoch": epoch, "train_loss": running / max(seen, 1), "validation_loss": validation,
+                  "train_seconds": train_seconds, "validation_seconds": time.perf_counter() - validation_start}
+        state["history"].append(record)
+        if improved:
+            state.update(best_epoch=epoch, best_validation_loss=validation, epochs_without_improvement=0)
+            _atomic_save_tensors(model.state_dict(), paths.best)
+        else:
+            state["epochs_without_improvement"] += 1
+        tensors, meta = _optimizer_tensors(optimizer)
+        _atomic_save_tensors(tensors, paths.optimizer)
+        _atomic_save_tensors(model.state_dict(), paths.last)
+        state["optimizer"] = meta
+        state["epochs_completed"] = epoch
+        stop = state["epochs_without_improvement"] >= config.patience
+        state["finished"] = stop or epoch >= config.max_epochs
+        state["stopped_early"] = bool(stop)
+        _atomic_write_json(state, paths.state)
+        if log:
+            shown = f"{validation:.4f}" if validation is not None else "-"
+            log(f"epoch {epoch}: train {record['train_loss']:.4f}  validation {shown}  ({train_seconds:.1f}s)"
+                + ("  *" if improved else ""))
+    if paths.best.is_file():
+        model.load_state_dict(load_file(str(paths.best)))
+    model.eval()
+    return TrainResult(
+        best_epoch=state["best_epoch"],
+        best_validation_loss=state["best_validation_loss"],
+        epochs_run=state["epochs_completed"],
+        stopped_early=bool(state.get("stopped_early", False)),
+        history=state["history"],
+        resumed_from_epoch=resumed_from,
+        seconds=time.perf_counter() - started,
+        stopped_by_budget=stopped_by_budget,
+        epochs_this_call=epochs_this_call,
+    )
+
+
+class _NoProgress:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress(enabled: bool, description: str, total: int):
+    if not enabled:
+        return _NoProgress()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+
+
+def build_model(config: EncoderConfig, seed: int) -> SessionEncoder:
+    """A freshly initialised encoder; the seed fixes the initial weights."""
+    torch.manual_seed(seed)
+    return SessionEncoder(config)
