@@ -67,22 +67,27 @@ PUSH_RECOMMEND_RATE = 100
 # the load generator (runs in its own process: `python bench/serving.py --loadgen SPEC.json`)
 
 
-async def _open_loop(session, url: str, bodies: list[bytes], rate: float, seconds: float, results: list, t0: float) -> None:
-    """Send rate * seconds requests at fixed times from t0; latency from each scheduled time."""
+async def _post(session, url: str, body: bytes) -> int | str:
+    """One request; its HTTP status, or the name of the client error that ended it."""
     import aiohttp
 
+    try:
+        async with session.post(url, data=body, headers={"content-type": "application/json"}) as response:
+            await response.read()
+            return response.status
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        return type(error).__name__
+
+
+async def _open_loop(session, url: str, bodies: list[bytes], rate: float, seconds: float, results: list, t0: float) -> None:
+    """Send rate * seconds requests at fixed times from t0; latency from each scheduled time."""
     total = int(rate * seconds)
     tasks = []
 
     async def one(index: int, scheduled: float) -> None:
         body = bodies[index % len(bodies)]
         sent = time.perf_counter()
-        try:
-            async with session.post(url, data=body, headers={"content-type": "application/json"}) as response:
-                await response.read()
-                status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            status = f"{type(error).__name__}"
+        status = await _post(session, url, body)
         done = time.perf_counter()
         results.append((scheduled - t0, (done - scheduled) * 1000.0, (sent - scheduled) * 1000.0, status))
 
@@ -97,8 +102,6 @@ async def _open_loop(session, url: str, bodies: list[bytes], rate: float, second
 
 async def _closed_loop(session, url: str, bodies: list[bytes], concurrency: int, seconds: float, results: list, t0: float) -> None:
     """`concurrency` clients, each sending its next request when the last answered."""
-    import aiohttp
-
     stop_at = t0 + seconds
 
     async def client(offset: int) -> None:
@@ -107,12 +110,7 @@ async def _closed_loop(session, url: str, bodies: list[bytes], concurrency: int,
             body = bodies[index % len(bodies)]
             index += concurrency
             sent = time.perf_counter()
-            try:
-                async with session.post(url, data=body, headers={"content-type": "application/json"}) as response:
-                    await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-                status = f"{type(error).__name__}"
+            status = await _post(session, url, body)
             done = time.perf_counter()
             if done <= stop_at:
                 results.append((sent - t0, (done - sent) * 1000.0, 0.0, status))
