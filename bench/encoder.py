@@ -253,9 +253,19 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
             live = [live_events(row)[-50:] for _, row in rows.iterrows()]
             figures = time_single(online, live, repeats=3000)
+            # The same sessions through the torch model (the path before encoder/live_forward.py,
+            # and the one a model LiveForward does not cover takes).
+            live_forward, online._live_forward = online._live_forward, None
+            torch_figures = time_single(online, live, repeats=3000)
+            online._live_forward = live_forward
+            figures["forward_pass"] = "numpy" if live_forward is not None else "torch"
+            figures["torch_p50_ms"], figures["torch_p99_ms"] = torch_figures["p50_ms"], torch_figures["p99_ms"]
             figures["mean_events"] = float(np.mean([len(e) for e in live]))
             report["single_session"][label] = figures
-            print(f"single session ({label}, {figures['mean_events']:.0f} events): p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms")
+            print(
+                f"single session ({label}, {figures['mean_events']:.0f} events): p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms "
+                f"({figures['forward_pass']} forward pass); torch forward pass p50 {figures['torch_p50_ms']:.3f} ms, p99 {figures['torch_p99_ms']:.3f} ms"
+            )
         report["architecture"] = json.loads(model_config.to_json())
         report["architecture"]["vocab_sizes"] = model_config.vocab_sizes
         report["training_config"] = asdict(config.training)

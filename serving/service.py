@@ -24,6 +24,7 @@ the wait it adds (see bench/serving.py and the report of issue 6).
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import sys
@@ -79,6 +80,11 @@ class ClickIntent:
                 "tile_ranker": self.tile_ranker_model,
             },
         )
+        # Everything loaded so far (models, Feast registry, catalogue) lives as long as the
+        # worker: moved out of the collector's generations, it is not walked again by every
+        # full collection, a pause that otherwise lands on whichever request triggers it.
+        gc.collect()
+        gc.freeze()
 
     @bentoml.api(route="/recommend")
     async def recommend(self, request: RecommendRequest, /) -> RecommendResponse:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from feast.types import Array, Bool, Float32, Float64, Int64, String
 
-from clickintent.ranker.layout import FeatureLayout, LayoutError, RowEncoder, build_layout
+from clickintent.ranker.layout import CandidateBlock, FeatureLayout, LayoutError, RowEncoder, build_layout
 from clickintent.ranker.tabular import ColumnKind, FeatureColumn
 from clickintent.ranker.training_sets import ServiceFeature
 
@@ -105,6 +105,36 @@ def test_dict_rows_encode_exactly_like_the_training_frame() -> None:
     holds_family = layout.model_columns.index("holds_candidate_family")
     cards = [row for row, record in enumerate(records) if record["product_family"] == "cards" and record.get("holds_cards") is not None]
     assert cards and all(got[row, holds_family] == float(records[row]["holds_cards"]) for row in cards)
+
+
+def test_candidate_block_encodes_like_the_full_rows() -> None:
+    """The service's path: the catalogue's columns encoded once, each request's shared values
+    once, laid over each other; the derived columns (which read both) per row."""
+    layout = layout_for(frame())
+    encoder = RowEncoder(layout)
+    catalogue = {
+        "card_a": {"product_id": "card_a", "product_family": "cards", "annual_fee_usd": 95.0},
+        "card_b": {"product_id": "card_b", "product_family": "cards", "annual_fee_usd": None},
+        "loan_c": {"product_id": "loan_c", "product_family": "lending", "annual_fee_usd": 0.0},
+        "sav_d": {"product_id": "sav_d", "product_family": "deposits", "annual_fee_usd": 0.0},
+    }
+    block = CandidateBlock(encoder, catalogue)
+    customers = [
+        {"customer_segment": "mass", "tenure_months": 14, "holds_cards": True, "held_product_ids": ["card_b"], "web_embedding": [0.5] * 5},
+        {"customer_segment": "affluent", "holds_cards": False, "web_distilled_top_node_probs": [0.2, 0.5, 0.3]},
+        # a shared value under a candidate's key: the candidate's value wins, as in {**shared, **candidate}
+        {"annual_fee_usd": 1e6, "product_family": "home"},
+        {},
+    ]
+    for shared in customers:
+        for candidate_ids in (["sav_d", "card_a", "card_b"], ["loan_c"], list(catalogue), []):
+            rows = [{**shared, **catalogue[candidate]} for candidate in candidate_ids]
+            got = block.encode(shared, candidate_ids, rows)
+            np.testing.assert_array_equal(got, encoder.encode(rows))
+            assert got.shape == (len(candidate_ids), encoder.width)
+    holds_product = layout.model_columns.index("holds_candidate_product")
+    rows = [{**customers[0], **catalogue[c]} for c in ("card_a", "card_b")]
+    assert block.encode(customers[0], ["card_a", "card_b"], rows)[:, holds_product].tolist() == [0.0, 1.0]
 
 
 def test_a_vector_never_produced_is_left_out_and_listed() -> None:

@@ -201,6 +201,36 @@ def test_stored_session_by_id_without_events(world: Settings, client: httpx.Clie
     assert answer["intent"] is not None and answer["session"]["n_events"] == 0
 
 
+def test_the_services_customer_read_equals_feasts_get_online_features(world: Settings, known_customer: str) -> None:
+    """OnlineFeatures.customer reads view by view through the provider; Feast's public call is the reference."""
+    from clickintent.features.store import feature_store
+    from clickintent.serving.online import OnlineFeatures
+
+    online = OnlineFeatures(world, "tile_ranker_v1")
+    profile_only = pick(
+        world,
+        "select customer_id from read_parquet(?) where customer_id not in (select customer_id from read_parquet(?)) order by customer_id limit 1",
+        [str(world.marts_dir / "dim_customer_profiles.parquet"), str(world.marts_dir / "fct_customer_web_intent.parquet")],
+    )[0]
+    reference = feature_store(world)
+    try:
+        for customer_id in (known_customer, profile_only, "c_never_seen"):
+            row = online.customer(customer_id)
+            expected = reference.get_online_features(features=online.customer_refs, entity_rows=[{"customer_id": customer_id}]).to_dict(
+                include_event_timestamps=True
+            )
+            assert row.values == {name: expected[name][0] for name in online.customer_features}
+            assert row.timestamps == {
+                name: datetime.fromtimestamp(expected[f"{name}__ts"][0], tz=timezone.utc) if expected[f"{name}__ts"][0] > 0 else None
+                for name in online.customer_features
+            }
+            assert row.known == (customer_id != "c_never_seen")
+        assert any(value is not None for value in online.customer(known_customer).values.values())
+        assert all(value is None for value in online.customer("c_never_seen").values.values())
+    finally:
+        online.close()
+
+
 def test_intent_and_embed_match_the_models_in_process(world: Settings, client: httpx.Client, anonymous_events: list[dict]) -> None:
     from clickintent.encoder.embed import load_session_embedder
     from clickintent.taxonomy.classifier import IntentClassifier

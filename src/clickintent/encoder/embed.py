@@ -26,6 +26,7 @@ import torch
 
 from clickintent.encoder.artifacts import StoredEncoder, encoder_dir, load_encoder_files
 from clickintent.encoder.batching import collate, length_bucketed_batches
+from clickintent.encoder.live_forward import LiveForward
 from clickintent.encoder.tokens import (
     MiniLMQueryEmbedder,
     QueryVectorSource,
@@ -58,6 +59,9 @@ class SessionEmbedder:
         self.vocabulary = stored.vocabulary
         self.card = stored.card
         self.query_vectors = query_vectors if self.model.config.query_dim else None
+        # One session at a time (the service) runs in NumPy where the model allows: the same
+        # arithmetic without torch's per-operator overhead (encoder/live_forward.py).
+        self._live_forward = LiveForward(self.model) if LiveForward.supports(self.model) else None
         if threads is not None:
             # More than one intra-op thread per worker makes small per-request models 10-100x
             # slower under load on this machine (DESIGN.md, known traps).
@@ -85,6 +89,8 @@ class SessionEmbedder:
     def embed_events(self, events: Iterable[dict]) -> np.ndarray:
         """The embedding (dim,) of one live session given as raw events in the contract's shape."""
         tokens = tokenize_events(events, self.vocabulary, self.model.config.max_len, self.query_vectors)
+        if self._live_forward is not None:
+            return self._live_forward.embed(tokens.channels, tokens.query_index, tokens.query_vectors)
         batch, _ = collate(tokens, np.zeros(1, dtype=np.int64))
         with torch.inference_mode():
             return self.model.embed(batch)[0].numpy()

@@ -117,6 +117,9 @@ def _lookup(table: dict[str, int], values: np.ndarray, default: int) -> np.ndarr
     return mapped[inverse.reshape(-1)] if len(values) else np.zeros(0, np.int32)
 
 
+PAGE_TOKEN_CACHE_SIZE = 50_000
+
+
 @dataclass
 class Vocabulary:
     """All id maps of the encoder; saved as vocab.json beside the weights (no pickle)."""
@@ -135,6 +138,10 @@ class Vocabulary:
         self._top_node_ids = {n: UNKNOWN + 1 + i for i, n in enumerate(self.top_nodes)}
         self._event_type_ids = {t: UNKNOWN + 1 + i for i, t in enumerate(self.event_types)}
         self._platform_ids = {p: UNKNOWN + 1 + i for i, p in enumerate(self.platforms)}
+        # raw page path -> (page id, node id, top node id), for the live path (tokenize_events):
+        # normalizing a path and applying the fallback rule cost more than the rest of an
+        # event's tokens. Bounded: cleared when full (raw paths come from clients).
+        self._page_tokens: dict[str, tuple[int, int, int]] = {}
 
     # ---- sizes, for EncoderConfig.vocab_sizes ----
 
@@ -173,6 +180,17 @@ class Vocabulary:
 
     def platform_ids(self, platforms: np.ndarray) -> np.ndarray:
         return _lookup(self._platform_ids, np.asarray(platforms, dtype=object), UNKNOWN)
+
+    def page_tokens(self, raw_path: str) -> tuple[int, int, int]:
+        """(page id, node id, top node id) of a raw page path, as tokenize_events gives them."""
+        tokens = self._page_tokens.get(raw_path)
+        if tokens is None:
+            node, top = self.taxonomy_of(raw_path)
+            tokens = (self.page_id(normalize_page_path(raw_path)), self._node_ids.get(node, UNKNOWN), self._top_node_ids.get(top, UNKNOWN))
+            if len(self._page_tokens) >= PAGE_TOKEN_CACHE_SIZE:
+                self._page_tokens.clear()
+            self._page_tokens[raw_path] = tokens
+        return tokens
 
     def taxonomy_of(self, raw_path: str) -> tuple[str, str]:
         """(node, top node) of a page as the mart assigned it in training, else the fallback rule."""
@@ -496,11 +514,10 @@ def tokenize_events(
     previous = None
     for i in order:
         event = rows[i]
-        path = event["page_path"]
-        node, top = vocabulary.taxonomy_of(path)
-        pages.append(vocabulary.page_id(normalize_page_path(path)))
-        nodes.append(vocabulary._node_ids.get(node, UNKNOWN))
-        tops.append(vocabulary._top_node_ids.get(top, UNKNOWN))
+        page, node, top = vocabulary.page_tokens(event["page_path"])
+        pages.append(page)
+        nodes.append(node)
+        tops.append(top)
         types.append(vocabulary._event_type_ids.get(event["event_type"], UNKNOWN))
         platforms.append(vocabulary._platform_ids.get(event["platform"], UNKNOWN))
         dwells.append(event.get("dwell_ms"))

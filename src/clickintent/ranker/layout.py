@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -438,9 +438,56 @@ class RowEncoder:
                 if len(value) != length:
                     raise LayoutError(f"feature '{name}' has {len(value)} values; the model expects {length}")
                 out[row_index, start : start + length] = value
+        self._fill_derived(out, rows)
+        return out
+
+    def _fill_derived(self, out: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> None:
         for function, index in self._derived:
             for row_index, row in enumerate(rows):
                 out[row_index, index] = function(row)
+
+    def columns_of(self, keys: Collection[str]) -> np.ndarray:
+        """Positions of the columns whose value comes from these row keys alone (derived
+        columns read several keys, so they are never among them)."""
+        positions: list[int] = [index for name, index in self._numeric if name in keys]
+        positions += [index for name, index, _ in self._categorical if name in keys]
+        for name, start, length in self._vectors:
+            if name in keys:
+                positions.extend(range(start, start + length))
+        return np.array(sorted(positions), dtype=np.intp)
+
+
+class CandidateBlock:
+    """The candidates' own columns encoded once, so that a request encodes only what it shares.
+
+    A ranking request scores one row per candidate, each row the request's shared values (the
+    customer's and the session's features) overlaid with the candidate's (product features,
+    product_id): `{**shared, **candidates[id]}`. The candidates' columns are the same in every
+    request, so they are encoded at start-up; a request encodes its shared values once, copies
+    them down the rows, lays the candidates' columns over them and computes the derived columns
+    (which read both) per row. Equal to `RowEncoder.encode` of the full rows (tested).
+    """
+
+    def __init__(self, encoder: RowEncoder, candidates: Mapping[str, Mapping[str, Any]]):
+        self.encoder = encoder
+        self.ids = list(candidates)
+        self.position = {candidate: index for index, candidate in enumerate(self.ids)}
+        rows = [candidates[candidate] for candidate in self.ids]
+        # Only keys every candidate carries may override the shared values column-wise: a key
+        # some candidate lacks leaves the shared value in that candidate's row.
+        common = set.intersection(*(set(row) for row in rows)) if rows else set()
+        self.columns = encoder.columns_of(common)
+        self.matrix = encoder.encode(rows)[:, self.columns] if rows else np.zeros((0, len(self.columns)), np.float32)
+        self._other_keys = {key for row in rows for key in row} - common
+
+    def encode(self, shared: Mapping[str, Any], candidate_ids: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The matrix of `rows`, which must be `{**shared, **candidates[id]}` for `candidate_ids`."""
+        if self._other_keys:
+            return self.encoder.encode(rows)
+        out = np.repeat(self.encoder.encode([shared]), len(candidate_ids), axis=0)
+        if len(candidate_ids):
+            out[:, self.columns] = self.matrix[[self.position[candidate] for candidate in candidate_ids]]
+            self.encoder._fill_derived(out, rows)
         return out
 
 

@@ -231,9 +231,6 @@ class PathTreeShap:
         self._depth = depth
         self._column = column.ravel()
         self._threshold = threshold.ravel()[:, None]
-        # One row of `depth` shares (slot order, zero-padded) per (leaf, missed splits).
-        self._leaf_offset = np.concatenate([[0], np.cumsum([len(table) for table in tables])[:-1]]).astype(np.intp)[:, None]
-        self._table = np.concatenate(tables)
         # Categorical splits: one look-up per (split, category code) says whether the row misses it.
         # Codes are read as 0 = missing, 1 = invalid (negative or beyond every set), 2 + code.
         self._cat_column = np.array([feature for feature, *_ in categorical], dtype=np.intp)
@@ -250,7 +247,13 @@ class PathTreeShap:
         self._cat_base = (np.arange(len(categorical)) * (top_code + 4)).astype(np.intp)[:, None]
         # (leaf, slot) pairs ordered by feature column, so the per-feature sums are one reduceat.
         order = np.lexsort((np.array(pair_slot), np.array(pair_leaf), np.array(pair_columns)))
-        self._pair_share = (np.array(pair_leaf, dtype=np.intp) * depth + np.array(pair_slot, dtype=np.intp))[order]
+        # Per pair, its column of the leaf's table (a share per missed-split mask), laid end to
+        # end: a row's shares are then one gather at (pair offset + the leaf's mask).
+        self._pair_leaf = np.array(pair_leaf, dtype=np.intp)[order]
+        pair_tables = [tables[leaf][:, slot] for leaf, slot in zip(self._pair_leaf, np.array(pair_slot)[order])]
+        self._pair_offset = np.concatenate([[0], np.cumsum([len(table) for table in pair_tables])[:-1]]).astype(np.intp)[:, None]
+        self._pair_tables = np.concatenate(pair_tables)
+        self._split_bits = (1 << np.arange(depth)).astype(np.uint8)
         pair_column = np.array(pair_columns, dtype=np.intp)[order]
         self._column_starts = np.flatnonzero(np.r_[True, pair_column[1:] != pair_column[:-1]])
         self._used_columns = pair_column[self._column_starts]
@@ -271,13 +274,10 @@ class PathTreeShap:
         categorical = np.take(self._cat_follows, self._cat_base + np.take(code_index, self._cat_column, axis=0))
         split_rows = np.concatenate([low, high, -low, -high, np.zeros((1, rows), np.float32), categorical])
         misses = np.take(split_rows, self._column, axis=0) < self._threshold
-        by_split = misses.reshape(-1, self._depth, rows).view(np.uint8)
-        missed = by_split[:, 0, :].astype(np.intp)
-        for k in range(1, self._depth):
-            missed |= by_split[:, k, :] << k
-        blocks = np.take(self._table, (self._leaf_offset + missed).ravel(), axis=0)  # (leaves * rows, depth)
-        by_slot = blocks.reshape(-1, rows, self._depth).transpose(0, 2, 1).reshape(-1, rows)  # (leaves * depth, rows)
-        shares = np.take(by_slot, self._pair_share, axis=0)
+        # Bit k of missed[leaf, row]: the row misses split k of the leaf's path.
+        missed = np.einsum("lkr,k->lr", misses.reshape(-1, self._depth, rows).view(np.uint8), self._split_bits).astype(np.intp)
+        # Each (leaf, feature) pair's share, read straight from its own table: (pairs, rows).
+        shares = np.take(self._pair_tables, self._pair_offset + np.take(missed, self._pair_leaf, axis=0))
         out = np.zeros((self.n_features, rows), dtype=np.float64)
         out[self._used_columns] = np.add.reduceat(shares, self._column_starts, axis=0)
         return out.T

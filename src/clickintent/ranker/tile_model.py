@@ -63,7 +63,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from clickintent.ranker.boosting import BoostingConfig
-from clickintent.ranker.layout import FeatureLayout
+from clickintent.ranker.layout import CandidateBlock, FeatureLayout
 from clickintent.ranker.reasons import Reason
 from clickintent.ranker.served import (
     LayoutModel,
@@ -113,9 +113,12 @@ class TileRanker(LayoutModel):
         booster = load_booster(directory, card, layout, threads)
         return cls(booster=booster, layout=layout, card=card, threads=threads)
 
-    def matrix(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """The encoded rows, slot SERVING_POSITION where a row gives none."""
-        matrix = self.encode(rows)
+    def matrix(self, rows: Sequence[Mapping[str, Any]], *, over: tuple[CandidateBlock, Mapping[str, Any], Sequence[str]] | None = None) -> np.ndarray:
+        """The encoded rows, slot SERVING_POSITION where a row gives none.
+
+        `over=(block, shared, candidate_ids)` encodes rows that are `{**shared, **candidate}`
+        from the candidates' pre-encoded columns (the service's path; same matrix)."""
+        matrix = self.encode(rows) if over is None else over[0].encode(over[1], over[2], rows)
         position = matrix[:, self._position_column]
         position[np.isnan(position)] = SERVING_POSITION
         return matrix

@@ -10,8 +10,9 @@ At start-up (`OnlineFeatures.open`):
 - a second store object for pushes, so a push (a write) never shares the connection a read
   is using; pushes are serialized by a lock.
 
-Per request: one `get_online_features` call for the customer (profile, web embedding, intent
-labels, 30-day web aggregates), with the rows' timestamps (a login push decays the stored
+Per request: the customer's rows (profile, web embedding, intent labels, 30-day web
+aggregates) read view by view through the provider, as `get_online_features` reads them, with
+the rows' timestamps (a login push decays the stored
 values by their age). Any failure of the store raises OnlineStoreUnavailable, which the
 recommender turns into a degraded answer.
 
@@ -24,7 +25,6 @@ wait for a writer. Redis needs no such care and is what several workers or hosts
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -160,6 +160,7 @@ class OnlineFeatures:
         self.customer_features = [ref.split(":", 1)[1] for ref in customer_refs]
         self.product_features = [ref.split(":", 1)[1] for ref in product_refs]
         self._push_views = self._resolve_push_sources((INTENT_LABELS_PUSH_SOURCE, EMBEDDING_PUSH_SOURCE))
+        self._customer_reads = self._plan_reads(customer_refs)
         if settings.online_store == "sqlite":
             database = Path(self.store.config.online_store.path)
             if database.is_file():
@@ -203,17 +204,46 @@ class OnlineFeatures:
 
     # ---- per request ---------------------------------------------------------------------
 
+    def _plan_reads(self, refs: Sequence[str]) -> list[tuple[Any, list[str], dict[str, Any]]]:
+        """(feature view, its features to read, their value types) per view of `refs`, resolved once."""
+        by_view: dict[str, list[str]] = {}
+        for ref in refs:
+            view_name, feature = ref.split(":", 1)
+            by_view.setdefault(view_name, []).append(feature)
+        plan = []
+        for view_name, features in by_view.items():
+            view = self.store.get_feature_view(view_name)
+            types = {field.name: field.dtype.to_value_type() for field in view.features if field.name in features}
+            plan.append((view, features, types))
+        return plan
+
     def customer(self, customer_id: str) -> CustomerRow:
-        """The customer's online features; OnlineStoreUnavailable if the store fails."""
+        """The customer's online features; OnlineStoreUnavailable if the store fails.
+
+        Read view by view through the provider's `online_read`, the call
+        `get_online_features` makes for each view: the same rows and values (tested against
+        it), without rebuilding the request plan (feature references, entity keys, response
+        protos) on every call, which cost more than the reads (0.46 against 0.2 ms here).
+        Event times are cut to whole seconds, as `get_online_features` returns them.
+        """
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+        from feast.type_map import feast_value_type_to_python_type
+
+        values: dict[str, Any] = {}
+        timestamps: dict[str, datetime | None] = {}
+        key = EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=customer_id)])
         try:
-            response = self.store.get_online_features(
-                features=self.customer_refs, entity_rows=[{CUSTOMER_KEY: customer_id}]
-            ).to_dict(include_event_timestamps=True)
+            provider = self.store._get_provider()
+            for view, features, types in self._customer_reads:
+                ((stamp, data),) = provider.online_read(config=self.store.config, table=view, entity_keys=[key], requested_features=features)
+                stamp = _whole_second(stamp)
+                for name in features:
+                    proto = data.get(name) if data else None
+                    values[name] = None if proto is None else feast_value_type_to_python_type(proto, types.get(name))
+                    timestamps[name] = stamp
         except Exception as error:  # noqa: BLE001 - SQLite, Redis and Feast each raise their own
             raise OnlineStoreUnavailable(f"customer features: {type(error).__name__}: {error}") from error
-        row = _first(response)
-        values = {name: row.get(name) for name in self.customer_features}
-        timestamps = {name: _timestamp(row.get(f"{name}__ts")) for name in self.customer_features}
         known = any(values.get(name) is not None for name in self.batch_customer_features)
         return CustomerRow(customer_id=customer_id, known=known, values=values, timestamps=timestamps)
 
@@ -272,12 +302,10 @@ class OnlineFeatures:
                 connection.close()
 
 
-def _timestamp(value: Any) -> datetime | None:
-    """Feast gives event timestamps as epoch seconds (or datetimes, by store); UTC datetime or None."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _whole_second(value: datetime | None) -> datetime | None:
+    """A row's event time (naive = UTC) as an aware UTC datetime in whole seconds; None if absent or not after the epoch."""
+    if value is None:
         return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    if isinstance(value, (int, float)):
-        return None if value <= 0 else datetime.fromtimestamp(value, tz=timezone.utc)
-    return None
+    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    value = value.replace(microsecond=0)
+    return value if value.timestamp() > 0 else None

@@ -41,6 +41,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from clickintent.ranker.layout import CandidateBlock
 from clickintent.serving.artifacts import ArtifactError, ModelCard, check_compatibility, read_model_cards
 from clickintent.serving.live_features import PageTaxonomy, merge_aggregates, session_aggregates
 from clickintent.serving.login import login_rows
@@ -117,6 +118,11 @@ class Recommender:
         self.products = products
         self.products_source = products_source
         self.catalogue = sorted(products)
+        # The catalogue's own ranker columns, encoded once (see _rank).
+        encoder = getattr(ranker, "encoder", None)
+        self._candidate_block = (
+            CandidateBlock(encoder, {product_id: self._candidate(product_id) for product_id in self.catalogue}) if encoder is not None else None
+        )
         self.push_on_login = push_on_login
         self._pushed = _PushMemory()
         self.page_taxonomy = PageTaxonomy.load(
@@ -304,7 +310,7 @@ class Recommender:
             mode, values = "cold_start", {}
 
         rows = [self._row(values, product_id) for product_id in candidates]
-        scores, order, reasons = self._rank(rows, k)
+        scores, order, reasons = self._rank(rows, k, shared=values, candidate_ids=candidates)
         products = [
             {
                 "product_id": candidates[index],
@@ -331,13 +337,18 @@ class Recommender:
 
     # ---- parts ----------------------------------------------------------------------------
 
-    def _rank(self, rows: list[dict[str, Any]], k: int) -> tuple[np.ndarray, np.ndarray, list[list[Any]]]:
+    def _rank(
+        self, rows: list[dict[str, Any]], k: int, *, shared: Mapping[str, Any] | None = None, candidate_ids: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, list[list[Any]]]:
         """Scores of every row, the best k (ties keep the candidates' order) and their reasons.
 
         The rows are encoded once: the top k's reasons read the same matrix the scores came from.
+        Given the rows' shared values and candidate ids, only the shared part is encoded per
+        request; the candidates' columns come from the catalogue block encoded at start-up.
         """
         if hasattr(self.ranker, "explain_matrix") and rows:
-            matrix = self.ranker.matrix(rows)
+            over = (self._candidate_block, shared, candidate_ids) if self._candidate_block is not None and candidate_ids is not None else None
+            matrix = self.ranker.matrix(rows, over=over) if over is not None else self.ranker.matrix(rows)
             scores = np.asarray(self.ranker.score_matrix(matrix), dtype=np.float32).astype(np.float64)
             order = np.argsort(-scores, kind="stable")[: min(k, len(rows))]
             reasons = self.ranker.explain_matrix([rows[index] for index in order], matrix[order], REASONS_PER_PRODUCT)
@@ -347,7 +358,11 @@ class Recommender:
         return scores, order, self.ranker.reasons([rows[index] for index in order], top_k=REASONS_PER_PRODUCT)
 
     def _row(self, customer_values: Mapping[str, Any], product_id: str) -> dict[str, Any]:
-        return {**customer_values, **self.products[product_id], "product_id": product_id}
+        return {**customer_values, **self._candidate(product_id)}
+
+    def _candidate(self, product_id: str) -> dict[str, Any]:
+        """A candidate's own part of its ranker row (what it lays over the customer's values)."""
+        return {**self.products[product_id], "product_id": product_id}
 
     def _session_values(self, session: LiveSession) -> dict[str, Any]:
         """The live session alone as the customer-level web features (warm-up; no stored values)."""

@@ -18,7 +18,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from clickintent.encoder.model import N_RESERVED
-from clickintent.encoder.tokens import normalize_page_path
 from clickintent.taxonomy.classifier import IntentClassifier, IntentPrediction
 
 
@@ -82,8 +81,8 @@ class SessionModels:
         return int(self.embedder.dim)
 
     def unknown_pages(self, events: Sequence[Mapping[str, Any]]) -> int:
-        page_id = self._vocabulary.page_id
-        return sum(1 for event in events if page_id(normalize_page_path(event["page_path"])) < self._first_known_page_id)
+        page_tokens = self._vocabulary.page_tokens
+        return sum(1 for event in events if page_tokens(event["page_path"])[0] < self._first_known_page_id)
 
     def read(
         self,
