@@ -91,7 +91,7 @@ class ClickIntent:
         """Rank products for a customer, a live session, or both; cold start for neither."""
         from clickintent.serving.recommender import UnknownProducts
 
-        events = [event.model_dump() for event in request.events]
+        events = _events(request)
         call = lambda: self.recommender.recommend(  # noqa: E731
             customer_id=request.customer_id,
             session_id=request.session_id,
@@ -116,12 +116,18 @@ class ClickIntent:
     @bentoml.api(route="/intent")
     async def intent(self, request: SessionRequest, /) -> IntentResponse:
         """The live session's intent: taxonomy node, its level-1 node, every top node's probability."""
-        return IntentResponse.model_validate(self.recommender.intent([event.model_dump() for event in request.events]))
+        return IntentResponse.model_validate(self.recommender.intent(_events(request)))
 
     @bentoml.api(route="/embed")
     async def embed(self, request: SessionRequest, /) -> EmbedResponse:
         """The live session's embedding from the self-supervised session encoder."""
-        return EmbedResponse.model_validate(self.recommender.embed([event.model_dump() for event in request.events]))
+        return EmbedResponse.model_validate(self.recommender.embed(_events(request)))
+
+
+def _events(request: RecommendRequest | SessionRequest) -> list[dict]:
+    """The request's live events as plain dicts (one dump of the request: 40 us against 65 us
+    for one dump per event, 50 events)."""
+    return request.model_dump(include={"events"})["events"]
 
 
 ClickIntent.add_asgi_middleware(RequestLimits, max_bytes=MAX_BODY_BYTES)

@@ -502,6 +502,42 @@ def test_the_serve_command_refuses_a_models_directory_without_models(tmp_path: P
     assert "model 'encoder' not found" in result.output and "clickintent encoder train" in result.output
 
 
+def test_the_serve_command_stops_the_service_on_sigterm(world: Settings, tmp_path: Path) -> None:
+    """A supervisor stops `clickintent serve` with SIGTERM: BentoML and its worker must go too."""
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    command = [sys.executable, "-m", "clickintent.cli.main", "serve", "--port", str(port), "--data-dir", str(world.data_dir), "--models-dir", str(world.models_dir)]
+    cli = subprocess.Popen(command, cwd=str(PROJECT), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert cli.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+            time.sleep(0.5)
+        else:
+            pytest.fail("the service did not become ready: " + (tmp_path / "serve.log").read_text()[-2000:])
+        cli.send_signal(signal.SIGTERM)  # the command only, not its process group
+        cli.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) != 0:
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"port {port} still served 30 s after the serve command got SIGTERM")
+    finally:
+        try:
+            os.killpg(cli.pid, signal.SIGKILL)  # whatever is left of the group
+        except ProcessLookupError:
+            pass
+        log.close()
+
+
 def test_bentoml_build_bundles_the_models_and_the_bento_serves(world: Settings, tmp_path: Path) -> None:
     home = tmp_path / "bentoml_home"
     environment = service_environment(world, extra={"BENTOML_HOME": str(home)})

@@ -7,6 +7,7 @@ worker restarting in a loop.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 from typing import Optional
@@ -52,9 +53,19 @@ def serve(
         f"online store {settings.online_store}; http://{host}:{port}/ (Ctrl-C stops)"
     )
     command = serve_command(SERVICE, port, host=host, project_dir=settings.project_dir)
+    server = subprocess.Popen(command, cwd=str(settings.project_dir), env=service_environment(settings, workers))
+
+    def stop_server(signum: int, _frame: object) -> None:
+        # A supervisor's SIGTERM (docker stop, systemd) reaches this process only: pass it on,
+        # or BentoML and its workers outlive the command and keep the port.
+        server.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop_server)
     try:
-        completed = subprocess.run(command, cwd=str(settings.project_dir), env=service_environment(settings, workers), check=False)
+        returncode = server.wait()
     except KeyboardInterrupt:
+        # Ctrl-C reached the whole process group; BentoML shuts its workers down.
+        server.wait()
         raise typer.Exit(code=0)
-    if completed.returncode not in (0, -2, 130):
-        raise typer.Exit(code=completed.returncode)
+    if returncode not in (0, -2, -15, 130, 143):
+        raise typer.Exit(code=returncode)
