@@ -247,12 +247,10 @@ class PathTreeShap:
         self._cat_base = (np.arange(len(categorical)) * (top_code + 4)).astype(np.intp)[:, None]
         # (leaf, slot) pairs ordered by feature column, so the per-feature sums are one reduceat.
         order = np.lexsort((np.array(pair_slot), np.array(pair_leaf), np.array(pair_columns)))
-        # Per pair, its column of the leaf's table (a share per missed-split mask), laid end to
-        # end: a row's shares are then one gather at (pair offset + the leaf's mask).
-        self._pair_leaf = np.array(pair_leaf, dtype=np.intp)[order]
-        pair_tables = [tables[leaf][:, slot] for leaf, slot in zip(self._pair_leaf, np.array(pair_slot)[order])]
-        self._pair_offset = np.concatenate([[0], np.cumsum([len(table) for table in pair_tables])[:-1]]).astype(np.intp)[:, None]
-        self._pair_tables = np.concatenate(pair_tables)
+        self._pair_share = (np.array(pair_leaf, dtype=np.intp) * depth + np.array(pair_slot, dtype=np.intp))[order]
+        # One row of `depth` shares (slot order, zero-padded) per (leaf, missed splits).
+        self._leaf_offset = np.concatenate([[0], np.cumsum([len(table) for table in tables])[:-1]]).astype(np.intp)[:, None]
+        self._table = np.concatenate(tables)
         self._split_bits = (1 << np.arange(depth)).astype(np.uint8)
         pair_column = np.array(pair_columns, dtype=np.intp)[order]
         self._column_starts = np.flatnonzero(np.r_[True, pair_column[1:] != pair_column[:-1]])
@@ -276,8 +274,11 @@ class PathTreeShap:
         misses = np.take(split_rows, self._column, axis=0) < self._threshold
         # Bit k of missed[leaf, row]: the row misses split k of the leaf's path.
         missed = np.einsum("lkr,k->lr", misses.reshape(-1, self._depth, rows).view(np.uint8), self._split_bits).astype(np.intp)
-        # Each (leaf, feature) pair's share, read straight from its own table: (pairs, rows).
-        shares = np.take(self._pair_tables, self._pair_offset + np.take(missed, self._pair_leaf, axis=0))
+        # One row of `depth` shares per (leaf, row): a cache line or two each, so a request
+        # touches ~leaves x rows lines of the tables, not one per (leaf, feature) pair.
+        blocks = np.take(self._table, (self._leaf_offset + missed).ravel(), axis=0)  # (leaves * rows, depth)
+        by_slot = blocks.reshape(-1, rows, self._depth).transpose(0, 2, 1).reshape(-1, rows)  # (leaves * depth, rows)
+        shares = np.take(by_slot, self._pair_share, axis=0)
         out = np.zeros((self.n_features, rows), dtype=np.float64)
         out[self._used_columns] = np.add.reduceat(shares, self._column_starts, axis=0)
         return out.T
