@@ -231,6 +231,48 @@ def test_the_services_customer_read_equals_feasts_get_online_features(world: Set
         online.close()
 
 
+def test_a_push_writes_what_feasts_own_push_writes(world: Settings, known_customer: str) -> None:
+    """OnlineFeatures.push (Arrow rows straight to the provider) against FeatureStore.push (pandas)."""
+    import pandas as pd
+    from feast.data_source import PushMode
+
+    from clickintent.features.store import feature_store
+    from clickintent.serving.online import EMBEDDING_PUSH_SOURCE, INTENT_LABELS_PUSH_SOURCE, OnlineFeatures
+
+    online = OnlineFeatures(world, "tile_ranker_v1")
+    stored = online.customer(known_customer).values
+    reference = feature_store(world)
+    as_of = datetime(2026, 6, 1, 12, 30, 15, tzinfo=timezone.utc)
+    read = ["customer_web_intent_labels:" + name for name in ("n_linked_web_sessions", "web_distilled_top_node_id", "web_distilled_top_node_probs", "web_teacher_top_node_dist")]
+    read += ["customer_web_embedding:web_embedding"]
+    answers = []
+    try:
+        for customer_id, ours in (("c_push_ours", True), ("c_push_feast", False)):
+            labels = {
+                "customer_id": customer_id,
+                "as_of_ts": as_of,
+                "latest_web_session_id": "live_push_test",
+                "n_linked_web_sessions": 3,
+                "web_distilled_top_node_id": stored["web_distilled_top_node_id"],
+                "web_distilled_top_node_probs": stored["web_distilled_top_node_probs"],
+                "web_teacher_top_node_id": None,
+                "web_teacher_top_node_dist": None,
+            }
+            embedding = {"customer_id": customer_id, "as_of_ts": as_of, "web_embedding": stored["web_embedding"], "n_linked_web_sessions": 3, "latest_web_session_id": "live_push_test"}
+            for source, row in ((INTENT_LABELS_PUSH_SOURCE, labels), (EMBEDDING_PUSH_SOURCE, embedding)):
+                if ours:
+                    online.push(source, row)
+                else:
+                    reference.push(source, pd.DataFrame([row]), to=PushMode.ONLINE)
+            answer = reference.get_online_features(features=read, entity_rows=[{"customer_id": customer_id}]).to_dict(include_event_timestamps=True)
+            answers.append({key: values[0] for key, values in answer.items() if key != "customer_id"})
+    finally:
+        online.close()
+    assert answers[0] == answers[1]
+    assert answers[0]["n_linked_web_sessions"] == 3 and answers[0]["web_teacher_top_node_dist"] is None
+    assert answers[0]["web_embedding__ts"] == int(as_of.timestamp())
+
+
 def test_intent_and_embed_match_the_models_in_process(world: Settings, client: httpx.Client, anonymous_events: list[dict]) -> None:
     from clickintent.encoder.embed import load_session_embedder
     from clickintent.taxonomy.classifier import IntentClassifier
