@@ -63,7 +63,7 @@ def test_build_runs_models_data_tests_and_unit_tests(built):
     assert set(counts["test"]) == {"pass"} and counts["test"]["pass"] >= 40
     data_tests = {node.name for node in result.of_type("test")}
     assert {f"{model}_rows_are_valid" for model in MARTS} <= data_tests
-    assert {"unique_int_events_sessionized_event_key", "int_sessions_visitor_keys_do_not_collide"} <= data_tests
+    assert {"int_sessions_join_back_is_one_to_one", "int_sessions_visitor_keys_do_not_collide"} <= data_tests
     unit_tests = {node.name: node.status for node in result.of_type("unit_test")}
     for edge in ("gap_of_exactly_the_timeout_starts_a_new_session", "across_midnight_stays_one_session",
                  "single_events_and_platforms_apart", "out_of_order_rows_and_ties"):

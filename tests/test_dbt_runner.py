@@ -80,8 +80,9 @@ def test_failed_build_keeps_the_previous_marts(tmp_path):
     before = mart_hashes(settings.marts_dir)
 
     # New input that dbt half-builds: products change (dim_products is rebuilt first), and a
-    # duplicated event, written past the loader's validation, fails the unique test on
-    # int_events_sessionized's event_key (the hash of event_id), so every session mart is skipped.
+    # duplicated event, written past the loader's validation, shares its event_key (the hash
+    # of event_id) with the original: the join back gives more rows than there are events,
+    # which fails int_sessions_join_back_is_one_to_one, so every session mart is skipped.
     raw = settings.raw_dir
     products = pq.read_table(raw / "products.parquet")
     products = products.set_column(1, "product_name", pc.utf8_upper(products.column("product_name")))
@@ -99,13 +100,13 @@ def test_failed_build_keeps_the_previous_marts(tmp_path):
     failed = run_dbt_build(settings, quiet=True)
     assert not failed.success
     failing = {node.name: node for node in failed.failures}
-    assert "unique_int_events_sessionized_event_key" in failing
+    assert failing["int_sessions_join_back_is_one_to_one"].failures == 1
     assert failing["stg_customers_rows_are_valid"].failures == 1
     assert any(node.status == "skipped" and node.name == "dim_customer_profiles" for node in failed.nodes)
     assert any(node.status == "skipped" and node.name == "fct_web_sessions" for node in failed.nodes)
     assert any(node.status == "success" and node.name == "dim_products" for node in failed.nodes)  # dbt did rewrite it
     assert mart_hashes(settings.marts_dir) == before  # ... and the previous set is back
-    assert "FAILED" in failed.summary() and "unique_int_events_sessionized_event_key" in failed.summary()
+    assert "FAILED" in failed.summary() and "int_sessions_join_back_is_one_to_one" in failed.summary()
     assert "previous marts were kept" in failed.summary()
     assert not (data_dir / ".marts.previous").exists()
 

@@ -17,8 +17,9 @@
                  join 10M page paths again
 
   Hash collisions cannot pass silently:
-    - two event_ids with one event_key fail the `unique` test on event_key (which therefore
-      also proves event_id unique, and the join back exact);
+    - two event_ids with one event_key make the join back give more rows than there are
+      events, which fails the test int_sessions_join_back_is_one_to_one (tests/; it also
+      proves event_id unique, and the join back exact);
     - two visitors with one visitor_key would share a timeline. A session holding events of
       both fails int_sessions' single-visitor test; a session holding events of one of them
       only is exactly the session that visitor has on its own timeline.

@@ -87,16 +87,28 @@ sequences as (
 
 ordered as (
 
+    -- sorted while each row carries one list and no join keys: a sort moves every column it
+    -- carries, so the lists derived from session_events are made after it (with_codes). The
+    -- order holds through the projections below and the COPY.
     select
-        sessions.*,
-        sequences.session_events,
-        list_transform(sequences.session_events, lambda event: event.page_code) as page_codes,
-        list_transform(sequences.session_events, lambda event: epoch_us(event.event_ts) // 1000) as event_ms
+        sessions.* exclude (visitor_key, session_start_us),
+        sequences.session_events
 
     from sessions
     inner join sequences
         on sessions.visitor_key = sequences.visitor_key and sessions.session_start_us = sequences.session_start_us
     order by sessions.session_id
+
+),
+
+with_codes as (
+
+    select
+        *,
+        list_transform(session_events, lambda event: event.page_code) as page_codes,
+        list_transform(session_events, lambda event: epoch_us(event.event_ts) // 1000) as event_ms
+
+    from ordered
 
 ),
 
@@ -127,7 +139,7 @@ final as (
         ) as gap_ms,
         list_transform(ordered.session_events, lambda event: event.search_query) as search_queries
 
-    from ordered
+    from with_codes as ordered
     cross join lookups
 
 )
