@@ -221,12 +221,15 @@ class OnlineFeatures:
     def customer(self, customer_id: str) -> CustomerRow:
         """The customer's online features; OnlineStoreUnavailable if the store fails.
 
-        Read view by view through the provider's `online_read`, the call
+        SQLite: read view by view through the provider's `online_read`, the call
         `get_online_features` makes for each view: the same rows and values (tested against
         it), without rebuilding the request plan (feature references, entity keys, response
         protos) on every call, which cost more than the reads (0.46 against 0.2 ms here).
-        Event times are cut to whole seconds, as `get_online_features` returns them.
+        Event times are cut to whole seconds, as `get_online_features` returns them. Other
+        stores: `get_online_features` itself (`_customer_from_feast`).
         """
+        if self.settings.online_store != "sqlite":
+            return self._customer_from_feast(customer_id)
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
         from feast.type_map import feast_value_type_to_python_type
@@ -245,6 +248,21 @@ class OnlineFeatures:
                     timestamps[name] = stamp
         except Exception as error:  # noqa: BLE001 - SQLite, Redis and Feast each raise their own
             raise OnlineStoreUnavailable(f"customer features: {type(error).__name__}: {error}") from error
+        known = any(values.get(name) is not None for name in self.batch_customer_features)
+        return CustomerRow(customer_id=customer_id, known=known, values=values, timestamps=timestamps)
+
+    def _customer_from_feast(self, customer_id: str) -> CustomerRow:
+        """The customer's row through `get_online_features`: for Redis, whose store reads every
+        view in one pipelined round trip there (0.8 ms against 1.4 ms view by view, measured)."""
+        try:
+            response = self.store.get_online_features(features=self.customer_refs, entity_rows=[{CUSTOMER_KEY: customer_id}]).to_dict(
+                include_event_timestamps=True
+            )
+        except Exception as error:  # noqa: BLE001 - SQLite, Redis and Feast each raise their own
+            raise OnlineStoreUnavailable(f"customer features: {type(error).__name__}: {error}") from error
+        row = _first(response)
+        values = {name: row.get(name) for name in self.customer_features}
+        timestamps = {name: _epoch_seconds(row.get(f"{name}__ts")) for name in self.customer_features}
         known = any(values.get(name) is not None for name in self.batch_customer_features)
         return CustomerRow(customer_id=customer_id, known=known, values=values, timestamps=timestamps)
 
@@ -321,6 +339,11 @@ class OnlineFeatures:
             connection = getattr(online, "_conn", None)
             if connection is not None:
                 connection.close()
+
+
+def _epoch_seconds(value: Any) -> datetime | None:
+    """`get_online_features`' event time (whole epoch seconds, 0 when absent) as a UTC datetime or None."""
+    return datetime.fromtimestamp(value, tz=timezone.utc) if isinstance(value, (int, float)) and value > 0 else None
 
 
 def _whole_second(value: datetime | None) -> datetime | None:
