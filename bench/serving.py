@@ -1,7 +1,7 @@
 """Serving performance: /recommend served, beside the empty-service floor and the same computation in-process.
 
     python bench/serving.py [--data-dir DIR] [--models-dir DIR] [--seconds 30] [--rates 50,100,200]
-                            [--saturation-seconds 20] [--workers 1] [--redis] [--out PATH]
+                            [--saturation-seconds 20] [--workers 2] [--redis] [--out PATH]
                             [--only-pushes] [--push-recommend-rate 100]
 
 Each /recommend request carries a signed-in customer's live web session of 50 events (real
@@ -691,7 +691,7 @@ def main() -> None:
     parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)))
     parser.add_argument("--saturation-seconds", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=32, help="Closed-loop clients at saturation.")
-    parser.add_argument("--workers", type=int, default=1, help="Service (and floor) worker processes.")
+    parser.add_argument("--workers", type=int, default=2, help="Service (and floor) worker processes (default 2: one per core of the 2-core target).")
     parser.add_argument("--in-process-calls", type=int, default=2000)
     parser.add_argument("--push-seconds", type=float, default=30.0)
     parser.add_argument("--no-pushes", action="store_true")
