@@ -474,25 +474,6 @@ def wait_until_idle(served, timeout: float = 180.0) -> float:
     return round(time.perf_counter() - started, 1)
 
 
-def cpu_seconds(served) -> float:
-    """CPU time (user + system) used so far by the server and its workers together."""
-    import psutil
-
-    try:
-        root = psutil.Process(served.process.pid)
-        members = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for member in members:
-        try:
-            times = member.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
 def with_cpu_per_request(result: dict, cpu_used: float, seconds: float) -> dict:
     """The server's CPU milliseconds per answered request in a phase: what caps throughput on
     a machine of few cores, comparable between the service and the floor."""
@@ -510,11 +491,11 @@ def run_load(workdir: Path, seconds: float, streams: dict, served) -> tuple[dict
     spec_path = workdir / "spec.json"
     out_path = workdir / "loadgen_out.json"
     spec_path.write_text(json.dumps({"seconds": seconds, "streams": streams, "out": str(out_path)}))
-    cpu_before = cpu_seconds(served)
+    cpu_before = served.cpu_seconds()
     with RssSampler(served) as rss:
         subprocess.run([sys.executable, str(Path(__file__).resolve()), "--loadgen", str(spec_path)], check=True, timeout=seconds + 120)
     outcome = json.loads(out_path.read_text())
-    outcome["server_cpu_seconds"] = cpu_seconds(served) - cpu_before
+    outcome["server_cpu_seconds"] = served.cpu_seconds() - cpu_before
     return outcome, rss.max_bytes
 
 

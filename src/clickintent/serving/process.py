@@ -96,22 +96,34 @@ class ServedProcess:
             time.sleep(0.25)
         raise ServiceStartError(f"{self.target} was not ready after {timeout:.0f}s:\n{self.log_tail()}")
 
-    def rss_bytes(self) -> int:
-        """Resident memory of the server and its workers together."""
+    def _members(self) -> list:
+        """The server process and its workers (psutil handles), or none once it is gone."""
         import psutil
 
         try:
             root = psutil.Process(self.process.pid)
-            members = [root, *root.children(recursive=True)]
+            return [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0
-        total = 0
-        for member in members:
+            return []
+
+    def _total(self, measure) -> float:
+        import psutil
+
+        total = 0.0
+        for member in self._members():
             try:
-                total += member.memory_info().rss
+                total += measure(member)
             except psutil.NoSuchProcess:
                 continue
         return total
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server and its workers together."""
+        return int(self._total(lambda member: member.memory_info().rss))
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server and its workers have used so far."""
+        return self._total(lambda member: sum(member.cpu_times()[:2]))
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.process.poll() is None:
