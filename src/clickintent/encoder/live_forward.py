@@ -2,8 +2,9 @@
 
 The encoder is trained and run in batch with torch (`model.SessionEncoder`). For one session of
 a few dozen events the model's arithmetic is tiny (2 layers of width 64) and torch's per-operator
-dispatch is most of the cost: 0.60 ms per session against 0.35 ms for the same forward pass in
-NumPy here (one thread, demo world's encoder, sessions of 10-64 events; `bench/encoder.py`
+dispatch is most of the cost. One live session from raw events (tokens included), p50 on the
+demo world's encoder, one thread: 0.28 ms through NumPy against 1.02 ms through torch for a
+typical 7-event session, 0.73 against 1.49 ms for 50 events (`bench/encoder.py --threads 1`
 prints both). This module runs that forward pass from the model's own weights, copied once at
 load; it is tested equal to the torch model (to float32 rounding) for every pooling, with and
 without the query channel.

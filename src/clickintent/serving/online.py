@@ -11,10 +11,10 @@ At start-up (`OnlineFeatures.open`):
   is using; pushes are serialized by a lock.
 
 Per request: the customer's rows (profile, web embedding, intent labels, 30-day web
-aggregates) read view by view through the provider, as `get_online_features` reads them, with
-the rows' timestamps (a login push decays the stored
-values by their age). Any failure of the store raises OnlineStoreUnavailable, which the
-recommender turns into a degraded answer.
+aggregates) with their timestamps (a login push decays the stored values by their age); from
+SQLite view by view through the provider, as `get_online_features` reads them, from Redis by
+`get_online_features` itself (see `customer`). Any failure of the store raises
+OnlineStoreUnavailable, which the recommender turns into a degraded answer.
 
 SQLite (the default) suits one process reading while pushes are rare. Under concurrent pushes
 Feast's SQLite store, in SQLite's default rollback-journal mode, blocks readers for the whole
