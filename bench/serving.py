@@ -294,7 +294,7 @@ def write_bodies(bodies: list[dict], path: Path) -> Path:
 
 
 def in_process(settings, bodies: list[dict], calls: int) -> dict:
-    from clickintent.serving.recommender import Recommender
+    from clickintent.serving.recommender import REASONS_PER_PRODUCT, Recommender
     from serving.schemas import RecommendRequest, RecommendResponse
 
     recommender = Recommender.load(settings, push_on_login=False)
@@ -350,11 +350,16 @@ def in_process(settings, bodies: list[dict], calls: int) -> dict:
         session_models.classifier.predict_events(live)
         parts["intent_classifier"].append((time.perf_counter() - started) * 1000.0)
         rows = [recommender._row(customer.values, product) for product in request.candidates]
+        # The ranker's parts as `Recommender._rank` runs them: the shared values encoded over the
+        # catalogue's pre-encoded columns, one scoring call, reasons for the top K.
+        over = (recommender._candidate_block, customer.values, request.candidates) if recommender._candidate_block is not None else None
         started = time.perf_counter()
-        recommender.ranker.score(rows)
+        matrix = recommender.ranker.matrix(rows, over=over) if over is not None else recommender.ranker.matrix(rows)
+        scores = recommender.ranker.score_matrix(matrix)
         parts["ranker_score_30"].append((time.perf_counter() - started) * 1000.0)
+        top = np.argsort(-np.asarray(scores), kind="stable")[:K]
         started = time.perf_counter()
-        recommender.ranker.reasons(rows[:K])
+        recommender.ranker.explain_matrix([rows[index] for index in top], matrix[top], REASONS_PER_PRODUCT)
         parts["ranker_reasons_5"].append((time.perf_counter() - started) * 1000.0)
     batching = batching_potential(recommender, requests)
     recommender.close()

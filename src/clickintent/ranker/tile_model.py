@@ -63,6 +63,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from clickintent.ranker.boosting import BoostingConfig
+from clickintent.ranker.dense_predict import DensePredictor
 from clickintent.ranker.layout import CandidateBlock, FeatureLayout
 from clickintent.ranker.reasons import Reason
 from clickintent.ranker.served import (
@@ -103,6 +104,8 @@ class TileRanker(LayoutModel):
         if "position" not in self._column_index:
             raise ModelCardError("a tile ranker's layout must have the position column")
         self._position_column = self._column_index["position"]
+        # The per-request scoring call, without inplace_predict's Python layer (dense_predict.py).
+        self._predictor = DensePredictor(self.booster)
 
     @classmethod
     def load(cls, models_dir: Path, *, threads: int = 1) -> "TileRanker":
@@ -127,7 +130,7 @@ class TileRanker(LayoutModel):
         """P(click) per row (one per candidate product), float32."""
         if not rows:
             return np.zeros(0, dtype=np.float32)
-        return self.booster.inplace_predict(self.matrix(rows)).astype(np.float32, copy=False)
+        return self._predictor.predict(self.matrix(rows))
 
     def rank(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         """Row indices, best candidate first (ties keep the given order)."""
@@ -150,8 +153,8 @@ class TileRanker(LayoutModel):
         return self.reasons_from_contributions(contributions, rows, matrix, top_k)
 
     def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """Batch scoring of an encoded matrix (evaluation; positions as given in it)."""
-        return self.booster.inplace_predict(matrix)
+        """P(click) per row of an encoded matrix (positions as given in it), float32."""
+        return self._predictor.predict(matrix)
 
 
 def save_tile_ranker(
