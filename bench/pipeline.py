@@ -11,9 +11,10 @@ writes JSON to <data dir>/reports/bench_pipeline.json.
 Besides the whole build, the per-model seconds come from dbt's run_results.json, and the models
 that do the floor's work (sessionization, session aggregates, the web sessions mart:
 FLOOR_EQUIVALENT_MODELS) are summed and set beside the floor, so that like is compared with like
-as well as the whole build (which also runs the other marts, data tests and unit tests). dbt
-writes its target (run_results.json, compiled SQL) and logs under the scratch directory, never
-into dbt_project/target, so a bench run does not disturb a build in the checkout.
+as well as the whole build (which also runs the other marts, data tests and unit tests). As
+for every `clickintent build`, dbt writes its target (run_results.json, compiled SQL) and logs
+under the data directory (<scratch>/events_<size>/dbt/), never into dbt_project/target, so a
+bench run does not disturb a build in the checkout.
 
 Targets (DESIGN.md): dbt build >= 500k events/s at 10M events and within 2x of the floor.
 
@@ -31,6 +32,9 @@ import time
 from pathlib import Path
 
 import duckdb
+
+from clickintent.features.dbt import dbt_target_dir
+from clickintent.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "clickintent.cli.main"]
@@ -126,15 +130,11 @@ def _node_kind_seconds(run_results: Path) -> dict[str, float]:
 
 
 def bench_size(size: int, scratch: Path, seed: int, *, reuse_world: bool = False) -> dict:
-    data_dir = scratch / f"events_{size}"
-    dbt_target = scratch / f"dbt_target_{size}"
-    env = {
-        **os.environ,
-        "CLICKINTENT_DATA_DIR": str(data_dir),
-        # dbt's target (run_results.json read below) and logs in the scratch directory
-        "DBT_TARGET_PATH": str(dbt_target),
-        "DBT_LOG_PATH": str(dbt_target),
-    }
+    # absolute: the commands run in the checkout (cwd=REPO), this process may not
+    data_dir = (scratch / f"events_{size}").resolve()
+    # `clickintent build` points dbt's target (run_results.json read below) into the data directory
+    dbt_target = dbt_target_dir(Settings(data_dir=data_dir))
+    env = {**os.environ, "CLICKINTENT_DATA_DIR": str(data_dir)}
     if reuse_world and (data_dir / "raw" / "events.parquet").is_file():
         generate = None
     else:

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from clickintent.features.dbt import MartsSnapshot, manifest_path, run_dbt_build
+from clickintent.features.dbt import MartsSnapshot, dbt_target_dir, manifest_path, run_dbt_build
 from clickintent.settings import load_settings
 from fixtures.marts import mart_hashes
 from fixtures.raw_world import write_fixture_world
@@ -141,7 +141,7 @@ def test_world_without_taxonomy_or_labels_builds_empty_label_marts(tmp_path):
 def test_manifest_is_parsed_without_data_and_carries_the_feast_metadata(tmp_path):
     settings = load_settings(data_dir=tmp_path / "no_data_yet")
     path = manifest_path(settings, refresh=True)  # dbt parse reads the project, not the data
-    assert path == settings.dbt_project_dir / "target" / "manifest.json"
+    assert path == dbt_target_dir(settings) / "manifest.json"
     nodes = json.loads(path.read_text())["nodes"]
     web_sessions = nodes["model.clickintent.fct_web_sessions"]
     assert web_sessions["config"]["meta"]["feast"]["feature_view"] == "web_session_stats"

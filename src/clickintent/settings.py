@@ -114,6 +114,14 @@ class Settings(BaseModel):
         return self.data_dir / "reports"
 
     @cached_property
+    def dbt_dir(self) -> Path:
+        """dbt's own output when clickintent runs dbt: target/ (manifest, run results, partial
+        parse state, compiled SQL) and logs/. Per data directory, so that builds of two data
+        directories never read each other's manifest; a plain `dbt build` run inside
+        dbt_project/ keeps dbt's default dbt_project/target/ and logs/."""
+        return self.data_dir / "dbt"
+
+    @cached_property
     def dbt_project_dir(self) -> Path:
         return self.project_dir / "dbt_project"
 

@@ -3,7 +3,10 @@
 dbt has a fixed start-up cost of about 5 s per invocation, so a build is one `dbt build`
 (models, data tests and unit tests together) through `dbt.cli.main.dbtRunner`, never a
 subprocess per step. Everything the project reads and writes follows the settings' data
-directory: the raw tables, the DuckDB warehouse and the Parquet marts.
+directory: the raw tables, the DuckDB warehouse, the Parquet marts, and dbt's own target/
+(manifest, run results, partial parse state) and logs/, which go to `<data dir>/dbt/` through
+dbt's --target-path and --log-path. So two builds of two data directories at once never share
+a manifest, and a plain `dbt build` inside dbt_project/ keeps its own target/.
 
 Marts are written by the project's `external` materialization (dbt_project/macros/
 materialization_external.sql), one file per model, each by DuckDB's COPY (a temporary file
@@ -106,13 +109,27 @@ def dbt_vars(settings: Settings) -> dict[str, object]:
     return {"session_timeout_minutes": settings.session_timeout_minutes}
 
 
+def dbt_target_dir(settings: Settings) -> Path:
+    """dbt's target path for this data directory: manifest.json, run_results.json, compiled SQL."""
+    return settings.dbt_dir / "target"
+
+
+def dbt_log_dir(settings: Settings) -> Path:
+    """dbt's log path for this data directory (dbt.log)."""
+    return settings.dbt_dir / "logs"
+
+
 def _dbt_args(settings: Settings, command: str) -> list[str]:
+    settings = settings.absolute()  # a relative target path would be taken from dbt_project/
     project_dir = str(settings.dbt_project_dir)
     return [
         command,
         "--project-dir", project_dir,
         # profiles.yml lives in the project (no ~/.dbt needed)
         "--profiles-dir", project_dir,
+        # per data directory, and over DBT_TARGET_PATH / DBT_LOG_PATH / dbt_project.yml
+        "--target-path", str(dbt_target_dir(settings)),
+        "--log-path", str(dbt_log_dir(settings)),
         "--vars", json.dumps(dbt_vars(settings)),
         "--threads", str(settings.threads),
     ]
@@ -228,13 +245,14 @@ def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool 
 
 
 def manifest_path(settings: Settings, *, refresh: bool = False) -> Path:
-    """The dbt manifest (target/manifest.json) the Feast definitions are generated from.
+    """The data directory's dbt manifest (<data dir>/dbt/target/manifest.json), which the Feast
+    definitions are generated from.
 
     Runs `dbt parse` when the manifest is missing (or refresh=True). Parsing reads the
     project's YAML, not the data, so it needs no raw tables.
     """
     settings = settings.absolute()
-    path = settings.dbt_project_dir / "target" / "manifest.json"
+    path = dbt_target_dir(settings) / "manifest.json"
     if refresh or not path.is_file():
         outcome = _invoke(settings, _dbt_args(settings, "parse"))
         if not outcome.success or not path.is_file():
