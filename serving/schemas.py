@@ -242,7 +242,7 @@ class EmbedResponse(BaseModel):
     embedding: list[float] = Field(description="The session embedding.", examples=[[0.12, -0.53, 0.08]])
     dim: int = Field(examples=[64])
     session: SessionSummary
-    model_version: str = Field(description="Encoder version.", examples=["1"])
+    model_version: str = Field(description="Encoder version.", examples=["v1-5c0e9a41"])
 
 
 class Reason(BaseModel):
@@ -295,7 +295,7 @@ class RecommendResponse(BaseModel):
     login_push: LoginPush | None = Field(default=None, description="Set when the live web session contains a login: what was pushed.")
     degraded: bool = Field(description="Part of the answer was computed without the online store (see degraded_reasons).", examples=[False])
     degraded_reasons: list[str] = Field(default_factory=list)
-    model_versions: dict[str, str] = Field(examples=[{"encoder": "1", "intent_classifier": "v1-a2754e56", "tile_ranker": "1"}])
+    model_versions: dict[str, str] = Field(examples=[{"encoder": "v1-5c0e9a41", "intent_classifier": "v1-a2754e56", "tile_ranker": "1.20261127T041918Z"}])
 
 
 class ErrorResponse(BaseModel):

@@ -129,6 +129,7 @@ def test_encoder_stage_on_the_dbt_world_resumes_and_feeds_feast(pipeline_world, 
     # A finished run is not trained again, and re-embedding gives the same vectors.
     again = run_encoder_stage(settings, budget_seconds=None, config=config)
     assert again.epochs_this_call == 0 and again.epochs_run == 2
+    assert again.version == first.version == json.loads((settings.models_dir / "encoder" / "model_card.json").read_text())["version"]
     assert pq.read_table(SESSION_EMBEDDING.path(settings)).equals(sessions)
 
     apply_feature_repo(settings)

@@ -96,3 +96,48 @@ def test_a_time_budget_stops_between_epochs_and_a_later_call_continues(world, tm
                deadline=time.monotonic() + 3600)
     assert rest.resumed_from_epoch == 1 and rest.epochs_run == 3 and rest.epochs_this_call == 2
     assert not rest.stopped_by_budget
+
+
+def test_the_card_version_names_the_stored_weights(tmp_path):
+    """v1-<sha256 of model.safetensors>: a resumed or retrained encoder gets a new version, a
+    rerun that re-saves the same weights keeps it, and every reader sees the same string."""
+    import json
+    import re
+
+    from clickintent.encoder.artifacts import CARD, WEIGHTS, encoder_dir, file_sha256, load_encoder_files, weights_version
+    from clickintent.encoder.pipeline import PretrainConfig, train_encoder
+    from clickintent.encoder.synthetic import write_synthetic_sequences
+    from clickintent.serving.artifacts import read_model_card
+
+    data_dir, models_dir = tmp_path / "data", tmp_path / "models"
+    write_synthetic_sequences(data_dir, 400, seed=11)
+    config = PretrainConfig(max_len=32, d_model=32, n_heads=2, d_ff=64, training=replace(TINY, max_epochs=2))
+
+    def train(config: PretrainConfig, budget_seconds: float | None = None) -> dict:
+        return train_encoder(data_dir, models_dir, config, query_vectors=FixedQueryVectors(dim=16), progress=False,
+                             budget_seconds=budget_seconds)
+
+    directory = encoder_dir(models_dir)
+    first_epoch = train(config, budget_seconds=0.0)  # the budget stops it after the first epoch
+    assert first_epoch["training"]["stopped_by_budget"] and first_epoch["training"]["best_epoch"] == 1
+    first_weights = (directory / WEIGHTS).read_bytes()
+    resumed = train(config)
+    assert resumed["training"]["best_epoch"] == 2  # the resumed run stored other weights ...
+    assert re.fullmatch(r"v1-[0-9a-f]{8}", resumed["version"]) and resumed["version"] != first_epoch["version"]  # ... under a new version
+
+    # The same stored weights: a rerun of the finished training, the card on disk, the loaded
+    # encoder and the service's card check all give one version, the hash of the file.
+    rerun = train(config)
+    assert rerun["training"]["epochs_run"] == 2 and rerun["version"] == resumed["version"]
+    assert weights_version(file_sha256(directory / WEIGHTS)) == resumed["version"]
+    assert json.loads((directory / CARD).read_text())["version"] == resumed["version"]
+    assert load_encoder_files(directory).card["version"] == resumed["version"]
+    assert read_model_card(directory, "encoder").version == resumed["version"]
+
+    retrained = train(replace(config, training=replace(config.training, seed=8)))
+    assert retrained["version"] not in {first_epoch["version"], resumed["version"]}
+
+    # Weights swapped in under another encoder's card would be served under the wrong version.
+    (directory / WEIGHTS).write_bytes(first_weights)
+    with pytest.raises(ValueError, match=r"model.safetensors is not the weights its model card"):
+        load_encoder_files(directory)

@@ -71,7 +71,7 @@ def _encoder(run: DemoRun) -> None:
 
     # The demo's share of the 10-minute budget; an epoch that would overrun it is not started.
     summary = run_encoder_stage(run.settings, budget_seconds=ENCODER_BUDGET_SECONDS)
-    run.facts["encoder"] = f"{summary.epochs_run} epochs, {summary.sessions_embedded:,} sessions embedded"
+    run.facts["encoder"] = f"{summary.version}, {summary.epochs_run} epochs, {summary.sessions_embedded:,} sessions embedded"
     if summary.embedding_macro_f1 is not None:
         run.facts["intent probe macro-F1: embedding vs bag of nodes"] = (
             f"{summary.embedding_macro_f1:.3f} vs {summary.bag_of_nodes_macro_f1:.3f}"

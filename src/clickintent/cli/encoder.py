@@ -63,7 +63,7 @@ def train(
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
     console.print(
-        f"encoder saved to {settings.models_dir / 'encoder'}: best epoch {card['training']['best_epoch']}, "
+        f"encoder {card['version']} saved to {settings.models_dir / 'encoder'}: best epoch {card['training']['best_epoch']}, "
         f"validation loss {card['metrics']['validation_loss']:.4f}, {card['seconds']:.0f}s"
     )
 

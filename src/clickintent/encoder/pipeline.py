@@ -31,7 +31,6 @@ from clickintent.encoder.train import TrainConfig, TrainResult, build_model, fit
 from clickintent.settings import Settings
 
 SEQUENCES_MART = "fct_session_sequences.parquet"
-MODEL_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -125,9 +124,9 @@ def _pretrain(
         deadline=deadline,
     )
     end, train_rows, validation_rows = prepared.end, prepared.train_rows, prepared.validation_rows
+    # save_encoder adds the version, a hash of the weights it writes (artifacts.py).
     card = {
         "name": "encoder",
-        "version": MODEL_VERSION,
         "created_at": datetime.now(timezone.utc).isoformat(),
         "data_window": {
             "train_sessions_end": [str(end.iloc[train_rows].min()), str(end.iloc[train_rows].max())],
@@ -144,7 +143,7 @@ def _pretrain(
         "metrics": {"validation_loss": result.best_validation_loss},
         "seconds": round(time.perf_counter() - started, 1),
     }
-    save_encoder(encoder_dir(models_dir), model, prepared.vocabulary, card)
+    card = save_encoder(encoder_dir(models_dir), model, prepared.vocabulary, card)
     return model, card, result
 
 
@@ -209,6 +208,7 @@ def with_training(config: PretrainConfig, **changes) -> PretrainConfig:
 class EncoderStageSummary:
     """What the demo shows about the encoder stage."""
 
+    version: str  # the stored encoder's card version, v1-<hash of its weights>
     epochs_run: int  # epochs completed in total (this call and earlier ones)
     epochs_this_call: int
     best_epoch: int
@@ -259,6 +259,7 @@ def run_encoder_stage(
     elif log:
         log(f"no ground truth in {settings.ground_truth_dir}: the intent probe is skipped")
     return EncoderStageSummary(
+        version=card["version"],
         epochs_run=result.epochs_run,
         epochs_this_call=result.epochs_this_call,
         best_epoch=result.best_epoch,
