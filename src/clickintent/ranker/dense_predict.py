@@ -3,10 +3,9 @@
 `Booster.inplace_predict` accepts pandas, Arrow, polars, cuDF, CuPy, lists and NumPy, and on
 every call tests its input against each of those kinds, builds its JSON configuration and
 imports its data helpers before it reaches the C function that predicts. For the service's 30
-candidate rows that layer costs about as much as the prediction itself, and more when a request
-arrives after an idle gap and finds it out of the caches: a whole `/recommend` call took 0.12 ms
-less back to back and 0.2 ms less after a 10 ms pause with the call below (in-process, 1M-event
-demo world, one thread).
+candidate rows that layer cost about as much as the prediction itself: with the call below,
+`bench/serving.py`'s in-process `/recommend` p50 went from 2.62 to 2.53 ms (1M-event demo world,
+one thread, two runs on a quiet machine).
 
 `DensePredictor` makes the same C call (`XGBoosterPredictFromDense`, XGBoost's C API) with the
 configuration built once, for the one input kind the service has. The numbers are XGBoost's own
