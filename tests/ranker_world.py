@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 from clickintent.settings import Settings, load_settings
 
 _BUILT: dict[str, Settings] = {}
+# The encoder version the stand-in embeddings claim (the column the encoder stage writes).
+STANDIN_ENCODER_VERSION = "v1-standin"
 
 
 def copy_world(feast_world: Settings, root: Path) -> Settings:
@@ -103,6 +105,7 @@ def write_stage_output_standins(settings: Settings, embedding_dim: int = 8, seed
             "web_embedding": pa.array(list(recency_weighted_as_of(customers, ends, embedding)), floats),
             "n_linked_web_sessions": count,
             "latest_web_session_id": linked["web_session_id"].to_numpy(),
+            "encoder_version": np.full(len(linked), STANDIN_ENCODER_VERSION, dtype=object),
         },
     }
     for output, columns in tables.items():

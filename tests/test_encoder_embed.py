@@ -64,11 +64,14 @@ def test_train_embed_evaluate_commands_end_to_end_with_minilm(tmp_path):
     embedded = runner.invoke(encoder_app, ["embed", *common, "--threads", "1"])
     assert embedded.exit_code == 0, embedded.output
     sessions = pd.read_parquet(data_dir / "embeddings" / "session_embeddings.parquet")
-    assert list(sessions.columns) == ["session_id", "platform", "customer_id", "session_end_ts", "embedding"]
+    assert list(sessions.columns) == ["session_id", "platform", "customer_id", "session_end_ts", "embedding", "encoder_version"]
+    # `encoder embed` names the stored encoder, the same in every row of both tables.
+    assert set(sessions["encoder_version"]) == {card["version"]}
     assert len(sessions) == 1500 and len(sessions["embedding"].iloc[0]) == 64
     assert str(sessions["session_end_ts"].dtype) == "datetime64[us, UTC]"
     customers = pd.read_parquet(data_dir / "embeddings" / "customer_web_embeddings.parquet")
     assert customers["customer_id"].notna().all() and len(customers) > 0
+    assert set(customers["encoder_version"]) == {card["version"]}
 
     # Online: the same session from raw events gives the stored embedding.
     mart = pd.read_parquet(data_dir / "marts" / "fct_session_sequences.parquet")
@@ -125,6 +128,9 @@ def test_encoder_stage_on_the_dbt_world_resumes_and_feeds_feast(pipeline_world, 
     customers = pq.read_table(CUSTOMER_WEB_EMBEDDING.path(settings))
     assert sessions.schema.equals(SESSION_EMBEDDING.arrow_schema())
     assert customers.schema.equals(CUSTOMER_WEB_EMBEDDING.arrow_schema())
+    # Every row names the encoder that wrote it (the ranker records it; the service compares).
+    for table in (sessions, customers):
+        assert set(table.column("encoder_version").to_pylist()) == {first.version}
 
     # A finished run is not trained again, and re-embedding gives the same vectors.
     again = run_encoder_stage(settings, budget_seconds=None, config=config)

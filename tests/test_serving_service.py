@@ -531,6 +531,27 @@ def test_an_incompatible_model_fails_start_up_naming_the_misfit(world: Settings,
         Recommender.load(world.model_copy(update={"models_dir": models}), push_on_login=False)
 
 
+def test_the_ranker_names_the_taxonomy_and_encoder_it_trained_on_and_refuses_another_encoder(world: Settings, tmp_path: Path) -> None:
+    """The stages' own outputs: the ranker's card carries the versions read from its training data,
+    which are the loaded classifier's and encoder's, so the service starts; an encoder with other
+    weights (a resumed training) is refused until the ranker is retrained on its embeddings."""
+    from clickintent.serving.artifacts import ArtifactError
+    from clickintent.serving.recommender import Recommender
+
+    def card(name: str) -> dict:
+        return json.loads((world.models_dir / name / "model_card.json").read_text())
+
+    ranker = card("tile_ranker")
+    assert ranker["taxonomy_version"] == card("intent_classifier")["taxonomy_version"]
+    assert ranker["encoder_version"] == card("encoder")["version"]
+    models = tmp_path / "models"
+    shutil.copytree(world.models_dir, models)
+    card_path = models / "tile_ranker" / "model_card.json"
+    card_path.write_text(json.dumps({**ranker, "encoder_version": "v1-00000000"}))
+    with pytest.raises(ArtifactError, match=rf"encoder v1-00000000 but the loaded encoder is {ranker['encoder_version']}.*clickintent rank train"):
+        Recommender.load(world.model_copy(update={"models_dir": models}), push_on_login=False)
+
+
 def test_the_serve_command_refuses_a_models_directory_without_models(tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner

@@ -230,29 +230,55 @@ def test_model_card_problems_are_named_and_all_reported_at_once(tmp_path: Path) 
         read_model_card(tmp_path / "tile_ranker", "tile_ranker")
 
 
-def test_models_that_do_not_fit_together_are_refused(tmp_path: Path) -> None:
-    _card(tmp_path / "tile_ranker", "tile_ranker", taxonomy_version="v1-old")
-    card = read_model_card(tmp_path / "tile_ranker", "tile_ranker")
-    fitting = dict(
+def _fitting_models(card) -> dict:
+    """check_compatibility's arguments for models that fit `card` (taxonomy v1-old, encoder v1-aaaa1111)."""
+    return dict(
         embedding_dim=64,
         classifier_top_nodes=("a", "b"),
         taxonomy_version="v1-old",
+        encoder_version="v1-aaaa1111",
         ranker_vector_lengths={"web_embedding": 64, "web_distilled_top_node_probs": 2},
         ranker_card=card,
         ranker_element_labels={"web_distilled_top_node_probs": ["a", "b"]},
         registered_feature_services={"tile_ranker_v1"},
         ranker_feature_service="tile_ranker_v1",
     )
+
+
+def test_models_that_do_not_fit_together_are_refused(tmp_path: Path) -> None:
+    _card(tmp_path / "tile_ranker", "tile_ranker", taxonomy_version="v1-old", encoder_version="v1-aaaa1111")
+    fitting = _fitting_models(read_model_card(tmp_path / "tile_ranker", "tile_ranker"))
     check_compatibility(**fitting)
     for change, expected in [
         ({"embedding_dim": 32}, "64-dimensional web embeddings but the encoder produces 32"),
         ({"classifier_top_nodes": ("a", "b", "c")}, "trained on 2 intent top nodes"),
         ({"ranker_element_labels": {"web_distilled_top_node_probs": ["b", "a"]}}, "another top-node order"),
         ({"taxonomy_version": "v2-new"}, "taxonomy v1-old but the intent classifier is v2-new"),
+        ({"encoder_version": "v1-bbbb2222"}, r"embeddings of encoder v1-aaaa1111 but the loaded encoder is v1-bbbb2222.*clickintent encoder embed.*clickintent rank train"),
         ({"registered_feature_services": {"other"}}, "feature service 'tile_ranker_v1'"),
     ]:
         with pytest.raises(ArtifactError, match=expected):
             check_compatibility(**{**fitting, **change})
+
+
+def test_a_ranker_card_without_taxonomy_or_encoder_version_skips_those_checks(tmp_path: Path) -> None:
+    """Cards written before the ranker recorded its inputs' versions keep loading beside any
+    classifier and encoder; a card with only one of the fields is checked on that one."""
+    _card(tmp_path / "old" / "tile_ranker", "tile_ranker")
+    old = _fitting_models(read_model_card(tmp_path / "old" / "tile_ranker", "tile_ranker"))
+    check_compatibility(**{**old, "taxonomy_version": "v9-other", "encoder_version": "v1-cccc3333"})
+    check_compatibility(**{**old, "encoder_version": None})  # an encoder card without a version
+    _card(tmp_path / "partial" / "tile_ranker", "tile_ranker", encoder_version="v1-aaaa1111")
+    partial = _fitting_models(read_model_card(tmp_path / "partial" / "tile_ranker", "tile_ranker"))
+    check_compatibility(**{**partial, "taxonomy_version": "v9-other"})
+    with pytest.raises(ArtifactError, match="encoder v1-aaaa1111 but the loaded encoder is v1-cccc3333"):
+        check_compatibility(**{**partial, "encoder_version": "v1-cccc3333"})
+    # Both misfits at once are both named (one start-up attempt shows them all).
+    _card(tmp_path / "both" / "tile_ranker", "tile_ranker", taxonomy_version="v1-old", encoder_version="v1-aaaa1111")
+    both = _fitting_models(read_model_card(tmp_path / "both" / "tile_ranker", "tile_ranker"))
+    with pytest.raises(ArtifactError) as caught:
+        check_compatibility(**{**both, "taxonomy_version": "v2-new", "encoder_version": "v1-cccc3333"})
+    assert "taxonomy v1-old" in str(caught.value) and "encoder v1-aaaa1111" in str(caught.value)
 
 
 # ---- request limits middleware -------------------------------------------------------------

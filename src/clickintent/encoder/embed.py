@@ -2,13 +2,17 @@
 
 Outputs (Parquet, UTC timestamps, written to a temporary name and renamed):
 - `<data_dir>/embeddings/session_embeddings.parquet`: one row per session of fct_session_sequences
-  (web and app): session_id, platform, customer_id, session_end_ts, embedding float[64];
+  (web and app): session_id, platform, customer_id, session_end_ts, embedding float[64], encoder_version;
 - `<data_dir>/embeddings/customer_web_embeddings.parquet`: one row per customer per linked web
   session end (as_of_ts): the recency-weighted mean (half-life 14 days) of the embeddings of the
   customer's linked web sessions that ended at or before as_of_ts, plus how many there were and
   the latest one's id. A web session is linked when fct_session_sequences gives it a customer_id
   (it logged in), the only web-to-customer link the design allows. As-of rows make the feature
   point-in-time correct in Feast: a tile shown at t sees only sessions that ended by t.
+
+Both carry `encoder_version`, the model card version of the encoder that wrote them (the same in
+every row; not a Feast feature): the ranker stage records it in its card, so the service can tell
+a ranker trained on another encoder's embeddings.
 """
 
 from __future__ import annotations
@@ -140,7 +144,13 @@ def _float_lists(vectors: np.ndarray) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]).cast(pa.list_(pa.float32()))
 
 
-def session_embedding_table(frame: pd.DataFrame, embeddings: np.ndarray) -> pa.Table:
+def _encoder_versions(encoder_version: str, rows: int) -> pa.Array:
+    if not isinstance(encoder_version, str) or not encoder_version.strip():
+        raise ValueError(f"encoder_version must name the encoder that produced the embeddings (its model card version), got {encoder_version!r}")
+    return pa.array([encoder_version] * rows, pa.string())
+
+
+def session_embedding_table(frame: pd.DataFrame, embeddings: np.ndarray, encoder_version: str) -> pa.Table:
     """The session_embedding feature table (schema declared in features/model_outputs.py)."""
     from clickintent.features.model_outputs import SESSION_EMBEDDING
 
@@ -151,6 +161,7 @@ def session_embedding_table(frame: pd.DataFrame, embeddings: np.ndarray) -> pa.T
             "customer_id": pa.array(frame["customer_id"].where(frame["customer_id"].notna(), None).tolist(), pa.string()),
             "session_end_ts": pa.array(_utc(frame["session_end_ts"]), pa.timestamp("us", tz="UTC")),
             "embedding": _float_lists(embeddings),
+            "encoder_version": _encoder_versions(encoder_version, len(frame)),
         },
         schema=SESSION_EMBEDDING.arrow_schema(),
     )
@@ -192,7 +203,7 @@ def customer_web_embeddings(frame: pd.DataFrame, embeddings: np.ndarray, half_li
     return result.drop_duplicates(["customer_id", "as_of_ts"], keep="last").reset_index(drop=True)
 
 
-def customer_embedding_table(customers: pd.DataFrame, dim: int) -> pa.Table:
+def customer_embedding_table(customers: pd.DataFrame, dim: int, encoder_version: str) -> pa.Table:
     """The customer_web_embedding feature table (schema declared in features/model_outputs.py)."""
     from clickintent.features.model_outputs import CUSTOMER_WEB_EMBEDDING
 
@@ -204,6 +215,7 @@ def customer_embedding_table(customers: pd.DataFrame, dim: int) -> pa.Table:
             "web_embedding": _float_lists(vectors),
             "n_linked_web_sessions": pa.array(customers["n_linked_web_sessions"].to_numpy(), pa.int64()),
             "latest_web_session_id": pa.array(customers["latest_web_session_id"].to_numpy(), pa.string()),
+            "encoder_version": _encoder_versions(encoder_version, len(customers)),
         },
         schema=CUSTOMER_WEB_EMBEDDING.arrow_schema(),
     )
@@ -220,16 +232,20 @@ class EmbedSummary:
     customer_path: Path
 
 
-def write_embedding_tables(frame: pd.DataFrame, embeddings: np.ndarray, data_dir: Path) -> tuple[Path, Path, pd.DataFrame]:
-    """Both feature tables, each written to a temporary file and renamed; returns paths and customer rows."""
+def write_embedding_tables(
+    frame: pd.DataFrame, embeddings: np.ndarray, data_dir: Path, encoder_version: str
+) -> tuple[Path, Path, pd.DataFrame]:
+    """Both feature tables, each written to a temporary file and renamed; returns paths and customer rows.
+
+    `encoder_version` is the producing encoder's card version, stored in every row of both."""
     if len(frame) != len(embeddings):
         raise ValueError(f"{len(embeddings)} embeddings for {len(frame)} sessions")
     out_dir = embeddings_dir(data_dir)
     session_path = out_dir / SESSION_EMBEDDINGS
     customer_path = out_dir / CUSTOMER_WEB_EMBEDDINGS
-    session_table = session_embedding_table(frame, embeddings)
+    session_table = session_embedding_table(frame, embeddings, encoder_version)
     customers = customer_web_embeddings(frame, embeddings)
-    customer_table = customer_embedding_table(customers, embeddings.shape[1])
+    customer_table = customer_embedding_table(customers, embeddings.shape[1], encoder_version)
     _write_parquet_atomic(session_table, session_path)
     _write_parquet_atomic(customer_table, customer_path)
     return session_path, customer_path, customers
@@ -264,7 +280,7 @@ def embed_all(
         embedder.query_vectors.save()
     embeddings = embed_tokens_with_progress(embedder, tokens, batch_size, progress)
     seconds = time.perf_counter() - started
-    session_path, customer_path, customers = write_embedding_tables(frame, embeddings, data_dir)
+    session_path, customer_path, customers = write_embedding_tables(frame, embeddings, data_dir, embedder.card["version"])
     return EmbedSummary(
         sessions=len(frame),
         customers=int(customers["customer_id"].nunique()) if len(customers) else 0,

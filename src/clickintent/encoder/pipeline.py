@@ -251,7 +251,7 @@ def run_encoder_stage(
 
     embedder = SessionEmbedder(StoredEncoder(model, prepared.vocabulary, card), threads=config.training.threads)
     embeddings = embed_tokens_with_progress(embedder, prepared.tokens, 1024, progress)
-    _, _, customers = write_embedding_tables(frame, embeddings, settings.data_dir)
+    _, _, customers = write_embedding_tables(frame, embeddings, settings.data_dir, card["version"])
     report, report_path = None, None
     if (settings.ground_truth_dir / "session_intents.parquet").is_file():
         report_path = settings.reports_dir / "encoder.json"

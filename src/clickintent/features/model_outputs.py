@@ -147,6 +147,11 @@ CUSTOMER_WEB_INTENT_LABELS = ModelOutput(
     ),
 )
 
+# Not a Feast feature (the views never read it): it records which encoder wrote the file, so a
+# ranker trained on the file can name that encoder in its card and the service can refuse to
+# start beside another one (serving.artifacts.check_compatibility).
+ENCODER_VERSION_DESCRIPTION = "Model card version of the encoder that produced the embeddings (the same in every row of a file)."
+
 SESSION_EMBEDDING = ModelOutput(
     feature_view="session_embedding",
     relative_path="embeddings/session_embeddings.parquet",
@@ -160,6 +165,7 @@ SESSION_EMBEDDING = ModelOutput(
         OutputColumn("customer_id", pa.string(), "Customer key when the session is authenticated.", feature=False),
         OutputColumn("session_end_ts", _TS, "Last event of the session, UTC.", feature=False),
         OutputColumn("embedding", _FLOATS, "Session embedding."),
+        OutputColumn("encoder_version", pa.string(), ENCODER_VERSION_DESCRIPTION, feature=False),
     ),
 )
 
@@ -180,6 +186,7 @@ CUSTOMER_WEB_EMBEDDING = ModelOutput(
         OutputColumn("web_embedding", _FLOATS, "Recency-weighted mean embedding of linked web sessions."),
         OutputColumn("n_linked_web_sessions", pa.int64(), "Linked web sessions up to as_of_ts."),
         OutputColumn("latest_web_session_id", pa.string(), "The latest linked web session.", feature=False),
+        OutputColumn("encoder_version", pa.string(), ENCODER_VERSION_DESCRIPTION, feature=False),
     ),
 )
 

@@ -61,6 +61,7 @@ from clickintent.ranker.conversion_family import (
 )
 from clickintent.ranker.conversion_family import GROUPED_VECTORS as CONVERSION_GROUPED
 from clickintent.ranker.layout import FeatureLayout, LayoutError, build_layout
+from clickintent.ranker.provenance import read_views, training_data_versions, version_fields
 from clickintent.ranker.tabular import FeatureColumn
 from clickintent.ranker.tile_model import (
     GROUPED_VECTORS as TILE_GROUPED,
@@ -213,6 +214,8 @@ class Prepared:
     frames: dict[str, pd.DataFrame]
     element_labels: dict[str, list[str]]
     seconds: float = 0.0
+    # taxonomy_version / encoder_version of the model-stage tables fetched (ranker.provenance).
+    data_versions: dict[str, str] = field(default_factory=dict)
 
     def row_layout(self, features: Sequence[ServiceFeature]) -> tuple[FeatureLayout, np.ndarray]:
         """The layout of a sub-service and the indices of its columns in these matrices."""
@@ -363,7 +366,10 @@ def _load_prepared(settings: Settings, store: Any, task: Task, service: str, lab
     log(f"{task.name}: Feast point-in-time join of {service} over {task.table.mart}")
     training_set = build_training_set(settings, store, task.name, task.table, service)
     log(f"{task.name}: {len(training_set.frame):,} rows in {training_set.fetch_seconds:.1f} s; encoding")
-    return prepare(task, training_set, labels)
+    prepared = prepare(task, training_set, labels)
+    # Read right after the fetch, from the files Feast just joined: what these rows were made by.
+    prepared.data_versions = training_data_versions(settings, read_views(prepared.layout), log)
+    return prepared
 
 
 def _model_version(now: datetime) -> str:
@@ -463,7 +469,11 @@ def _save_production(settings: Settings, task: Task, prepared: Prepared, fit: Fi
         + ("; rows whose 14-day label window reaches into the next split are dropped" if task.table.label_window_days else ""),
     }
     metrics = {"validation": _rounded(fit.metrics["validation"]), "test": _rounded(fit.metrics["test"])}
-    extra = {"taxonomy_vectors": {name: element_labels[name] for name in element_labels if name in layout.feast_features}}
+    extra: dict[str, Any] = {"taxonomy_vectors": {name: element_labels[name] for name in element_labels if name in layout.feast_features}}
+    # The taxonomy and encoder this model's features came from, for the service's start-up check;
+    # only those of views the production layout reads (the fetch may have been a wider service).
+    trained_on = {key: value for key, value in prepared.data_versions.items() if key in version_fields(layout)}
+    extra.update(trained_on)
     common: dict[str, Any] = dict(
         service=task.production_service,
         version=version,
@@ -499,6 +509,7 @@ def _save_production(settings: Settings, task: Task, prepared: Prepared, fit: Fi
         "trees": fit.trained.trees,
         "model_columns": len(layout.model_columns),
         "unused_features": dict(layout.unused),
+        "trained_on": trained_on,
         "reason_examples": examples,
     }
 

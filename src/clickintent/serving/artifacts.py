@@ -8,7 +8,9 @@ card and refuses to start, with a message that says which model and what to run,
 - the card is for another model (its `name`), or lacks a version or creation time;
 - the models do not fit together (checked in `check_compatibility` once they are loaded):
   the ranker was trained on another embedding width or taxonomy than the encoder and the
-  classifier now produce, or on a feature service the Feast registry does not have.
+  classifier now produce, on embeddings of another encoder than the one loaded (its card's
+  `encoder_version`), or on a feature service the Feast registry does not have. A ranker card
+  without `taxonomy_version` / `encoder_version` (older models) skips that check.
 
 A service that cannot start never reports ready, so a deployment keeps the previous version.
 """
@@ -98,12 +100,14 @@ def check_compatibility(
     ranker_element_labels: Mapping[str, list[str]] | None = None,
     registered_feature_services: set[str] | None,
     ranker_feature_service: str,
+    encoder_version: str | None = None,
 ) -> None:
     """The loaded models fit together and with the Feast registry; ArtifactError lists each misfit.
 
     `ranker_vector_lengths` maps a vector feature the ranker reads to its trained length: the
     live session's embedding and intent stand in for the customer-level vectors, so their widths
-    must be the ones the ranker learned.
+    must be the ones the ranker learned. `encoder_version` is the loaded encoder's card version;
+    the ranker's card names the encoder whose embeddings it trained on (ranker.provenance).
     """
     problems: list[str] = []
     web_embedding = ranker_vector_lengths.get("web_embedding")
@@ -130,6 +134,14 @@ def check_compatibility(
         problems.append(
             f"the tile ranker was trained with taxonomy {trained_taxonomy} but the intent classifier is {taxonomy_version}: "
             f"retrain the ranker (`{train_hint('tile_ranker')}`)"
+        )
+    trained_encoder = ranker_card.get("encoder_version")
+    if trained_encoder and encoder_version and trained_encoder != encoder_version:
+        # Same width, other space: the scores would be quietly wrong, not fail.
+        problems.append(
+            f"the tile ranker was trained on embeddings of encoder {trained_encoder} but the loaded encoder is {encoder_version}: "
+            f"embed the sessions with this encoder (`clickintent encoder embed`), then `clickintent features materialize` "
+            f"and retrain the ranker (`{train_hint('tile_ranker')}`); or restore encoder {trained_encoder}"
         )
     if registered_feature_services is not None and ranker_feature_service not in registered_feature_services:
         problems.append(

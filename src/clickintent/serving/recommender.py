@@ -184,6 +184,7 @@ class Recommender:
             ranker_card=cards["tile_ranker"],
             registered_feature_services=online.registered_feature_services,
             ranker_feature_service=ranker.feature_service,
+            encoder_version=embedder.card.get("version"),
         )
         products, source = online.load_products()
         if not products:
