@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The stamp records a finished install; it is redone when the project's dependencies change.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo lint format test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -20,8 +20,21 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/clickintent demo
 
-test: setup
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Rewrites files: ruff's safe fixes (import order, unused imports, ...), then the formatter.
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
 	$(BIN)/python -m pytest -q
+
+# Everything not marked slow (no dbt build, no Feast repo): a quick check while editing.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: setup
 	$(BIN)/python bench/pipeline.py

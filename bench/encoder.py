@@ -2,7 +2,7 @@
 
     python bench/encoder.py [--data-dir DIR] [--sequences MART.parquet] [--sessions 100000] [--threads 1 2]
 
-Targets (DESIGN.md): pretraining on 100k sessions <= 3 min per epoch on CPU; batch embedding
+Targets (docs/design.md): pretraining on 100k sessions <= 3 min per epoch on CPU; batch embedding
 >= 5k sessions/s; single session <= 1 ms. Uses the sequence mart in <data dir>/marts/ when it
 holds enough sessions, else synthesizes them in the mart's schema (clickintent.encoder.synthetic).
 With --sequences, the mart is read from that file (e.g. a demo world's) and the report still goes
@@ -10,7 +10,7 @@ to this data dir. Prints the figures and writes <data dir>/reports/bench_encoder
 is trained in a temporary directory; nothing in the models directory is touched. Pretraining is
 timed once per thread count given (one epoch each, same seed, same batches).
 
-Two optional studies behind the README's choices (minutes each, off by default):
+Two optional studies behind the encoder's choices (docs/measurements.md, "Encoder") (minutes each, off by default):
 --ablations            pooling, contrastive term and search queries: the intent probe of
                        evaluate.py after 2 epochs of each variant, on the whole mart (needs the
                        world's ground_truth/ beside its marts/);
@@ -36,14 +36,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from clickintent.artifacts import atomic_write_json
 from clickintent.encoder.artifacts import StoredEncoder
 from clickintent.encoder.embed import SessionEmbedder
 from clickintent.encoder.model import EncoderConfig, count_parameters
-from clickintent.encoder.pipeline import PretrainConfig, sequences_path
+from clickintent.encoder.paths import EncoderPaths
+from clickintent.encoder.pipeline import PretrainConfig
 from clickintent.encoder.synthetic import synthesize_sequences
 from clickintent.encoder.tokens import MiniLMQueryEmbedder, fit_vocabulary, tokenize_sequences
 from clickintent.encoder.train import build_model, fit, split_by_time
-from clickintent.settings import load_settings
+from clickintent.settings import Settings, load_settings
 
 
 def load_sessions(mart: Path, n_sessions: int, seed: int) -> tuple[pd.DataFrame, str]:
@@ -112,10 +114,11 @@ def probe_ablations(mart: Path) -> dict:
         prepared: dict = {}
         for name, config in variants.items():
             if config.use_queries not in prepared:
-                prepared[config.use_queries] = prepare_sessions(frame, config, Path(scratch))
+                prepared[config.use_queries] = prepare_sessions(frame, config, EncoderPaths(Settings(data_dir=Path(scratch))).query_cache)
             sessions = prepared[config.use_queries]
             tick = time.perf_counter()
-            model, card, result = _pretrain(sessions, Path(scratch) / name, Path(scratch) / name, config, False, None)
+            variant = EncoderPaths(Settings(data_dir=Path(scratch) / name, models_dir=Path(scratch) / name))
+            model, card, result = _pretrain(sessions, variant, config, False, None)
             seconds = time.perf_counter() - tick
             embeddings = SessionEmbedder(StoredEncoder(model, sessions.vocabulary, card)).embed_tokens(sessions.tokens)
             probe = probe_embeddings(frame, embeddings, ground_truth)
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
 
     tick = time.perf_counter()
-    frame, source = load_sessions(args.sequences or sequences_path(settings.data_dir), args.sessions, settings.seed)
+    frame, source = load_sessions(args.sequences or EncoderPaths(settings).sequences, args.sessions, settings.seed)
     n_events = int(frame["page_paths"].map(len).sum())
     report["data"] = {"source": source, "sessions": len(frame), "events": n_events, "load_seconds": round(time.perf_counter() - tick, 2)}
     print(f"{len(frame):,} sessions, {n_events:,} events from {source}")
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
         }
         print(f"batch embedding: {len(frame) / frame_seconds:,.0f} sessions/s from mart rows "
               f"({len(frame) / model_seconds:,.0f}/s for the model alone)")
-        # PyTorch's inference fast paths for the same model (README: why the default is what it is).
+        # PyTorch's inference fast paths for the same model (docs/measurements.md, "Encoder": why the default is what it is).
         sample = tokens.subset(np.arange(min(20_000, tokens.n_sessions)))
         # (Nested tensors are not among them: SessionEncoder calls its layers directly, on dense
         # length-bucketed batches.)
@@ -270,17 +273,14 @@ def main(argv: list[str] | None = None) -> dict:
         report["architecture"]["vocab_sizes"] = model_config.vocab_sizes
         report["training_config"] = asdict(config.training)
 
-    mart = args.sequences or sequences_path(settings.data_dir)
+    mart = args.sequences or EncoderPaths(settings).sequences
     if args.ablations:
         report["ablations"] = probe_ablations(mart)
     if args.next_item_variants:
         report["next_item_validation_variants"] = next_item_variants(*args.next_item_variants)
     report["machine"]["load_average_1m_at_end"] = os.getloadavg()[0]
     out = settings.reports_dir / "bench_encoder.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(out.name + ".tmp")
-    temporary.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(out)
+    atomic_write_json(out, report)
     print(f"wrote {out}")
     return report
 

@@ -6,7 +6,7 @@ demo); `--prepare EVENTS` builds one first (synthetic world, dbt build, taxonomy
 
 - single: `IntentClassifier.predict_events(events)` on one session's event dicts, as serving
   calls it, over `--sessions` sessions drawn from the mart (seeded), after a warm-up; BLAS
-  pinned to one thread as in the service. Target (DESIGN.md): p50 <= 0.2 ms.
+  pinned to one thread as in the service. Target (docs/design.md): p50 <= 0.2 ms.
 - batch: features for every session of the mart + one matrix product, per session.
 - agreement with the teacher, on the distillation's held-out sessions:
   * accuracy and macro-F1 of the classifier's label against the teacher's (node and level-1);

@@ -16,7 +16,7 @@ for every `clickintent build`, dbt writes its target (run_results.json, compiled
 under the data directory (<scratch>/events_<size>/dbt/), never into dbt_project/target, so a
 bench run does not disturb a build in the checkout.
 
-Targets (DESIGN.md): dbt build >= 500k events/s at 10M events and within 2x of the floor.
+Targets (docs/design.md): dbt build >= 500k events/s at 10M events and within 2x of the floor.
 
     python bench/pipeline.py [--sizes 1000000 10000000] [--scratch /tmp/clickintent-bench] [--reuse-world]
 """

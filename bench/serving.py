@@ -23,7 +23,7 @@ In one run, with the same requests:
 
 Pushes go to customers made up for the run (`c_bench_*`), so no real customer's features change;
 the SQLite online store is switched to WAL journal mode by the service (persistent, harmless).
-Prints a table, writes <data dir>/reports/bench_serving.json. Targets (DESIGN.md): at 100 req/s
+Prints a table, writes <data dir>/reports/bench_serving.json. Targets (docs/design.md): at 100 req/s
 p50 <= floor p50 + 3 ms, p99 <= 2x floor p99, 0 errors; >= 200 req/s sustained with 0 errors
 and >= 60 % of the floor's saturation throughput; in-process p50 <= 3 ms.
 """
@@ -352,9 +352,9 @@ def in_process(settings, bodies: list[dict], calls: int) -> dict:
         rows = [recommender._row(customer.values, product) for product in request.candidates]
         # The ranker's parts as `Recommender._rank` runs them: the shared values encoded over the
         # catalogue's pre-encoded columns, one scoring call, reasons for the top K.
-        over = (recommender._candidate_block, customer.values, request.candidates) if recommender._candidate_block is not None else None
+        over = (recommender._candidate_block, customer.values, request.candidates)
         started = time.perf_counter()
-        matrix = recommender.ranker.matrix(rows, over=over) if over is not None else recommender.ranker.matrix(rows)
+        matrix = recommender.ranker.matrix(rows, over=over)
         scores = recommender.ranker.score_matrix(matrix)
         parts["ranker_score_30"].append((time.perf_counter() - started) * 1000.0)
         top = np.argsort(-np.asarray(scores), kind="stable")[:K]
@@ -656,7 +656,7 @@ def print_report(report: dict) -> None:
             f"with request parsing + response model: p50 {inproc['recommend_with_request_parsing_and_response_model']['p50_ms']} ms; "
             f"parts (p50 ms): {inproc['parts_p50_ms']}"
         )
-    checks = Table(title="targets (DESIGN.md)")
+    checks = Table(title="targets (docs/design.md)")
     for column in ("check", "target", "measured", "met"):
         checks.add_column(column)
     for row in report["targets"]:

@@ -4,7 +4,7 @@ Runs the whole offline stage (generate, map, label, distill + batch labels of ev
 report) on a data directory whose dbt marts exist, twice: cold (the MiniLM embedding cache
 removed, so the model loads and embeds every page and query) and warm (a rerun: the cache and
 the previous taxonomy in place). Then the classifier figures of bench/intent_classifier.py.
-Budget (issue 3, DESIGN.md): the stage fits comfortably in the demo's 10 minutes on 2 cores;
+Budget (docs/design.md, "Targets"): the stage fits comfortably in the demo's 10 minutes on 2 cores;
 aimed at <= 90 s on the 1M-event world.
 
 Prints a table and writes JSON to <data dir>/reports/bench_taxonomy.json.

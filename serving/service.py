@@ -19,7 +19,7 @@ also writes to the online store, and that one runs in a thread so the loop keeps
 
 No adaptive batching: each request's work is mostly per-request (its own customer's online
 read, its own candidates), and batching the encoder alone measured too little gain to pay for
-the wait it adds (see bench/serving.py and the report of issue 6).
+the wait it adds (docs/measurements.md, "Serving").
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def write_stage_output_standins(settings: Settings, embedding_dim: int = 8, seed
     sessions up to then, as clickintent.features.model_outputs aggregates them.
     """
     from clickintent.features.model_outputs import CUSTOMER_WEB_EMBEDDING, CUSTOMER_WEB_INTENT_LABELS, recency_weighted_as_of
-    from clickintent.ranker.atomic import atomic_write_bytes
+    from clickintent.artifacts import atomic_write_bytes
 
     sessions = pd.read_parquet(
         settings.marts_dir / "fct_web_sessions.parquet", columns=["web_session_id", "customer_id", "session_end_ts", "taxonomy_node_shares"]

@@ -19,7 +19,7 @@ from clickintent.settings import Settings, load_settings
 
 def build_serving_world(feast_world: Settings, root: Path) -> Settings:
     from clickintent.encoder.embed import embed_all
-    from clickintent.encoder.pipeline import PretrainConfig, sequences_path, train_encoder, with_training
+    from clickintent.encoder.pipeline import PretrainConfig, train_encoder, with_training
     from clickintent.features.store import apply_feature_repo, materialize
     from clickintent.ranker.pipeline import train_production_models
     from clickintent.taxonomy.pipeline import run_taxonomy_stage
@@ -33,8 +33,8 @@ def build_serving_world(feast_world: Settings, root: Path) -> Settings:
         batch_size=512,
         patience=1,
     )
-    train_encoder(settings.data_dir, settings.models_dir, tiny, progress=False)
-    embed_all(sequences_path(settings.data_dir), settings.models_dir, settings.data_dir, threads=1, progress=False)
+    train_encoder(settings, tiny, progress=False)
+    embed_all(settings, threads=1, progress=False)
     apply_feature_repo(settings)
     materialize(settings)
     train_production_models(settings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 from clickintent.cli.encoder import encoder_app
 from clickintent.encoder.embed import customer_web_embeddings, load_session_embedder
 from clickintent.encoder.synthetic import write_synthetic_sequences
+from clickintent.settings import Settings
 
 
 def test_customer_web_embedding_is_an_as_of_recency_weighted_mean():
@@ -48,7 +48,7 @@ def test_commands_report_a_missing_mart(tmp_path):
 def test_train_embed_evaluate_commands_end_to_end_with_minilm(tmp_path):
     """Real parts: MiniLM query vectors, safetensors on disk, Parquet outputs, the probe on ground truth."""
     data_dir, models_dir = tmp_path / "data", tmp_path / "models"
-    write_synthetic_sequences(data_dir, 1500, seed=5)
+    write_synthetic_sequences(Settings(data_dir=data_dir), 1500, seed=5)
     runner = CliRunner()
     common = ["--data-dir", str(data_dir), "--models-dir", str(models_dir)]
     trained = runner.invoke(encoder_app, ["train", *common, "--epochs", "3", "--threads", "1"])
@@ -83,7 +83,7 @@ def test_train_embed_evaluate_commands_end_to_end_with_minilm(tmp_path):
          "search_query": row["search_queries"][i], "dwell_ms": row["dwell_ms"][i]}
         for i, e in enumerate(row["event_ids"])
     ]
-    online = load_session_embedder(models_dir, data_dir, threads=1, embed_unseen_queries=False)
+    online = load_session_embedder(Settings(data_dir=data_dir, models_dir=models_dir), threads=1, embed_unseen_queries=False)
     stored_vector = np.asarray(sessions.set_index("session_id").loc[row["session_id"], "embedding"])
     assert np.allclose(online.embed_events(events), stored_vector, atol=1e-5)
 

@@ -104,20 +104,23 @@ def test_the_card_version_names_the_stored_weights(tmp_path):
     import json
     import re
 
-    from clickintent.encoder.artifacts import CARD, WEIGHTS, encoder_dir, file_sha256, load_encoder_files, weights_version
+    from clickintent.artifacts import CARD_FILE, ModelCardError, file_sha256
+    from clickintent.encoder.artifacts import WEIGHTS, load_encoder_files, weights_version
+    from clickintent.encoder.paths import EncoderPaths
     from clickintent.encoder.pipeline import PretrainConfig, train_encoder
     from clickintent.encoder.synthetic import write_synthetic_sequences
     from clickintent.serving.artifacts import read_model_card
+    from clickintent.settings import Settings
 
-    data_dir, models_dir = tmp_path / "data", tmp_path / "models"
-    write_synthetic_sequences(data_dir, 400, seed=11)
+    settings = Settings(data_dir=tmp_path / "data", models_dir=tmp_path / "models")
+    write_synthetic_sequences(settings, 400, seed=11)
     config = PretrainConfig(max_len=32, d_model=32, n_heads=2, d_ff=64, training=replace(TINY, max_epochs=2))
 
     def train(config: PretrainConfig, budget_seconds: float | None = None) -> dict:
-        return train_encoder(data_dir, models_dir, config, query_vectors=FixedQueryVectors(dim=16), progress=False,
+        return train_encoder(settings, config, query_vectors=FixedQueryVectors(dim=16), progress=False,
                              budget_seconds=budget_seconds)
 
-    directory = encoder_dir(models_dir)
+    directory = EncoderPaths(settings).model_dir
     first_epoch = train(config, budget_seconds=0.0)  # the budget stops it after the first epoch
     assert first_epoch["training"]["stopped_by_budget"] and first_epoch["training"]["best_epoch"] == 1
     first_weights = (directory / WEIGHTS).read_bytes()
@@ -130,7 +133,7 @@ def test_the_card_version_names_the_stored_weights(tmp_path):
     rerun = train(config)
     assert rerun["training"]["epochs_run"] == 2 and rerun["version"] == resumed["version"]
     assert weights_version(file_sha256(directory / WEIGHTS)) == resumed["version"]
-    assert json.loads((directory / CARD).read_text())["version"] == resumed["version"]
+    assert json.loads((directory / CARD_FILE).read_text())["version"] == resumed["version"]
     assert load_encoder_files(directory).card["version"] == resumed["version"]
     assert read_model_card(directory, "encoder").version == resumed["version"]
 
@@ -139,5 +142,5 @@ def test_the_card_version_names_the_stored_weights(tmp_path):
 
     # Weights swapped in under another encoder's card would be served under the wrong version.
     (directory / WEIGHTS).write_bytes(first_weights)
-    with pytest.raises(ValueError, match=r"model.safetensors is not the weights its model card"):
+    with pytest.raises(ModelCardError, match=r"model.safetensors is not the weights its model card"):
         load_encoder_files(directory)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,8 @@ import xgboost as xgb
 from typer.testing import CliRunner
 
 from clickintent.cli.rank import rank_app
-from clickintent.ranker.conversion_model import CARD_FILE, MODEL_FILE, ConversionModel, TrainingConfig
+from clickintent.ranker.conversion_model import CARD_FILE, DEFAULT_CANDIDATES, MODEL_FILE, ConversionModel, TrainingConfig
+from clickintent.ranker.encoding import MatrixEncoder
 from clickintent.ranker.cross_validation import online_shoppers_csv, run_online_shoppers
 from clickintent.ranker.tabular import TableError, infer_schema, parse_label
 from clickintent.settings import load_settings
@@ -21,7 +22,7 @@ from clickintent.settings import load_settings
 runner = CliRunner()
 # One quick candidate keeps the synthetic runs to a second or two; the grid is exercised by
 # the online shoppers test.
-SMALL = TrainingConfig(candidates=TrainingConfig().candidates[:1], max_rounds=200, early_stopping_rounds=20)
+SMALL = TrainingConfig(candidates=(replace(DEFAULT_CANDIDATES[0], max_rounds=200, early_stopping_rounds=20),))
 
 
 def mixed_table(rows: int = 800, seed: int = 3) -> pd.DataFrame:
@@ -166,7 +167,7 @@ def test_type_inference_reads_text_numbers_and_forced_categoricals() -> None:
     assert kinds == {"n": "numeric", "region": "categorical", "flag": "boolean"}
     assert schema.columns[1].categories == ("1", "2")
     assert "when" in schema.ignored
-    matrix = schema.encode(pd.DataFrame({"n": ["4", None], "region": [2, 9], "flag": ["no", "yes"], "when": [None, None]}))
+    matrix = MatrixEncoder.of(schema).encode_frame(pd.DataFrame({"n": ["4", None], "region": [2, 9], "flag": ["no", "yes"], "when": [None, None]}))
     assert matrix[0].tolist() == [4.0, 1.0, 0.0]
     assert np.isnan(matrix[1, 0]) and np.isnan(matrix[1, 1])  # missing number; unseen region -> missing
 
@@ -181,9 +182,10 @@ def test_per_request_row_encoding_equals_frame_encoding(encoding: str) -> None:
     later["newsletter"] = later["newsletter"].astype(object)
     records = later.to_dict(orient="records")
     del records[2]["amount"]  # a key absent from a request is a missing value
-    expected = schema.encode(later.assign(amount=[value if index != 2 else np.nan for index, value in enumerate(later["amount"])]))
+    encoder = MatrixEncoder.of(schema)
+    expected = encoder.encode_frame(later.assign(amount=[value if index != 2 else np.nan for index, value in enumerate(later["amount"])]))
 
-    np.testing.assert_array_equal(schema.encode_rows(records), expected)
+    np.testing.assert_array_equal(encoder.encode_rows(records), expected)
 
 
 def test_saved_model_round_trips_without_pickle(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from feast.types import Array, Bool, Float32, Float64, Int64, String
 
-from clickintent.ranker.layout import CandidateBlock, FeatureLayout, LayoutError, RowEncoder, build_layout
+from clickintent.ranker.encoding import CandidateBlock, MatrixEncoder
+from clickintent.ranker.layout import FeatureLayout, LayoutError, build_layout
 from clickintent.ranker.tabular import ColumnKind, FeatureColumn
 from clickintent.ranker.training_sets import ServiceFeature
 
@@ -92,8 +93,8 @@ def test_dict_rows_encode_exactly_like_the_training_frame() -> None:
             elif isinstance(value, float) and math.isnan(value):
                 del record[key]
 
-    expected = layout.encode_frame(serving)
-    got = RowEncoder(layout).encode(records)
+    expected = MatrixEncoder.of(layout).encode_frame(serving)
+    got = MatrixEncoder.of(layout).encode_rows(records)
 
     np.testing.assert_array_equal(got, expected)
     segment = layout.model_columns.index("customer_segment")
@@ -111,7 +112,7 @@ def test_candidate_block_encodes_like_the_full_rows() -> None:
     """The service's path: the catalogue's columns encoded once, each request's shared values
     once, laid over each other; the derived columns (which read both) per row."""
     layout = layout_for(frame())
-    encoder = RowEncoder(layout)
+    encoder = MatrixEncoder.of(layout)
     catalogue = {
         "card_a": {"product_id": "card_a", "product_family": "cards", "annual_fee_usd": 95.0},
         "card_b": {"product_id": "card_b", "product_family": "cards", "annual_fee_usd": None},
@@ -130,7 +131,7 @@ def test_candidate_block_encodes_like_the_full_rows() -> None:
         for candidate_ids in (["sav_d", "card_a", "card_b"], ["loan_c"], list(catalogue), []):
             rows = [{**shared, **catalogue[candidate]} for candidate in candidate_ids]
             got = block.encode(shared, candidate_ids, rows)
-            np.testing.assert_array_equal(got, encoder.encode(rows))
+            np.testing.assert_array_equal(got, encoder.encode_rows(rows))
             assert got.shape == (len(candidate_ids), encoder.width)
     holds_product = layout.model_columns.index("holds_candidate_product")
     rows = [{**customers[0], **catalogue[c]} for c in ("card_a", "card_b")]
@@ -143,19 +144,19 @@ def test_a_vector_never_produced_is_left_out_and_listed() -> None:
     assert "web_embedding" in layout.unused and "not produced yet" in layout.unused["web_embedding"]
     assert not any(column.startswith("web_embedding") for column in layout.model_columns)
     # Serving rows may still carry it; it is ignored.
-    RowEncoder(layout).encode([{"web_embedding": [0.0] * 7, "product_id": "card_a"}])
+    MatrixEncoder.of(layout).encode_rows([{"web_embedding": [0.0] * 7, "product_id": "card_a"}])
 
 
 def test_bad_values_are_clear_errors() -> None:
     layout = layout_for(frame())
-    encoder = RowEncoder(layout)
+    encoder = MatrixEncoder.of(layout)
     with pytest.raises(LayoutError, match="'web_embedding' has 3 values; the model expects 5"):
-        encoder.encode([{"web_embedding": [1.0, 2.0, 3.0]}])
+        encoder.encode_rows([{"web_embedding": [1.0, 2.0, 3.0]}])
     with pytest.raises(LayoutError, match="non-numeric"):
-        encoder.encode([{"tenure_months": "twelve"}])
+        encoder.encode_rows([{"tenure_months": "twelve"}])
     bad = frame().assign(web_embedding=[np.zeros(3, dtype=np.float32)] * 40)
     with pytest.raises(LayoutError, match="'web_embedding' has 3 values"):
-        layout.encode_frame(bad)
+        encoder.encode_frame(bad)
     card = layout.to_json()
     card["derived"] = {"holds_a_pony": "?"}
     with pytest.raises(LayoutError, match="holds_a_pony"):

@@ -15,8 +15,9 @@ from clickintent.cli.rank import rank_app
 from clickintent.features.store import feature_store
 from clickintent.ranker.conversion_family import FamilyConversionModel, load_conversion_model
 from clickintent.ranker.layout import DERIVED_FEATURES
-from clickintent.ranker.pipeline import CONVERSION_TASK, TILE_TASK
-from clickintent.ranker.served import CARD_FILE, MODEL_FILE, ModelCardError
+from clickintent.ranker.tasks import CONVERSION_TASK, TILE_TASK
+from clickintent.artifacts import CARD_FILE, ModelCardError
+from clickintent.ranker.served import MODEL_FILE
 from clickintent.ranker.tile_model import TileRanker
 from clickintent.ranker.training_sets import build_training_set, service_features
 from clickintent.settings import Settings, load_settings
@@ -138,7 +139,7 @@ def test_conversion_model_round_trip_and_api(world: Settings) -> None:
 
 
 def test_loading_a_missing_or_mismatched_model_fails_clearly(world: Settings, tmp_path: Path) -> None:
-    with pytest.raises(ModelCardError, match="train it first"):
+    with pytest.raises(ModelCardError, match=r"does not exist; run `clickintent rank train`"):
         TileRanker.load(tmp_path / "nowhere")
     copy = tmp_path / "models"
     shutil.copytree(world.models_dir, copy)
@@ -146,7 +147,7 @@ def test_loading_a_missing_or_mismatched_model_fails_clearly(world: Settings, tm
     card = json.loads(card_path.read_text())
 
     card_path.write_text(json.dumps({**card, "format": "clickintent-tile-ranker/0"}))
-    with pytest.raises(ModelCardError, match="retrain the model"):
+    with pytest.raises(ModelCardError, match="has format 'clickintent-tile-ranker/0'; this version of clickintent reads 'clickintent-tile-ranker/1'"):
         TileRanker.load(copy)
 
     layout = dict(card["layout"])

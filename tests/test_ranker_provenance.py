@@ -43,7 +43,7 @@ def _sessions(n: int = 6) -> pd.DataFrame:
 
 def _write_embeddings(settings: Settings, encoder_version: str) -> None:
     frame = _sessions()
-    write_embedding_tables(frame, np.random.default_rng(0).normal(size=(len(frame), 4)).astype(np.float32), settings.data_dir, encoder_version)
+    write_embedding_tables(frame, np.random.default_rng(0).normal(size=(len(frame), 4)).astype(np.float32), settings, encoder_version)
 
 
 def _write_session_intent(settings: Settings, versions: list[str | None]) -> None:

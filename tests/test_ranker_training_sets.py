@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from clickintent.features.store import feature_store
-from clickintent.ranker.pipeline import CONVERSION_TASK, TILE_TASK, prepare, vector_element_labels
+from clickintent.ranker.tasks import CONVERSION_TASK, TILE_TASK, prepare, vector_element_labels
 from clickintent.ranker.training_sets import (
     CONVERSION_LABELS,
     TILE_LABELS,

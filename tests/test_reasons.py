@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import re
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
 
-from clickintent.ranker.conversion_model import ConversionModel, TrainingConfig
-from clickintent.ranker.reasons import (
-    DEFAULT_REASON_TEMPLATES,
-    PathTreeShap,
-    ReasonTemplates,
-    explain,
-    feature_contributions,
-    reason_codes,
-)
+from clickintent.ranker.conversion_model import DEFAULT_CANDIDATES, ConversionModel, TrainingConfig
+from clickintent.ranker.feature_reasons import FEATURE_REASON_TEMPLATES
+from clickintent.ranker.reasons import ReasonTemplates, display_value, explain, literal_prefix
+from clickintent.ranker.tree_shap import PathTreeShap
 
-SMALL = TrainingConfig(candidates=TrainingConfig().candidates[:1], max_rounds=200, early_stopping_rounds=20)
+SMALL = TrainingConfig(candidates=(replace(DEFAULT_CANDIDATES[0], max_rounds=200, early_stopping_rounds=20),))
 NODES = ["home_buying", "account_servicing", "travel_rewards", "retirement"]
 
 
@@ -29,8 +27,8 @@ def web_intent_world(rows: int = 1500, seed: int = 4) -> tuple[pd.DataFrame, np.
     top_node = rng.choice(NODES, rows)
     frame = pd.DataFrame(
         {
-            "web_sessions_30d_top_node": top_node,
-            "web_sessions_30d": rng.integers(1, 9, rows),
+            "top_taxonomy_node_id_30d": top_node,
+            "n_linked_sessions_30d": rng.integers(1, 9, rows),
             "tenure_months": rng.integers(1, 200, rows),
             "balance": rng.gamma(2.0, 1000.0, rows).round(2),
             "has_card": rng.random(rows) < 0.5,
@@ -54,17 +52,17 @@ def web_intent_model() -> ConversionModel:
     return ConversionModel.fit(frame, labels, config=SMALL, seed=2, threads=1)
 
 
-def test_categorical_driver_is_the_top_reason_in_the_default_template(web_intent_model: ConversionModel) -> None:
+def test_categorical_driver_is_the_top_reason_in_the_feature_templates(web_intent_model: ConversionModel) -> None:
     frame, _ = web_intent_world(rows=300, seed=11)
     reasons = explain(web_intent_model, frame)
 
-    researched = frame["web_sessions_30d_top_node"] == "home_buying"
+    researched = frame["top_taxonomy_node_id_30d"] == "home_buying"
     assert researched.sum() > 40
     for row_index in np.flatnonzero(researched.to_numpy()):
         top = reasons[row_index][0]
-        assert top.feature == "web_sessions_30d_top_node" and top.value == "home_buying"
-        sessions = frame["web_sessions_30d"].iloc[row_index]
-        assert top.text == f"researched home buying on the web in {sessions} sessions"
+        assert top.feature == "top_taxonomy_node_id_30d" and top.value == "home_buying"
+        sessions = frame["n_linked_sessions_30d"].iloc[row_index]
+        assert top.text == f"researched home buying on the web (web sessions in the last 30 days: {sessions})"
         assert top.contribution > 0
     # Contributions are sorted and positive only.
     for row in reasons:
@@ -100,16 +98,17 @@ def test_single_request_row_matches_the_batch_and_survives_save_load(web_intent_
     assert explain(loaded, frame) == batch
 
 
-def test_contributions_add_up_to_the_margin(web_intent_model: ConversionModel) -> None:
+def test_reason_contributions_are_treeshap_shares_of_the_margin(web_intent_model: ConversionModel) -> None:
     frame, _ = web_intent_world(rows=100, seed=13)
     matrix = web_intent_model.dmatrix(web_intent_model.encode(frame))
     full = web_intent_model.booster.predict(matrix, pred_contribs=True)
     margin = web_intent_model.booster.predict(matrix, output_margin=True)
+    np.testing.assert_allclose(full.sum(axis=1), margin, rtol=1e-4, atol=1e-4)
+    columns = web_intent_model.schema.model_feature_names
 
-    per_feature = feature_contributions(web_intent_model.booster, matrix)
-
-    assert per_feature.shape == (100, len(web_intent_model.schema.model_feature_names))
-    np.testing.assert_allclose(per_feature.sum(axis=1) + full[:, -1], margin, rtol=1e-4, atol=1e-4)
+    for row, reasons in enumerate(explain(web_intent_model, frame, top_k=5)):
+        for reason in reasons:
+            assert reason.contribution == pytest.approx(float(full[row, columns.index(reason.feature)]), abs=1e-6)
 
 
 def test_template_registry_matches_feature_value_then_feature_and_falls_back() -> None:
@@ -123,19 +122,61 @@ def test_template_registry_matches_feature_value_then_feature_and_falls_back() -
     assert templates.render("plan", "basic", {}) == "plan = basic raised the score"
     assert templates.render("n_form_starts_30d", "3", {}) == "3 form starts in 30 days"
     assert templates.render("broken", "1", {}) == "broken = 1 raised the score"
-    assert DEFAULT_REASON_TEMPLATES.render("web_sessions_30d_top_node", "section:mortgages", {"web_sessions_30d": "4"}) == (
-        "researched mortgages on the web in 4 sessions"
+    assert FEATURE_REASON_TEMPLATES.render("top_taxonomy_node_id_30d", "section:mortgages", {"n_linked_sessions_30d": "4"}) == (
+        "researched mortgages on the web (web sessions in the last 30 days: 4)"
     )
 
 
-def test_booster_without_a_schema_explains_dataframe_rows() -> None:
-    frame, labels = numeric_driver_world()
-    booster = xgb.train({"objective": "binary:logistic", "nthread": 1, "max_depth": 3}, xgb.DMatrix(frame, labels), 60)
-    high = frame[frame["calculator_uses"] > 1.5].head(20)
+def test_values_are_displayed_by_one_rule() -> None:
+    assert [display_value(value) for value in (True, np.bool_(False), 1970.0, 1234.56, 0.62345, np.int64(3), "gold")] == [
+        "yes", "no", "1,970", "1,235", "0.623", "3", "gold"
+    ]
 
-    reasons = reason_codes(booster, None, high, top_k=1)
 
-    assert all(row[0].feature == "calculator_uses" for row in reasons)
+@pytest.mark.parametrize(
+    ("pattern", "prefix"),
+    [
+        (r"holds_(?P<family>[a-z_]+)=yes", "holds_"),
+        (r"taxonomy_node_shares_30d\.(?P<node>[^=]+)", "taxonomy_node_shares_30d"),
+        (r"annual_fee_usd=0", "annual_fee_usd=0"),
+        (r"(?:web_)?n_searches_30d=0", ""),
+        (r"n_forms?_30d", "n_form"),  # a quantified last literal is optional
+        (r"plan=gold|tier=(?P<tier>.+)", ""),  # a top-level alternation has no common start
+        (r"plan=(?P<tier>gold|platinum)", "plan="),  # an alternation inside a group keeps the start
+        (r"(?i)plan", ""),
+    ],
+)
+def test_literal_prefix_is_read_conservatively_from_the_pattern_text(pattern: str, prefix: str) -> None:
+    assert literal_prefix(re.compile(pattern)) == prefix
+
+
+def test_candidate_filter_renders_exactly_like_trying_every_template() -> None:
+    """The per-feature filter only skips templates that could not match: the same texts as a
+    registry that tries every template in order, over the real features and tricky names."""
+    features = ["top_taxonomy_node_id_30d", "taxonomy_node_shares_30d.mortgage_loan", "holds_cards", "holds_candidate_family",
+                "annual_fee_usd", "n_form_starts_30d", "complexity", "product_id", "web_embedding", "unknown_feature", "holds_", "n"]
+    values = ["0", "1", "yes", "no", "0.25", "0.05", "card_a", "1,970", "section:mortgages"]
+    rows = [{}, {"n_linked_sessions_30d": "4", "product_family": "cards"}]
+
+    def brute_force(feature: str, value: str, row: dict) -> str:
+        reference = ReasonTemplates()
+        for template in FEATURE_REASON_TEMPLATES._templates:
+            reference.register(template.pattern.pattern, template.text, min_value=template.min_value)
+        for template, with_value in ((t, t.pattern.fullmatch(f"{feature}={value}")) for t in reference._templates):
+            match = with_value or template.pattern.fullmatch(feature)
+            if match is None or not template.accepts(value):
+                continue
+            named = {key: group.rsplit(":", 1)[-1].replace("_", " ").replace("-", " ") for key, group in match.groupdict().items() if group is not None}
+            try:
+                return template.text.format_map({"feature": feature, "value": value, "row": row, "contribution": 0.0, **named})
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+                continue
+        return reference.fallback.format_map({"feature": feature, "value": value, "row": row, "contribution": 0.0})
+
+    for feature in features:
+        for value in values:
+            for row in rows:
+                assert FEATURE_REASON_TEMPLATES.render(feature, value, row) == brute_force(feature, value, row), (feature, value, row)
 
 
 def test_tabulated_tree_shap_equals_xgboost_with_categories_missing_values_and_repeated_splits() -> None:

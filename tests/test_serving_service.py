@@ -284,7 +284,7 @@ def test_intent_and_embed_match_the_models_in_process(world: Settings, client: h
     np.testing.assert_allclose([by_node[node] for node in expected.top_node_ids], expected.top_node_probs, rtol=1e-9)
     embedded = _ok(client.post("/embed", json={"events": anonymous_events}))
     again = _ok(client.post("/embed", json={"events": list(reversed(anonymous_events))}))
-    embedder = load_session_embedder(world.models_dir, world.data_dir, threads=1, embed_unseen_queries=False)
+    embedder = load_session_embedder(world, threads=1, embed_unseen_queries=False)
     assert embedded["dim"] == embedder.dim == len(embedded["embedding"])
     np.testing.assert_allclose(embedded["embedding"], embedder.embed_events(anonymous_events), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(embedded["embedding"], again["embedding"], rtol=1e-6, atol=1e-6)  # order does not matter

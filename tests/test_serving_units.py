@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +15,14 @@ from pydantic import ValidationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clickintent.events.contract import EVENTS  # noqa: E402
-from clickintent.serving.artifacts import ArtifactError, check_compatibility, read_model_card, read_model_cards  # noqa: E402
-from clickintent.serving.http import RequestLimits  # noqa: E402
-from clickintent.serving.live_features import PageTaxonomy, merge_aggregates, session_aggregates, url_section  # noqa: E402
-from clickintent.serving.login import login_rows, recency_update  # noqa: E402
-from clickintent.serving.session import live_session_id, login_customer  # noqa: E402
-from serving.schemas import (  # noqa: E402
+from clickintent.events.contract import EVENTS
+from clickintent.serving.artifacts import ArtifactError, check_compatibility, read_model_card, read_model_cards
+from clickintent.serving.http import RequestLimits
+from clickintent.serving.live_features import PageTaxonomy, merge_aggregates, session_aggregates
+from clickintent.serving.login import login_rows, recency_update
+from clickintent.serving.session import live_session_id, login_customer
+from clickintent.taxonomy.dbt_rules import url_section
+from serving.schemas import (
     EXAMPLE_EVENTS,
     EXAMPLE_LOGIN_EVENT,
     EXAMPLE_RECOMMEND_REQUESTS,
@@ -32,7 +33,7 @@ from serving.schemas import (  # noqa: E402
     SessionRequest,
 )
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _locations(error: ValidationError) -> list[tuple]:
@@ -53,7 +54,7 @@ def test_live_events_mirror_the_event_contract_field_for_field() -> None:
 
 
 def test_every_documented_example_is_a_valid_request() -> None:
-    for name, body in EXAMPLE_RECOMMEND_REQUESTS.items():
+    for body in EXAMPLE_RECOMMEND_REQUESTS.values():
         RecommendRequest.model_validate(body)
     SessionRequest.model_validate({"events": EXAMPLE_EVENTS})
 
@@ -61,7 +62,7 @@ def test_every_documented_example_is_a_valid_request() -> None:
 def test_naive_timestamps_are_read_as_utc_and_offsets_converted() -> None:
     naive = LiveEvent.model_validate({**EXAMPLE_EVENTS[0], "event_ts": "2026-03-02T09:00:00"})
     offset = LiveEvent.model_validate({**EXAMPLE_EVENTS[0], "event_ts": "2026-03-02T10:00:00+01:00"})
-    assert naive.event_ts == offset.event_ts == T0 and offset.event_ts.tzinfo == timezone.utc
+    assert naive.event_ts == offset.event_ts == T0 and offset.event_ts.tzinfo == UTC
 
 
 @pytest.mark.parametrize(
@@ -175,7 +176,9 @@ def test_login_rows_count_the_session_and_keep_teacher_labels() -> None:
 
 
 def test_live_aggregates_follow_dbts_definitions() -> None:
-    taxonomy = PageTaxonomy(top_node_of_page={"/mortgages/refinance": "mortgage_loan"}, top_node_order=("mortgage_loan", "section:search", "unknown"))
+    taxonomy = PageTaxonomy(
+        top_node_of_page={"/mortgages/refinance": "mortgage_loan"}, top_node_order=("mortgage_loan", "section:search", "unknown")
+    )
     events = [
         {**EXAMPLE_EVENTS[1], "event_ts": T0},
         {**EXAMPLE_EVENTS[2], "event_ts": T0 + timedelta(seconds=60)},
@@ -254,7 +257,10 @@ def test_models_that_do_not_fit_together_are_refused(tmp_path: Path) -> None:
         ({"classifier_top_nodes": ("a", "b", "c")}, "trained on 2 intent top nodes"),
         ({"ranker_element_labels": {"web_distilled_top_node_probs": ["b", "a"]}}, "another top-node order"),
         ({"taxonomy_version": "v2-new"}, "taxonomy v1-old but the intent classifier is v2-new"),
-        ({"encoder_version": "v1-bbbb2222"}, r"embeddings of encoder v1-aaaa1111 but the loaded encoder is v1-bbbb2222.*clickintent encoder embed.*clickintent rank train"),
+        (
+            {"encoder_version": "v1-bbbb2222"},
+            r"embeddings of encoder v1-aaaa1111 but the loaded encoder is v1-bbbb2222.*clickintent encoder embed.*clickintent rank train",
+        ),
         ({"registered_feature_services": {"other"}}, "feature service 'tile_ranker_v1'"),
     ]:
         with pytest.raises(ArtifactError, match=expected):
@@ -303,7 +309,7 @@ def _call(middleware: RequestLimits, headers: list[tuple[bytes, bytes]], chunks:
 def test_request_limits_reject_large_and_non_json_bodies_before_the_app() -> None:
     received: list[bytes] = []
 
-    async def app(scope, receive, send):
+    async def app(_scope, receive, send):
         message = await receive()
         received.append(message["body"])
         await send({"type": "http.response.start", "status": 200, "headers": []})

@@ -14,10 +14,10 @@ from safetensors import safe_open
 from clickintent.taxonomy.classifier import IntentClassifier, session_features
 from clickintent.taxonomy.distill import DistillConfig, label_all_sessions, save_classifier, train_classifier
 from clickintent.taxonomy.features import batch_features, build_layout
-from clickintent.taxonomy.inputs import is_error_page
 from clickintent.taxonomy.model import Node, Taxonomy
 from clickintent.taxonomy.sessions import SessionBatch
-from clickintent.taxonomy.text_keys import normalize_query, url_section
+from clickintent.taxonomy.dbt_rules import url_section
+from clickintent.taxonomy.text_keys import normalize_query
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -174,12 +174,3 @@ def test_query_normalisation_masks_like_dbt_and_is_idempotent() -> None:
 @pytest.mark.parametrize(("path", "section"), [("/mortgages/rates", "mortgages"), ("/app/cards/lock", "cards"), ("/", "home"), ("/app", "home"), ("/Help", "help")])
 def test_url_sections_follow_the_dbt_macro(path: str, section: str) -> None:
     assert url_section(path) == section
-
-
-def test_the_error_page_rule_is_dbts() -> None:
-    macro = (REPO / "dbt_project/macros/is_unknown_page.sql").read_text()
-    from clickintent.taxonomy import inputs
-
-    assert inputs._ERROR_PATH.pattern in macro and inputs._ERROR_TITLE.pattern in macro
-    assert is_error_page("/wp-admin/404", None) and is_error_page("/x", "Page Not Found | Bank")
-    assert not is_error_page("/mortgages/rates", "Rates")

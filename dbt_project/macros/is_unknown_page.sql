@@ -4,6 +4,9 @@
   made only of such events are junk traffic (vulnerability scanners probing /wp-admin or /.env,
   broken links) and are filtered like bots. A missing title alone does not count: the
   contract allows sources without titles.
+
+  Python twin for the live path: clickintent.taxonomy.dbt_rules.is_unknown_page; a change here must be
+  made there too (tests/taxonomy/test_live_batch_parity.py runs both on the same edge cases).
 -#}
 {% macro is_unknown_page(page_path, page_title) -%}
   coalesce(

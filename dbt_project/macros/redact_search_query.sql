@@ -6,6 +6,9 @@
     - e-mail addresses                          -> <email>
     - runs of 6+ digits, spaces or dashes allowed inside (account, card, phone, SSN) -> <number>
   Short numbers stay ("30 year fixed", "401k", zip codes).
+
+  Python twin for the live path: clickintent.taxonomy.dbt_rules.redact_search_query; a change here must be
+  made there too (tests/taxonomy/test_live_batch_parity.py runs both on the same edge cases).
 -#}
 {% macro redact_search_query(query) -%}
   regexp_replace(

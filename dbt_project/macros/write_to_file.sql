@@ -1,5 +1,9 @@
 {#-
-  Override of dbt-duckdb's write_to_file (used by the `external` materialization).
+  Override of dbt-duckdb's write_to_file, for this project's marts when it is installed as a
+  package. In this project itself the marts go through macros/materialization_external.sql,
+  which never calls it; as a package dbt uses dbt-duckdb's `external` materialization (a package
+  may not override a built-in materialization), which does, and a package's own macros come first
+  for its own models (not for the host project's).
 
   dbt-duckdb writes a single all-NULL row into the Parquet file of a model that returned no
   rows (so that its view can infer types, filtering the row out again in the view). Feast and

@@ -47,6 +47,7 @@ def train(
     """Pretrain the encoder (masked event modelling) on the sequence mart; save <models dir>/encoder/."""
     from dataclasses import replace
 
+    from clickintent.encoder.paths import EncoderPaths
     from clickintent.encoder.pipeline import PretrainConfig, train_encoder, with_training
 
     settings = load_settings(data_dir=data_dir, models_dir=models_dir, seed=seed)
@@ -59,11 +60,11 @@ def train(
         threads=threads,
     )
     try:
-        card = train_encoder(settings.data_dir, settings.models_dir, config, sequences=sequences, log=console.print, budget_seconds=budget_seconds)
+        card = train_encoder(settings, config, sequences=sequences, log=console.print, budget_seconds=budget_seconds)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
     console.print(
-        f"encoder {card['version']} saved to {settings.models_dir / 'encoder'}: best epoch {card['training']['best_epoch']}, "
+        f"encoder {card['version']} saved to {EncoderPaths(settings).model_dir}: best epoch {card['training']['best_epoch']}, "
         f"validation loss {card['metrics']['validation_loss']:.4f}, {card['seconds']:.0f}s"
     )
 
@@ -78,11 +79,10 @@ def embed(
 ) -> None:
     """Embed every session to <data dir>/embeddings/ (sessions, and customers' web embedding as of each linked session)."""
     from clickintent.encoder.embed import embed_all
-    from clickintent.encoder.pipeline import sequences_path
 
     settings = load_settings(data_dir=data_dir, models_dir=models_dir)
     try:
-        summary = embed_all(sequences or sequences_path(settings.data_dir), settings.models_dir, settings.data_dir, batch_size=batch_size, threads=threads)
+        summary = embed_all(settings, sequences=sequences, batch_size=batch_size, threads=threads)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
     console.print(
@@ -102,7 +102,7 @@ def evaluate(
 
     settings = load_settings(data_dir=data_dir, models_dir=models_dir)
     try:
-        report = evaluate_encoder(settings.data_dir, settings.models_dir, out)
+        report = evaluate_encoder(settings, out_path=out)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
     console.print(

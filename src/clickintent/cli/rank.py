@@ -108,7 +108,7 @@ def train(
 ) -> None:
     """Train the production tile ranker and conversion model (feature services tile_ranker_v1, conversion_v1)
     on point-in-time Feast training sets; store them with model cards in <models dir>/tile_ranker and /conversion."""
-    from clickintent.ranker.pipeline import train_production_models
+    from clickintent.ranker.production import train_production_models
 
     summary = _run_stage(train_production_models, _stage_settings(data_dir, models_dir, seed))
     for task in ("tile", "conversion"):

@@ -202,7 +202,7 @@ def review(
     data_dir: Optional[Path] = DataDir,
 ) -> None:
     """Render the taxonomy for review: tree, sizes, busiest pages, example sessions (redacted)."""
-    from clickintent.taxonomy.io import write_text_atomically
+    from clickintent.artifacts import atomic_write_text
     from clickintent.taxonomy.review import render_review
 
     settings = _settings(data_dir)
@@ -210,7 +210,7 @@ def review(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        write_text_atomically(output, text)
+        atomic_write_text(output, text)
         console.print(f"wrote {output}")
 
 

@@ -4,12 +4,14 @@ Public API (torch is imported only when one of these is used):
 
 - `run_encoder_stage(settings, budget_seconds=75.0, config=None, progress=False, log=None)`
   -> EncoderStageSummary: the demo's stage (train, resuming; embed; probe), tokenizing once
-- `train_encoder(data_dir, models_dir, config=PretrainConfig(), budget_seconds=None)` -> model card (dict)
-- `embed_all(sequences_path, models_dir, data_dir)` -> EmbedSummary (writes both Parquet files)
-- `load_session_embedder(models_dir, data_dir=None, threads=1)` -> SessionEmbedder, whose
+- `train_encoder(settings, config=None, budget_seconds=None, ...)` -> model card (dict)
+- `embed_all(settings, sequences=None, ...)` -> EmbedSummary (writes both Parquet files)
+- `load_session_embedder(settings, model_dir=None, threads=1)` -> SessionEmbedder, whose
   `embed_events(events)` embeds one live session from raw events
-- `evaluate_encoder(data_dir, models_dir)` -> probe report (writes reports/encoder.json)
+- `evaluate_encoder(settings, out_path=None)` -> probe report (writes reports/encoder.json)
 - `run_benchmark(train_path, test_path, out_path)` -> next-item report
+
+Every path comes from the settings, through `EncoderPaths` (encoder/paths.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ _EXPORTS = {
     "train_encoder": "clickintent.encoder.pipeline",
     "evaluate_encoder": "clickintent.encoder.pipeline",
     "PretrainConfig": "clickintent.encoder.pipeline",
+    "EncoderPaths": "clickintent.encoder.paths",
     "embed_all": "clickintent.encoder.embed",
     "load_session_embedder": "clickintent.encoder.embed",
     "SessionEmbedder": "clickintent.encoder.embed",

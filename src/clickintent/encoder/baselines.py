@@ -99,7 +99,7 @@ class SessionKNN(NextItemModel):
     1/(how many clicks back its most recent shared item is) ("div_score"), and boosts rare items
     by idf. Defaults k=100, sample_size=500 (session-rec's) with idf 1.0: on the train_tr ->
     train_valid split of yoochoose_rsc15_100k, a grid over k in {50, 100, 200}, sample_size in
-    {500, 1000, 2500}, idf in {0, 1} put them within 0.0001 MRR@20 of the best (README.md).
+    {500, 1000, 2500}, idf in {0, 1} put them within 0.0001 MRR@20 of the best (docs/measurements.md, "Encoder").
     """
 
     k: int = 100

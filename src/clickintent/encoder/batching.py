@@ -6,7 +6,6 @@ short sessions is not padded to the longest session of the epoch: most sessions 
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import numpy as np
 import torch

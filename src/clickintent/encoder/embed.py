@@ -1,6 +1,6 @@
 """Session embeddings: every session in batch to Parquet, one live session online, customers' web embedding.
 
-Outputs (Parquet, UTC timestamps, written to a temporary name and renamed):
+Outputs (Parquet, UTC timestamps, each written atomically; paths in encoder/paths.py):
 - `<data_dir>/embeddings/session_embeddings.parquet`: one row per session of fct_session_sequences
   (web and app): session_id, platform, customer_id, session_end_ts, embedding float[64], encoder_version;
 - `<data_dir>/embeddings/customer_web_embeddings.parquet`: one row per customer per linked web
@@ -17,7 +17,6 @@ a ranker trained on another encoder's embeddings.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -25,12 +24,12 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
-from clickintent.encoder.artifacts import StoredEncoder, encoder_dir, load_encoder_files
+from clickintent.encoder.artifacts import StoredEncoder, load_encoder_files
 from clickintent.encoder.batching import collate, length_bucketed_batches
 from clickintent.encoder.live_forward import LiveForward
+from clickintent.encoder.paths import EncoderPaths
 from clickintent.encoder.tokens import (
     MiniLMQueryEmbedder,
     QueryVectorSource,
@@ -38,21 +37,11 @@ from clickintent.encoder.tokens import (
     tokenize_events,
     tokenize_sequences,
 )
+from clickintent.settings import Settings
 
-SESSION_EMBEDDINGS = "session_embeddings.parquet"
-CUSTOMER_WEB_EMBEDDINGS = "customer_web_embeddings.parquet"
-QUERY_CACHE = "query_embeddings.parquet"
 # features.model_outputs.RECENCY_HALF_LIFE_DAYS; that module is imported lazily (it loads Feast,
 # ~4 s), so the online path that imports this one stays light. A test checks the two agree.
 HALF_LIFE_DAYS = 14.0
-
-
-def embeddings_dir(data_dir: Path) -> Path:
-    return Path(data_dir) / "embeddings"
-
-
-def query_cache_path(data_dir: Path) -> Path:
-    return embeddings_dir(data_dir) / QUERY_CACHE
 
 
 class SessionEmbedder:
@@ -68,7 +57,7 @@ class SessionEmbedder:
         self._live_forward = LiveForward(self.model) if LiveForward.supports(self.model) else None
         if threads is not None:
             # More than one intra-op thread per worker makes small per-request models 10-100x
-            # slower under load on this machine (DESIGN.md, known traps).
+            # slower under load on this machine (docs/design.md, "Known traps").
             torch.set_num_threads(threads)
 
     @property
@@ -101,20 +90,22 @@ class SessionEmbedder:
 
 
 def load_session_embedder(
-    models_dir: Path,
-    data_dir: Path | None = None,
+    settings: Settings,
+    *,
+    model_dir: Path | None = None,
     threads: int | None = 1,
     embed_unseen_queries: bool = True,
 ) -> SessionEmbedder:
-    """Load `<models_dir>/encoder/` (safetensors + JSON, no pickle).
+    """Load the stored encoder (safetensors + JSON, no pickle): `<models dir>/encoder/`, or
+    `model_dir` where the caller keeps its models elsewhere (the service's model folders).
 
-    Query vectors come from the cache in `<data_dir>/embeddings/` when `data_dir` is given; with
-    `embed_unseen_queries` a query missing from it is embedded by MiniLM (loaded on first need,
-    about 6 s once, then a few ms per query); without, it contributes nothing (latency-bound use).
+    Query vectors come from the settings' query-vector cache; with `embed_unseen_queries` a query
+    missing from it is embedded by MiniLM (loaded on first need, about 6 s once, then a few ms per
+    query); without, it contributes nothing (latency-bound use).
     """
-    stored = load_encoder_files(encoder_dir(models_dir))
-    cache = query_cache_path(data_dir) if data_dir is not None else None
-    source = MiniLMQueryEmbedder(cache, allow_model=embed_unseen_queries) if stored.model.config.query_dim else None
+    paths = EncoderPaths(settings)
+    stored = load_encoder_files(model_dir if model_dir is not None else paths.model_dir)
+    source = MiniLMQueryEmbedder(paths.query_cache, allow_model=embed_unseen_queries) if stored.model.config.query_dim else None
     return SessionEmbedder(stored, source, threads=threads)
 
 
@@ -122,13 +113,6 @@ def read_sequences(path: Path) -> pd.DataFrame:
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path} not found: build the dbt marts first (`clickintent build`)")
     return pd.read_parquet(path)
-
-
-def _write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    pq.write_table(table, temporary)
-    os.replace(temporary, path)
 
 
 def _utc(values: pd.Series) -> pd.Series:
@@ -233,21 +217,20 @@ class EmbedSummary:
 
 
 def write_embedding_tables(
-    frame: pd.DataFrame, embeddings: np.ndarray, data_dir: Path, encoder_version: str
+    frame: pd.DataFrame, embeddings: np.ndarray, settings: Settings, encoder_version: str
 ) -> tuple[Path, Path, pd.DataFrame]:
-    """Both feature tables, each written to a temporary file and renamed; returns paths and customer rows.
+    """Both feature tables, each written atomically; returns paths and customer rows.
 
     `encoder_version` is the producing encoder's card version, stored in every row of both."""
     if len(frame) != len(embeddings):
         raise ValueError(f"{len(embeddings)} embeddings for {len(frame)} sessions")
-    out_dir = embeddings_dir(data_dir)
-    session_path = out_dir / SESSION_EMBEDDINGS
-    customer_path = out_dir / CUSTOMER_WEB_EMBEDDINGS
+    from clickintent.features.model_outputs import CUSTOMER_WEB_EMBEDDING, SESSION_EMBEDDING
+
     session_table = session_embedding_table(frame, embeddings, encoder_version)
     customers = customer_web_embeddings(frame, embeddings)
     customer_table = customer_embedding_table(customers, embeddings.shape[1], encoder_version)
-    _write_parquet_atomic(session_table, session_path)
-    _write_parquet_atomic(customer_table, customer_path)
+    session_path = SESSION_EMBEDDING.write(settings, session_table)
+    customer_path = CUSTOMER_WEB_EMBEDDING.write(settings, customer_table)
     return session_path, customer_path, customers
 
 
@@ -262,25 +245,25 @@ def embed_tokens_with_progress(embedder: SessionEmbedder, tokens: TokenizedSessi
 
 
 def embed_all(
-    sequences_path: Path,
-    models_dir: Path,
-    data_dir: Path,
+    settings: Settings,
+    *,
+    sequences: Path | None = None,
     batch_size: int = 1024,
     threads: int = 1,
     progress: bool = True,
 ) -> EmbedSummary:
-    """Embed every session of the sequence mart and write both Parquet outputs."""
+    """Embed every session of the sequence mart (or of `sequences`) and write both Parquet outputs."""
     import time
 
-    frame = read_sequences(sequences_path)
-    embedder = load_session_embedder(models_dir, data_dir, threads=threads, embed_unseen_queries=True)
+    frame = read_sequences(sequences or EncoderPaths(settings).sequences)
+    embedder = load_session_embedder(settings, threads=threads, embed_unseen_queries=True)
     started = time.perf_counter()
     tokens = tokenize_sequences(frame, embedder.vocabulary, embedder.model.config.max_len, embedder.query_vectors)
     if isinstance(embedder.query_vectors, MiniLMQueryEmbedder):
         embedder.query_vectors.save()
     embeddings = embed_tokens_with_progress(embedder, tokens, batch_size, progress)
     seconds = time.perf_counter() - started
-    session_path, customer_path, customers = write_embedding_tables(frame, embeddings, data_dir, embedder.card["version"])
+    session_path, customer_path, customers = write_embedding_tables(frame, embeddings, settings, embedder.card["version"])
     return EmbedSummary(
         sessions=len(frame),
         customers=int(customers["customer_id"].nunique()) if len(customers) else 0,

@@ -70,7 +70,7 @@ def linear_probe(features: np.ndarray, labels: np.ndarray, train_mask: np.ndarra
 
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=seed))
     # One BLAS thread: on the shared 2-core machine lbfgs with two threads took 58 s where one
-    # took 3.4 s (42k sessions x 64 features, 14 classes), the oversubscription trap of DESIGN.md.
+    # took 3.4 s, the oversubscription trap of docs/design.md ("Known traps").
     with threadpool_limits(limits=1):
         probe.fit(features[train_mask], labels[train_mask])
         predicted = probe.predict(features[~train_mask])

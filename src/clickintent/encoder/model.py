@@ -6,14 +6,14 @@ event type, platform, dwell bucket, time-gap bucket; a channel is off when its v
 exactly the positions it saw in training) and, for search events, a linear projection of the
 query's MiniLM vector. A post-LN Transformer encoder (PyTorch's fused inference kernel
 serves it) mixes the events; the session embedding is a masked pooling of the outputs.
-See README.md (session encoder) for the choices and the measurements behind them.
+See docs/design.md ("Encoder") for the choices and docs/measurements.md ("Encoder") for the measurements behind them.
 
 Heads:
 - page head, tied to the page embedding table (masked modelling and next-event prediction);
 - taxonomy node head (masked modelling);
 - optional copy head for next-event prediction (a pointer over the session's own events, for
-  repeat clicks), mixed with the page head by a learned gate; off by default: on YOOCHOOSE's
-  validation split it gave Recall@20 0.6595 / MRR@20 0.3605 against 0.6616 / 0.3611 without;
+  repeat clicks), mixed with the page head by a learned gate; off by default: it did not help on
+  YOOCHOOSE's validation split (Recall@20 0.6595 against 0.6616 without);
 - optional contrastive projection (SimCLR-style, used only by the contrastive term; off by
   default: +0.0015 probe macro-F1 on the demo world for twice the training time).
 

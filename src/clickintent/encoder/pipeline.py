@@ -15,8 +15,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from clickintent.encoder.artifacts import encoder_dir, save_encoder
-from clickintent.encoder.embed import embeddings_dir, query_cache_path, read_sequences, SESSION_EMBEDDINGS
+from clickintent.artifacts import atomic_write_json
+from clickintent.encoder.artifacts import save_encoder
+from clickintent.encoder.embed import read_sequences
 from clickintent.encoder.model import EncoderConfig, SessionEncoder, count_parameters
 from clickintent.encoder.tokens import (
     MiniLMQueryEmbedder,
@@ -27,15 +28,14 @@ from clickintent.encoder.tokens import (
     tokenize_sequences,
     validate_sequences,
 )
+from clickintent.encoder.paths import EncoderPaths
 from clickintent.encoder.train import TrainConfig, TrainResult, build_model, fit, split_by_time
 from clickintent.settings import Settings
-
-SEQUENCES_MART = "fct_session_sequences.parquet"
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Architecture and training defaults of the web/app session encoder (see README.md)."""
+    """Architecture and training defaults of the web/app session encoder (docs/design.md, "Encoder")."""
 
     max_len: int = 64
     d_model: int = 64
@@ -51,12 +51,9 @@ class PretrainConfig:
     training: TrainConfig = field(default_factory=lambda: TrainConfig(objective="masked", max_epochs=8, batch_size=256, patience=2))
 
 
-def sequences_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "marts" / SEQUENCES_MART
-
-
-def checkpoint_dir(data_dir: Path) -> Path:
-    return Path(data_dir) / "encoder" / "checkpoints"
+def default_config(seed: int) -> PretrainConfig:
+    """The demo's configuration, seeded."""
+    return with_training(PretrainConfig(), seed=seed)
 
 
 @dataclass
@@ -73,16 +70,17 @@ class PreparedSessions:
 
 
 def prepare_sessions(
-    frame: pd.DataFrame, config: PretrainConfig, data_dir: Path, query_vectors: QueryVectorSource | None = None
+    frame: pd.DataFrame, config: PretrainConfig, query_cache: Path | None, query_vectors: QueryVectorSource | None = None
 ) -> PreparedSessions:
     """Split by session end (latest share for validation), fit the vocabulary on the training part
-    only, tokenize every session (search queries through MiniLM, cached under the data dir)."""
+    only, tokenize every session (search queries through MiniLM, cached in `query_cache`, unless
+    `query_vectors` are given)."""
     validate_sequences(frame)
     end = pd.to_datetime(frame["session_end_ts"], utc=True)
     train_rows, validation_rows = split_by_time(end.to_numpy(), config.validation_fraction)
     vocabulary = fit_vocabulary(frame.iloc[train_rows], config.min_page_count, n_oov_buckets=config.n_oov_buckets)
     if config.use_queries and query_vectors is None:
-        query_vectors = MiniLMQueryEmbedder(query_cache_path(data_dir))
+        query_vectors = MiniLMQueryEmbedder(query_cache)
     source = query_vectors if config.use_queries else None
     tokens = tokenize_sequences(frame, vocabulary, config.max_len, source)
     if isinstance(source, MiniLMQueryEmbedder):
@@ -92,8 +90,7 @@ def prepare_sessions(
 
 def _pretrain(
     prepared: PreparedSessions,
-    data_dir: Path,
-    models_dir: Path,
+    paths: EncoderPaths,
     config: PretrainConfig,
     progress: bool,
     log: Callable[[str], None] | None,
@@ -118,7 +115,7 @@ def _pretrain(
         prepared.tokens.subset(prepared.train_rows),
         prepared.tokens.subset(prepared.validation_rows),
         config.training,
-        checkpoint_dir(data_dir),
+        paths.checkpoints,
         progress=progress,
         log=log,
         deadline=deadline,
@@ -143,39 +140,43 @@ def _pretrain(
         "metrics": {"validation_loss": result.best_validation_loss},
         "seconds": round(time.perf_counter() - started, 1),
     }
-    card = save_encoder(encoder_dir(models_dir), model, prepared.vocabulary, card)
+    card = save_encoder(paths.model_dir, model, prepared.vocabulary, card)
     return model, card, result
 
 
 def train_encoder(
-    data_dir: Path,
-    models_dir: Path,
-    config: PretrainConfig = PretrainConfig(),
+    settings: Settings,
+    config: PretrainConfig | None = None,
+    *,
     sequences: Path | None = None,
     query_vectors: QueryVectorSource | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     budget_seconds: float | None = None,
 ) -> dict:
-    """Pretrain on the sequence mart and save `<models_dir>/encoder/`; returns the model card.
+    """Pretrain on the sequence mart (or `sequences`) and save `<models dir>/encoder/`; returns the model card.
 
-    Resumes from `<data_dir>/encoder/checkpoints/` after an interruption; re-running a finished
-    configuration on unchanged data only re-saves the best weights. `budget_seconds` bounds the
-    epochs of this call (see train.fit); a later call continues the run.
+    `config` defaults to `default_config(settings.seed)`. Resumes from `<data dir>/encoder/checkpoints/`
+    after an interruption; re-running a finished configuration on unchanged data only re-saves the
+    best weights. `budget_seconds` bounds the epochs of this call (see train.fit); a later call
+    continues the run.
     """
-    frame = read_sequences(sequences or sequences_path(data_dir))
-    prepared = prepare_sessions(frame, config, data_dir, query_vectors)
+    paths = EncoderPaths(settings)
+    config = config or default_config(settings.seed)
+    frame = read_sequences(sequences or paths.sequences)
+    prepared = prepare_sessions(frame, config, paths.query_cache, query_vectors)
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
-    _, card, _ = _pretrain(prepared, data_dir, models_dir, config, progress, log, deadline)
+    _, card, _ = _pretrain(prepared, paths, config, progress, log, deadline)
     return card
 
 
-def evaluate_encoder(data_dir: Path, models_dir: Path, out_path: Path | None = None, sequences: Path | None = None) -> dict:
-    """Probe the stored session embeddings against bag-of-nodes; write `<data_dir>/reports/encoder.json`."""
+def evaluate_encoder(settings: Settings, *, out_path: Path | None = None, sequences: Path | None = None) -> dict:
+    """Probe the stored session embeddings against bag-of-nodes; write `<data dir>/reports/encoder.json` (or `out_path`)."""
     from clickintent.encoder.artifacts import load_encoder_files
 
-    frame = read_sequences(sequences or sequences_path(data_dir))
-    stored_path = embeddings_dir(data_dir) / SESSION_EMBEDDINGS
+    paths = EncoderPaths(settings)
+    frame = read_sequences(sequences or paths.sequences)
+    stored_path = paths.session_embeddings
     if not stored_path.is_file():
         raise FileNotFoundError(f"{stored_path} not found: run `clickintent encoder embed` first")
     stored = pd.read_parquet(stored_path, columns=["session_id", "embedding"])
@@ -184,18 +185,17 @@ def evaluate_encoder(data_dir: Path, models_dir: Path, out_path: Path | None = N
     if missing:
         raise ValueError(f"{missing} sessions of the mart have no stored embedding: re-run `clickintent encoder embed`")
     embeddings = np.stack([np.asarray(by_id[s], dtype=np.float32) for s in frame["session_id"]])
-    card = load_encoder_files(encoder_dir(models_dir)).card
-    return _probe_report(frame, embeddings, data_dir, card, out_path)
+    card = load_encoder_files(paths.model_dir).card
+    return _probe_report(frame, embeddings, paths, card, out_path)
 
 
-def _probe_report(frame: pd.DataFrame, embeddings: np.ndarray, data_dir: Path, card: dict, out_path: Path | None = None) -> dict:
-    from clickintent.encoder.benchmark import write_json_atomic
+def _probe_report(frame: pd.DataFrame, embeddings: np.ndarray, paths: EncoderPaths, card: dict, out_path: Path | None = None) -> dict:
     from clickintent.encoder.evaluate import probe_embeddings
 
-    report = probe_embeddings(frame, embeddings, Path(data_dir) / "ground_truth")
+    report = probe_embeddings(frame, embeddings, paths.ground_truth_dir)
     report["encoder"] = {"version": card.get("version"), "created_at": card.get("created_at"), "training": {
         k: card["training"].get(k) for k in ("objective", "contrastive_weight", "best_epoch", "epochs_run", "stopped_by_budget")}}
-    write_json_atomic(report, out_path or Path(data_dir) / "reports" / "encoder.json")
+    atomic_write_json(out_path or paths.report, report)
     return report
 
 
@@ -240,24 +240,25 @@ def run_encoder_stage(
     epoch of a fresh run always runs); None trains to max_epochs or early stopping.
     """
     started = time.perf_counter()
-    config = config or replace(PretrainConfig(), training=replace(PretrainConfig().training, seed=settings.seed))
-    frame = read_sequences(sequences_path(settings.data_dir))
-    prepared = prepare_sessions(frame, config, settings.data_dir)
+    paths = EncoderPaths(settings)
+    config = config or default_config(settings.seed)
+    frame = read_sequences(paths.sequences)
+    prepared = prepare_sessions(frame, config, paths.query_cache)
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
-    model, card, result = _pretrain(prepared, settings.data_dir, settings.models_dir, config, progress, log, deadline)
+    model, card, result = _pretrain(prepared, paths, config, progress, log, deadline)
 
     from clickintent.encoder.artifacts import StoredEncoder
     from clickintent.encoder.embed import SessionEmbedder, embed_tokens_with_progress, write_embedding_tables
 
     embedder = SessionEmbedder(StoredEncoder(model, prepared.vocabulary, card), threads=config.training.threads)
     embeddings = embed_tokens_with_progress(embedder, prepared.tokens, 1024, progress)
-    _, _, customers = write_embedding_tables(frame, embeddings, settings.data_dir, card["version"])
+    _, _, customers = write_embedding_tables(frame, embeddings, settings, card["version"])
     report, report_path = None, None
-    if (settings.ground_truth_dir / "session_intents.parquet").is_file():
-        report_path = settings.reports_dir / "encoder.json"
-        report = _probe_report(frame, embeddings, settings.data_dir, card, report_path)
+    if (paths.ground_truth_dir / "session_intents.parquet").is_file():
+        report_path = paths.report
+        report = _probe_report(frame, embeddings, paths, card, report_path)
     elif log:
-        log(f"no ground truth in {settings.ground_truth_dir}: the intent probe is skipped")
+        log(f"no ground truth in {paths.ground_truth_dir}: the intent probe is skipped")
     return EncoderStageSummary(
         version=card["version"],
         epochs_run=result.epochs_run,

@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clickintent.encoder.paths import EncoderPaths
+from clickintent.settings import Settings
+
 INTENTS = (
     "home_buying", "refinancing", "debt_consolidation", "building_credit", "travel_rewards",
     "retirement", "emergency_savings", "small_business", "car_purchase", "student_loans",
@@ -150,15 +153,13 @@ def synthesize_sequences(n_sessions: int, seed: int = 7, start: str = "2026-01-0
     return frame, ground_truth
 
 
-def write_synthetic_sequences(data_dir: Path, n_sessions: int, seed: int = 7) -> Path:
-    """Write the frame as `<data_dir>/marts/fct_session_sequences.parquet` and the ground truth."""
+def write_synthetic_sequences(settings: Settings, n_sessions: int, seed: int = 7) -> Path:
+    """Write the frame where the settings' sequence mart lives, and the ground truth beside it."""
     frame, truth = synthesize_sequences(n_sessions, seed)
-    marts = Path(data_dir) / "marts"
-    ground_truth = Path(data_dir) / "ground_truth"
-    marts.mkdir(parents=True, exist_ok=True)
-    ground_truth.mkdir(parents=True, exist_ok=True)
-    path = marts / "fct_session_sequences.parquet"
+    path = EncoderPaths(settings).sequences
+    path.parent.mkdir(parents=True, exist_ok=True)
+    settings.ground_truth_dir.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
     for name, table in truth.items():
-        table.to_parquet(ground_truth / f"{name}.parquet", index=False)
+        table.to_parquet(settings.ground_truth_dir / f"{name}.parquet", index=False)
     return path

@@ -15,7 +15,7 @@ the channel-specific layout follows:
 
 The vocabulary also keeps the page -> (node, top node) map seen in training, so an online event
 gets the same taxonomy tokens as the dbt mart gave it; an unseen page uses the mart's fallback
-rule (the URL section; for `/app/<section>/...` the second segment).
+rule (taxonomy.dbt_rules: an error page is unknown, else its URL section).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import pandas as pd
 
 from clickintent.encoder.model import MASK, N_RESERVED, PAD
 from clickintent.events.contract import EVENT_TYPES, PLATFORMS
+from clickintent.taxonomy import text_keys
+from clickintent.taxonomy.dbt_rules import is_unknown_page, url_section
 
 UNKNOWN = N_RESERVED  # first id after PAD and MASK: "unknown" in node/type/platform/bucket channels
 N_TIME_BUCKETS = 32  # two per doubling of seconds: bucket 31 is about 18 hours
@@ -75,11 +77,9 @@ def normalize_page_path(path: str | None) -> str:
 
 
 def fallback_taxonomy_node(path: str) -> str:
-    """The dbt fallback when no taxonomy page map exists: `section:<first segment>` (app: second)."""
-    segments = [s for s in normalize_page_path(path).split("/") if s]
-    if segments and segments[0] == "app" and len(segments) > 1:
-        return f"section:{segments[1]}"
-    return f"section:{segments[0]}" if segments else "section:home"
+    """dbt's node for a page the page map does not know (int_page_taxonomy): 'unknown' for an error
+    page, else `section:<url_section>`; the rules are dbt_rules', so live and batch agree."""
+    return "unknown" if is_unknown_page(path, None) else f"section:{url_section(path)}"
 
 
 def stable_hash(text: str) -> int:
@@ -88,7 +88,9 @@ def stable_hash(text: str) -> int:
 
 
 def normalize_query(query: str) -> str:
-    return " ".join(str(query).lower().split())
+    """The taxonomy's query key (dbt's masking, lower case, single spaces): a live raw query and the
+    mart's masked copy of it get one vector, and no personal data reaches the query model."""
+    return text_keys.normalize_query(query) or ""
 
 
 def query_key(query: str) -> str:
@@ -434,13 +436,14 @@ class MiniLMQueryEmbedder(QueryVectorSource):
         return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
 
     def save(self) -> None:
-        """Write the cache atomically (temp file, then rename) if it grew."""
+        """Write the cache atomically if it grew."""
         if self.cache_path is None or not self._dirty:
             return
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        from clickintent.artifacts import atomic_file
+
         keys = sorted(self._cache)
         table = pa.table(
             {
@@ -448,9 +451,8 @@ class MiniLMQueryEmbedder(QueryVectorSource):
                 "embedding": pa.array([self._cache[k].tolist() for k in keys], pa.list_(pa.float32())),
             }
         )
-        temporary = self.cache_path.with_suffix(".parquet.tmp")
-        pq.write_table(table, temporary)
-        temporary.replace(self.cache_path)
+        with atomic_file(self.cache_path) as temporary:
+            pq.write_table(table, temporary)
         self._dirty = False
 
 

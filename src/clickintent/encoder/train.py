@@ -10,7 +10,7 @@ Objectives:
 Reproducibility: every random draw of epoch e (shuffling, masks, augmentations, dropout) is
 seeded from (seed, e), so a run resumed at an epoch boundary continues exactly as an
 uninterrupted run would. A checkpoint is written after every epoch (weights and optimizer as
-safetensors, progress as JSON, each written to a temporary name and renamed); training resumes
+safetensors, progress as JSON, each written atomically); training resumes
 from it when the same configuration is trained again on the same data, and does nothing when
 that configuration already finished.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 
+from clickintent.artifacts import atomic_file, atomic_write_json
 from clickintent.encoder.batching import augment_view, collate, length_bucketed_batches, mask_events
 from clickintent.encoder.model import EncoderConfig, SessionEncoder
 from clickintent.encoder.tokens import TokenizedSessions
@@ -49,8 +49,8 @@ class TrainConfig:
     patience: int = 2  # epochs without validation improvement before stopping
     min_improvement: float = 1e-3  # smaller validation-loss gains count as no improvement
     seed: int = 7
-    # torch intra-op threads. One: on the shared 2-core machine an epoch over 123k demo
-    # sessions took 36 s with one thread and 84-120 s with two (bench/encoder.py measures both).
+    # torch intra-op threads. One: on the shared 2-core machine an epoch took 36 s with one
+    # thread and longer with two, up to 120 s (bench/encoder.py measures both).
     threads: int = 1
     # Sort sessions by length inside pools of batches: less padding, faster epochs. Off gives
     # uniformly random batches.
@@ -172,16 +172,9 @@ def validation_loss(model: SessionEncoder, tokens: TokenizedSessions, config: Tr
 # ---- checkpoints (no pickle: tensors in safetensors, the rest in JSON) ----
 
 
-def _atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(temporary))
-    os.replace(temporary, path)
-
-
-def _atomic_write_json(payload: dict, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    with atomic_file(path) as temporary:
+        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(temporary))
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -327,18 +320,18 @@ def fit(
         state["history"].append(record)
         if improved:
             state.update(best_epoch=epoch, best_validation_loss=validation, epochs_without_improvement=0)
-            _atomic_save_tensors(model.state_dict(), paths.best)
+            _save_tensors(model.state_dict(), paths.best)
         else:
             state["epochs_without_improvement"] += 1
         tensors, meta = _optimizer_tensors(optimizer)
-        _atomic_save_tensors(tensors, paths.optimizer)
-        _atomic_save_tensors(model.state_dict(), paths.last)
+        _save_tensors(tensors, paths.optimizer)
+        _save_tensors(model.state_dict(), paths.last)
         state["optimizer"] = meta
         state["epochs_completed"] = epoch
         stop = state["epochs_without_improvement"] >= config.patience
         state["finished"] = stop or epoch >= config.max_epochs
         state["stopped_early"] = bool(stop)
-        _atomic_write_json(state, paths.state)
+        atomic_write_json(paths.state, state, sort_keys=True)
         if log:
             shown = f"{validation:.4f}" if validation is not None else "-"
             log(f"epoch {epoch}: train {record['train_loss']:.4f}  validation {shown}  ({train_seconds:.1f}s)"

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from clickintent.evaluation.metrics import calibration_bins, lift_by_decile
-from clickintent.ranker.atomic import atomic_write_bytes
+from clickintent.artifacts import CARD_FILE, atomic_write_bytes, read_card
 from clickintent.settings import Settings
 
 REPORT_FILE = "report.md"
@@ -137,7 +137,7 @@ def _model_stage_window_notes(models_dir: Path | None, splits: Mapping[str, Any]
     """
     out: list[str] = []
     for directory, what, rows, end_of in _STAGE_CARDS:
-        card = _read_json(Path(models_dir) / directory / "model_card.json") if models_dir else None
+        card = _read_card(models_dir, directory)
         try:
             stage_end = pd.Timestamp(end_of(card))
         except (TypeError, KeyError, IndexError, ValueError):
@@ -246,7 +246,7 @@ def _checks_text(evaluation: dict, models_dir: Path | None = None) -> list[str]:
 
 def _classifier_agreement(models_dir: Path | None) -> float | None:
     """Top-level agreement of the distilled intent classifier with its teacher, from its card."""
-    card = _read_json(Path(models_dir) / "intent_classifier" / "model_card.json") if models_dir else None
+    card = _read_card(models_dir, "intent_classifier")
     try:
         return float(card["metrics"]["agreement_top_node"]["accuracy"])  # type: ignore[index]
     except (TypeError, KeyError, ValueError):
@@ -281,7 +281,7 @@ def _interval_reading(interval: Any, lower_is_better: bool, threshold: float = 0
 
 def _tile_section(settings: Settings, training: dict | None, figures: Path) -> list[str]:
     out = ["## Production tile ranker", ""]
-    card = _read_json(Path(settings.models_dir) / "tile_ranker" / "model_card.json")
+    card = _read_card(settings.models_dir, "tile_ranker")
     predictions_path = Path(settings.reports_dir) / "predictions" / "tile_test.parquet"
     if card is None or not predictions_path.is_file():
         return out + ["Not trained yet: `clickintent rank train`.", ""]
@@ -309,7 +309,7 @@ def _tile_section(settings: Settings, training: dict | None, figures: Path) -> l
 
 def _conversion_section(settings: Settings, training: dict | None, figures: Path) -> list[str]:
     out = ["## Production conversion model", ""]
-    card = _read_json(Path(settings.models_dir) / "conversion" / "model_card.json")
+    card = _read_card(settings.models_dir, "conversion")
     predictions_path = Path(settings.reports_dir) / "predictions" / "conversion_test.parquet"
     if card is None or not predictions_path.is_file():
         return out + ["Not trained yet: `clickintent rank train`.", ""]
@@ -496,7 +496,7 @@ def _importance_figure(settings: Settings, directory: str, title: str, path: Pat
     from clickintent.ranker.layout import FeatureLayout
 
     model_dir = Path(settings.models_dir) / directory
-    card = _read_json(model_dir / "model_card.json")
+    card = _read_card(settings.models_dir, directory)
     if card is None:
         return ""
     booster = xgb.Booster(model_file=str(model_dir / card["model_file"]))
@@ -557,6 +557,13 @@ def _read_json(path: Path) -> dict | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _read_card(models_dir: Path | None, name: str) -> dict | None:
+    """The card of model `name`, or None when the model has not been trained (no card yet)."""
+    if models_dir is None or not (Path(models_dir) / name / CARD_FILE).is_file():
+        return None
+    return read_card(Path(models_dir) / name, name=name)
 
 
 def _f(value: Any, digits: int = 4) -> str:

@@ -7,12 +7,12 @@ generate --check` (run by the tests) fails when they drift from the dbt schemas.
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
 from feast.types import Array, FeastType
 
+from clickintent.artifacts import atomic_write_text
 from clickintent.features.manifest import FeastMart, read_feast_marts
 from clickintent.settings import Settings
 
@@ -158,7 +158,5 @@ def write_generated_definitions(settings: Settings, check: bool = False, manifes
             continue
         changed.append(target)
         if not check:
-            temporary = target.with_suffix(".py.tmp")
-            temporary.write_text(content)
-            os.replace(temporary, target)
+            atomic_write_text(target, content)
     return changed

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clickintent.artifacts import atomic_file
 from clickintent.features.manifest import FeastMart, MartColumn, duckdb_type_to_feast
 from clickintent.settings import Settings
 
@@ -55,6 +56,15 @@ class ModelOutput:
 
     def path(self, settings: Settings) -> Path:
         return settings.data_dir / self.relative_path
+
+    def write(self, settings: Settings, table: pa.Table, **parquet_options: object) -> Path:
+        """Write `table` atomically to this output's file; it must have the declared schema."""
+        if not table.schema.equals(self.arrow_schema()):
+            raise ValueError(f"{self.feature_view}: the table to write does not have the declared schema:\n{table.schema}\nexpected:\n{self.arrow_schema()}")
+        path = self.path(settings)
+        with atomic_file(path) as temporary:
+            pq.write_table(table, temporary, **parquet_options)
+        return path
 
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(column.name, column.type) for column in self.columns])
@@ -201,10 +211,8 @@ def ensure_model_output_files(settings: Settings) -> list[str]:
     """
     written = []
     for output in MODEL_OUTPUTS:
-        path = output.path(settings)
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(output.arrow_schema().empty_table(), path)
+        if not output.path(settings).is_file():
+            output.write(settings, output.arrow_schema().empty_table())
             written.append(output.feature_view)
     return written
 
@@ -269,8 +277,6 @@ def _strings(series: pd.Series) -> pa.Array:
 
 def build_intent_feature_tables(settings: Settings) -> dict[str, int]:
     """session_intent and customer_web_intent_labels from the taxonomy stage's outputs; rows written."""
-    from clickintent.taxonomy.io import write_parquet_atomically
-
     top_nodes = _top_node_order(settings)
     position = {node: index for index, node in enumerate(top_nodes)}
     distilled = pq.read_table(settings.taxonomy_dir / "session_intents.parquet").to_pandas()
@@ -298,7 +304,7 @@ def build_intent_feature_tables(settings: Settings) -> dict[str, int]:
         },
         schema=SESSION_INTENT.arrow_schema(),
     )
-    write_parquet_atomically(SESSION_INTENT.path(settings), session_table)
+    SESSION_INTENT.write(settings, session_table, compression="zstd")
 
     linked = sessions[(sessions["platform"] == "web") & sessions["customer_id"].notna()].sort_values(
         ["customer_id", "session_end_ts", "session_id"], kind="stable"
@@ -321,5 +327,5 @@ def build_intent_feature_tables(settings: Settings) -> dict[str, int]:
         schema=CUSTOMER_WEB_INTENT_LABELS.arrow_schema(),
     )
     customer_table = _one_row_per_customer_instant(customer_table)
-    write_parquet_atomically(CUSTOMER_WEB_INTENT_LABELS.path(settings), customer_table)
+    CUSTOMER_WEB_INTENT_LABELS.write(settings, customer_table, compression="zstd")
     return {SESSION_INTENT.feature_view: session_table.num_rows, CUSTOMER_WEB_INTENT_LABELS.feature_view: customer_table.num_rows}

@@ -1,17 +1,27 @@
-"""Where the feature repo finds the marts: resolved from the settings when the repo is imported.
+"""Where the marts and the model stages' feature tables live, from the settings.
 
-Feast stores the absolute path in its registry at `apply` time, so a registry always points at
-the data directory it was applied from.
+The feature repo resolves its paths when it is imported: Feast stores the absolute path in its
+registry at `apply` time, so a registry always points at the data directory it was applied from.
 """
 
 from __future__ import annotations
 
-from clickintent.settings import load_settings
+from pathlib import Path
+
+from clickintent.settings import Settings, load_settings
+
+# The dbt mart of one row per session with its event sequences (encoder and taxonomy input).
+SESSION_SEQUENCES_MART = "fct_session_sequences"
+
+
+def mart_file(settings: Settings, model: str) -> Path:
+    """The Parquet file dbt writes for mart `model`."""
+    return settings.marts_dir / f"{model}.parquet"
 
 
 def mart_path(model: str) -> str:
     """Absolute path of the Parquet file dbt writes for `model`."""
-    return str(load_settings().marts_dir / f"{model}.parquet")
+    return str(mart_file(load_settings(), model))
 
 
 def data_path(relative: str) -> str:

@@ -1,8 +1,9 @@
-"""The Feast feature store of a data directory: configuration in code, apply, materialize.
+"""The Feast feature store of a data directory: configuration, apply, materialize.
 
-`feature_repo/` is an ordinary Feast repository (a plain `feast apply` works in it); this module
-builds the same `RepoConfig` in code from the settings, so tests and the CLI can point one repo
-at any data directory.
+`feature_repo/` is an ordinary Feast repository: its `feature_store.yaml` takes every path from
+`CLICKINTENT_DATA_DIR`, so `feast apply` in it works with that variable exported. This module
+reads the same file with the variable set to `settings.data_dir`, so the CLI, tests and serving
+point the one repo at any data directory and can't disagree with the feast CLI.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ import importlib
 import os
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 from feast import FeatureStore, RepoConfig
-from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
-from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
-from feast.repo_config import RegistryConfig
+from feast.repo_config import load_repo_config
 from feast.repo_contents import RepoContents
 
 from clickintent.settings import Settings
@@ -28,44 +27,50 @@ from clickintent.settings import Settings
 PROJECT = "clickintent"
 # Modules of feature_repo/ in dependency order (Feast imports every *.py in the repo).
 REPO_MODULES = ("entities", "data_sources", "feature_views", "feature_services")
-_IMPORT_LOCK = threading.Lock()
+# The repo's configuration; its paths are ${DATA_DIR_VARIABLE}/...
+FEATURE_STORE_YAML = "feature_store.yaml"
+DATA_DIR_VARIABLE = "CLICKINTENT_DATA_DIR"
+# Held while CLICKINTENT_DATA_DIR (process-wide) is set for one data directory.
+_ENVIRONMENT_LOCK = threading.RLock()
 
 
 def repo_config(settings: Settings) -> RepoConfig:
-    """The Feast configuration of settings.data_dir: DuckDB offline, SQLite or Redis online, file registry."""
+    """feature_repo/feature_store.yaml resolved for settings.data_dir, as the feast CLI reads it.
+
+    The file describes the SQLite online store; settings.online_store = "redis" swaps in Redis.
+    """
+    repo_dir = settings.feature_repo_dir
+    with _data_dir_environment(settings):
+        config = load_repo_config(repo_dir, repo_dir / FEATURE_STORE_YAML)
     if settings.online_store == "redis":
         from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 
-        online = RedisOnlineStoreConfig(connection_string=settings.redis_url)
-    else:
-        online = SqliteOnlineStoreConfig(path=str(settings.feast_dir / "online_store.db"))
-    return RepoConfig(
-        project=PROJECT,
-        provider="local",
-        registry=RegistryConfig(path=str(settings.feast_dir / "registry.db"), cache_ttl_seconds=60),
-        offline_store=DuckDBOfflineStoreConfig(),
-        online_store=online,
-        entity_key_serialization_version=3,
-        repo_path=settings.feature_repo_dir,
-    )
+        # Set before anything reads config.online_store, which builds (and caches) the store config.
+        config.online_config = RedisOnlineStoreConfig(connection_string=settings.redis_url)
+    return config
 
 
 def feature_store(settings: Settings) -> FeatureStore:
-    settings.feast_dir.mkdir(parents=True, exist_ok=True)
-    return FeatureStore(config=repo_config(settings))
+    config = repo_config(settings)
+    # Feast creates the registry's and the SQLite store's files, not their folder.
+    Path(config.registry.path).parent.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=config)
 
 
 @contextlib.contextmanager
 def _data_dir_environment(settings: Settings) -> Iterator[None]:
-    previous = os.environ.get("CLICKINTENT_DATA_DIR")
-    os.environ["CLICKINTENT_DATA_DIR"] = str(settings.data_dir)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("CLICKINTENT_DATA_DIR", None)
-        else:
-            os.environ["CLICKINTENT_DATA_DIR"] = previous
+    """CLICKINTENT_DATA_DIR set to settings.data_dir, absolute: feature_store.yaml reads a relative
+    path against feature_repo/, the settings against the working directory."""
+    with _ENVIRONMENT_LOCK:
+        previous = os.environ.get(DATA_DIR_VARIABLE)
+        os.environ[DATA_DIR_VARIABLE] = str(settings.data_dir.resolve())
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(DATA_DIR_VARIABLE, None)
+            else:
+                os.environ[DATA_DIR_VARIABLE] = previous
 
 
 def load_repo_objects(settings: Settings) -> RepoContents:
@@ -77,7 +82,7 @@ def load_repo_objects(settings: Settings) -> RepoContents:
     from feast.repo_operations import parse_repo
 
     repo_dir = str(settings.feature_repo_dir)
-    with _IMPORT_LOCK, _data_dir_environment(settings):
+    with _data_dir_environment(settings):
         for name in REPO_MODULES:
             sys.modules.pop(name, None)
         sys.path.insert(0, repo_dir)
@@ -100,9 +105,7 @@ def apply_feature_repo(settings: Settings) -> str:
 
     placeholders = ensure_model_output_files(settings)
     contents = load_repo_objects(settings)
-    missing = [
-        view.name for view in contents.feature_views if view.batch_source is not None and not Path(view.batch_source.path).is_file()
-    ]
+    missing = [view.name for view in contents.feature_views if view.batch_source is not None and not Path(view.batch_source.path).is_file()]
     if missing:
         raise FileNotFoundError(f"feature marts not built for {', '.join(missing)}; run `clickintent build` first")
     store = feature_store(settings)
@@ -128,7 +131,7 @@ def _source_time_range(path: str, timestamp_field: str) -> tuple[datetime, datet
     row = duckdb.connect().execute(f"select min({timestamp_field}), max({timestamp_field}) from read_parquet('{path}')").fetchone()
     if row is None or row[0] is None:
         return None
-    return tuple(value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc) for value in row)  # type: ignore[return-value]
+    return tuple(value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC) for value in row)  # type: ignore[return-value]
 
 
 def materialize(settings: Settings, end_date: datetime | None = None) -> int:
@@ -138,7 +141,7 @@ def materialize(settings: Settings, end_date: datetime | None = None) -> int:
     would start at now - ttl and miss history); afterwards each run is incremental.
     """
     store = feature_store(settings)
-    end_date = end_date or datetime.now(timezone.utc)
+    end_date = end_date or datetime.now(UTC)
     written = 0
     for view in store.list_feature_views():
         if not view.online:
@@ -161,7 +164,7 @@ def online_row_count(settings: Settings, feature_view: str) -> int:
         return 0
     import sqlite3
 
-    with contextlib.closing(sqlite3.connect(settings.feast_dir / "online_store.db")) as connection:
+    with contextlib.closing(sqlite3.connect(repo_config(settings).online_store.path)) as connection:
         table = f"{PROJECT}_{feature_view}"
         exists = connection.execute("select 1 from sqlite_master where type='table' and name=?", (table,)).fetchone()
         if not exists:

@@ -1,12 +1,19 @@
 """Rankers: the tile ranker and conversion model on Feast training sets, the ablation, reason codes,
 and the conversion model on any table (`rank cv`).
 
-Modules: `training_sets` (Feast point-in-time sets by feature service, time splits), `layout`
-(Feast rows -> model matrix, training and serving alike), `boosting` (XGBoost with early stopping),
-`tile_model` / `conversion_family` (the served models: load, score, reasons), `pipeline`
-(run_ranker_stage, train_production_models, run_ablation), `designs` (design measurements), `feature_reasons`
-(reason texts of the real features), `tabular` / `conversion_model` / `cross_validation`
-(`rank cv` on any table, online shoppers), `reasons` (pred_contribs -> reason texts).
+Modules:
+- `training_sets`: Feast point-in-time training sets by feature service, time splits.
+- `tabular`: tables, column kinds and the category rule; `layout`: a Feast service's columns
+  (vectors, derived features); `encoding`: the one encoder of frames and dict rows to matrices.
+- `boosting`: the one booster configuration (per-use defaults) and training with early stopping.
+- `tasks`: the tile and conversion tasks, encoded training sets and one measured fit;
+  `ablation`: the rows a-g; `production`: the stored production models;
+  `evaluation_document`: evaluation.json; `pipeline`: the stage's entry points; `designs`:
+  design measurements; `provenance`: taxonomy / encoder versions of the training data.
+- `served`, `tile_model`, `conversion_family`: the stored models (cards, load, score, reasons).
+- `reasons`: contributions -> reason texts (templates, formatting); `feature_reasons`: the
+  templates of the real features; `tree_shap`: exact TreeSHAP from per-leaf tables.
+- `conversion_model`, `cross_validation`: `rank cv` on any table, online shoppers.
 Names are imported lazily so that `import clickintent.ranker.tabular` does not load XGBoost.
 """
 
@@ -18,7 +25,9 @@ from typing import Any
 _EXPORTS = {
     "ConversionModel": "conversion_model",
     "TrainingConfig": "conversion_model",
-    "BoosterParams": "conversion_model",
+    "BoosterConfig": "boosting",
+    "train_booster": "boosting",
+    "MatrixEncoder": "encoding",
     "FeatureSchema": "tabular",
     "TableError": "tabular",
     "infer_schema": "tabular",
@@ -29,9 +38,9 @@ _EXPORTS = {
     "run_online_shoppers": "cross_validation",
     "Reason": "reasons",
     "ReasonTemplates": "reasons",
-    "DEFAULT_REASON_TEMPLATES": "reasons",
-    "reason_codes": "reasons",
+    "ReasonWriter": "reasons",
     "explain": "reasons",
+    "PathTreeShap": "tree_shap",
     "TileRanker": "tile_model",
     "FamilyConversionModel": "conversion_family",
     "load_conversion_model": "conversion_family",

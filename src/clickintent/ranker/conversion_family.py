@@ -29,17 +29,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from clickintent.ranker.boosting import BoostingConfig
 from clickintent.ranker.layout import FeatureLayout
 from clickintent.ranker.reasons import Reason
-from clickintent.ranker.served import (
-    LayoutModel,
-    ModelCardError,
-    card_base,
-    load_booster,
-    read_card,
-    save_model_directory,
-)
+from clickintent.ranker.served import LayoutModel, ModelCardError, card_base, load_booster, load_model_card, save_model_directory
 from clickintent.ranker.tabular import ColumnKind, FeatureColumn
 
 CONVERSION_DIR = "conversion"
@@ -48,8 +40,6 @@ CONVERSION_OBJECTIVE = "multi:softprob"
 NO_CONVERSION = "none"
 CONVERSION_CONTEXT = (FeatureColumn("observation_point", ColumnKind.CATEGORICAL),)
 GROUPED_VECTORS = ("web_embedding",)
-# Shallower trees than the tile ranker: ~35k training rows with a few thousand conversions.
-CONVERSION_BOOSTING = BoostingConfig(max_depth=4, learning_rate=0.1, min_child_weight=5.0)
 SERVING_OBSERVATION_POINT = "app_session_start"
 
 
@@ -73,7 +63,7 @@ class FamilyConversionModel(LayoutModel):
     @classmethod
     def load(cls, models_dir: Path, *, threads: int = 1) -> "FamilyConversionModel":
         directory = Path(models_dir) / CONVERSION_DIR
-        card = read_card(directory, CONVERSION_CARD_FORMAT)
+        card = load_model_card(directory, CONVERSION_CARD_FORMAT)
         layout = FeatureLayout.from_json(card["layout"])
         booster = load_booster(directory, card, layout, threads)
         return cls(booster=booster, layout=layout, card=card, threads=threads)

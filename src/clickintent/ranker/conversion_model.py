@@ -1,7 +1,7 @@
-"""The XGBoost conversion model: fit with early stopping on a validation split, predict, save/load.
+"""`rank cv`'s binary conversion model on any table: fit with early stopping on a validation split, predict, save/load.
 
-One class serves the `rank cv` command on any table and the demo's conversion model on Feast
-training sets. Hyperparameters are chosen honestly: a small grid of candidates is trained on the
+It trains through the same `boosting.train_booster` as the Feast-trained rankers (tile_model,
+conversion_family), with `boosting.TABLE_BOOSTING` as its defaults. Hyperparameters are chosen honestly: a small grid of candidates is trained on the
 training part only, and the candidate with the lowest validation log loss (each at its own
 early-stopping round) wins. The decision threshold for hard predictions is 0.5 by default, or chosen on the
 same validation split. Nothing here ever sees a test set.
@@ -13,9 +13,9 @@ hyperparameters, metrics, data window). No pickle anywhere.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
@@ -25,11 +25,13 @@ import xgboost as xgb
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from clickintent.ranker.atomic import atomic_directory
+from clickintent.artifacts import CARD_FILE, ModelCardError, atomic_directory, read_card, write_card
+from clickintent.ranker.boosting import TABLE_BOOSTING, BoosterConfig, dmatrix, train_booster
+from clickintent.ranker.encoding import MatrixEncoder
 from clickintent.ranker.tabular import CategoricalEncoding, FeatureSchema, TableError, infer_schema
 
 MODEL_FILE = "model.ubj"
-CARD_FILE = "model_card.json"
+__all__ = ["CARD_FILE", "MODEL_FILE", "ConversionModel", "TrainingConfig", "DEFAULT_CANDIDATES", "choose_threshold"]
 CARD_FORMAT = "clickintent-xgboost-binary/1"
 
 ThresholdRule = Literal["max_micro_f1_on_validation", "fixed_0.5"]
@@ -47,58 +49,43 @@ THRESHOLD_RULE_TEXT: dict[str, str] = {
 THRESHOLD_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
 
 
-@dataclass(frozen=True)
-class BoosterParams:
-    """Tree hyperparameters of one candidate (XGBoost names)."""
-
-    learning_rate: float = 0.05
-    max_depth: int = 4
-    min_child_weight: float = 1.0
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    reg_lambda: float = 1.0
-
-    def xgboost_params(self, *, seed: int, threads: int) -> dict[str, Any]:
-        return {
-            "objective": "binary:logistic",
-            "eval_metric": "logloss",
-            "tree_method": "hist",
-            "seed": seed,
-            "nthread": threads,
-            **asdict(self),
-        }
-
-
-# Depth x leaf weight is where tabular boosting is most sensitive; learning rate 0.05 with
-# early stopping and 0.8 row/column subsampling are conventional fixed choices.
-DEFAULT_CANDIDATES: tuple[BoosterParams, ...] = tuple(
-    BoosterParams(max_depth=depth, min_child_weight=weight) for depth in (3, 5) for weight in (1.0, 5.0)
+# Depth x leaf weight is where tabular boosting is most sensitive; the rest of TABLE_BOOSTING
+# (learning rate 0.05 with early stopping, 0.8 row/column subsampling) are conventional fixed choices.
+DEFAULT_CANDIDATES: tuple[BoosterConfig, ...] = tuple(
+    replace(TABLE_BOOSTING, max_depth=depth, min_child_weight=weight) for depth in (3, 5) for weight in (1.0, 5.0)
 )
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    candidates: tuple[BoosterParams, ...] = DEFAULT_CANDIDATES
-    max_rounds: int = 2000
-    early_stopping_rounds: int = 50
+    """How `rank cv`'s model is chosen: the candidate boosters (each with its own stopping rule)
+    and the validation split that early-stops them, picks one and sets the threshold."""
+
+    candidates: tuple[BoosterConfig, ...] = DEFAULT_CANDIDATES
     # Share of the training rows held out (stratified) for early stopping, model selection and
     # the threshold, when the caller passes no validation set of its own.
     validation_fraction: float = 0.2
     # 0.5 by default: on online shoppers the validation-tuned threshold gave no better micro-F1
-    # (0.9054 against 0.9059, 5-fold, seed 7) and adds a noisy choice.
+    # and adds a noisy choice.
     threshold_rule: ThresholdRule = "fixed_0.5"
 
+    def __post_init__(self) -> None:
+        if not self.candidates:
+            raise ValueError("TrainingConfig needs at least one candidate booster")
+
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["candidates"] = [asdict(candidate) for candidate in self.candidates]
-        return out
+        return {
+            "candidates": [candidate.to_json() for candidate in self.candidates],
+            "validation_fraction": self.validation_fraction,
+            "threshold_rule": self.threshold_rule,
+        }
 
 
 @dataclass
 class ConversionModel:
     booster: xgb.Booster
     schema: FeatureSchema
-    params: BoosterParams
+    params: BoosterConfig
     best_iteration: int
     threshold: float
     threshold_rule: ThresholdRule
@@ -150,27 +137,22 @@ class ConversionModel:
         if not schema.columns:
             raise TableError(f"no usable feature columns (ignored: {dict(schema.ignored)})")
 
-        train_matrix = _dmatrix(schema, schema.encode(train_features), train_labels, threads)
-        valid_matrix = _dmatrix(schema, schema.encode(valid_features), valid_labels, threads)
+        encoder = MatrixEncoder.of(schema)
+        train_matrix = dmatrix(schema, encoder.encode_frame(train_features), train_labels, threads)
+        valid_matrix = dmatrix(schema, encoder.encode_frame(valid_features), valid_labels, threads)
 
         selection: list[dict[str, Any]] = []
-        best: tuple[float, xgb.Booster, BoosterParams, int] | None = None
+        best: tuple[float, xgb.Booster, BoosterConfig, int] | None = None
         for candidate in config.candidates:
-            booster = xgb.train(
-                candidate.xgboost_params(seed=seed, threads=threads),
-                train_matrix,
-                num_boost_round=config.max_rounds,
-                evals=[(valid_matrix, "validation")],
-                early_stopping_rounds=config.early_stopping_rounds,
-                verbose_eval=False,
+            trained = train_booster(
+                schema, train_matrix, valid_matrix, objective="binary:logistic", eval_metric="logloss", config=candidate, seed=seed, threads=threads
             )
-            best_iteration = int(booster.best_iteration)
-            trimmed = booster[: best_iteration + 1]  # keep only the trees early stopping chose
+            trimmed, best_iteration = trained.booster, trained.best_iteration
             probabilities = trimmed.predict(valid_matrix)
             loss = float(log_loss(valid_labels, probabilities, labels=[0, 1]))
             selection.append(
                 {
-                    **asdict(candidate),
+                    **candidate.tree_params(),
                     "best_iteration": best_iteration,
                     "validation_logloss": round(loss, 6),
                     "validation_auc": round(float(roc_auc_score(valid_labels, probabilities)), 6),
@@ -178,7 +160,7 @@ class ConversionModel:
             )
             if best is None or loss < best[0]:
                 best = (loss, trimmed, candidate, best_iteration)
-        assert best is not None, "config.candidates is empty"
+        assert best is not None  # TrainingConfig has at least one candidate
         _, booster, params, best_iteration = best
 
         valid_probabilities = booster.predict(valid_matrix)
@@ -203,11 +185,15 @@ class ConversionModel:
 
     # ---- prediction ----
 
+    @cached_property
+    def encoder(self) -> MatrixEncoder:
+        return MatrixEncoder.of(self.schema)
+
     def encode(self, features: pd.DataFrame) -> np.ndarray:
-        return self.schema.encode(features)
+        return self.encoder.encode_frame(features)
 
     def dmatrix(self, matrix: np.ndarray) -> xgb.DMatrix:
-        return _dmatrix(self.schema, matrix, None, self.threads)
+        return dmatrix(self.schema, matrix, threads=self.threads)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """P(positive) per row of a raw feature frame (same columns as in training)."""
@@ -215,14 +201,14 @@ class ConversionModel:
 
     def predict_proba_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """P(positive) for plain dict rows, encoded without pandas (the per-request path)."""
-        return self.booster.predict(self.dmatrix(self.schema.encode_rows(records)))
+        return self.booster.predict(self.dmatrix(self.encoder.encode_rows(records)))
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """0/1 per row at the stored threshold."""
         return (self.predict_proba(features) >= self.threshold).astype(np.int8)
 
     def set_threads(self, threads: int) -> None:
-        """Pin XGBoost's threads; one per worker under concurrent serving (see DESIGN.md traps)."""
+        """Pin XGBoost's threads; one per worker under concurrent serving."""
         self.threads = threads
         self.booster.set_param({"nthread": threads})
 
@@ -256,7 +242,7 @@ class ConversionModel:
             "threshold": self.threshold,
             "threshold_rule": self.threshold_rule,
             "threshold_rule_text": THRESHOLD_RULE_TEXT[self.threshold_rule],
-            "params": asdict(self.params),
+            "params": self.params.to_json(),
             "best_iteration": self.best_iteration,
             "selection": self.selection,
             "metrics": dict(metrics) if metrics else {},
@@ -268,27 +254,23 @@ class ConversionModel:
         card.update(extra or {})
         with atomic_directory(Path(directory)) as staging:
             self.booster.save_model(str(staging / MODEL_FILE))
-            (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+            write_card(staging, card)
         self.card = card
         return Path(directory)
 
     @classmethod
     def load(cls, directory: Path, *, threads: int = 1) -> "ConversionModel":
+        """A model written by `save`; ModelCardError when the folder, its card or its model file do not fit."""
         directory = Path(directory)
-        card_path = directory / CARD_FILE
-        if not card_path.is_file():
-            raise FileNotFoundError(f"no {CARD_FILE} in {directory}")
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        if card.get("format") != CARD_FORMAT:
-            raise ValueError(f"{card_path} has format {card.get('format')!r}, expected {CARD_FORMAT!r}")
+        card = read_card(directory, required_fields=("model_file", "features", "params", "threshold"), expected={"format": CARD_FORMAT})
         booster = xgb.Booster(params={"nthread": threads}, model_file=str(directory / card["model_file"]))
         schema = FeatureSchema.from_json(card["features"])
         if list(booster.feature_names or []) != schema.model_feature_names:
-            raise ValueError(f"{directory}: the model's features do not match its card")
+            raise ModelCardError(f"{directory}: the model's features do not match its card")
         return cls(
             booster=booster,
             schema=schema,
-            params=BoosterParams(**card["params"]),
+            params=BoosterConfig.from_json(card["params"], defaults=TABLE_BOOSTING),
             best_iteration=int(card["best_iteration"]),
             threshold=float(card["threshold"]),
             threshold_rule=card["threshold_rule"],
@@ -308,17 +290,6 @@ def choose_threshold(labels: np.ndarray, probabilities: np.ndarray, rule: Thresh
     predictions = probabilities[None, :] >= THRESHOLD_GRID[:, None]
     accuracy = (predictions == labels[None, :].astype(bool)).mean(axis=1)
     return float(THRESHOLD_GRID[int(np.argmax(accuracy))])
-
-
-def _dmatrix(schema: FeatureSchema, matrix: np.ndarray, labels: np.ndarray | None, threads: int) -> xgb.DMatrix:
-    return xgb.DMatrix(
-        matrix,
-        label=labels,
-        feature_names=schema.model_feature_names,
-        feature_types=schema.model_feature_types,
-        enable_categorical=schema.has_categoricals,
-        nthread=threads,
-    )
 
 
 def _require_both_classes(labels: np.ndarray, what: str, minimum: int = 1) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from clickintent.ranker.atomic import atomic_write_json
+from clickintent.artifacts import atomic_write_json
 from clickintent.ranker.conversion_model import THRESHOLD_RULE_TEXT, ConversionModel, TrainingConfig
 from clickintent.ranker.tabular import (
     CategoricalEncoding,
@@ -35,14 +35,15 @@ ONLINE_SHOPPERS_REPORT = "online_shoppers.json"
 SHARED_DATASETS_VARIABLE = "CLICKINTENT_SHARED_DATASETS"
 
 
-
 def hyperparameter_rule(config: TrainingConfig) -> str:
+    stopping = config.candidates[0]
     return (
         f"per outer fold, each of the {len(config.candidates)} grid candidates is trained on the inner training split "
         f"({1 - config.validation_fraction:.0%} of the outer training rows, stratified) with early stopping "
-        f"({config.early_stopping_rounds} rounds on inner-validation log loss, at most {config.max_rounds} rounds); "
+        f"({stopping.early_stopping_rounds} rounds on inner-validation log loss, at most {stopping.max_rounds} rounds); "
         "the candidate with the lowest inner-validation log loss, trimmed to its best round, is scored once on the test fold"
     )
+
 
 FoldCallback = Callable[[dict[str, Any]], None]
 
@@ -141,8 +142,8 @@ def cross_validate(
             "subsample": config.candidates[0].subsample,
             "colsample_bytree": config.candidates[0].colsample_bytree,
             "reg_lambda": config.candidates[0].reg_lambda,
-            "early_stopping_rounds": config.early_stopping_rounds,
-            "max_rounds": config.max_rounds,
+            "early_stopping_rounds": config.candidates[0].early_stopping_rounds,
+            "max_rounds": config.candidates[0].max_rounds,
             "inner_validation_fraction": config.validation_fraction,
         },
         "folds_k": folds,

@@ -31,20 +31,20 @@ from clickintent.evaluation.metrics import (
     multilabel_micro_f1,
     tile_macro_recall_at_1,
 )
-from clickintent.ranker.atomic import atomic_write_json
+from clickintent.artifacts import atomic_write_json
 from clickintent.ranker.boosting import train_booster
-from clickintent.ranker.pipeline import (
+from clickintent.ranker.tasks import (
     CONVERSION_TASK,
     TILE_TASK,
     XGBOOST_THREADS,
     Log,
     Prepared,
-    _layout,
-    _load_prepared,
-    _quiet,
     conversion_truth,
     fit_conversion,
     fit_tile,
+    load_prepared,
+    quiet,
+    task_layout,
     vector_element_labels,
 )
 from clickintent.ranker.tile_model import TILE_CONTEXT
@@ -83,7 +83,7 @@ def _tile_variants(prepared: Prepared, seed: int, log: Log) -> list[dict[str, An
 
     # Without the slot: a layout with product_id as the only context column.
     no_slot_task = replace(TILE_TASK, context=tuple(column for column in TILE_CONTEXT if column.name != "position"))
-    layout = _layout(no_slot_task, prepared.training_set.features, prepared.frames["train"], prepared.element_labels)
+    layout = task_layout(no_slot_task, prepared.training_set.features, prepared.frames["train"], prepared.element_labels)
     columns_by_name = {name: index for index, name in enumerate(prepared.layout.model_columns)}
     columns = np.array([columns_by_name[name] for name in layout.model_columns], dtype=np.intp)
     fit = fit_tile(prepared, columns, layout, seed=seed)
@@ -187,14 +187,14 @@ def compare_designs(settings: Settings, *, log: Log | None = None, store: Any = 
     """Run the design comparisons on the production feature services; write ranker_designs.json."""
     from clickintent.features.store import feature_store
 
-    log = log or _quiet
+    log = log or quiet
     store = store or feature_store(settings)
     labels = vector_element_labels(settings)
     started = time.perf_counter()
-    tile = _load_prepared(settings, store, TILE_TASK, TILE_TASK.production_service, labels, log)
+    tile = load_prepared(settings, store, TILE_TASK, TILE_TASK.production_service, labels, log)
     tile_rows = _tile_variants(tile, settings.seed, log)
     del tile
-    conversion = _load_prepared(settings, store, CONVERSION_TASK, CONVERSION_TASK.production_service, labels, log)
+    conversion = load_prepared(settings, store, CONVERSION_TASK, CONVERSION_TASK.production_service, labels, log)
     conversion_rows = _conversion_variants(conversion, settings.seed, log)
     document = {
         "tile": tile_rows,

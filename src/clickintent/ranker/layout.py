@@ -14,22 +14,22 @@ data) and stored in the model card:
 - Entity keys and context columns the caller supplies beside the Feast features (product_id,
   the tile position) are features too where the model wants them.
 
-Derived features are computed from the same row by `derive_frame` (training, vectorised) and
-`derive_row` (serving, per dict); a test keeps the two equal. The model's column list is
-`FeatureLayout.model_columns`; `RowEncoder` turns plain dict rows into that float32 matrix
-without pandas, equal to `FeatureLayout.encode_frame` on a frame of the same rows.
+Derived features are computed from the same row by `from_frame` (training, vectorised) and
+`from_row` (serving, per dict); a test keeps the two equal. The model's column list is
+`FeatureLayout.model_columns`; clickintent.ranker.encoding turns frames and dict rows into that
+float32 matrix by one set of rules. Category vocabularies follow `tabular.category_text`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from clickintent.ranker.tabular import ColumnKind, FeatureColumn, FeatureSchema, TableError
+from clickintent.ranker.tabular import ColumnKind, FeatureColumn, FeatureSchema, TableError, vocabulary
 
 ELEMENT_SEPARATOR = "."
 
@@ -189,7 +189,7 @@ class FeatureLayout:
     def with_vocabulary(self, frame: pd.DataFrame) -> "FeatureLayout":
         """Categories of every categorical scalar read from `frame` (the training split)."""
         scalars = tuple(
-            FeatureColumn(column.name, column.kind, _vocabulary(frame[column.name])) if column.kind is ColumnKind.CATEGORICAL else column
+            FeatureColumn(column.name, column.kind, vocabulary(frame[column.name])) if column.kind is ColumnKind.CATEGORICAL else column
             for column in self.scalars
         )
         return FeatureLayout(
@@ -201,38 +201,6 @@ class FeatureLayout:
             context=self.context,
             unused=dict(self.unused),
         )
-
-    # ---- training: whole frames ----
-
-    def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
-        """The model's float32 matrix for a training frame (Feast's joined rows), column-wise."""
-        missing = sorted({c.name for c in self.scalars if c.name not in frame.columns} | {v.name for v in self.vectors if v.name not in frame.columns})
-        if missing:
-            raise LayoutError(f"column(s) missing from the training frame: {', '.join(missing)}")
-        names = self.model_columns
-        position = {name: index for index, name in enumerate(names)}
-        out = np.full((len(frame), len(names)), np.nan, dtype=np.float32)
-        for column in self.scalars:
-            values = frame[column.name]
-            index = position[column.name]
-            if column.kind is ColumnKind.CATEGORICAL:
-                # Feast String features arrive as str or None; other values as their text.
-                text = values if values.map(type).isin([str, type(None)]).all() else values.map(_category_text)
-                codes = pd.Categorical(text, categories=list(column.categories)).codes
-                out[:, index] = np.where(codes >= 0, codes, np.nan)
-            elif column.kind is ColumnKind.BOOLEAN:
-                out[:, index] = _boolean_column(values, column.name)
-            else:
-                try:
-                    out[:, index] = pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float32, na_value=np.nan)
-                except (TypeError, ValueError) as error:
-                    raise LayoutError(f"feature '{column.name}' is numeric but has non-numeric values: {error}") from error
-        for vector in self.vectors:
-            start = position[vector.columns[0]]
-            out[:, start : start + vector.length] = vector_matrix(frame[vector.name], vector)
-        for name in self.derived:
-            out[:, position[name]] = DERIVED_FEATURES[name].from_frame(frame).to_numpy(dtype=np.float32)
-        return out
 
     # ---- card ----
 
@@ -261,36 +229,6 @@ class FeatureLayout:
             context=tuple(data.get("context", ())),
             unused=dict(data.get("unused", {})),
         )
-
-
-def vector_matrix(values: pd.Series, vector: VectorFeature) -> np.ndarray:
-    """float32 (rows, length) from a column of arrays; a missing array is a row of NaN."""
-    out = np.full((len(values), vector.length), np.nan, dtype=np.float32)
-    for row, value in enumerate(values.to_numpy(dtype=object)):
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            continue
-        array = np.asarray(value, dtype=np.float32)
-        if array.shape != (vector.length,):
-            raise LayoutError(f"feature '{vector.name}' has {array.size} values in a row; the model expects {vector.length}")
-        out[row] = array
-    return out
-
-
-def _boolean_column(values: pd.Series, name: str) -> np.ndarray:
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
-    present = values.notna().to_numpy()
-    kinds = set(values[present].map(type).unique())
-    if not kinds <= {bool, np.bool_, int, float, np.int64, np.float64}:
-        raise LayoutError(f"feature '{name}' is boolean but has values of type {sorted(k.__name__ for k in kinds)}")
-    out = np.full(len(values), np.nan, dtype=np.float32)
-    out[present] = values[present].astype(float).to_numpy(dtype=np.float32)
-    return out
-
-
-def _vocabulary(values: pd.Series) -> tuple[str, ...]:
-    present = values.dropna()
-    return tuple(sorted({str(value) for value in present}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,115 +321,3 @@ def build_layout(
         unused=unused,
     )
     return layout.with_vocabulary(frame)
-
-
-# ---------------------------------------------------------------------------------------------
-# serving: dict rows -> matrix, no pandas
-
-
-class RowEncoder:
-    """Plain dict rows (one per candidate) to the model's float32 matrix.
-
-    Equal to `layout.encode_frame` on a frame of the same rows (tested). A key absent from a
-    row, or None, is missing. Built once per model; `encode` is the per-request path.
-    """
-
-    def __init__(self, layout: FeatureLayout):
-        self.layout = layout
-        schema = layout.schema
-        names = schema.model_feature_names
-        self.width = len(names)
-        position = {name: index for index, name in enumerate(names)}
-        self._numeric = [(c.name, position[c.name]) for c in layout.scalars if c.kind is not ColumnKind.CATEGORICAL]
-        self._numeric_names = [name for name, _ in self._numeric]
-        self._numeric_index = np.array([index for _, index in self._numeric], dtype=np.intp)
-        self._categorical = [
-            (c.name, position[c.name], {category: float(code) for code, category in enumerate(c.categories)})
-            for c in layout.scalars
-            if c.kind is ColumnKind.CATEGORICAL
-        ]
-        self._vectors = [(v.name, position[v.columns[0]], v.length) for v in layout.vectors]
-        self._derived = [(DERIVED_FEATURES[name].from_row, position[name]) for name in layout.derived]
-
-    def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        n = len(rows)
-        out = np.full((n, self.width), np.nan, dtype=np.float32)
-        if n == 0:
-            return out
-        if self._numeric:
-            names = self._numeric_names
-            try:
-                values = np.array([[row.get(name) for name in names] for row in rows], dtype=np.float32)
-            except (TypeError, ValueError) as error:
-                raise LayoutError(f"a numeric or boolean feature has a non-numeric value: {error}") from error
-            out[:, self._numeric_index] = values
-        for name, index, codes in self._categorical:
-            for row_index, row in enumerate(rows):
-                value = row.get(name)
-                if value is not None:
-                    out[row_index, index] = codes.get(value if isinstance(value, str) else _category_text(value), math.nan)
-        for name, start, length in self._vectors:
-            for row_index, row in enumerate(rows):
-                value = row.get(name)
-                if value is None:
-                    continue
-                if len(value) != length:
-                    raise LayoutError(f"feature '{name}' has {len(value)} values; the model expects {length}")
-                out[row_index, start : start + length] = value
-        self._fill_derived(out, rows)
-        return out
-
-    def _fill_derived(self, out: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> None:
-        for function, index in self._derived:
-            for row_index, row in enumerate(rows):
-                out[row_index, index] = function(row)
-
-    def columns_of(self, keys: Collection[str]) -> np.ndarray:
-        """Positions of the columns whose value comes from these row keys alone (derived
-        columns read several keys, so they are never among them)."""
-        positions: list[int] = [index for name, index in self._numeric if name in keys]
-        positions += [index for name, index, _ in self._categorical if name in keys]
-        for name, start, length in self._vectors:
-            if name in keys:
-                positions.extend(range(start, start + length))
-        return np.array(sorted(positions), dtype=np.intp)
-
-
-class CandidateBlock:
-    """The candidates' own columns encoded once, so that a request encodes only what it shares.
-
-    A ranking request scores one row per candidate, each row the request's shared values (the
-    customer's and the session's features) overlaid with the candidate's (product features,
-    product_id): `{**shared, **candidates[id]}`. The candidates' columns are the same in every
-    request, so they are encoded at start-up; a request encodes its shared values once, copies
-    them down the rows, lays the candidates' columns over them and computes the derived columns
-    (which read both) per row. Equal to `RowEncoder.encode` of the full rows (tested).
-    """
-
-    def __init__(self, encoder: RowEncoder, candidates: Mapping[str, Mapping[str, Any]]):
-        self.encoder = encoder
-        self.ids = list(candidates)
-        self.position = {candidate: index for index, candidate in enumerate(self.ids)}
-        rows = [candidates[candidate] for candidate in self.ids]
-        # Only keys every candidate carries may override the shared values column-wise: a key
-        # some candidate lacks leaves the shared value in that candidate's row.
-        common = set.intersection(*(set(row) for row in rows)) if rows else set()
-        self.columns = encoder.columns_of(common)
-        self.matrix = encoder.encode(rows)[:, self.columns] if rows else np.zeros((0, len(self.columns)), np.float32)
-        self._other_keys = {key for row in rows for key in row} - common
-
-    def encode(self, shared: Mapping[str, Any], candidate_ids: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """The matrix of `rows`, which must be `{**shared, **candidates[id]}` for `candidate_ids`."""
-        if self._other_keys:
-            return self.encoder.encode(rows)
-        out = np.repeat(self.encoder.encode([shared]), len(candidate_ids), axis=0)
-        if len(candidate_ids):
-            out[:, self.columns] = self.matrix[[self.position[candidate] for candidate in candidate_ids]]
-            self.encoder._fill_derived(out, rows)
-        return out
-
-
-def _category_text(value: Any) -> str | None:
-    from clickintent.ranker.tabular import _category_text as text
-
-    return text(value)

@@ -1,48 +1,39 @@
 """Reason codes: the features that raised a score most, in words a customer can read.
 
-Regulated lenders must say why an offer was made. XGBoost's `pred_contribs=True` gives each
-feature's exact additive share of a row's log-odds (TreeSHAP); the largest positive shares
-become reasons through a template registry keyed by feature name. A template's pattern is
-matched (full match, in registration order) against `feature=value` first and then against
-`feature`, so one template can cover a family of features or one categorical value. Named
-groups of the pattern and the row's other values are available in the text:
+Regulated lenders must say why an offer was made. TreeSHAP gives each feature's exact additive
+share of a row's log-odds; `ReasonWriter` turns the largest positive shares into reasons (a
+vector whose single dimensions mean nothing, like an embedding, summed into one) through a
+template registry keyed by feature name. A template's pattern is matched (full match, in
+registration order) against `feature=value` first and then against `feature`, so one template
+can cover a family of features or one categorical value. Named groups of the pattern and the
+row's other values are available in the text:
 
-    templates.register(r"web_sessions_30d_top_node=(?P<node>.+)",
-                       "researched {node} on the web in {row[web_sessions_30d]} sessions")
+    templates.register(r"top_taxonomy_node_id_30d=(?P<node>.+)",
+                       "researched {node} on the web (web sessions in the last 30 days: {row[n_linked_sessions_30d]})")
 
 A template may require a numeric value of at least `min_value` (a share of web activity only
 reads as "researched ..." when it is not near zero). A template whose placeholders cannot be
 filled, or whose `min_value` the value does not reach, is skipped for the next matching one;
 when none is left the generic text "{feature} = {value} raised the score" is used, so a missing
-feature never breaks a response.
-
-Per request this is one DMatrix from a float32 row plus one TreeSHAP pass: well under a
-millisecond for the small models here (bench it with the serving path). The served models
-(clickintent.ranker.served) use `PathTreeShap`, the same exact values from tables built at load.
+feature never breaks a response. The project's registry is
+clickintent.ranker.feature_reasons.FEATURE_REASON_TEMPLATES; values are displayed by
+`display_value` (the one formatter of texts and values).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
-
-try:  # the standard library's regex parser (sre_parse before Python 3.11)
-    from re import _constants as _regex_constants, _parser as _regex_parser
-except ImportError:  # pragma: no cover
-    import sre_constants as _regex_constants  # type: ignore[no-redef]
-    import sre_parse as _regex_parser  # type: ignore[no-redef]
-
-from clickintent.ranker.tabular import FeatureSchema
 
 if TYPE_CHECKING:  # pragma: no cover
     from clickintent.ranker.conversion_model import ConversionModel
+    from clickintent.ranker.layout import FeatureLayout
+    from clickintent.ranker.tabular import FeatureSchema
 
 GENERIC_REASON = "{feature} = {value} raised the score"
 DEFAULT_TOP_K = 3
@@ -121,7 +112,7 @@ class ReasonTemplates:
         prefix = f"{feature}="
         out = []
         for template in self._templates:
-            literal = _literal_prefix(template.pattern)
+            literal = literal_prefix(template.pattern)
             may_match_with_value = prefix.startswith(literal) or literal.startswith(prefix)
             feature_match = template.pattern.fullmatch(feature)
             if may_match_with_value or feature_match is not None:
@@ -129,353 +120,231 @@ class ReasonTemplates:
         return tuple(out)
 
 
-# Templates for feature names of the project's customer web-intent features (DESIGN.md marts).
-# Teams add their own with `register`; anything unmatched gets the generic text.
-DEFAULT_REASON_TEMPLATES = ReasonTemplates(
-    [
-        (r"web_sessions_30d_top_node=(?P<node>.+)", "researched {node} on the web in {row[web_sessions_30d]} sessions"),
-        (r"(?P<intent>.+)_intent_sessions_30d", "researched {intent} on the web in {value} sessions"),
-        (r"(?:web_)?n_calculator_events(?:_30d)?", "used a calculator on the web {value} times"),
-        (r"(?:web_)?n_form_starts(?:_30d)?", "started an application on the web {value} times"),
-        (r"(?:web_)?n_searches(?:_30d)?", "searched the website {value} times"),
-        (r"intent_label=(?P<intent>.+)", "showed {intent} intent"),
-    ]
-)
+# ---------------------------------------------------------------------------------------------
+# the regex prefix rule (public API only)
+
+# Characters with a meaning in a pattern; the literal start of a pattern ends at the first one.
+_SPECIAL = frozenset(".^$*+?{}[]\\|()")
 
 
-def feature_contributions(booster: xgb.Booster, matrix: xgb.DMatrix) -> np.ndarray:
-    """Per-row, per-feature log-odds contributions, the bias column removed."""
-    return booster.predict(matrix, pred_contribs=True)[:, :-1]
+def literal_prefix(pattern: re.Pattern[str]) -> str:
+    """Characters every match of `pattern` starts with, read conservatively from its text.
 
-
-class PathTreeShap:
-    """Exact path-dependent TreeSHAP (what XGBoost's `pred_contribs=True` computes), evaluated
-    from per-leaf tables built once per booster.
-
-    For a leaf with unique path features F (n of them), each with its cover fraction z_j (the
-    share of training cover that follows the path's splits on j) and o_j (1 when the row follows
-    all of them), TreeSHAP gives feature i of F
-
-        v_leaf * (o_i - z_i) * sum over S in {j in F - i : o_j = 1} of |S|! (n-|S|-1)! / n! * prod_{j in F-S-i} z_j
-
-    which depends on the row only through which splits of the path the row follows: at most
-    2**depth cases per leaf, tabulated at load. A row then costs one comparison per split on each
-    leaf's path and one table look-up per (leaf, feature) instead of TreeSHAP's recursion (Yang,
-    "Fast TreeSHAP", 2021, algorithm v2). On the 1M-event world's tile ranker (32 trees of depth
-    6, 1,674 leaves): the same values to float32 rounding (|difference| < 1e-6 against XGBoost),
-    0.45 ms instead of 2.0 ms for the 5 tiles of a response (one thread, loaded 2-core box); the
-    tables take 0.3 s and 5 MB to build. Boosters it cannot tabulate (multi-output, dart, paths
-    longer than MAX_PATH_SPLITS) raise ValueError: use XGBoost's predict then.
+    '' when unsure (case-insensitive or verbose flags, a top-level alternation); a literal
+    character followed by a quantifier is not part of it. Only ever shorter than the true prefix,
+    so a template filtered by it (`ReasonTemplates._candidates_for`) could never have matched.
     """
-
-    MAX_PATH_SPLITS = 8  # a table of 2**splits rows per leaf
-
-    def __init__(self, booster: xgb.Booster):
-        model = json.loads(booster.save_raw("json"))
-        learner = model["learner"]
-        n_targets = int(learner["learner_model_param"].get("num_target", "1") or 1)
-        n_class = int(learner["learner_model_param"].get("num_class", "0") or 0)
-        gbm = learner["gradient_booster"]
-        if gbm.get("name") != "gbtree" or n_targets > 1 or n_class > 1:
-            raise ValueError("PathTreeShap supports single-output gbtree boosters only")
-        self.n_features = int(learner["learner_model_param"]["num_feature"])
-        leaves: list[tuple[float, list[tuple[int, float, bool, frozenset | None, bool]], list[int], list[float]]] = []
-        for tree in gbm["model"]["trees"]:
-            leaves.extend(_tree_paths(tree))
-        leaves = [leaf for leaf in leaves if leaf[1]]  # a single-leaf tree gives every feature 0
-        longest = max((len(path) for _, path, _, _ in leaves), default=0)
-        if longest > self.MAX_PATH_SPLITS:
-            raise ValueError(f"a tree path has {longest} splits; PathTreeShap tabulates up to {self.MAX_PATH_SPLITS}")
-        self._empty = not leaves
-        if not self._empty:
-            self._build(leaves, longest)
-
-    def _build(self, leaves, depth: int) -> None:
-        n_leaves = len(leaves)
-        # Split k of every path at entry (leaf, k). A row misses a split when `value < threshold`,
-        # the value read from the rows of `split_rows` (see `contributions`): x with missing as -inf (default left) or +inf (default
-        # right) for a path going right, and -x (missing as +inf / -inf) with the threshold
-        # negated and moved one float up (x >= t is -x <= -t, i.e. -x < the next float above -t)
-        # for a path going left. Shorter paths are padded with a split every row follows (the
-        # constant row `padding`, 0, below 0). A categorical split reads a row after that: 1 when the
-        # row follows it, 0 when not (below 0.5).
-        padding = 4 * self.n_features
-        column = np.full((n_leaves, depth), padding, dtype=np.intp)
-        threshold = np.zeros((n_leaves, depth), dtype=np.float32)
-        categorical: list[tuple[int, frozenset, bool, bool]] = []  # (column, category set, default_left, path goes left)
-        tables, pair_columns, pair_leaf, pair_slot = [], [], [], []
-        for leaf, (value, path, slot_columns, z) in enumerate(leaves):
-            slot_of = {feature: slot for slot, feature in enumerate(slot_columns)}
-            splits_of_slot = np.zeros(len(slot_columns), dtype=np.int64)
-            for k, (feature, condition, default_left, categories, left) in enumerate(path):
-                splits_of_slot[slot_of[feature]] |= 1 << k
-                if categories is not None:
-                    column[leaf, k], threshold[leaf, k] = padding + 1 + len(categorical), 0.5
-                    categorical.append((feature, categories, default_left, left))
-                elif left:
-                    column[leaf, k] = feature + (2 if default_left else 3) * self.n_features
-                    threshold[leaf, k] = np.nextafter(-np.float32(condition), np.float32(np.inf))
-                else:
-                    column[leaf, k] = feature + (0 if default_left else 1) * self.n_features
-                    threshold[leaf, k] = np.float32(condition)
-            # Row m of this leaf's table: the splits in bit mask m are not followed.
-            missed = np.arange(1 << len(path))[:, None]
-            satisfied = ((missed & splits_of_slot) == 0).astype(np.int64) @ (1 << np.arange(len(slot_columns)))
-            table = np.zeros((1 << len(path), depth))
-            table[:, : len(slot_columns)] = _leaf_table(value, z)[satisfied]
-            tables.append(table)
-            for slot, feature in enumerate(slot_columns):
-                pair_columns.append(feature)
-                pair_leaf.append(leaf)
-                pair_slot.append(slot)
-        self._depth = depth
-        self._column = column.ravel()
-        self._threshold = threshold.ravel()[:, None]
-        # Categorical splits: one look-up per (split, category code) says whether the row misses it.
-        # Codes are read as 0 = missing, 1 = invalid (negative or beyond every set), 2 + code.
-        self._cat_column = np.array([feature for feature, *_ in categorical], dtype=np.intp)
-        top_code = max((max(categories) for _, categories, _, _ in categorical if categories), default=0)
-        self._top_code = top_code
-        follows = np.empty((len(categorical), top_code + 4), dtype=np.float32)
-        for row, (_, categories, default_left, left) in enumerate(categorical):
-            in_set = np.zeros(top_code + 4, dtype=bool)
-            in_set[[2 + code for code in categories]] = True
-            follows[row] = in_set != left  # a category in the set goes right, any other left
-            follows[row, 0] = default_left == left
-            follows[row, 1] = left
-        self._cat_follows = follows.ravel()
-        self._cat_base = (np.arange(len(categorical)) * (top_code + 4)).astype(np.intp)[:, None]
-        # (leaf, slot) pairs ordered by feature column, so the per-feature sums are one reduceat.
-        order = np.lexsort((np.array(pair_slot), np.array(pair_leaf), np.array(pair_columns)))
-        self._pair_share = (np.array(pair_leaf, dtype=np.intp) * depth + np.array(pair_slot, dtype=np.intp))[order]
-        # One row of `depth` shares (slot order, zero-padded) per (leaf, missed splits).
-        self._leaf_offset = np.concatenate([[0], np.cumsum([len(table) for table in tables])[:-1]]).astype(np.intp)[:, None]
-        self._table = np.concatenate(tables)
-        self._split_bits = (1 << np.arange(depth)).astype(np.uint8)
-        pair_column = np.array(pair_columns, dtype=np.intp)[order]
-        self._column_starts = np.flatnonzero(np.r_[True, pair_column[1:] != pair_column[:-1]])
-        self._used_columns = pair_column[self._column_starts]
-
-    def contributions(self, matrix: np.ndarray) -> np.ndarray:
-        """(rows, features) contributions to the margin, the bias column left out."""
-        x = np.asarray(matrix, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"expected a (rows, {self.n_features}) matrix, got {x.shape}")
-        rows = x.shape[0]
-        if self._empty or rows == 0:
-            return np.zeros((rows, self.n_features), dtype=np.float64)
-        # Features x rows: every gather below takes whole rows of this layout.
-        columns = np.ascontiguousarray(x.T)
-        missing = np.isnan(columns)
-        low, high = np.where(missing, -np.inf, columns), np.where(missing, np.inf, columns)
-        code_index = np.where(missing, 0, np.clip(columns, -1, self._top_code + 1) + 2).astype(np.intp)
-        categorical = np.take(self._cat_follows, self._cat_base + np.take(code_index, self._cat_column, axis=0))
-        split_rows = np.concatenate([low, high, -low, -high, np.zeros((1, rows), np.float32), categorical])
-        misses = np.take(split_rows, self._column, axis=0) < self._threshold
-        # Bit k of missed[leaf, row]: the row misses split k of the leaf's path.
-        missed = np.einsum("lkr,k->lr", misses.reshape(-1, self._depth, rows).view(np.uint8), self._split_bits).astype(np.intp)
-        # One row of `depth` shares per (leaf, row): a cache line or two each, so a request
-        # touches ~leaves x rows lines of the tables, not one per (leaf, feature) pair.
-        blocks = np.take(self._table, (self._leaf_offset + missed).ravel(), axis=0)  # (leaves * rows, depth)
-        by_slot = blocks.reshape(-1, rows, self._depth).transpose(0, 2, 1).reshape(-1, rows)  # (leaves * depth, rows)
-        shares = np.take(by_slot, self._pair_share, axis=0)
-        out = np.zeros((self.n_features, rows), dtype=np.float64)
-        out[self._used_columns] = np.add.reduceat(shares, self._column_starts, axis=0)
-        return out.T
+    text = pattern.pattern
+    if pattern.flags & (re.IGNORECASE | re.VERBOSE) or _has_top_level_alternation(text):
+        return ""
+    prefix: list[str] = []
+    for char in text:
+        if char in _SPECIAL:
+            if char in "*+?{" and prefix:
+                prefix.pop()  # the last literal is optional or repeated
+            break
+        prefix.append(char)
+    return "".join(prefix)
 
 
-def _tree_paths(tree: Mapping[str, Any]) -> list[tuple[float, list[tuple[int, float, bool, frozenset | None, bool]], list[int], list[float]]]:
-    """Every leaf of an XGBoost JSON tree: (value, its path's splits, the path's distinct
-    features in order, each feature's cover fraction z). A split is (feature, threshold,
-    default_left, category set or None, whether the path goes left)."""
-    left, right = tree["left_children"], tree["right_children"]
-    feature_of, condition = tree["split_indices"], tree["split_conditions"]
-    default_left, cover = tree["default_left"], tree["sum_hessian"]
-    split_type = tree.get("split_type") or [0] * len(left)
-    categories = {
-        node: frozenset(tree["categories"][start : start + size])
-        for node, start, size in zip(tree.get("categories_nodes", []), tree.get("categories_segments", []), tree.get("categories_sizes", []))
-    }
-    out = []
-    stack: list[tuple[int, list[tuple[int, bool]]]] = [(0, [])]
-    while stack:
-        node, path = stack.pop()
-        if left[node] != -1:
-            stack.append((right[node], path + [(node, False)]))
-            stack.append((left[node], path + [(node, True)]))
+def _has_top_level_alternation(text: str) -> bool:
+    depth, index, in_class = 0, 0, False
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
             continue
-        splits, slot_columns, z = [], [], []
-        for parent, went_left in path:
-            feature = feature_of[parent]
-            child = left[parent] if went_left else right[parent]
-            if feature not in slot_columns:
-                slot_columns.append(feature)
-                z.append(1.0)
-            # A feature split again on the path: its fractions multiply (TreeSHAP's unwinding).
-            z[slot_columns.index(feature)] *= cover[child] / cover[parent]
-            is_categorical = split_type[parent] == 1
-            splits.append((feature, condition[parent], bool(default_left[parent]), categories.get(parent, frozenset()) if is_categorical else None, went_left))
-        out.append((float(condition[node]), splits, slot_columns, z))
-    return out
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if text[index + 1 : index + 2] == "^":
+                index += 1
+            if text[index + 1 : index + 2] == "]":  # a leading ] is a literal member
+                index += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+        index += 1
+    return False
 
 
-def _leaf_table(value: float, z: list[float]) -> np.ndarray:
-    """(2**n, n): the leaf value times feature i's share, for each set (bit mask) of satisfied features."""
-    n = len(z)
-    weights = np.array([math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)])
-    satisfied = (np.arange(1 << n)[:, None] >> np.arange(n)) & 1  # (masks, n): o_j per mask
-    out = np.empty((1 << n, n))
-    for i in range(n):
-        # Coefficients of prod over j != i of (o_j * t + z_j), per mask: t**s sums the sets S of size s.
-        poly = np.zeros((1 << n, n))
-        poly[:, 0] = 1.0
-        for j in range(n):
-            if j != i:
-                poly[:, 1:] = poly[:, 1:] * z[j] + poly[:, :-1] * satisfied[:, j : j + 1]
-                poly[:, 0] *= z[j]
-        out[:, i] = value * (satisfied[:, i] - z[i]) * (poly @ weights)
-    return out
+# ---------------------------------------------------------------------------------------------
+# displaying values
 
 
-def reason_codes(
-    booster: xgb.Booster,
-    schema: FeatureSchema | None,
-    rows: pd.DataFrame | Mapping[str, Any] | Sequence[Mapping[str, Any]],
-    *,
-    templates: ReasonTemplates = DEFAULT_REASON_TEMPLATES,
-    top_k: int = DEFAULT_TOP_K,
-    min_contribution: float = 0.0,
-    threads: int = 1,
-) -> list[list[Reason]]:
-    """Up to `top_k` reasons per row: the features with the largest positive contributions.
+def display_number(value: float) -> str:
+    """Numbers as a customer reads them: 1,970 for money-sized values, 0.623 for shares."""
+    number = float(value)
+    if number.is_integer() and abs(number) < 1e15:
+        return f"{int(number):,}"
+    if abs(number) >= 100:
+        return f"{round(number):,}"
+    return f"{number:.3g}"
 
-    `rows` is one row (a mapping), a list of mappings or a DataFrame of raw feature values.
-    With a `schema` (a `ConversionModel`'s) rows are encoded exactly as in training; without
-    one, `rows` must be a DataFrame holding the booster's features as XGBoost accepts them.
+
+def display_value(value: Any) -> str:
+    """A present value as a reason shows it: yes/no, numbers by `display_number`, else its text."""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return display_number(value)
+    if value is pd.NA:
+        return "missing"
+    return str(value)
+
+
+def _is_absent(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class _PresentValues(dict):
+    """A row's values as display text for `{row[...]}`; a missing value is a KeyError, so the
+    template that needs it is skipped rather than saying "missing"."""
+
+    def __init__(self, row: Mapping[str, Any]):
+        super().__init__()
+        self._row = row
+
+    def __missing__(self, key: str) -> str:
+        value = self._row.get(key)
+        if _is_absent(value):
+            raise KeyError(key)
+        text = display_value(value)
+        self[key] = text
+        return text
+
+
+# ---------------------------------------------------------------------------------------------
+# contributions -> reasons
+
+
+class ReasonWriter:
+    """Per-column contributions of encoded rows -> up to `top_k` readable reasons per row.
+
+    Columns are summed per reason group (a grouped vector's elements are one reason); values are
+    read from the row, or from the encoded matrix for booleans, vector elements and one-hot
+    columns. Missing values and context columns (the tile position, the observation point) are
+    never reasons: neither says anything about the customer or the product. A text already given
+    for a larger contribution is not repeated.
     """
-    if schema is not None and not isinstance(rows, pd.DataFrame):
-        # The per-request path: plain mappings encoded in pure Python, no DataFrame.
-        records = [rows] if isinstance(rows, Mapping) else list(rows)
-        values = schema.encode_rows(records)
-    else:
-        frame = _as_frame(rows, schema.names if schema is not None else booster.feature_names)
-        records = frame.to_dict(orient="records")
-        values = schema.encode(frame) if schema is not None else np.empty((0, 0), dtype=np.float32)
-    if schema is not None:
-        feature_names = schema.model_feature_names
-        raw_columns = set(schema.names)
-        matrix = xgb.DMatrix(
-            values,
-            feature_names=feature_names,
-            feature_types=schema.model_feature_types,
-            enable_categorical=schema.has_categoricals,
-            nthread=threads,
+
+    def __init__(
+        self,
+        columns: Sequence[str],
+        templates: "ReasonTemplates",
+        *,
+        groups: Mapping[str, str] | None = None,
+        summed_vectors: Collection[str] = (),
+        from_matrix: Collection[str] = (),
+        yes_no: Collection[str] = (),
+        not_reasons: Collection[str] = (),
+    ):
+        self.templates = templates
+        groups = dict(groups or {})
+        self._group_names = list(dict.fromkeys(groups.get(column, column) for column in columns))
+        group_index = {name: index for index, name in enumerate(self._group_names)}
+        # Contributions of a row, summed per reason group, are one matrix product.
+        self._group_matrix = np.zeros((len(columns), len(self._group_names)), dtype=np.float64)
+        for column_index, column in enumerate(columns):
+            self._group_matrix[column_index, group_index[groups.get(column, column)]] = 1.0
+        self._column_index = {column: index for index, column in enumerate(columns)}
+        self._summed_vectors = set(summed_vectors)
+        self._from_matrix = set(from_matrix)
+        self._yes_no = set(yes_no)
+        self._not_reasons = set(not_reasons)
+
+    @classmethod
+    def for_layout(cls, layout: "FeatureLayout", templates: "ReasonTemplates") -> "ReasonWriter":
+        from clickintent.ranker.tabular import ColumnKind
+
+        schema = layout.schema
+        return cls(
+            schema.model_feature_names,
+            templates,
+            groups=layout.reason_group(),
+            summed_vectors=[vector.name for vector in layout.vectors if vector.grouped],
+            from_matrix=[column for vector in layout.vectors for column in vector.columns],
+            yes_no=[column.name for column in schema.columns if column.kind is ColumnKind.BOOLEAN],
+            not_reasons=set(layout.context) - {"product_id"},
         )
-    else:
-        feature_names = list(booster.feature_names or frame.columns)
-        raw_columns = set(feature_names)
-        matrix = xgb.DMatrix(frame[feature_names], enable_categorical=True, nthread=threads)
-    contributions = feature_contributions(booster, matrix)
-    reasons: list[list[Reason]] = []
-    for row_index, record in enumerate(records):
-        row_contributions = contributions[row_index]
-        order = np.argsort(-row_contributions, kind="stable")[:top_k]
-        display = _LazyDisplay(record)
-        row_reasons: list[Reason] = []
-        for feature_index in order:
-            contribution = float(row_contributions[feature_index])
-            if not contribution > min_contribution:
-                break
-            feature = feature_names[feature_index]
-            if feature in raw_columns:
-                value = display.get(feature, "missing")
-            else:  # a one-hot column `column=category`: show whether the row has it
-                column, _, category = feature.partition("=")
-                value = "yes" if display.get(column) == category else "no"
-            text = templates.render(feature, value, display, contribution)
-            row_reasons.append(Reason(feature=feature, value=value, contribution=contribution, text=text))
-        reasons.append(row_reasons)
-    return reasons
+
+    @classmethod
+    def for_schema(cls, schema: "FeatureSchema", templates: "ReasonTemplates") -> "ReasonWriter":
+        from clickintent.ranker.tabular import ColumnKind
+
+        names = set(schema.names)
+        return cls(
+            schema.model_feature_names,
+            templates,
+            # One-hot columns (`column=category`) read yes/no from the matrix, like booleans.
+            yes_no=[name for name in schema.model_feature_names if name not in names]
+            + [column.name for column in schema.columns if column.kind is ColumnKind.BOOLEAN],
+        )
+
+    def write(self, contributions: np.ndarray, rows: Sequence[Mapping[str, Any]], matrix: np.ndarray, top_k: int) -> list[list["Reason"]]:
+        grouped = np.asarray(contributions, dtype=np.float64) @ self._group_matrix
+        out: list[list[Reason]] = []
+        for row_index, row in enumerate(rows):
+            display = _PresentValues(row)
+            reasons: list[Reason] = []
+            for group_index in np.argsort(-grouped[row_index], kind="stable"):
+                group, contribution = self._group_names[group_index], float(grouped[row_index, group_index])
+                if len(reasons) >= top_k or not contribution > 0:
+                    break
+                if group in self._not_reasons:
+                    continue
+                value = self._display_value(group, row, matrix[row_index])
+                if value is None:
+                    continue
+                text = self.templates.render(group, value, display, contribution)
+                if any(reason.text == text for reason in reasons):
+                    # Two features saying the same thing (the 30-day top node and its share) are one reason.
+                    continue
+                reasons.append(Reason(feature=group, value=value, contribution=contribution, text=text))
+            out.append(reasons)
+        return out
+
+    def _display_value(self, group: str, row: Mapping[str, Any], encoded: np.ndarray) -> str | None:
+        if group in self._summed_vectors:
+            value = row.get(group)
+            return None if value is None else f"{len(value)}-d vector"
+        if group in self._yes_no or group in self._from_matrix:
+            number = float(encoded[self._column_index[group]])
+            if math.isnan(number):
+                return None
+            return ("yes" if number >= 0.5 else "no") if group in self._yes_no else display_number(number)
+        value = row.get(group)
+        return None if _is_absent(value) else display_value(value)
 
 
 def explain(
     model: "ConversionModel",
     rows: pd.DataFrame | Mapping[str, Any] | Sequence[Mapping[str, Any]],
     *,
-    templates: ReasonTemplates = DEFAULT_REASON_TEMPLATES,
+    templates: "ReasonTemplates | None" = None,
     top_k: int = DEFAULT_TOP_K,
-    min_contribution: float = 0.0,
 ) -> list[list[Reason]]:
-    """`reason_codes` for a trained or loaded `ConversionModel`, with its schema and threads."""
-    return reason_codes(
-        model.booster,
-        model.schema,
-        rows,
-        templates=templates,
-        top_k=top_k,
-        min_contribution=min_contribution,
-        threads=model.threads,
-    )
+    """Reasons of a `rank cv` model for raw rows (a frame, one mapping or a list of mappings),
+    through the same writer as the served models (default templates: FEATURE_REASON_TEMPLATES)."""
+    from clickintent.ranker.feature_reasons import FEATURE_REASON_TEMPLATES
 
-
-class _LazyDisplay(dict):
-    """A row's values formatted for text, computed only for the keys a template reads."""
-
-    def __init__(self, record: Mapping[str, Any]):
-        super().__init__()
-        self._record = record
-
-    def __missing__(self, key: str) -> str:
-        if key not in self._record:
-            raise KeyError(key)
-        value = format_value(self._record[key])
-        self[key] = value
-        return value
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-
-def format_value(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "missing"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.3g}"
-    return str(value)
-
-
-def _literal_prefix(pattern: re.Pattern[str]) -> str:
-    """The literal characters every match of `pattern` starts with ('' when unknown)."""
-    if pattern.flags & re.IGNORECASE:
-        return ""
-    try:
-        parsed = _regex_parser.parse(pattern.pattern, pattern.flags)
-    except Exception:  # noqa: BLE001 - a private parser: without a prefix every template stays a candidate
-        return ""
-    prefix = []
-    for op, argument in parsed:
-        if op is not _regex_constants.LITERAL:
-            break
-        prefix.append(chr(argument))
-    return "".join(prefix)
+    if isinstance(rows, pd.DataFrame):
+        records = rows.to_dict(orient="records")
+        matrix = model.encoder.encode_frame(rows)
+    else:
+        records = [rows] if isinstance(rows, Mapping) else list(rows)
+        matrix = model.encoder.encode_rows(records)
+    if not records:
+        return []
+    contributions = model.booster.predict(model.dmatrix(matrix), pred_contribs=True)[:, :-1]
+    writer = ReasonWriter.for_schema(model.schema, FEATURE_REASON_TEMPLATES if templates is None else templates)
+    return writer.write(contributions, records, matrix, top_k)
 
 
 def _humanize(text: str) -> str:
     """`home_buying` -> `home buying`, `section:mortgages` -> `mortgages` for reason texts."""
     return text.rsplit(":", 1)[-1].replace("_", " ").replace("-", " ")
-
-
-def _as_frame(rows: pd.DataFrame | Mapping[str, Any] | Sequence[Mapping[str, Any]], columns: Sequence[str] | None) -> pd.DataFrame:
-    if isinstance(rows, pd.DataFrame):
-        return rows
-    if isinstance(rows, Mapping):
-        rows = [rows]
-    return pd.DataFrame.from_records(list(rows), columns=list(columns) if columns else None)

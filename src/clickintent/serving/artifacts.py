@@ -17,10 +17,11 @@ A service that cannot start never reports ready, so a deployment keeps the previ
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+from clickintent.artifacts import ModelCardError, read_card
 
 # Model folder -> (files that must exist beside the card, the command that writes them).
 MODEL_FILES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -28,7 +29,6 @@ MODEL_FILES: dict[str, tuple[tuple[str, ...], str]] = {
     "intent_classifier": (("weights.safetensors", "features.json"), "clickintent taxonomy distill"),
     "tile_ranker": ((), "clickintent rank train"),
 }
-CARD_FILE = "model_card.json"
 REQUIRED_CARD_FIELDS = ("name", "version", "created_at")
 
 
@@ -55,24 +55,11 @@ def train_hint(name: str) -> str:
 def read_model_card(directory: Path, name: str) -> ModelCard:
     """The card of `<directory>` (a model folder), checked; ArtifactError says what is wrong."""
     directory = Path(directory)
-    hint = f"run `{train_hint(name)}` (models directory {directory.parent})"
-    if not directory.is_dir():
-        raise ArtifactError(f"model '{name}' not found: {directory} does not exist; {hint}")
     required, _ = MODEL_FILES.get(name, ((), ""))
-    missing = [file for file in (*required, CARD_FILE) if not (directory / file).is_file()]
-    if missing:
-        raise ArtifactError(f"model '{name}' in {directory} is incomplete: missing {', '.join(missing)}; {hint}")
     try:
-        card = json.loads((directory / CARD_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ArtifactError(f"model '{name}': {directory / CARD_FILE} is not readable JSON ({error}); {hint}") from error
-    if not isinstance(card, dict):
-        raise ArtifactError(f"model '{name}': {directory / CARD_FILE} is not a JSON object; {hint}")
-    absent = [key for key in REQUIRED_CARD_FIELDS if card.get(key) in (None, "")]
-    if absent:
-        raise ArtifactError(f"model '{name}': {directory / CARD_FILE} lacks {', '.join(absent)}; {hint}")
-    if card["name"] != name:
-        raise ArtifactError(f"model '{name}': {directory / CARD_FILE} is the card of model '{card['name']}', not '{name}'; {hint}")
+        card = read_card(directory, name=name, train_command=train_hint(name), required_files=required, required_fields=REQUIRED_CARD_FIELDS)
+    except ModelCardError as error:
+        raise ArtifactError(f"{error} (models directory {directory.parent})") from error
     return ModelCard(name=name, version=str(card["version"]), created_at=str(card["created_at"]), directory=directory, fields=card)
 
 

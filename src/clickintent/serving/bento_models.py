@@ -3,7 +3,7 @@
     class ClickIntent:
         encoder_model = ModelFolder.of("encoder")      # -> Path of the folder, on the instance
 
-Serving reads the model directory (`<models_dir>/<folder>`, DESIGN.md). `bentoml build` asks
+Serving reads the model directory (`<models_dir>/<folder>`, docs/design.md "Model directory"). `bentoml build` asks
 every class-level model reference for its BentoML model info; `ModelFolder` answers by
 importing the folder into BentoML's local model store (named `clickintent-<folder>`, versioned
 by a hash of its files, so an unchanged folder is imported once) and the build bundles that
@@ -14,6 +14,7 @@ directory of its own; the reference then resolves to the bundled copy.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import attrs
 import bentoml
 from bentoml.exceptions import NotFound
 
+from clickintent.artifacts import CARD_FILE, is_temporary
 from clickintent.settings import load_settings
 
 TAG_PREFIX = "clickintent-"
@@ -30,29 +32,31 @@ TAG_PREFIX = "clickintent-"
 def folder_digest(directory: Path) -> str:
     """A content hash of a model folder (file names and bytes), 16 hex digits."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.endswith(".tmp")):
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not is_temporary(p)):
         digest.update(str(path.relative_to(directory)).encode("utf-8"))
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
+def _temporary_files(_directory: str, names: list[str]) -> list[str]:
+    return [name for name in names if is_temporary(Path(name))]
+
+
 def import_folder(directory: Path, name: str) -> Any:
     """The folder as a model in BentoML's local store (imported once per content)."""
     directory = Path(directory)
-    if not (directory / "model_card.json").is_file():
-        raise NotFound(f"no model in {directory} (missing model_card.json): train it before `bentoml build`")
+    if not (directory / CARD_FILE).is_file():
+        raise NotFound(f"no model in {directory} (missing {CARD_FILE}): train it before `bentoml build`")
     tag = f"{name}:{folder_digest(directory)}"
     try:
         return bentoml.models.get(tag)
     except NotFound:
         pass
-    import json
-
-    card = json.loads((directory / "model_card.json").read_text(encoding="utf-8"))
+    card = json.loads((directory / CARD_FILE).read_text(encoding="utf-8"))
     labels = {"project": "clickintent", "model_version": str(card.get("version", ""))}
     with bentoml.models.create(tag, labels=labels, metadata={"model_card": card}) as model:
         # Kept under its folder name: the loaders take a models directory and find <folder>/ in it.
-        shutil.copytree(directory, Path(model.path) / directory.name, ignore=shutil.ignore_patterns("*.tmp"))
+        shutil.copytree(directory, Path(model.path) / directory.name, ignore=_temporary_files)
     return bentoml.models.get(tag)
 
 
@@ -63,15 +67,15 @@ class ModelFolder(bentoml.models.BentoModel):
     folder: str = attrs.field(default="")
 
     @classmethod
-    def of(cls, folder: str) -> "ModelFolder":
+    def of(cls, folder: str) -> ModelFolder:
         return cls(tag=TAG_PREFIX + folder, folder=folder)
 
     def local_path(self) -> Path:
         return load_settings().models_dir / self.folder
 
-    def resolve(self, base_path: Any = None) -> Path:  # type: ignore[override]
+    def resolve(self, base_path: Any = None) -> Path:  # type: ignore[override]  # noqa: ARG002 - BentoML passes it; folders need none
         local = self.local_path()
-        if (local / "model_card.json").is_file():
+        if (local / CARD_FILE).is_file():
             return local
         try:
             return Path(bentoml.models.get(f"{self.tag.name}:latest").path) / self.folder
@@ -80,10 +84,10 @@ class ModelFolder(bentoml.models.BentoModel):
             return local
 
     def to_info(self, alias: str | None = None):  # type: ignore[override]
-        from bentoml._internal.bento.bento import BentoModelInfo
-
+        """The info of the folder's copy in the local model store (imported first if new)."""
         local = self.local_path()
         if local.name != self.folder:
             raise NotFound(f"model folder {local} must be named {self.folder}/")
         stored = import_folder(local, self.tag.name)
-        return BentoModelInfo.from_bento_model(stored, alias)
+        # A plain BentoModel of the imported version describes it as BentoML describes any model.
+        return bentoml.models.BentoModel(stored.tag).to_info(alias)

@@ -10,25 +10,26 @@ own values (`n_linked_sessions_30d` = 1). These values live for the request only
 no push source, and the next dbt run computes it from the events.
 
 Per-event taxonomy follows dbt's int_page_taxonomy: the taxonomy page map, else 'unknown' for
-error pages, else the URL-section fallback 'section:<section>'. The share vector's order is
+error pages, else the URL-section fallback 'section:<section>', both by dbt's own rules
+(clickintent.taxonomy.dbt_rules). dbt decides 'unknown' once per page, over every title the page
+was shown with; live, only this event's title is known. The share vector's order is
 dim_taxonomy_top_nodes' (as the ranker's card names its elements).
 """
 
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from clickintent.serving.session import event_time
+from clickintent.taxonomy.dbt_rules import is_unknown_page, url_section
 
-_UNKNOWN_PATH = re.compile(r"(^|/)(404|error|not[-_]?found)(/|\.|$)")
-_UNKNOWN_TITLE = re.compile(r"(^|[^0-9])404([^0-9]|$)|not found|^\s*(error|oops)\b")
 FALLBACK_CACHE_SIZE = 50_000
 AGGREGATE_FEATURES = (
     "n_linked_sessions_30d",
@@ -56,21 +57,6 @@ _COUNTED_TYPES = {
 }
 
 
-def url_section(page_path: str) -> str:
-    """dbt's url_section macro: first path segment, or the one after /app/; 'home' for '/'."""
-    parts = page_path.split("/")
-    if page_path.startswith("/app/") or page_path == "/app":
-        section = parts[2] if len(parts) > 2 else ""
-    else:
-        section = parts[1] if len(parts) > 1 else ""
-    return section.lower() or "home"
-
-
-def is_unknown_page(page_path: str, page_title: str | None) -> bool:
-    """dbt's is_unknown_page macro: an error page by its path or title."""
-    return bool(_UNKNOWN_PATH.search(page_path.lower()) or (page_title is not None and _UNKNOWN_TITLE.search(page_title.lower())))
-
-
 @dataclass(frozen=True)
 class PageTaxonomy:
     """Page path -> top-level taxonomy node, and the order of the share vectors."""
@@ -82,7 +68,7 @@ class PageTaxonomy:
     _fallback: dict[tuple[str, str | None], str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def load(cls, taxonomy_dir: Path, marts_dir: Path, order: Sequence[str] | None = None) -> "PageTaxonomy":
+    def load(cls, taxonomy_dir: Path, marts_dir: Path, order: Sequence[str] | None = None) -> PageTaxonomy:
         """From the taxonomy stage's page map and dbt's dim_taxonomy_top_nodes (start-up reads).
 
         `order` (the ranker's own element names) wins over the mart when given: it is the order
@@ -162,7 +148,9 @@ def session_aggregates(events: Sequence[Mapping[str, Any]], taxonomy: PageTaxono
     }
 
 
-def merge_aggregates(stored: Mapping[str, Any], stored_as_of: datetime | None, session: Mapping[str, Any], taxonomy: PageTaxonomy) -> dict[str, Any]:
+def merge_aggregates(
+    stored: Mapping[str, Any], stored_as_of: datetime | None, session: Mapping[str, Any], taxonomy: PageTaxonomy
+) -> dict[str, Any]:
     """The customer's 30-day aggregates with the live session added (or the session's alone)."""
     n_stored = _number(stored.get("n_linked_sessions_30d"))
     has_stored = n_stored is not None and n_stored > 0
@@ -174,7 +162,9 @@ def merge_aggregates(stored: Mapping[str, Any], stored_as_of: datetime | None, s
     }
     for name in _COUNTED_TYPES.values():
         merged[name] = int((_number(stored.get(name)) or 0.0 if has_stored else 0.0) + session[name])
-    merged["n_product_events_30d"] = int((_number(stored.get("n_product_events_30d")) or 0.0 if has_stored else 0.0) + session["n_product_events"])
+    merged["n_product_events_30d"] = int(
+        (_number(stored.get("n_product_events_30d")) or 0.0 if has_stored else 0.0) + session["n_product_events"]
+    )
     merged["total_dwell_s_30d"] = (_number(stored.get("total_dwell_s_30d")) or 0.0 if has_stored else 0.0) + session["total_dwell_s"]
     stored_mean = _number(stored.get("mean_session_duration_s_30d")) if has_stored else None
     merged["mean_session_duration_s_30d"] = (

@@ -1,6 +1,6 @@
 """A web session that logs in: the rows pushed so the customer's next /recommend uses the session.
 
-Login is the only link between a web visitor and a customer (DESIGN.md). The batch stages
+Login is the only link between a web visitor and a customer (docs/design.md, "Login link"). The batch stages
 turn linked sessions into two customer-level views (clickintent.features.model_outputs): the
 recency-weighted mean (half-life 14 days) of the sessions' distilled top-node probabilities
 (`customer_web_intent_labels`) and of their embeddings (`customer_web_embedding`). Online, the

@@ -4,7 +4,7 @@ At start-up (`OnlineFeatures.open`):
 - the Feast store of the data directory, with its registry cached for the life of the process
   (a new registry, like a new model, means a new service start) and, for Redis, short socket
   timeouts so that a stopped server fails a request fast instead of hanging it;
-- the ranker's FeatureService fetched once (fetching it costs ~7 ms, DESIGN.md) and split by
+- the ranker's FeatureService fetched once (fetching it costs ~7 ms, docs/design.md "Known traps") and split by
   entity: the customer-keyed views are read per request, the product view once, here: the
   catalogue is a few dozen static rows, kept in memory;
 - a second store object for pushes, so a push (a write) never shares the connection a read
@@ -15,6 +15,9 @@ aggregates) with their timestamps (a login push decays the stored values by thei
 SQLite view by view through the provider, as `get_online_features` reads them, from Redis by
 `get_online_features` itself (see `customer`). Any failure of the store raises
 OnlineStoreUnavailable, which the recommender turns into a degraded answer.
+
+The Feast internals used for pushes and connections live in clickintent.compat.feast, each
+with a fallback to the public API; the service logs at start-up any the installed Feast lacks.
 
 SQLite (the default) suits one process reading while pushes are rare. Under concurrent pushes
 Feast's SQLite store, in SQLite's default rollback-journal mode, blocks readers for the whole
@@ -27,11 +30,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
+from clickintent.compat import feast as feast_compat
 from clickintent.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,7 +45,7 @@ CUSTOMER_KEY = "customer_id"
 PRODUCT_KEY = "product_id"
 SESSION_KEY = "session_id"
 # Seconds before a Redis call gives up, and retries after that: a hung server must degrade a
-# request, not hang it (redis-py 8 retries 10 times by default: measured 10 s per request here).
+# request, not hang it (redis-py's default retries held a read for 5.4 s).
 REDIS_TIMEOUT_SECONDS = 0.25
 REDIS_RETRIES = 1
 # The stored session views read when /recommend names a session_id without its events.
@@ -92,17 +97,18 @@ def _serving_store(settings: Settings):
     # 0 = never expire: no registry re-read from disk inside a request.
     config.registry.cache_ttl_seconds = 0
     if settings.online_store == "redis" and "socket_timeout" not in config.online_store.connection_string:
-        config.online_store.connection_string += (
-            f",socket_timeout={REDIS_TIMEOUT_SECONDS},socket_connect_timeout={REDIS_TIMEOUT_SECONDS}"
-        )
+        config.online_store.connection_string += f",socket_timeout={REDIS_TIMEOUT_SECONDS},socket_connect_timeout={REDIS_TIMEOUT_SECONDS}"
     store = FeatureStore(config=config)
     if settings.online_store == "redis":
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
         # Feast builds the client from the connection string, which cannot carry a retry policy.
-        client = store._get_provider().online_store._get_client(config.online_store)
-        client.set_retry(Retry(NoBackoff(), REDIS_RETRIES))
+        client = feast_compat.redis_client(store.provider, config.online_store)
+        if client is None:
+            log.warning("cannot reach Feast's Redis client: reads of a hung Redis keep redis-py's default retries")
+        else:
+            client.set_retry(Retry(NoBackoff(), REDIS_RETRIES))
     return store
 
 
@@ -115,6 +121,9 @@ class OnlineFeatures:
 
     def __init__(self, settings: Settings, feature_service: str):
         self.settings = settings
+        missing = feast_compat.missing_internals()
+        if missing:
+            log.warning("Feast internals missing in this version, public API used instead (slower): %s", ", ".join(missing))
         self.store = _serving_store(settings)
         self._push_store = _serving_store(settings)
         self._push_lock = threading.Lock()
@@ -149,7 +158,7 @@ class OnlineFeatures:
         for view_name in PUSHED_VIEWS:
             try:
                 view = self.store.get_feature_view(view_name)
-            except Exception:  # noqa: BLE001 - a registry without the view: nothing to push to
+            except Exception:
                 continue
             for feature in view.features:
                 if feature.name not in read:
@@ -195,7 +204,7 @@ class OnlineFeatures:
             if not missing:
                 return products, "online store"
             log.warning("products %s have no online features; using the mart values for them", missing[:5])
-        except Exception as error:  # noqa: BLE001 - any store failure: fall back to the mart
+        except Exception as error:
             log.warning("online store unavailable at start-up (%s: %s); product features from %s", type(error).__name__, error, source.path)
             products = {}
         for row in table:
@@ -224,7 +233,7 @@ class OnlineFeatures:
         SQLite: read view by view through the provider's `online_read`, the call
         `get_online_features` makes for each view: the same rows and values (tested against
         it), without rebuilding the request plan (feature references, entity keys, response
-        protos) on every call, which cost more than the reads (0.46 against 0.2 ms here).
+        protos) on every call, which costs more than the reads (0.3 ms saved per request).
         Event times are cut to whole seconds, as `get_online_features` returns them. Other
         stores: `get_online_features` itself (`_customer_from_feast`).
         """
@@ -238,27 +247,29 @@ class OnlineFeatures:
         timestamps: dict[str, datetime | None] = {}
         key = EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=customer_id)])
         try:
-            provider = self.store._get_provider()
+            provider = self.store.provider
             for view, features, types in self._customer_reads:
-                ((stamp, data),) = provider.online_read(config=self.store.config, table=view, entity_keys=[key], requested_features=features)
+                ((stamp, data),) = provider.online_read(
+                    config=self.store.config, table=view, entity_keys=[key], requested_features=features
+                )
                 stamp = _whole_second(stamp)
                 for name in features:
                     proto = data.get(name) if data else None
                     values[name] = None if proto is None else feast_value_type_to_python_type(proto, types.get(name))
                     timestamps[name] = stamp
-        except Exception as error:  # noqa: BLE001 - SQLite, Redis and Feast each raise their own
+        except Exception as error:
             raise OnlineStoreUnavailable(f"customer features: {type(error).__name__}: {error}") from error
         known = any(values.get(name) is not None for name in self.batch_customer_features)
         return CustomerRow(customer_id=customer_id, known=known, values=values, timestamps=timestamps)
 
     def _customer_from_feast(self, customer_id: str) -> CustomerRow:
         """The customer's row through `get_online_features`: for Redis, whose store reads every
-        view in one pipelined round trip there (0.8 ms against 1.4 ms view by view, measured)."""
+        view in one pipelined round trip there (0.6 ms less than view by view)."""
         try:
             response = self.store.get_online_features(features=self.customer_refs, entity_rows=[{CUSTOMER_KEY: customer_id}]).to_dict(
                 include_event_timestamps=True
             )
-        except Exception as error:  # noqa: BLE001 - SQLite, Redis and Feast each raise their own
+        except Exception as error:
             raise OnlineStoreUnavailable(f"customer features: {type(error).__name__}: {error}") from error
         row = _first(response)
         values = {name: row.get(name) for name in self.customer_features}
@@ -270,7 +281,7 @@ class OnlineFeatures:
         """A finished session's stored intent and embedding, or None if the store has neither."""
         try:
             response = self.store.get_online_features(features=list(SESSION_FEATURES), entity_rows=[{SESSION_KEY: session_id}]).to_dict()
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             raise OnlineStoreUnavailable(f"session features: {type(error).__name__}: {error}") from error
         row = _first(response)
         row.pop(SESSION_KEY, None)
@@ -280,8 +291,8 @@ class OnlineFeatures:
         """Push source -> the feature views it feeds, resolved once from the registry.
 
         `FeatureStore.push` resolves them on every call by deserializing every feature view and
-        feature service of the registry (measured here: 60-90 ms per push, almost all of it in
-        Feast's proto conversion and type checks); the write itself takes about a millisecond.
+        feature service of the registry (86 ms per push measured), for a write of about a
+        millisecond.
         """
         from feast.data_source import PushSource
 
@@ -297,13 +308,10 @@ class OnlineFeatures:
         """Write one row through a push source to the online store (serialized, own connection).
 
         What `FeatureStore.push(..., to=PushMode.ONLINE)` does for a plain feature view, with the
-        views resolved at start-up: for each view the source feeds, the provider's
-        `ingest_df` steps (Arrow rows to Feast protos, then `online_write_batch`), from an
-        Arrow table built from the row itself rather than through a pandas frame (the same
-        protos, tested; 1 ms less per view).
+        views resolved at start-up: for each view the source feeds, the provider's `ingest_df`
+        steps from an Arrow table built from the row itself (`feast_compat.write_online_rows`).
         """
         import pyarrow as pa
-        from feast.utils import _convert_arrow_to_proto
 
         views = self._push_views.get(push_source)
         if not views:
@@ -311,45 +319,42 @@ class OnlineFeatures:
         try:
             table = pa.Table.from_pylist([dict(row)])
             with self._push_lock:
-                provider = self._push_store._get_provider()
+                provider = self._push_store.provider
                 self._tune_push_connection(provider)
                 for view in views:
-                    join_keys = {entity.name: entity.dtype.to_value_type() for entity in view.entity_columns}
-                    provider.online_write_batch(provider.repo_config, view, _convert_arrow_to_proto(table, view, join_keys), progress=None)
-        except Exception as error:  # noqa: BLE001
+                    feast_compat.write_online_rows(provider, self._push_store.config, view, table)
+        except Exception as error:
             raise OnlineStoreUnavailable(f"push to {push_source}: {type(error).__name__}: {error}") from error
 
     def _tune_push_connection(self, provider: Any) -> None:
         """SQLite: the push connection commits without waiting for the disk (synchronous=NORMAL).
 
-        In WAL mode a commit then costs no fsync (3 ms of a login request's 12 here); the file
-        can never be corrupted, and a power cut can lose only the last pushes, which the next
-        batch run (dbt over the events, then materialize) recomputes anyway. Reads use their
-        own connection and are unaffected.
+        In WAL mode a commit then costs no fsync (3.5 ms per push on a busy disk); the file can never be
+        corrupted, and a power cut can lose only the last pushes, which the next batch run (dbt
+        over the events, then materialize) recomputes anyway. Reads use their own connection and
+        are unaffected.
         """
         if self._push_connection_tuned or self.settings.online_store != "sqlite":
             return
-        connection = provider.online_store._get_conn(self._push_store.config)
-        connection.execute("pragma synchronous=normal")
+        connection = feast_compat.sqlite_connection(provider, self._push_store.config)
+        if connection is not None:
+            connection.execute("pragma synchronous=normal")
         self._push_connection_tuned = True
 
     def close(self) -> None:
         for store in (self.store, self._push_store):
-            online = getattr(store._get_provider(), "_online_store", None)
-            connection = getattr(online, "_conn", None)
-            if connection is not None:
-                connection.close()
+            feast_compat.close_sqlite_connection(store.provider)
 
 
 def _epoch_seconds(value: Any) -> datetime | None:
     """`get_online_features`' event time (whole epoch seconds, 0 when absent) as a UTC datetime or None."""
-    return datetime.fromtimestamp(value, tz=timezone.utc) if isinstance(value, (int, float)) and value > 0 else None
+    return datetime.fromtimestamp(value, tz=UTC) if isinstance(value, (int, float)) and value > 0 else None
 
 
 def _whole_second(value: datetime | None) -> datetime | None:
     """A row's event time (naive = UTC) as an aware UTC datetime in whole seconds; None if absent or not after the epoch."""
     if value is None:
         return None
-    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     value = value.replace(microsecond=0)
     return value if value.timestamp() > 0 else None

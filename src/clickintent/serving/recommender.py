@@ -37,11 +37,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from clickintent.ranker.layout import CandidateBlock
+from clickintent.artifacts import ModelCardError
+from clickintent.ranker.encoding import CandidateBlock
+from clickintent.ranker.reasons import Reason
 from clickintent.serving.artifacts import ArtifactError, ModelCard, check_compatibility, read_model_cards
 from clickintent.serving.live_features import PageTaxonomy, merge_aggregates, session_aggregates
 from clickintent.serving.login import login_rows
@@ -54,6 +56,9 @@ from clickintent.serving.online import (
 )
 from clickintent.serving.session import LiveSession, SessionModels, intent_labels
 from clickintent.settings import Settings
+
+if TYPE_CHECKING:  # pragma: no cover - loaded by load_tile_ranker (XGBoost) only when the service starts
+    from clickintent.ranker.tile_model import TileRanker
 
 log = logging.getLogger("clickintent.serving")
 
@@ -102,7 +107,7 @@ class Recommender:
         *,
         settings: Settings,
         session_models: SessionModels,
-        ranker: Any,
+        ranker: "TileRanker",
         online: OnlineFeatures,
         cards: Mapping[str, ModelCard],
         products: dict[str, dict[str, Any]],
@@ -119,10 +124,7 @@ class Recommender:
         self.products_source = products_source
         self.catalogue = sorted(products)
         # The catalogue's own ranker columns, encoded once (see _rank).
-        encoder = getattr(ranker, "encoder", None)
-        self._candidate_block = (
-            CandidateBlock(encoder, {product_id: self._candidate(product_id) for product_id in self.catalogue}) if encoder is not None else None
-        )
+        self._candidate_block = CandidateBlock(ranker.encoder, {product_id: self._candidate(product_id) for product_id in self.catalogue})
         self.push_on_login = push_on_login
         self._pushed = _PushMemory()
         self.page_taxonomy = PageTaxonomy.load(
@@ -131,7 +133,7 @@ class Recommender:
         self.model_versions = {
             "encoder": cards["encoder"].version,
             "intent_classifier": cards["intent_classifier"].version,
-            "tile_ranker": str(getattr(ranker, "version", cards["tile_ranker"].version)),
+            "tile_ranker": ranker.version,
             "taxonomy": self.classifier.taxonomy_version,
             "feature_service": str(ranker.feature_service),
         }
@@ -155,7 +157,7 @@ class Recommender:
         try:
             # Latency-bound: a search query missing from the stored query-vector cache contributes
             # nothing rather than loading MiniLM (seconds) inside a request.
-            embedder = load_session_embedder(Path(model_dirs["encoder"]).parent, settings.data_dir, threads=1, embed_unseen_queries=False)
+            embedder = load_session_embedder(settings, model_dir=Path(model_dirs["encoder"]), threads=1, embed_unseen_queries=False)
         except (OSError, ValueError, KeyError, RuntimeError) as error:
             raise ArtifactError(f"cannot start the service: the encoder in {model_dirs['encoder']} does not load: {error}") from error
         try:
@@ -340,23 +342,21 @@ class Recommender:
 
     def _rank(
         self, rows: list[dict[str, Any]], k: int, *, shared: Mapping[str, Any] | None = None, candidate_ids: Sequence[str] | None = None
-    ) -> tuple[np.ndarray, np.ndarray, list[list[Any]]]:
+    ) -> tuple[np.ndarray, np.ndarray, list[list[Reason]]]:
         """Scores of every row, the best k (ties keep the candidates' order) and their reasons.
 
         The rows are encoded once: the top k's reasons read the same matrix the scores came from.
         Given the rows' shared values and candidate ids, only the shared part is encoded per
         request; the candidates' columns come from the catalogue block encoded at start-up.
         """
-        if hasattr(self.ranker, "explain_matrix") and rows:
-            over = (self._candidate_block, shared, candidate_ids) if self._candidate_block is not None and candidate_ids is not None else None
-            matrix = self.ranker.matrix(rows, over=over) if over is not None else self.ranker.matrix(rows)
-            scores = np.asarray(self.ranker.score_matrix(matrix), dtype=np.float32).astype(np.float64)
-            order = np.argsort(-scores, kind="stable")[: min(k, len(rows))]
-            reasons = self.ranker.explain_matrix([rows[index] for index in order], matrix[order], REASONS_PER_PRODUCT)
-            return scores, order, reasons
-        scores = np.asarray(self.ranker.score(rows), dtype=np.float64)
+        if not rows:
+            return np.zeros(0), np.zeros(0, dtype=np.intp), []
+        over = (self._candidate_block, shared, candidate_ids) if candidate_ids is not None else None
+        matrix = self.ranker.matrix(rows, over=over)
+        scores = self.ranker.score_matrix(matrix).astype(np.float64)
         order = np.argsort(-scores, kind="stable")[: min(k, len(rows))]
-        return scores, order, self.ranker.reasons([rows[index] for index in order], top_k=REASONS_PER_PRODUCT)
+        reasons = self.ranker.explain_matrix([rows[index] for index in order], matrix[order], REASONS_PER_PRODUCT)
+        return scores, order, reasons
 
     def _row(self, customer_values: Mapping[str, Any], product_id: str) -> dict[str, Any]:
         return {**customer_values, **self._candidate(product_id)}
@@ -518,22 +518,17 @@ def _summary(session: LiveSession) -> dict[str, int]:
     return {"n_events": session.n_events, "n_events_encoded": session.n_encoded, "unknown_pages": session.unknown_pages}
 
 
-def _reason(reason: Any) -> dict[str, Any]:
-    if isinstance(reason, Mapping):
-        return {key: reason[key] for key in ("feature", "value", "contribution", "text")}
+def _reason(reason: Reason) -> dict[str, Any]:
     return {"feature": reason.feature, "value": str(reason.value), "contribution": float(reason.contribution), "text": reason.text}
 
 
 # ---- the ranker ------------------------------------------------------------------------------
 
 
-def load_tile_ranker(directory: Path) -> Any:
+def load_tile_ranker(directory: Path) -> "TileRanker":
     """The tile ranker in `directory` (named tile_ranker/), one XGBoost thread; ArtifactError if it does not load."""
-    try:
-        from clickintent.ranker.served import ModelCardError
-        from clickintent.ranker.tile_model import TILE_RANKER_DIR, TileRanker
-    except ImportError as error:
-        raise ArtifactError(f"cannot start the service: this clickintent has no tile ranker module ({error})") from error
+    from clickintent.ranker.tile_model import TILE_RANKER_DIR, TileRanker
+
     if directory.name != TILE_RANKER_DIR:
         raise ArtifactError(f"cannot start the service: the tile ranker folder must be named {TILE_RANKER_DIR}/, not {directory}")
     try:
@@ -544,12 +539,12 @@ def load_tile_ranker(directory: Path) -> Any:
         raise ArtifactError(f"cannot start the service: the tile ranker in {directory} does not load: {type(error).__name__}: {error}") from error
 
 
-def ranker_vector_lengths(ranker: Any) -> dict[str, int]:
+def ranker_vector_lengths(ranker: "TileRanker") -> dict[str, int]:
     """Trained length of each vector feature the ranker reads."""
     return {vector.name: int(vector.length) for vector in ranker.layout.vectors}
 
 
-def ranker_element_labels(ranker: Any) -> dict[str, list[str]]:
+def ranker_element_labels(ranker: "TileRanker") -> dict[str, list[str]]:
     """Element names of the ranker's vector features, where the producing stage's order was known
     (numbered elements mean it was not)."""
     return {

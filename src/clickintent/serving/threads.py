@@ -1,6 +1,6 @@
 """One compute thread per serving worker, set before numpy, torch or XGBoost load.
 
-Measured on the 2-core target (DESIGN.md, known traps): XGBoost and torch with more than one
+Measured on the 2-core target (docs/design.md, "Known traps"): XGBoost and torch with more than one
 thread per worker are 10-100x slower per call under load, because every small request then
 fans out to thread pools that fight the other requests (and the other workers) for the same
 cores. Concurrency comes from requests and workers, never from inside one request.

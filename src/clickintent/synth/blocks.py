@@ -58,11 +58,3 @@ def concat_events(blocks: list[EventBlock], session_offsets: list[int]) -> Event
     columns = {f.name: np.concatenate([getattr(b, f.name) for b in blocks]) for f in fields(EventBlock) if f.name != "session"}
     columns["session"] = np.concatenate([b.session + offset for b, offset in zip(blocks, session_offsets)])
     return EventBlock(**columns)
-
-
-def take_events(block: EventBlock, index: np.ndarray) -> EventBlock:
-    return EventBlock(**{f.name: getattr(block, f.name)[index] for f in fields(EventBlock)})
-
-
-def take_sessions(block: SessionBlock, index: np.ndarray) -> SessionBlock:
-    return SessionBlock(**{f.name: getattr(block, f.name)[index] for f in fields(SessionBlock)})

@@ -37,18 +37,15 @@ class Conversions:
         return len(self.ts)
 
 
-def empty_conversions() -> Conversions:
-    return Conversions(*(np.zeros(0, dtype=np.int64) for _ in range(3)), np.zeros(0, dtype=np.int8))
-
-
 def decision_delay(rng: np.random.Generator, product: np.ndarray) -> np.ndarray:
     """Application to opening, log-uniform within the product's range, in microseconds."""
     low, high = np.log(_DECISION_LOW[product]), np.log(_DECISION_HIGH[product])
     return (np.exp(low + rng.random(len(product)) * (high - low)) * HOUR).astype(np.int64)
 
 
-def from_applications(rng: np.random.Generator, person: np.ndarray, product: np.ndarray, submitted: np.ndarray,
-                      channel: int) -> Conversions:
+def from_applications(
+    rng: np.random.Generator, person: np.ndarray, product: np.ndarray, submitted: np.ndarray, channel: int
+) -> Conversions:
     """Approved applications, opened after the decision delay."""
     approved = rng.random(len(product)) < _APPROVAL[product]
     person, product, submitted = person[approved], product[approved], submitted[approved]
@@ -58,8 +55,9 @@ def from_applications(rng: np.random.Generator, person: np.ndarray, product: np.
 def web_and_offline(ctx: ChunkContext, people: Visitors, web) -> Conversions:
     rng, catalog = ctx.rng, ctx.catalog
     submits = np.flatnonzero(web.ev_type == ET["form_submit"])
-    online = from_applications(rng, web.person[web.ev_session[submits]], catalog.product[web.ev_page[submits]].astype(np.int64),
-                               web.ev_ts[submits], CH_WEB)
+    online = from_applications(
+        rng, web.person[web.ev_session[submits]], catalog.product[web.ev_page[submits]].astype(np.int64), web.ev_ts[submits], CH_WEB
+    )
 
     # Offline openers research on the web, then apply in a branch or by phone days later.
     offline = people.converts1 & (people.channel1 != CHANNEL_WEB)

@@ -34,7 +34,10 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file
 
-from clickintent.taxonomy.text_keys import normalize_query, query_tokens, url_section
+from clickintent.artifacts import read_card
+
+from clickintent.taxonomy.dbt_rules import url_section
+from clickintent.taxonomy.text_keys import normalize_query, query_tokens
 
 MODEL_NAME = "intent_classifier"
 EVENT_TYPES = ("page_view", "screen_view", "click", "search", "calculator", "form_start", "form_submit", "login", "logout")
@@ -280,7 +283,7 @@ class IntentClassifier:
             raise FileNotFoundError(f"no intent classifier in {directory}: run `clickintent taxonomy distill` first")
         tensors = load_file(str(weights_path))
         features = json.loads((directory / "features.json").read_text(encoding="utf-8"))
-        card = json.loads((directory / "model_card.json").read_text(encoding="utf-8"))
+        card = read_card(directory, name=MODEL_NAME, train_command="clickintent taxonomy distill", required_files=("features.json",))
         return cls(
             layout=FeatureLayout.from_json(features["layout"]),
             coef=tensors["coef"],

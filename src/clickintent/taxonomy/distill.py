@@ -13,7 +13,6 @@ the level-1 node.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +26,8 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from clickintent.taxonomy.classifier import MODEL_NAME, IntentClassifier
 from clickintent.taxonomy.features import batch_features, build_layout
-from clickintent.taxonomy.io import write_json_atomically, write_with
+from clickintent.artifacts import atomic_file, write_card
+from clickintent.taxonomy.io import JSON_OPTIONS, write_json_atomically
 from clickintent.taxonomy.model import Taxonomy
 from clickintent.taxonomy.sessions import SessionBatch
 
@@ -169,12 +169,8 @@ def save_classifier(result: DistillResult, directory: Path, *, teacher: str) -> 
     card last, so a card always describes weights that are already in place."""
     classifier = result.classifier
     directory.mkdir(parents=True, exist_ok=True)
-    write_with(
-        directory / "weights.safetensors",
-        lambda path: save_file(
-            {"coef": classifier.coef.astype(np.float32), "intercept": classifier.intercept.astype(np.float32)}, str(path)
-        ),
-    )
+    with atomic_file(directory / "weights.safetensors") as temporary:
+        save_file({"coef": classifier.coef.astype(np.float32), "intercept": classifier.intercept.astype(np.float32)}, str(temporary))
     write_json_atomically(
         directory / "features.json",
         {
@@ -209,7 +205,7 @@ def save_classifier(result: DistillResult, directory: Path, *, teacher: str) -> 
         "top_node_ids": list(classifier.top_node_ids),
         "metrics": {key: value for key, value in result.metrics.items() if key != "data_window"},
     }
-    write_json_atomically(directory / "model_card.json", card)
+    write_card(directory, card, **JSON_OPTIONS)
 
 
 def label_all_sessions(classifier: IntentClassifier, batch: SessionBatch) -> pa.Table:
@@ -232,6 +228,3 @@ def label_all_sessions(classifier: IntentClassifier, batch: SessionBatch) -> pa.
         schema=SESSION_INTENTS_SCHEMA,
     )
 
-
-def read_model_card(directory: Path) -> dict:
-    return json.loads((directory / "model_card.json").read_text(encoding="utf-8"))

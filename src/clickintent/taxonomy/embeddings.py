@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clickintent.taxonomy.io import write_with
+from clickintent.artifacts import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +104,8 @@ class TextEmbedder:
             return
         keys = np.array(list(self._cache), dtype="U40")
         vectors = np.stack(list(self._cache.values())).astype(np.float32)
-
-        def write(temporary: Path) -> None:
-            with temporary.open("wb") as handle:
-                np.savez(handle, keys=keys, vectors=vectors)
-
-        write_with(self.cache_path, write)
+        with atomic_file(self.cache_path) as temporary, temporary.open("wb") as handle:
+            np.savez(handle, keys=keys, vectors=vectors)
         self._dirty = False
 
 

@@ -11,9 +11,10 @@ import pandas as pd
 import scipy.sparse as sparse
 
 from clickintent.taxonomy.classifier import EVENT_TYPES, MAX_DWELL_SECONDS, FeatureLayout
+from clickintent.taxonomy.dbt_rules import url_section
 from clickintent.taxonomy.model import Taxonomy
 from clickintent.taxonomy.sessions import SessionBatch
-from clickintent.taxonomy.text_keys import query_tokens, url_section
+from clickintent.taxonomy.text_keys import query_tokens
 
 
 def build_layout(taxonomy: Taxonomy, page_map: pd.DataFrame, query_map: pd.DataFrame, hash_buckets: int = 256) -> FeatureLayout:
@@ -29,7 +30,9 @@ def build_layout(taxonomy: Taxonomy, page_map: pd.DataFrame, query_map: pd.DataF
         best = sorted(counts[counts == counts.max()].index)[0]
         section_nodes[str(section)] = index[best]
     query_nodes = {query: index[node] for query, node in zip(query_map["query"], query_map["node_id"]) if node in index}
-    return FeatureLayout(node_ids=node_ids, page_nodes=page_nodes, section_nodes=section_nodes, query_nodes=query_nodes, hash_buckets=hash_buckets)
+    return FeatureLayout(
+        node_ids=node_ids, page_nodes=page_nodes, section_nodes=section_nodes, query_nodes=query_nodes, hash_buckets=hash_buckets
+    )
 
 
 def batch_features(layout: FeatureLayout, batch: SessionBatch) -> sparse.csr_matrix:
@@ -88,7 +91,11 @@ def batch_features(layout: FeatureLayout, batch: SessionBatch) -> sparse.csr_mat
         starts = np.concatenate([[0], np.cumsum(lengths)])
         per_event = lengths[query_codes]
         event_rows = np.repeat(query_sessions, per_event)
-        event_buckets = flat_buckets[np.concatenate([np.arange(starts[c], starts[c + 1]) for c in query_codes])] if per_event.sum() else np.zeros(0, np.int64)
+        event_buckets = (
+            flat_buckets[np.concatenate([np.arange(starts[c], starts[c + 1]) for c in query_codes])]
+            if per_event.sum()
+            else np.zeros(0, np.int64)
+        )
         if len(event_rows):
             pair = event_rows * layout.hash_buckets + event_buckets
             keys, counts = np.unique(pair, return_counts=True)
@@ -106,11 +113,15 @@ def batch_features(layout: FeatureLayout, batch: SessionBatch) -> sparse.csr_mat
 
     # extras
     all_rows = np.arange(n_sessions)
-    is_app = (batch.sessions["platform"].to_numpy() == "app")
+    is_app = batch.sessions["platform"].to_numpy() == "app"
     add(all_rows[is_app], np.full(int(is_app.sum()), layout.extra_offset), np.ones(int(is_app.sum())))
     add(all_rows, np.full(n_sessions, layout.extra_offset + 1), np.log1p(n_events) / 4.0)
     has_unmapped = unmapped > 0
-    add(all_rows[has_unmapped], np.full(int(has_unmapped.sum()), layout.extra_offset + 2), unmapped[has_unmapped] / page_events[has_unmapped])
+    add(
+        all_rows[has_unmapped],
+        np.full(int(has_unmapped.sum()), layout.extra_offset + 2),
+        unmapped[has_unmapped] / page_events[has_unmapped],
+    )
 
     matrix = sparse.csr_matrix(
         (np.concatenate(blocks_values), (np.concatenate(blocks_rows), np.concatenate(blocks_columns))),
@@ -119,4 +130,3 @@ def batch_features(layout: FeatureLayout, batch: SessionBatch) -> sparse.csr_mat
     )
     matrix.sum_duplicates()
     return matrix
-

@@ -4,7 +4,8 @@
   and app, events as arrays), as dbt built it. Its search queries are already masked by dbt.
 - Pages: every distinct page_path of the raw events with its most frequent title, platform and
   traffic. Error pages (404, /wp-admin probes ...) are flagged with dbt's own rule
-  (macros/is_unknown_page.sql) and left out of the taxonomy: dbt maps them to 'unknown'.
+  (`dbt_rules.is_unknown_page_over_titles`: every title the page was shown with says so) and left
+  out of the taxonomy: dbt maps them to 'unknown'.
 
 Nothing here reads the ground truth.
 """
@@ -18,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from clickintent.settings import Settings
-from clickintent.taxonomy.text_keys import normalize_query, url_section  # noqa: F401 - re-exported
+from clickintent.taxonomy.dbt_rules import is_unknown_page_over_titles
 
 SESSION_COLUMNS = (
     "session_id",
@@ -34,9 +35,6 @@ SESSION_COLUMNS = (
     "search_queries",
 )
 
-# The same rule as dbt_project/macros/is_unknown_page.sql (kept in step by a test).
-_ERROR_PATH = re.compile(r"(^|/)(404|error|not[-_]?found)(/|\.|$)")
-_ERROR_TITLE = re.compile(r"(^|[^0-9])404([^0-9]|$)|not found|^\s*(error|oops)\b")
 
 class TaxonomyInputError(FileNotFoundError):
     """An input of the taxonomy stage is missing; says which stage produces it."""
@@ -57,14 +55,8 @@ def load_sessions(settings: Settings, columns: tuple[str, ...] = SESSION_COLUMNS
         raise TaxonomyInputError(f"no session mart at {path}: run `clickintent build` (dbt) first")
     with duckdb.connect() as connection:
         connection.execute(f"set threads = {int(settings.threads)}")
-        frame = connection.execute(
-            f"select {', '.join(columns)} from read_parquet(?) order by session_id", [str(path)]
-        ).df()
+        frame = connection.execute(f"select {', '.join(columns)} from read_parquet(?) order by session_id", [str(path)]).df()
     return frame
-
-
-def is_error_page(page_path: str, page_title: str | None) -> bool:
-    return bool(_ERROR_PATH.search(page_path.lower()) or (page_title and _ERROR_TITLE.search(page_title.lower())))
 
 
 def load_pages(settings: Settings) -> pd.DataFrame:
@@ -80,6 +72,7 @@ def load_pages(settings: Settings) -> pd.DataFrame:
             select
                 page_path,
                 mode(page_title) filter (where page_title is not null) as page_title,
+                list(distinct page_title) as page_titles,
                 case when bool_or(platform = 'web') then 'web' else 'app' end as platform,
                 count(*) as n_events
             from read_parquet(?)
@@ -90,7 +83,9 @@ def load_pages(settings: Settings) -> pd.DataFrame:
             [str(path)],
         ).df()
     frame["page_title"] = frame["page_title"].where(frame["page_title"].notna(), None)
-    frame["is_error_page"] = [is_error_page(path, title) for path, title in zip(frame["page_path"], frame["page_title"])]
+    frame["is_error_page"] = [
+        is_unknown_page_over_titles(path, titles) for path, titles in zip(frame["page_path"], frame.pop("page_titles"))
+    ]
     return frame
 
 

@@ -1,16 +1,11 @@
-"""Where the taxonomy stage reads and writes, and how it writes: atomically (temp file + rename).
+"""Where the taxonomy stage reads and writes, and the layout of its JSON and Parquet files.
 
-Every output of the stage goes through the writers here, so that an interrupted run leaves
+Every output is written atomically (clickintent.artifacts), so that an interrupted run leaves
 either the previous file or the new one, never half of one, and a rerun simply overwrites.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clickintent.artifacts import atomic_file, atomic_write_json
 from clickintent.settings import Settings
 
 
@@ -93,41 +89,6 @@ class TaxonomyPaths:
         return self.reports_dir / "taxonomy.json"
 
 
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path`; renamed onto `path` when the block ends without error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(text, encoding="utf-8")
-
-
-def write_json_atomically(path: Path, payload: Any) -> None:
-    write_text_atomically(path, json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=False, default=_json_default) + "\n")
-
-
-def write_parquet_atomically(path: Path, table: pa.Table) -> None:
-    with atomic_path(path) as temporary:
-        pq.write_table(table, temporary, compression="zstd")
-
-
-def write_with(path: Path, writer: Callable[[Path], None]) -> None:
-    """Run `writer(temporary_path)` and rename the result onto `path`."""
-    with atomic_path(path) as temporary:
-        writer(temporary)
-
-
 def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
@@ -136,3 +97,17 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+# The stage's JSON (its files and the classifier's card): readable non-ASCII labels, NumPy values as numbers.
+JSON_OPTIONS: dict[str, Any] = {"ensure_ascii": False, "default": _json_default}
+
+
+def write_json_atomically(path: Path, payload: Any) -> None:
+    atomic_write_json(path, payload, **JSON_OPTIONS)
+
+
+def write_parquet_atomically(path: Path, table: pa.Table) -> None:
+    """The stage's Parquet (zstd)."""
+    with atomic_file(path) as temporary:
+        pq.write_table(table, temporary, compression="zstd")

@@ -29,10 +29,8 @@ import email.utils
 import hashlib
 import json
 import logging
-import os
 import random
 import re
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,6 +41,7 @@ from typing import Any, cast
 import jsonschema
 import openai
 
+from clickintent.artifacts import atomic_write_text
 from clickintent.settings import Settings
 from clickintent.taxonomy.redaction import redact_with_report
 from clickintent.taxonomy.schemas import Validator
@@ -121,15 +120,8 @@ class LLMUsage:
 
 
 def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(payload, file, ensure_ascii=False, sort_keys=True)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    # Compact: the response cache holds one file per answer.
+    atomic_write_text(path, json.dumps(payload, ensure_ascii=False, sort_keys=True))
 
 
 class ResponseCache:

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from clickintent.taxonomy.io import write_text_atomically
+from clickintent.artifacts import atomic_write_text
 from clickintent.taxonomy.schemas import MAX_LEVELS, NODE_ID_PATTERN
 
 FILE_FORMAT = 1
@@ -247,7 +247,7 @@ class Taxonomy:
         return FILE_HEADER + f"# taxonomy_version: {self.taxonomy_version}\n" + body
 
     def save(self, path: Path) -> None:
-        write_text_atomically(Path(path), self.to_yaml())
+        atomic_write_text(path, self.to_yaml())
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "(text)") -> "Taxonomy":

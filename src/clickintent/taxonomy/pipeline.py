@@ -135,11 +135,6 @@ def _read_parquet(path) -> pd.DataFrame | None:
     return pq.read_table(path).to_pandas() if path.is_file() else None
 
 
-def load_taxonomy(settings: Settings) -> Taxonomy:
-    """The current taxonomy.yaml, validated (TaxonomyFileError names every bad node and field)."""
-    return Taxonomy.load(TaxonomyPaths.from_settings(settings).taxonomy)
-
-
 # ---------------------------------------------------------------------------------------------
 # generate
 

@@ -18,8 +18,10 @@ from datetime import datetime, timezone
 import pandas as pd
 import pyarrow.parquet as pq
 
+from clickintent.artifacts import CARD_FILE, read_card
 from clickintent.settings import Settings
 from clickintent.taxonomy import evaluation
+from clickintent.taxonomy.classifier import MODEL_NAME
 from clickintent.taxonomy.distill import is_heldout
 from clickintent.taxonomy.io import TaxonomyPaths, write_json_atomically
 from clickintent.taxonomy.model import Taxonomy
@@ -46,8 +48,7 @@ def build_taxonomy_report(settings: Settings, stage_seconds: dict[str, float] | 
     summary_path = paths.taxonomy_dir / "page_map_summary.json"
     if summary_path.is_file():
         report["page_map"] = json.loads(summary_path.read_text(encoding="utf-8"))
-    card_path = paths.classifier_dir / "model_card.json"
-    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else None
+    card = read_card(paths.classifier_dir, name=MODEL_NAME) if (paths.classifier_dir / CARD_FILE).is_file() else None
     if card is not None:
         report["classifier"] = {
             "teacher": card["teacher"],

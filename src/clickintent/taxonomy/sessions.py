@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from clickintent.settings import Settings
-from clickintent.taxonomy.inputs import TaxonomyInputError, normalize_query, sequences_path
+from clickintent.taxonomy.inputs import TaxonomyInputError, sequences_path
+from clickintent.taxonomy.text_keys import normalize_query
 
 SCALAR_COLUMNS = ("session_id", "platform", "anonymous_id", "customer_id", "session_start_ts", "session_end_ts", "n_events")
 LIST_COLUMNS = ("page_paths", "event_types", "dwell_ms", "search_queries")

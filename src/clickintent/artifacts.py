@@ -1,0 +1,196 @@
+"""Files that are written whole or not at all, and the model cards beside every stored model.
+
+Every stage that writes a file a later stage or the service reads goes through here, so a crash
+mid-write leaves the previous file (or none), never a torn one: the bytes go to a hidden sibling
+temporary name and are renamed over the target in one step (POSIX `rename` is atomic within a
+directory). A directory is built the same way, as a hidden sibling swapped in by rename.
+
+A model lives in `<models_dir>/<name>/` beside `model_card.json`, which is written last, so a
+folder without a card is an unfinished save. `read_card` checks a card and says what is wrong
+and which command writes the model; the service's start-up checks and every loader use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+CARD_FILE = "model_card.json"
+
+
+class ModelCardError(ValueError):
+    """A model directory that is missing, incomplete, or whose card does not fit what reads it."""
+
+
+def _temporary_sibling(path: Path, kind: str = "tmp") -> Path:
+    # Hidden and unique: two writers never share a temporary name, and globs over the
+    # directory (`*.parquet`, a Bento's model copy) never pick one up.
+    return path.with_name(f".{path.name}.{kind}-{uuid.uuid4().hex}")
+
+
+@contextmanager
+def atomic_file(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path to write `path`'s content to; on success it replaces `path`.
+
+    For writers that want a file name (Parquet, safetensors, XGBoost). A failure inside the
+    block removes the temporary file and leaves `path` as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary_sibling(path)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    with atomic_file(path) as temporary:
+        with temporary.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def json_text(
+    payload: Any,
+    *,
+    sort_keys: bool = False,
+    indent: int | None = 2,
+    ensure_ascii: bool = True,
+    default: Callable[[Any], Any] = str,
+) -> str:
+    """The one JSON layout of every file the project writes: indented, UTF-8, newline-ended.
+
+    `ensure_ascii=False` keeps non-ASCII text readable (taxonomy labels); `default` turns what
+    JSON has no type for into something it has (the taxonomy's writes NumPy scalars as numbers).
+    """
+    return json.dumps(payload, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=default) + "\n"
+
+
+def atomic_write_json(
+    path: Path | str,
+    payload: Any,
+    *,
+    sort_keys: bool = False,
+    indent: int | None = 2,
+    ensure_ascii: bool = True,
+    default: Callable[[Any], Any] = str,
+) -> None:
+    atomic_write_text(path, json_text(payload, sort_keys=sort_keys, indent=indent, ensure_ascii=ensure_ascii, default=default))
+
+
+@contextmanager
+def atomic_directory(path: Path | str) -> Iterator[Path]:
+    """Yield a fresh sibling directory to fill; on success it replaces `path` in one rename.
+
+    A failure inside the block removes the half-filled directory and leaves `path` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = _temporary_sibling(path)
+    staging.mkdir()
+    try:
+        yield staging
+        retired = None
+        if path.exists():
+            retired = _temporary_sibling(path, "old")
+            os.replace(path, retired)
+        os.replace(staging, path)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def is_temporary(path: Path) -> bool:
+    """A leftover of an interrupted atomic write (never content to read or copy)."""
+    name = Path(path).name
+    return name.startswith(".") and (".tmp-" in name or ".old-" in name)
+
+
+def file_sha256(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_card(
+    directory: Path | str,
+    card: Mapping[str, Any],
+    *,
+    sort_keys: bool = False,
+    ensure_ascii: bool = True,
+    default: Callable[[Any], Any] = str,
+) -> Path:
+    """Write `directory/model_card.json` atomically; the caller writes it after the model files."""
+    path = Path(directory) / CARD_FILE
+    atomic_write_json(path, dict(card), sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=default)
+    return path
+
+
+def read_card(
+    directory: Path | str,
+    *,
+    name: str | None = None,
+    train_command: str | None = None,
+    required_files: Iterable[str] = (),
+    required_fields: Iterable[str] = (),
+    expected: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The card of model folder `directory`, checked; ModelCardError says what is wrong and what to run.
+
+    `name`: the model the caller expects (the card's `name`, when the card has one);
+    `required_files`: files that must sit beside the card; `required_fields`: keys that must be
+    present and non-empty; `expected`: keys whose values must be equal (a card `format`).
+    """
+    directory = Path(directory)
+    label = f"model '{name}'" if name else f"model in {directory}"
+    hint = f"; run `{train_command}`" if train_command else ""
+    if not directory.is_dir():
+        raise ModelCardError(f"{label} not found: {directory} does not exist{hint}")
+    missing = [file for file in (*required_files, CARD_FILE) if not (directory / file).is_file()]
+    if missing:
+        raise ModelCardError(f"{label} in {directory} is incomplete: missing {', '.join(missing)}{hint}")
+    path = directory / CARD_FILE
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelCardError(f"{label}: {path} is not readable JSON ({error}){hint}") from error
+    if not isinstance(card, dict):
+        raise ModelCardError(f"{label}: {path} is not a JSON object{hint}")
+    for key, value in (expected or {}).items():
+        if card.get(key) != value:
+            raise ModelCardError(f"{label}: {path} has {key} {card.get(key)!r}; this version of clickintent reads {value!r}{hint}")
+    absent = [key for key in required_fields if card.get(key) in (None, "")]
+    if absent:
+        raise ModelCardError(f"{label}: {path} lacks {', '.join(absent)}{hint}")
+    if name is not None and "name" in card and card["name"] != name:
+        raise ModelCardError(f"{label}: {path} is the card of model '{card['name']}', not '{name}'{hint}")
+    return card
+
+
+def verify_weights(directory: Path | str, card: Mapping[str, Any], weights_file: str, *, train_command: str) -> None:
+    """The weights file is the one the card was written with (its `weights_sha256`, when recorded)."""
+    recorded = card.get("weights_sha256")
+    path = Path(directory) / weights_file
+    if recorded is not None and file_sha256(path) != recorded:
+        raise ModelCardError(
+            f"{path} is not the weights its model card {card.get('version')!r} was written with "
+            f"(weights_sha256 differs); run `{train_command}` again"
+        )

@@ -1,0 +1,223 @@
+"""The production tile ranker and conversion model: trained (or taken from their ablation row),
+stored with their cards, their test predictions and reason examples.
+
+Production feature sets are fixed services, not picked per run, so serving knows what to fetch:
+`tile_ranker_v1` = the features of ablation row (e), session embedding + distilled labels (both
+computable for a live session); `conversion_v1` = row (g), (e) + the dbt 30-day web aggregates.
+The ablation row with the same features is the production model (same splits and seed), so the
+stage trains it once.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from clickintent.artifacts import atomic_write_bytes, atomic_write_json
+from clickintent.ranker.ablation import RowResult
+from clickintent.ranker.conversion_family import CONVERSION_DIR, NO_CONVERSION, save_conversion_model
+from clickintent.ranker.evaluation_document import round_figures
+from clickintent.ranker.provenance import version_fields
+from clickintent.ranker.tasks import (
+    CLASSES,
+    FITTERS,
+    TASKS,
+    TILE_TASK,
+    XGBOOST_THREADS,
+    Fit,
+    Log,
+    Prepared,
+    Task,
+    load_prepared,
+    model_version,
+    quiet,
+    short_figures,
+    vector_element_labels,
+    web_rows,
+)
+from clickintent.ranker.tile_model import TILE_RANKER_DIR, save_tile_ranker
+from clickintent.ranker.training_sets import PRODUCT_FAMILIES, service_features
+from clickintent.settings import Settings
+
+TRAINING_FILE = "training.json"
+PREDICTIONS_DIR = "predictions"
+TILE_PREDICTIONS = "tile_test.parquet"
+CONVERSION_PREDICTIONS = "conversion_test.parquet"
+
+
+def production_fit(settings: Settings, store: Any, task: Task, prepared: Prepared, results: dict[str, RowResult], log: Log) -> Fit:
+    """The production service's model on `prepared`: an ablation row's fit when that row has exactly
+    the production service's features (same splits and seed make it the same model), else a new fit."""
+    layout, columns = prepared.row_layout(service_features(store, task.production_service))
+    for result in results.values():
+        if result.fit is not None and result.layout.to_json() == layout.to_json():
+            log(f"{task.name}: production model ({task.production_service}) is ablation row {result.row.name}'s fit")
+            return result.fit
+    log(f"{task.name}: training the production model ({task.production_service})")
+    return FITTERS[task.name](prepared, columns, layout, seed=settings.seed)
+
+
+def save_production(settings: Settings, task: Task, prepared: Prepared, fit: Fit, *, version: str, element_labels: dict[str, list[str]]) -> dict[str, Any]:
+    """Store `fit` as the task's production model with its card; test predictions and reason
+    examples under <reports>/predictions and in the returned summary."""
+    layout = fit.layout
+    predictions_dir = Path(settings.reports_dir) / PREDICTIONS_DIR
+    training = {
+        "seed": settings.seed,
+        "threads": XGBOOST_THREADS,
+        "boosting": task.boosting.to_json(),
+        "best_iteration": fit.trained.best_iteration,
+        "trees": fit.trained.trees,
+        "best_validation_score": fit.trained.best_validation_score,
+        "eval_metric": fit.trained.eval_metric,
+        "seconds": round(fit.trained.seconds, 2),
+        "split_rule": "by label time; train / validation / test in time order"
+        + ("; rows whose 14-day label window reaches into the next split are dropped" if task.table.label_window_days else ""),
+    }
+    metrics = {"validation": round_figures(fit.metrics["validation"]), "test": round_figures(fit.metrics["test"])}
+    extra: dict[str, Any] = {"taxonomy_vectors": {name: element_labels[name] for name in element_labels if name in layout.feast_features}}
+    # The taxonomy and encoder this model's features came from, for the service's start-up check;
+    # only those of views the production layout reads (the fetch may have been a wider service).
+    trained_on = {key: value for key, value in prepared.data_versions.items() if key in version_fields(layout)}
+    extra.update(trained_on)
+    common: dict[str, Any] = dict(
+        service=task.production_service,
+        version=version,
+        data_window=prepared.training_set.window(),
+        metrics=metrics,
+        training=training,
+        extra=extra,
+    )
+    test = prepared.frames["test"]
+    if task is TILE_TASK:
+        save_tile_ranker(settings.models_dir, fit.trained.booster, layout, **common)
+        out = test[["impression_id", "position", "customer_id", "product_id", "impression_ts", "clicked"]].assign(
+            p_click_logged_position=fit.test_predictions[:, 0], p_click_serving_position=fit.test_predictions[:, 1]
+        )
+        _write_parquet(out, predictions_dir / TILE_PREDICTIONS)
+        examples = _tile_reason_examples(settings, test)
+        directory = TILE_RANKER_DIR
+    else:
+        save_conversion_model(
+            settings.models_dir, fit.trained.booster, layout, classes=CLASSES, threshold=fit.extra["threshold"], **common
+        )
+        out = test[["session_id", "customer_id", "observation_ts", "observation_point", "label_product_family"]].copy()
+        for index, name in enumerate(CLASSES):
+            out[f"p_{name}"] = fit.test_predictions[:, index]
+        out = pd.concat([out, test[[f"converted_{family}" for family in PRODUCT_FAMILIES]]], axis=1)
+        _write_parquet(out, predictions_dir / CONVERSION_PREDICTIONS)
+        examples = _conversion_reason_examples(settings, test)
+        directory = CONVERSION_DIR
+    return {
+        "directory": str(Path(settings.models_dir) / directory),
+        "feature_service": task.production_service,
+        "metrics": metrics,
+        "trees": fit.trained.trees,
+        "model_columns": len(layout.model_columns),
+        "unused_features": dict(layout.unused),
+        "trained_on": trained_on,
+        "reason_examples": examples,
+    }
+
+
+def training_document(version: str, production: dict[str, dict[str, Any]], seconds: dict[str, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = {"version": version, "seconds": seconds}
+    for task_name, summary in production.items():
+        document[f"reason_examples_{task_name}"] = summary.pop("reason_examples")
+        document[task_name] = summary
+    return document
+
+
+def train_production_models(settings: Settings, *, log: Log | None = None, store: Any = None) -> dict[str, Any]:
+    """Train, test and store the production tile ranker and conversion model (services *_v1).
+
+    Each task's production feature service is fetched from Feast on its own. Also writes the
+    test-split predictions under <data_dir>/reports/predictions/ for the report's calibration and
+    lift plots, and <data_dir>/reports/training.json. Returns that summary.
+    """
+    from clickintent.features.store import feature_store
+
+    log = log or quiet
+    store = store or feature_store(settings)
+    labels = vector_element_labels(settings)
+    version = model_version(datetime.now(timezone.utc))
+    production: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, Any] = {}
+    for task in TASKS:
+        prepared = load_prepared(settings, store, task, task.production_service, labels, log)
+        fetched = time.perf_counter()
+        fit = FITTERS[task.name](prepared, None, prepared.layout, seed=settings.seed)
+        log(f"{task.name}: {fit.trained.trees} trees in {fit.trained.seconds:.1f} s; test {short_figures(fit.metrics['test'])}")
+        production[task.name] = save_production(settings, task, prepared, fit, version=version, element_labels=labels)
+        seconds[task.name] = {
+            "feast_fetch": round(prepared.training_set.fetch_seconds, 2),
+            "encode": round(prepared.seconds, 2),
+            "train_and_test": round(time.perf_counter() - fetched, 2),
+        }
+    summary = training_document(version, production, seconds)
+    atomic_write_json(Path(settings.reports_dir) / TRAINING_FILE, summary)
+    return summary
+
+
+def _tile_reason_examples(settings: Settings, test: pd.DataFrame, impressions: int = 3) -> list[dict[str, Any]]:
+    """Reasons of the stored ranker for a few test impressions with a click and web history."""
+    from clickintent.ranker.tile_model import TileRanker
+
+    ranker = TileRanker.load(settings.models_dir)
+    chosen = test[test["clicked"].astype(bool) & web_rows(test)]["impression_id"].drop_duplicates().head(impressions)
+    examples = []
+    for impression in chosen:
+        tiles = test[test["impression_id"] == impression]
+        rows = [{key: value for key, value in row.items() if key != "position"} for row in tiles.to_dict(orient="records")]
+        scores = ranker.score(rows)
+        reasons = ranker.reasons(rows, top_k=3)
+        examples.append(
+            {
+                "impression_id": impression,
+                "tiles": [
+                    {
+                        "product_id": row["product_id"],
+                        "clicked": bool(row["clicked"]),
+                        "score": round(float(score), 5),
+                        "reasons": [reason.to_json() for reason in row_reasons],
+                    }
+                    for row, score, row_reasons in sorted(zip(rows, scores, reasons), key=lambda item: -item[1])
+                ],
+            }
+        )
+    return examples
+
+
+def _conversion_reason_examples(settings: Settings, test: pd.DataFrame, count: int = 3) -> list[dict[str, Any]]:
+    from clickintent.ranker.conversion_family import load_conversion_model
+
+    model = load_conversion_model(settings.models_dir)
+    chosen = test[(test["label_product_family"] != NO_CONVERSION) & web_rows(test)].head(count)
+    rows = chosen.to_dict(orient="records")
+    if not rows:
+        return []
+    probabilities = model.family_probabilities(rows)
+    reasons = model.reasons(rows, top_k=3)
+    return [
+        {
+            "session_id": row["session_id"],
+            "observation_point": row["observation_point"],
+            "converted_to": row["label_product_family"],
+            "likeliest_family": max(p, key=p.get),
+            "probabilities": {family: round(value, 4) for family, value in p.items()},
+            "reasons": [reason.to_json() for reason in row_reasons],
+        }
+        for row, p, row_reasons in zip(rows, probabilities, reasons)
+    ]
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    buffer = io.BytesIO()
+    frame.reset_index(drop=True).to_parquet(buffer, index=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
