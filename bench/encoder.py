@@ -39,11 +39,11 @@ import torch
 from clickintent.artifacts import atomic_write_json
 from clickintent.encoder.artifacts import StoredEncoder
 from clickintent.encoder.embed import SessionEmbedder
-from clickintent.encoder.model import EncoderConfig, count_parameters
+from clickintent.encoder.model import count_parameters
 from clickintent.encoder.paths import EncoderPaths
 from clickintent.encoder.pipeline import PretrainConfig
 from clickintent.encoder.synthetic import synthesize_sequences
-from clickintent.encoder.tokens import MiniLMQueryEmbedder, fit_vocabulary, tokenize_sequences
+from clickintent.encoder.tokens import MiniLMQueryEmbedder, fit_vocabulary, mart_row_events, tokenize_sequences
 from clickintent.encoder.train import build_model, fit, split_by_time
 from clickintent.settings import Settings, load_settings
 
@@ -55,26 +55,6 @@ def load_sessions(mart: Path, n_sessions: int, seed: int) -> tuple[pd.DataFrame,
             return frame.sort_values("session_end_ts", kind="stable").tail(n_sessions).reset_index(drop=True), f"mart {mart}"
     frame, _ = synthesize_sequences(n_sessions, seed)
     return frame, "synthetic (clickintent.encoder.synthetic)"
-
-
-def live_events(row: pd.Series) -> list[dict]:
-    """The mart row as the raw events a live request would carry."""
-    start = pd.Timestamp(row["session_start_ts"])
-    offsets = np.cumsum(row["gap_ms"])
-    return [
-        {
-            "event_id": event_id,
-            "event_ts": (start + pd.to_timedelta(int(offsets[i]), unit="ms")).isoformat(),
-            "platform": row["platform"],
-            "anonymous_id": row["anonymous_id"],
-            "customer_id": row["customer_id"],
-            "event_type": row["event_types"][i],
-            "page_path": row["page_paths"][i],
-            "search_query": row["search_queries"][i],
-            "dwell_ms": row["dwell_ms"][i],
-        }
-        for i, event_id in enumerate(row["event_ids"])
-    ]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -158,15 +138,26 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--embed-threads", type=int, default=1, help="torch threads for batch embedding")
     parser.add_argument("--contrastive", action="store_true", help="also time an epoch with the contrastive term")
     parser.add_argument("--ablations", action="store_true", help="probe macro-F1 of pooling/contrastive/query variants")
-    parser.add_argument("--next-item-variants", type=Path, nargs=2, metavar=("TRAIN", "VALID"), default=None,
-                        help="click files of a hyper-parameter split for the next-item variants")
+    parser.add_argument(
+        "--next-item-variants",
+        type=Path,
+        nargs=2,
+        metavar=("TRAIN", "VALID"),
+        default=None,
+        help="click files of a hyper-parameter split for the next-item variants",
+    )
     args = parser.parse_args(argv)
     settings = load_settings(data_dir=args.data_dir)
     config = PretrainConfig()
     report: dict = {
         # The machine is shared: the 1-minute load average says how contended the figures are.
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "torch": torch.__version__,
-                    "platform": platform.platform(), "load_average_1m_at_start": os.getloadavg()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+            "load_average_1m_at_start": os.getloadavg()[0],
+        },
         "targets": {"pretrain_seconds_per_epoch_100k": 180, "batch_sessions_per_second": 5000, "single_session_ms": 1.0},
     }
 
@@ -186,12 +177,11 @@ def main(argv: list[str] | None = None) -> dict:
         tokens = tokenize_sequences(frame, vocabulary, config.max_len, queries)
         distinct_queries = tokens.query_vectors.shape[0] - 1
         report["tokenize"] = {"seconds_including_minilm": round(time.perf_counter() - tick, 2), "distinct_queries": int(distinct_queries)}
-        print(f"tokenized (MiniLM over {distinct_queries} distinct queries included) in {report['tokenize']['seconds_including_minilm']:.1f}s")
-
-        model_config = EncoderConfig(
-            vocab_sizes=vocabulary.vocab_sizes(), query_dim=queries.dim, max_len=config.max_len, d_model=config.d_model,
-            n_layers=config.n_layers, n_heads=config.n_heads, d_ff=config.d_ff, dropout=config.dropout, pooling=config.pooling,
+        print(
+            f"tokenized (MiniLM over {distinct_queries} distinct queries included) in {report['tokenize']['seconds_including_minilm']:.1f}s"
         )
+
+        model_config = config.model_config(vocabulary.vocab_sizes(), queries.dim)
         train_tokens, validation_tokens = tokens.subset(train_rows), tokens.subset(validation_rows)
         variants = [(f"masked, {n} thread{'s' if n > 1 else ''}", replace(config.training, max_epochs=1, threads=n)) for n in args.threads]
         if args.contrastive:
@@ -230,8 +220,10 @@ def main(argv: list[str] | None = None) -> dict:
             "sessions_per_second_from_mart_rows": round(len(frame) / frame_seconds),
             "sessions_per_second_model_only": round(len(frame) / model_seconds),
         }
-        print(f"batch embedding: {len(frame) / frame_seconds:,.0f} sessions/s from mart rows "
-              f"({len(frame) / model_seconds:,.0f}/s for the model alone)")
+        print(
+            f"batch embedding: {len(frame) / frame_seconds:,.0f} sessions/s from mart rows "
+            f"({len(frame) / model_seconds:,.0f}/s for the model alone)"
+        )
         # PyTorch's inference fast paths for the same model (docs/measurements.md, "Encoder": why the default is what it is).
         sample = tokens.subset(np.arange(min(20_000, tokens.n_sessions)))
         # (Nested tensors are not among them: SessionEncoder calls its layers directly, on dense
@@ -250,11 +242,10 @@ def main(argv: list[str] | None = None) -> dict:
         online = SessionEmbedder(stored, MiniLMQueryEmbedder(Path(scratch) / "query_embeddings.parquet", allow_model=False), threads=1)
         lengths = frame["page_paths"].map(len)
         report["single_session"] = {"threads": 1}
-        for label, rows in (("typical", frame.sample(min(500, len(frame)), random_state=1)),
-                            ("50_events", frame[lengths >= 50].head(200))):
+        for label, rows in (("typical", frame.sample(min(500, len(frame)), random_state=1)), ("50_events", frame[lengths >= 50].head(200))):
             if rows.empty:
                 continue
-            live = [live_events(row)[-50:] for _, row in rows.iterrows()]
+            live = [mart_row_events(row)[-50:] for _, row in rows.iterrows()]
             figures = time_single(online, live, repeats=3000)
             # The same sessions through the torch model (the path before encoder/live_forward.py,
             # and the one a model LiveForward does not cover takes).

@@ -127,10 +127,16 @@ def print_result(result: dict) -> None:
     single, batch = result["single"], result["batch"]
     agreement = result["agreement_with_teacher_heldout"]
     rows = [
-        ("single p50 / p90 / p99 (ms)", f"{single['p50_ms']:.4f} / {single['p90_ms']:.4f} / {single['p99_ms']:.4f}  (target p50 <= {TARGET_P50_MS})"),
+        (
+            "single p50 / p90 / p99 (ms)",
+            f"{single['p50_ms']:.4f} / {single['p90_ms']:.4f} / {single['p99_ms']:.4f}  (target p50 <= {TARGET_P50_MS})",
+        ),
         ("batch", f"{batch['sessions']:,} sessions in {batch['seconds']:.2f} s = {batch['us_per_session']:.1f} us/session"),
         ("held-out agreement, node", f"accuracy {agreement['node']['accuracy']:.4f}, macro-F1 {agreement['node']['macro_f1']:.4f}"),
-        ("held-out agreement, level 1", f"accuracy {agreement['top_node']['accuracy']:.4f}, macro-F1 {agreement['top_node']['macro_f1']:.4f}"),
+        (
+            "held-out agreement, level 1",
+            f"accuracy {agreement['top_node']['accuracy']:.4f}, macro-F1 {agreement['top_node']['macro_f1']:.4f}",
+        ),
     ]
     quality = result.get("quality_vs_teacher_heldout")
     if quality:
@@ -141,7 +147,9 @@ def print_result(result: dict) -> None:
             )
         )
     width = max(len(name) for name, _ in rows)
-    print(f"intent classifier {result['taxonomy_version']} (teacher {result['teacher']}, {result['classes']} classes, {result['features']} features)")
+    print(
+        f"intent classifier {result['taxonomy_version']} (teacher {result['teacher']}, {result['classes']} classes, {result['features']} features)"
+    )
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
 
@@ -151,7 +159,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--sessions", type=int, default=5000)
-    parser.add_argument("--prepare", type=int, default=None, metavar="EVENTS", help="first build a world of this many events and run the taxonomy stage")
+    parser.add_argument(
+        "--prepare", type=int, default=None, metavar="EVENTS", help="first build a world of this many events and run the taxonomy stage"
+    )
     args = parser.parse_args()
     settings = load_settings(data_dir=args.data_dir, models_dir=args.models_dir)
     preparation = prepare(settings, args.prepare) if args.prepare else None

@@ -149,7 +149,7 @@ def bench_size(size: int, scratch: Path, seed: int, *, reuse_world: bool = False
         raise SystemExit(f"run_results.json at {run_results} lacks the models {', '.join(missing)}")
     floor_equivalent = {"seconds": round(sum(model_seconds[name] for name in FLOOR_EQUIVALENT_MODELS), 2)}
     floor_sql = FLOOR_QUERY % {"raw": data_dir / "raw", "out": scratch / "floor_sessions.parquet", "timeout_us": 30 * 60 * 1_000_000}
-    floor_script = f"import duckdb; c = duckdb.connect(); c.execute(\"set threads=2\"); c.execute({floor_sql!r})"
+    floor_script = f'import duckdb; c = duckdb.connect(); c.execute("set threads=2"); c.execute({floor_sql!r})'
     floor = _run([sys.executable, "-c", floor_script], env)
     for step in (generate, build, floor_equivalent, floor):
         if step is not None:
@@ -178,7 +178,8 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/clickintent-bench"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--reuse-world", action="store_true",
+        "--reuse-world",
+        action="store_true",
         help="skip `clickintent generate` for a size whose data directory already holds raw events",
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default: <data dir>/reports/bench_pipeline.json)")
@@ -205,11 +206,11 @@ def main() -> None:
             f"{'':>12} dbt build / floor = {result['dbt_build_vs_floor']:.2f}x wall (target <= 2x), "
             f"{result['dbt_build_vs_floor_cpu']:.2f}x CPU"
         )
+        print(f"{'':>12} floor's models ({' + '.join(FLOOR_EQUIVALENT_MODELS)}) / floor = {result['dbt_floor_equivalent_vs_floor']:.2f}x")
         print(
-            f"{'':>12} floor's models ({' + '.join(FLOOR_EQUIVALENT_MODELS)}) / floor = "
-            f"{result['dbt_floor_equivalent_vs_floor']:.2f}x"
+            f"{'':>12} dbt seconds per node kind: "
+            + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in result["dbt_node_kind_seconds"].items())
         )
-        print(f"{'':>12} dbt seconds per node kind: " + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in result["dbt_node_kind_seconds"].items()))
         print(f"{'':>12} dbt seconds per model:")
         for name, seconds in result["dbt_model_seconds"].items():
             print(f"{'':>14} {seconds:>7.2f}  {name}")

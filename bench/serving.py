@@ -30,8 +30,6 @@ and >= 60 % of the floor's saturation throughput; in-process p50 <= 3 ms.
 
 from __future__ import annotations
 
-import clickintent.serving.threads  # noqa: F401,I001  (first: one OpenMP/BLAS thread for the in-process part)
-
 import argparse
 import asyncio
 import json
@@ -46,10 +44,12 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+
+import clickintent.serving.threads  # noqa: F401  (first: one OpenMP/BLAS thread for the in-process part)
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
@@ -76,7 +76,7 @@ async def _post(session, url: str, body: bytes) -> int | str:
         async with session.post(url, data=body, headers={"content-type": "application/json"}) as response:
             await response.read()
             return response.status
-    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+    except (TimeoutError, aiohttp.ClientError) as error:
         return type(error).__name__
 
 
@@ -133,9 +133,11 @@ async def _run_spec(spec: dict) -> dict:
 
         async def warm() -> None:
             try:
-                async with session.post(streams[first]["url"], data=bodies[first][0], headers={"content-type": "application/json"}) as response:
+                async with session.post(
+                    streams[first]["url"], data=bodies[first][0], headers={"content-type": "application/json"}
+                ) as response:
                     await response.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass  # an overloaded server shows in the measured requests, not here
 
         await asyncio.gather(*(warm() for _ in range(4)))
@@ -155,7 +157,7 @@ async def _run_spec(spec: dict) -> dict:
 def loadgen_main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     try:
-        import uvloop  # noqa: F401
+        import uvloop
 
         uvloop.install()
     except ImportError:
@@ -213,10 +215,16 @@ def build_bodies(settings, n_bodies: int, seed: int) -> tuple[list[dict], list[s
         customers = [
             row[0]
             for row in connection.execute(
-                "select distinct customer_id from read_parquet(?) order by customer_id", [str(settings.marts_dir / "fct_customer_web_intent.parquet")]
+                "select distinct customer_id from read_parquet(?) order by customer_id",
+                [str(settings.marts_dir / "fct_customer_web_intent.parquet")],
             ).fetchall()
         ]
-        products = [row[0] for row in connection.execute("select product_id from read_parquet(?) order by product_id", [str(settings.marts_dir / "dim_products.parquet")]).fetchall()]
+        products = [
+            row[0]
+            for row in connection.execute(
+                "select product_id from read_parquet(?) order by product_id", [str(settings.marts_dir / "dim_products.parquet")]
+            ).fetchall()
+        ]
         sessions = connection.execute(
             "select event_ids from read_parquet(?) where platform = 'web' and n_events >= 10 order by session_id",
             [str(settings.marts_dir / "fct_session_sequences.parquet")],
@@ -235,7 +243,7 @@ def build_bodies(settings, n_bodies: int, seed: int) -> tuple[list[dict], list[s
     for index in range(n_bodies):
         customer = customers[index % len(customers)]
         start = rng.randrange(0, max(1, len(pool) - N_EVENTS))
-        base = datetime(2026, 5, 1, 12, tzinfo=timezone.utc) + timedelta(minutes=index)
+        base = datetime(2026, 5, 1, 12, tzinfo=UTC) + timedelta(minutes=index)
         live = []
         for position, event in enumerate(pool[start : start + N_EVENTS]):
             event = dict(event)
@@ -259,7 +267,10 @@ def login_bodies(bodies: list[dict], n: int, run_id: str) -> list[dict]:
     for index in range(n):
         template = bodies[index % len(bodies)]
         customer = f"c_bench_{run_id}_{index}"
-        events = [{**event, "customer_id": None, "anonymous_id": f"a_push_{run_id}_{index}", "event_id": f"push_{run_id}_{index}_{i}"} for i, event in enumerate(template["events"][:20])]
+        events = [
+            {**event, "customer_id": None, "anonymous_id": f"a_push_{run_id}_{index}", "event_id": f"push_{run_id}_{index}_{i}"}
+            for i, event in enumerate(template["events"][:20])
+        ]
         events = [{key: value for key, value in event.items() if value is not None} for event in events]
         last = datetime.fromisoformat(events[-1]["event_ts"])
         events.append(
@@ -335,7 +346,13 @@ def in_process(settings, bodies: list[dict], calls: int) -> dict:
         with_http_models.append((time.perf_counter() - started) * 1000.0)
 
     # Where the time goes (each part alone, same inputs).
-    parts: dict[str, list[float]] = {"online_features": [], "encoder": [], "intent_classifier": [], "ranker_score_30": [], "ranker_reasons_5": []}
+    parts: dict[str, list[float]] = {
+        "online_features": [],
+        "encoder": [],
+        "intent_classifier": [],
+        "ranker_score_30": [],
+        "ranker_reasons_5": [],
+    }
     session_models = recommender.session_models
     for index in range(min(calls, 300)):
         request = requests[index % len(requests)]
@@ -408,7 +425,9 @@ def batching_potential(recommender, requests, batch: int = 16, repeats: int = 20
         recommender.ranker.score(rows)
         timings["score_batch"].append((time.perf_counter() - started) * 1000.0 / batch)
     medians = {name: round(float(np.median(values)), 3) for name, values in timings.items()}
-    medians["saving_per_request_ms"] = round(medians["feast_single"] - medians["feast_batch"] + medians["score_single"] - medians["score_batch"], 3)
+    medians["saving_per_request_ms"] = round(
+        medians["feast_single"] - medians["feast_batch"] + medians["score_single"] - medians["score_batch"], 3
+    )
     medians["batch"] = batch
     return medians
 
@@ -444,7 +463,7 @@ class RssSampler:
             self.max_bytes = max(self.max_bytes, self.served.rss_bytes())
             self._stop.wait(0.5)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -548,12 +567,19 @@ def redis_settings(settings, workdir: Path, port: int):
     redis = load_settings(data_dir=data, models_dir=settings.models_dir, online_store="redis", redis_url=f"127.0.0.1:{port}")
     views = ["customer_profile", "product_features", "customer_web_intent", "customer_web_intent_labels", "customer_web_embedding"]
     started = time.perf_counter()
-    feature_store(redis).materialize(start_date=datetime(2000, 1, 1, tzinfo=timezone.utc), end_date=datetime.now(timezone.utc), feature_views=views)
+    feature_store(redis).materialize(start_date=datetime(2000, 1, 1, tzinfo=UTC), end_date=datetime.now(UTC), feature_views=views)
     return redis, time.perf_counter() - started
 
 
 def push_phase(
-    settings, workdir: Path, bodies_path: Path, bodies: list[dict], seconds: float, label: str, workers: int, recommend_rate: float = PUSH_RECOMMEND_RATE
+    settings,
+    workdir: Path,
+    bodies_path: Path,
+    bodies: list[dict],
+    seconds: float,
+    label: str,
+    workers: int,
+    recommend_rate: float = PUSH_RECOMMEND_RATE,
 ) -> dict:
     from clickintent.serving.process import start_service
 
@@ -586,13 +612,29 @@ def targets(report: dict) -> list[dict]:
     served, floor = report["service"], report["floor"]
     at100, floor100 = served.get("rate_100"), floor.get("rate_100")
     if at100 and floor100 and "p50_ms" in at100 and "p50_ms" in floor100:
-        out.append(check("p50 at 100 req/s", f"<= floor p50 + 3 ms ({floor100['p50_ms'] + 3:.2f})", f"{at100['p50_ms']:.2f} ms", at100["p50_ms"] <= floor100["p50_ms"] + 3))
-        out.append(check("p99 at 100 req/s", f"<= 2x floor p99 ({2 * floor100['p99_ms']:.2f})", f"{at100['p99_ms']:.2f} ms", at100["p99_ms"] <= 2 * floor100["p99_ms"]))
+        out.append(
+            check(
+                "p50 at 100 req/s",
+                f"<= floor p50 + 3 ms ({floor100['p50_ms'] + 3:.2f})",
+                f"{at100['p50_ms']:.2f} ms",
+                at100["p50_ms"] <= floor100["p50_ms"] + 3,
+            )
+        )
+        out.append(
+            check(
+                "p99 at 100 req/s",
+                f"<= 2x floor p99 ({2 * floor100['p99_ms']:.2f})",
+                f"{at100['p99_ms']:.2f} ms",
+                at100["p99_ms"] <= 2 * floor100["p99_ms"],
+            )
+        )
         out.append(check("errors at 100 req/s", "0", str(at100["errors"]), at100["errors"] == 0))
     at200 = served.get("rate_200")
     if at200 and "requests" in at200:
         sustained = at200["errors"] == 0 and at200["throughput_rps"] >= 0.98 * 200
-        out.append(check("200 req/s sustained", "all answered, 0 errors", f"{at200['throughput_rps']} req/s, {at200['errors']} errors", sustained))
+        out.append(
+            check("200 req/s sustained", "all answered, 0 errors", f"{at200['throughput_rps']} req/s, {at200['errors']} errors", sustained)
+        )
     saturation, floor_saturation = served.get("saturation"), floor.get("saturation")
     if saturation and floor_saturation:
         share = saturation["throughput_rps"] / max(floor_saturation["throughput_rps"], 1e-9)
@@ -600,7 +642,12 @@ def targets(report: dict) -> list[dict]:
         if saturation.get("server_cpu_ms_per_request") and floor_saturation.get("server_cpu_ms_per_request"):
             cpu = f"; server CPU {saturation['server_cpu_ms_per_request']:.2f} vs {floor_saturation['server_cpu_ms_per_request']:.2f} ms per request"
         out.append(
-            check("saturation throughput", ">= 60 % of the floor's", f"{saturation['throughput_rps']} vs {floor_saturation['throughput_rps']} req/s ({share:.0%}){cpu}", share >= 0.6)
+            check(
+                "saturation throughput",
+                ">= 60 % of the floor's",
+                f"{saturation['throughput_rps']} vs {floor_saturation['throughput_rps']} req/s ({share:.0%}){cpu}",
+                share >= 0.6,
+            )
         )
     inproc = report.get("in_process")
     if inproc:
@@ -624,7 +671,9 @@ def print_report(report: dict) -> None:
     from rich.table import Table
 
     console = Console(width=150)  # the tables stay whole when printed to a file or a narrow pipe
-    table = Table(title=f"/recommend: {N_EVENTS} live events + online features + {N_CANDIDATES} candidates (load avg {report['machine']['load_average_start']} -> {report['machine']['load_average_end']})")
+    table = Table(
+        title=f"/recommend: {N_EVENTS} live events + online features + {N_CANDIDATES} candidates (load avg {report['machine']['load_average_start']} -> {report['machine']['load_average_end']})"
+    )
     for column in ("target", "phase", "offered", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "RSS MiB", "CPU ms/req"):
         table.add_column(column, justify="right" if column not in ("target", "phase") else "left")
     for name in ("floor", "service"):
@@ -646,7 +695,18 @@ def print_report(report: dict) -> None:
     for store, result in report.get("pushes", {}).items():
         for phase in ("recommend_without_pushes", "recommend_with_pushes", "login_pushes"):
             row = result[phase]
-            table.add_row(f"service ({store})", phase, str(row["offered_rps"]), str(row["throughput_rps"]), str(row.get("p50_ms", "-")), str(row.get("p95_ms", "-")), str(row.get("p99_ms", "-")), str(row["errors"]), str(result["server_rss_mib"]), "-")
+            table.add_row(
+                f"service ({store})",
+                phase,
+                str(row["offered_rps"]),
+                str(row["throughput_rps"]),
+                str(row.get("p50_ms", "-")),
+                str(row.get("p95_ms", "-")),
+                str(row.get("p99_ms", "-")),
+                str(row["errors"]),
+                str(result["server_rss_mib"]),
+                "-",
+            )
     console.print(table)
     if report.get("in_process"):
         inproc = report["in_process"]
@@ -677,13 +737,18 @@ def main() -> None:
     parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)))
     parser.add_argument("--saturation-seconds", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=32, help="Closed-loop clients at saturation.")
-    parser.add_argument("--workers", type=int, default=2, help="Service (and floor) worker processes (default 2: one per core of the 2-core target).")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="Service (and floor) worker processes (default 2: one per core of the 2-core target)."
+    )
     parser.add_argument("--in-process-calls", type=int, default=2000)
     parser.add_argument("--push-seconds", type=float, default=30.0)
     parser.add_argument("--no-pushes", action="store_true")
     parser.add_argument("--only-pushes", action="store_true", help="Only the push phase (no in-process, floor or fixed-rate phases).")
     parser.add_argument(
-        "--push-recommend-rate", type=float, default=PUSH_RECOMMEND_RATE, help="/recommend req/s beside the pushes (below the service's capacity isolates the pushes' effect)."
+        "--push-recommend-rate",
+        type=float,
+        default=PUSH_RECOMMEND_RATE,
+        help="/recommend req/s beside the pushes (below the service's capacity isolates the pushes' effect).",
     )
     parser.add_argument("--redis", action="store_true", help="Also run the push phase on a Redis of its own (needs redis-server).")
     parser.add_argument("--seed", type=int, default=7)
@@ -703,8 +768,13 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench_serving_"))
     report: dict = {
         "benchmark": "serving",
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(), "load_average_start": load_average()},
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_start": load_average(),
+        },
         "config": {
             "data_dir": str(settings.data_dir),
             "models_dir": str(settings.models_dir),
@@ -730,29 +800,54 @@ def main() -> None:
             print(f"{len(bodies)} distinct /recommend requests; in-process ...", flush=True)
             report["in_process"] = in_process(settings, bodies, args.in_process_calls)
             print(f"in-process p50 {report['in_process']['recommend']['p50_ms']} ms; starting the floor and the service ...", flush=True)
-            with start_service(settings, target=FLOOR, workers=args.workers, log_path=workdir / "floor.log") as floor, start_service(
-                settings, target=SERVICE, workers=args.workers, log_path=workdir / "service.log", timeout=300
-            ) as service:
+            with (
+                start_service(settings, target=FLOOR, workers=args.workers, log_path=workdir / "floor.log") as floor,
+                start_service(settings, target=SERVICE, workers=args.workers, log_path=workdir / "service.log", timeout=300) as service,
+            ):
                 targets_ = {"floor": floor, "service": service}
                 for name, served in targets_.items():
                     report[name]["idle_rss_mib"] = round(served.rss_bytes() / 2**20)
                 for rate in rates:
                     for name, served in targets_.items():
                         print(f"{name}: {rate} req/s for {args.seconds:.0f} s ...", flush=True)
-                        outcome, rss = run_load(workdir, args.seconds, {"main": {"url": f"{served.url}/recommend", "bodies": str(bodies_path), "mode": "open", "rate": rate}}, served)
-                        result = with_cpu_per_request(summarize(outcome["streams"]["main"], args.seconds, rate), outcome["server_cpu_seconds"], args.seconds)
+                        outcome, rss = run_load(
+                            workdir,
+                            args.seconds,
+                            {"main": {"url": f"{served.url}/recommend", "bodies": str(bodies_path), "mode": "open", "rate": rate}},
+                            served,
+                        )
+                        result = with_cpu_per_request(
+                            summarize(outcome["streams"]["main"], args.seconds, rate), outcome["server_cpu_seconds"], args.seconds
+                        )
                         result["server_rss_mib"] = round(rss / 2**20)
                         report[name][f"rate_{rate}"] = result
                 for name, served in targets_.items():
                     print(f"{name}: saturation, {args.concurrency} clients for {args.saturation_seconds:.0f} s ...", flush=True)
                     outcome, rss = run_load(
-                        workdir, args.saturation_seconds, {"main": {"url": f"{served.url}/recommend", "bodies": str(bodies_path), "mode": "closed", "concurrency": args.concurrency}}, served
+                        workdir,
+                        args.saturation_seconds,
+                        {
+                            "main": {
+                                "url": f"{served.url}/recommend",
+                                "bodies": str(bodies_path),
+                                "mode": "closed",
+                                "concurrency": args.concurrency,
+                            }
+                        },
+                        served,
                     )
-                    result = with_cpu_per_request(summarize(outcome["streams"]["main"], args.saturation_seconds), outcome["server_cpu_seconds"], args.saturation_seconds)
+                    result = with_cpu_per_request(
+                        summarize(outcome["streams"]["main"], args.saturation_seconds),
+                        outcome["server_cpu_seconds"],
+                        args.saturation_seconds,
+                    )
                     result["server_rss_mib"] = round(rss / 2**20)
                     report[name]["saturation"] = result
         if not args.no_pushes:
-            print(f"pushes: /recommend at {args.push_recommend_rate:g} req/s with and without {PUSH_RATE} logins/s ({settings.online_store}) ...", flush=True)
+            print(
+                f"pushes: /recommend at {args.push_recommend_rate:g} req/s with and without {PUSH_RATE} logins/s ({settings.online_store}) ...",
+                flush=True,
+            )
             report["pushes"][settings.online_store] = push_phase(
                 settings, workdir, bodies_path, bodies, args.push_seconds, settings.online_store, args.workers, args.push_recommend_rate
             )
@@ -761,7 +856,9 @@ def main() -> None:
                 try:
                     redis, load_seconds = redis_settings(settings, workdir, port)
                     print(f"pushes on Redis (loaded in {load_seconds:.0f} s) ...", flush=True)
-                    report["pushes"]["redis"] = push_phase(redis, workdir, bodies_path, bodies, args.push_seconds, "redis", args.workers, args.push_recommend_rate)
+                    report["pushes"]["redis"] = push_phase(
+                        redis, workdir, bodies_path, bodies, args.push_seconds, "redis", args.workers, args.push_recommend_rate
+                    )
                     report["pushes"]["redis"]["materialize_seconds"] = round(load_seconds, 1)
                 finally:
                     redis_process.terminate()

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from intent_classifier import measure, prepare, print_result  # noqa: E402
+from intent_classifier import measure, prepare, print_result
 
-from clickintent.settings import load_settings  # noqa: E402
-from clickintent.taxonomy.io import TaxonomyPaths  # noqa: E402
-from clickintent.taxonomy.pipeline import TaxonomyOptions, run_taxonomy_stage  # noqa: E402
+from clickintent.settings import load_settings
+from clickintent.taxonomy.io import TaxonomyPaths
+from clickintent.taxonomy.pipeline import TaxonomyOptions, run_taxonomy_stage
 
 BUDGET_SECONDS = 90.0
 

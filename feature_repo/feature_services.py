@@ -7,7 +7,7 @@ service, so training and serving read the same features. A new feature set is a 
 Two tasks, two label tables: the tile ranker joins on (customer, product) rows of
 fct_tile_impressions, the conversion model on customer rows of fct_conversion_labels (no
 product). Each ablation row of the evaluation is one feature service per
-task (clickintent.ranker.pipeline), so the report's table is regenerated from exactly these:
+task (clickintent.ranker.ablation), so the report's table is regenerated from exactly these:
 
     a  production baseline: app-side customer profile (+ product attributes for tiles)
     b  a + teacher intent labels of the customer's linked web sessions
@@ -23,7 +23,6 @@ out of all of them (the dbt aggregates carry session counts in row f).
 """
 
 from feast import FeatureService
-
 from feature_views import (
     customer_profile_fv,
     customer_web_embedding_fv,

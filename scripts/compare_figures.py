@@ -21,9 +21,9 @@ from typing import Any
 
 FIGURE_REPORTS = ("evaluation.json", "taxonomy.json", "encoder.json", "online_shoppers.json")
 # Keys whose values are times, run timestamps or machine paths: they differ between any two runs.
-RUN_KEY = re.compile(r"(^|_)(seconds|secs|created_at|generated_at|started_at|finished_at|timestamp|path|dir)$|^stage_seconds$|^model_version$")
-# Ranker versions are `YYYYmmddTHHMMSS...` stamps of the training run.
-TIME_STAMPED_VERSION = re.compile(r"^\d{8}T\d{6}")
+RUN_KEY = re.compile(r"(^|_)(seconds|secs|created_at|generated_at|started_at|finished_at|timestamp|path|dir|directory)$|^model_version$")
+# Ranker versions are `<format>.YYYYmmddTHHMMSSZ` stamps of the training run.
+TIME_STAMPED_VERSION = re.compile(r"^(\d+\.)?\d{8}T\d{6}")
 
 
 def differences(base: Any, new: Any, where: str, tolerance: float) -> list[str]:
@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=0.0, help="absolute difference accepted on numbers (default 0: identical)")
     args = parser.parse_args(argv)
     base_reports, new_reports = args.base / "reports", args.new / "reports"
-    names = sorted({p.name for p in base_reports.glob("*.json")} & {p.name for p in new_reports.glob("*.json")}) if args.all else FIGURE_REPORTS
+    names = (
+        sorted({p.name for p in base_reports.glob("*.json")} & {p.name for p in new_reports.glob("*.json")}) if args.all else FIGURE_REPORTS
+    )
     failed = False
     for name in names:
         base_file, new_file = base_reports / name, new_reports / name

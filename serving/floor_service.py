@@ -48,7 +48,7 @@ CONSTANT_ANSWER = RecommendResponse.model_validate(
 @bentoml.service(name="clickintent-floor", workers=WORKERS, traffic={"timeout": 30})
 class Floor:
     @bentoml.api(route="/recommend")
-    async def recommend(self, request: RecommendRequest, /) -> RecommendResponse:
+    async def recommend(self, request: RecommendRequest, /) -> RecommendResponse:  # noqa: ARG002 - BentoML reads the parameter for the API schema
         return CONSTANT_ANSWER
 
 

@@ -13,7 +13,7 @@ Limits (a request over one answers 400 naming the field; a body over MAX_BODY_BY
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -93,7 +93,11 @@ EXAMPLE_RECOMMEND_REQUESTS = {
     "anonymous visitor": {"events": EXAMPLE_EVENTS, "k": 3},
     "customer opening the app": {"customer_id": "c_8d2e4f6a1b3c", "k": 5},
     "visitor who logs in mid-session": {"session_id": "s_web_5e1d2c3b4a_1", "events": [*EXAMPLE_EVENTS, EXAMPLE_LOGIN_EVENT], "k": 3},
-    "customer, given candidates": {"customer_id": "c_8d2e4f6a1b3c", "candidates": ["mtg_refinance", "home_heloc", "card_cash_rewards"], "k": 2},
+    "customer, given candidates": {
+        "customer_id": "c_8d2e4f6a1b3c",
+        "candidates": ["mtg_refinance", "home_heloc", "card_cash_rewards"],
+        "k": 2,
+    },
 }
 
 
@@ -110,9 +114,13 @@ class LiveEvent(BaseModel):
         default=None, description="Pseudonymous customer key, set from the login event on (never a name, e-mail or account number)."
     )
     event_type: Literal[EVENT_TYPES] = Field(description="What happened.")
-    page_path: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="URL path (web) or screen path (app), without query string.")
+    page_path: str = Field(
+        min_length=1, max_length=MAX_PATH_CHARS, description="URL path (web) or screen path (app), without query string."
+    )
     page_title: Text | None = Field(default=None, description="Page or screen title as rendered.")
-    search_query: Text | None = Field(default=None, description="Search text (search events); used in-process only, never stored or logged.")
+    search_query: Text | None = Field(
+        default=None, description="Search text (search events); used in-process only, never stored or logged."
+    )
     dwell_ms: int | None = Field(default=None, ge=0, le=MAX_DWELL_MS, description="Time on the page or screen, milliseconds.")
     referrer: Text | None = Field(default=None, description="Referring host or URL.")
     utm_source: Text | None = Field(default=None, description="Campaign source tag, if any.")
@@ -124,9 +132,9 @@ class LiveEvent(BaseModel):
     def _utc(cls, value: datetime) -> datetime:
         # The contract's rule: every timestamp is UTC, and a naive one is read as UTC.
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
+            return value.replace(tzinfo=UTC)
         try:
-            return value.astimezone(timezone.utc)
+            return value.astimezone(UTC)
         except OverflowError:
             # 0001-01-01T00:00+01:00 is valid ISO 8601 but has no UTC time (found by schemathesis).
             raise ValueError("is outside the range of dates once converted to UTC") from None
@@ -140,7 +148,9 @@ def _check_one_session(events: list[LiveEvent]) -> None:
     customers: set[str] = set()
     for position, event in enumerate(events):
         if event.platform != first.platform:
-            raise ValueError(f"events[{position}].platform is {event.platform!r} but events[0] is {first.platform!r}: send one session per request")
+            raise ValueError(
+                f"events[{position}].platform is {event.platform!r} but events[0] is {first.platform!r}: send one session per request"
+            )
         if event.anonymous_id != first.anonymous_id:
             raise ValueError(f"events[{position}].anonymous_id differs from events[0]: send one visitor's session per request")
         if event.customer_id is not None:
@@ -154,10 +164,12 @@ class SessionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"events": EXAMPLE_EVENTS}})
 
-    events: list[LiveEvent] = Field(min_length=1, max_length=MAX_EVENTS, description=f"The session's raw events, any order (1 to {MAX_EVENTS}).")
+    events: list[LiveEvent] = Field(
+        min_length=1, max_length=MAX_EVENTS, description=f"The session's raw events, any order (1 to {MAX_EVENTS})."
+    )
 
     @model_validator(mode="after")
-    def _one_session(self) -> "SessionRequest":
+    def _one_session(self) -> SessionRequest:
         _check_one_session(self.events)
         return self
 
@@ -175,7 +187,9 @@ class RecommendRequest(BaseModel):
             "session's stored intent and embedding are read from the online store."
         ),
     )
-    events: list[LiveEvent] = Field(default_factory=list, max_length=MAX_EVENTS, description=f"The live session's raw events (0 to {MAX_EVENTS}).")
+    events: list[LiveEvent] = Field(
+        default_factory=list, max_length=MAX_EVENTS, description=f"The live session's raw events (0 to {MAX_EVENTS})."
+    )
     candidates: list[Identifier] | None = Field(
         default=None,
         min_length=1,
@@ -196,7 +210,7 @@ class RecommendRequest(BaseModel):
         return candidates
 
     @model_validator(mode="after")
-    def _consistent(self) -> "RecommendRequest":
+    def _consistent(self) -> RecommendRequest:
         _check_one_session(self.events)
         if self.customer_id is not None:
             for position, event in enumerate(self.events):
@@ -229,7 +243,9 @@ class IntentLabels(BaseModel):
 class SessionSummary(BaseModel):
     n_events: int = Field(ge=0, description="Events received.", examples=[3])
     n_events_encoded: int = Field(ge=0, description="Events the encoder read (the latest, up to its window).", examples=[3])
-    unknown_pages: int = Field(ge=0, description="Events on pages the encoder has never seen (mapped to its unknown-page tokens).", examples=[0])
+    unknown_pages: int = Field(
+        ge=0, description="Events on pages the encoder has never seen (mapped to its unknown-page tokens).", examples=[0]
+    )
 
 
 class IntentResponse(BaseModel):
@@ -295,7 +311,9 @@ class RecommendResponse(BaseModel):
     login_push: LoginPush | None = Field(default=None, description="Set when the live web session contains a login: what was pushed.")
     degraded: bool = Field(description="Part of the answer was computed without the online store (see degraded_reasons).", examples=[False])
     degraded_reasons: list[str] = Field(default_factory=list)
-    model_versions: dict[str, str] = Field(examples=[{"encoder": "v1-5c0e9a41", "intent_classifier": "v1-a2754e56", "tile_ranker": "1.20261127T041918Z"}])
+    model_versions: dict[str, str] = Field(
+        examples=[{"encoder": "v1-5c0e9a41", "intent_classifier": "v1-a2754e56", "tile_ranker": "1.20261127T041918Z"}]
+    )
 
 
 class ErrorResponse(BaseModel):

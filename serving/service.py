@@ -33,11 +33,10 @@ from pathlib import Path
 if importlib.util.find_spec("clickintent") is None:  # inside a built Bento: the sources are bundled beside serving/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import clickintent.serving.threads  # noqa: E402,F401  (before numpy and torch load: one OpenMP/BLAS thread)
-
 import anyio
 import bentoml
 
+import clickintent.serving.threads  # noqa: F401  (before numpy and torch load: one OpenMP/BLAS thread)
 from clickintent.serving.bento_models import ModelFolder
 from clickintent.serving.http import RequestLimits, field_error
 from serving.schemas import (

@@ -40,3 +40,37 @@ def feast_world(pipeline_world: Settings) -> Settings:
     apply_feature_repo(pipeline_world)
     materialize(pipeline_world)
     return pipeline_world
+
+
+@pytest.fixture(scope="session")
+def ranker_trained_world(feast_world: Settings, tmp_path_factory) -> Settings:
+    """A copy of feast_world after the ranker stage (ablation and production models)."""
+    from support.ranker_world import build_trained_world
+
+    return build_trained_world(feast_world, tmp_path_factory.mktemp("ranker_world"))
+
+
+@pytest.fixture(scope="session")
+def ranker_stage_outputs_world(feast_world: Settings, tmp_path_factory) -> Settings:
+    """A copy of feast_world with stand-ins for the taxonomy and encoder stages' customer tables."""
+    from support.ranker_world import build_world_with_stage_outputs
+
+    return build_world_with_stage_outputs(feast_world, tmp_path_factory.mktemp("ranker_world_stage_outputs"))
+
+
+@pytest.fixture(scope="session")
+def serving_world(feast_world: Settings, tmp_path_factory) -> Settings:
+    """A copy of feast_world with every model the service loads (a tiny encoder, the taxonomy, the rankers)."""
+    from support.serving_world import build_serving_world
+
+    return build_serving_world(feast_world, tmp_path_factory.mktemp("serving_world"))
+
+
+WORLD_FIXTURES = {"pipeline_world", "feast_world", "ranker_trained_world", "ranker_stage_outputs_world", "serving_world"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reads a built world is slow whatever its own marks say: `make test-fast` skips it."""
+    for item in items:
+        if WORLD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

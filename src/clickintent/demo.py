@@ -9,15 +9,14 @@ loads every model and reads the online store.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clickintent.settings import Settings
-
 
 ENCODER_BUDGET_SECONDS = 90.0
 

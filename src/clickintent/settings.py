@@ -129,7 +129,7 @@ class Settings(BaseModel):
     def feature_repo_dir(self) -> Path:
         return self.project_dir / "feature_repo"
 
-    def absolute(self) -> "Settings":
+    def absolute(self) -> Settings:
         """The same settings with every directory made absolute (dbt and Feast change dirs)."""
         return self.model_copy(
             update={

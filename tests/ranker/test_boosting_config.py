@@ -39,7 +39,9 @@ def test_training_stops_early_and_keeps_only_the_best_rounds() -> None:
     schema = FeatureSchema(columns=tuple(FeatureColumn(name, ColumnKind.NUMERIC) for name in ("a", "b", "c")))
     config = replace(TILE_BOOSTING, max_rounds=300, early_stopping_rounds=5)
 
-    trained = train_booster(schema, (x[:400], y[:400]), (x[400:], y[400:]), objective="binary:logistic", eval_metric="logloss", config=config)
+    trained = train_booster(
+        schema, (x[:400], y[:400]), (x[400:], y[400:]), objective="binary:logistic", eval_metric="logloss", config=config
+    )
 
     assert trained.best_iteration + 1 < config.max_rounds
     assert trained.booster.num_boosted_rounds() == trained.best_iteration + 1 == trained.trees

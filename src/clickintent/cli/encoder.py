@@ -7,7 +7,6 @@ inside the commands so that `--help` stays instant.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -33,16 +32,22 @@ def _fail(error: Exception) -> None:
 
 @encoder_app.command("train")
 def train(
-    data_dir: Optional[Path] = DataDirOption,
-    models_dir: Optional[Path] = ModelsDirOption,
-    sequences: Optional[Path] = typer.Option(None, "--sequences", help="Sequence mart Parquet (default: <data dir>/marts/fct_session_sequences.parquet)."),
+    data_dir: Path | None = DataDirOption,
+    models_dir: Path | None = ModelsDirOption,
+    sequences: Path | None = typer.Option(
+        None, "--sequences", help="Sequence mart Parquet (default: <data dir>/marts/fct_session_sequences.parquet)."
+    ),
     epochs: int = typer.Option(8, "--epochs", help="Maximum epochs; early stopping on the latest 10% of sessions may end sooner."),
     batch_size: int = typer.Option(256, "--batch-size"),
-    contrastive_weight: float = typer.Option(0.0, "--contrastive-weight", help="Weight of the InfoNCE term over augmented views (0 = off)."),
+    contrastive_weight: float = typer.Option(
+        0.0, "--contrastive-weight", help="Weight of the InfoNCE term over augmented views (0 = off)."
+    ),
     no_queries: bool = typer.Option(False, "--no-queries", help="Leave search text out (no MiniLM)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (default: settings seed)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed (default: settings seed)."),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads (one is fastest on a shared 2-core box)."),
-    budget_seconds: Optional[float] = typer.Option(None, "--budget-seconds", help="Start no epoch that would end after this many seconds of training; a rerun resumes."),
+    budget_seconds: float | None = typer.Option(
+        None, "--budget-seconds", help="Start no epoch that would end after this many seconds of training; a rerun resumes."
+    ),
 ) -> None:
     """Pretrain the encoder (masked event modelling) on the sequence mart; save <models dir>/encoder/."""
     from dataclasses import replace
@@ -71,9 +76,9 @@ def train(
 
 @encoder_app.command("embed")
 def embed(
-    data_dir: Optional[Path] = DataDirOption,
-    models_dir: Optional[Path] = ModelsDirOption,
-    sequences: Optional[Path] = typer.Option(None, "--sequences", help="Sequence mart Parquet (default: the mart in the data dir)."),
+    data_dir: Path | None = DataDirOption,
+    models_dir: Path | None = ModelsDirOption,
+    sequences: Path | None = typer.Option(None, "--sequences", help="Sequence mart Parquet (default: the mart in the data dir)."),
     batch_size: int = typer.Option(256, "--batch-size"),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads."),
 ) -> None:
@@ -93,9 +98,9 @@ def embed(
 
 @encoder_app.command("evaluate")
 def evaluate(
-    data_dir: Optional[Path] = DataDirOption,
-    models_dir: Optional[Path] = ModelsDirOption,
-    out: Optional[Path] = typer.Option(None, "--out", help="Report file (default: <data dir>/reports/encoder.json)."),
+    data_dir: Path | None = DataDirOption,
+    models_dir: Path | None = ModelsDirOption,
+    out: Path | None = typer.Option(None, "--out", help="Report file (default: <data dir>/reports/encoder.json)."),
 ) -> None:
     """Linear probe on the hidden true intents: embeddings vs bag-of-taxonomy-node counts (macro-F1)."""
     from clickintent.encoder.pipeline import evaluate_encoder
@@ -113,10 +118,12 @@ def evaluate(
 
 @encoder_app.command("benchmark")
 def benchmark(
-    train: Path = typer.Option(..., "--train", help="Training clicks: session id, item id, unix time (tab or comma separated, with header)."),
+    train: Path = typer.Option(
+        ..., "--train", help="Training clicks: session id, item id, unix time (tab or comma separated, with header)."
+    ),
     test: Path = typer.Option(..., "--test", help="Test clicks in the same format."),
     out: Path = typer.Option(..., "--out", help="JSON report to write."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    seed: int | None = typer.Option(None, "--seed"),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads for the encoder."),
 ) -> None:
     """Next-item benchmark: encoder vs popularity, in-session popularity, Markov and session kNN (Recall@20, MRR@20)."""

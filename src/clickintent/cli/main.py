@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -38,13 +37,14 @@ def _add_stage_commands() -> None:
     app.command("report")(report_command)
     app.command("serve")(serve)
 
+
 console = Console(stderr=True)
 # Libraries under Feast (ibis) warn about their own deprecated calls on every materialization;
 # users of this CLI cannot act on them.
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def _settings(data_dir: Optional[Path] = None, seed: Optional[int] = None) -> Settings:
+def _settings(data_dir: Path | None = None, seed: int | None = None) -> Settings:
     return load_settings(data_dir=data_dir, seed=seed)
 
 
@@ -54,8 +54,8 @@ DataDirOption = typer.Option(None, "--data-dir", help="Run-time data directory (
 @app.command()
 def generate(
     events: int = typer.Option(1_000_000, "--events", help="Approximate number of raw events to generate."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: settings seed, 7)."),
-    data_dir: Optional[Path] = DataDirOption,
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default: settings seed, 7)."),
+    data_dir: Path | None = DataDirOption,
 ) -> None:
     """Generate the synthetic financial-services world into <data dir>/raw (ground truth apart)."""
     from clickintent.synth import generate_world
@@ -68,7 +68,7 @@ def generate(
 @app.command()
 def load(
     source: Path = typer.Argument(..., help="Directory with events/products/customers/conversions/tile_impressions as .parquet or .csv."),
-    data_dir: Optional[Path] = DataDirOption,
+    data_dir: Path | None = DataDirOption,
 ) -> None:
     """Validate raw tables from a real source against the event contract and install them as <data dir>/raw."""
     from clickintent.events import ContractError, load_and_install
@@ -85,8 +85,8 @@ def load(
 
 @app.command()
 def build(
-    data_dir: Optional[Path] = DataDirOption,
-    select: Optional[str] = typer.Option(None, "--select", help="dbt selection (default: everything)."),
+    data_dir: Path | None = DataDirOption,
+    select: str | None = typer.Option(None, "--select", help="dbt selection (default: everything)."),
 ) -> None:
     """dbt build of dbt_project/ against the DuckDB warehouse in the data directory (models and tests)."""
     from clickintent.features.dbt import run_dbt_build
@@ -98,7 +98,7 @@ def build(
 
 
 @features_app.command("apply")
-def features_apply(data_dir: Optional[Path] = DataDirOption) -> None:
+def features_apply(data_dir: Path | None = DataDirOption) -> None:
     """Register entities, sources, feature views and services in the Feast registry."""
     from clickintent.features.store import apply_feature_repo
 
@@ -107,7 +107,7 @@ def features_apply(data_dir: Optional[Path] = DataDirOption) -> None:
 
 
 @features_app.command("materialize")
-def features_materialize(data_dir: Optional[Path] = DataDirOption) -> None:
+def features_materialize(data_dir: Path | None = DataDirOption) -> None:
     """Load the latest feature values into the online store (incremental)."""
     from clickintent.features.store import materialize
 
@@ -132,7 +132,7 @@ def features_generate(
 @app.command()
 def demo(
     events: int = typer.Option(1_000_000, "--events", help="Approximate number of raw events in the demo world."),
-    data_dir: Optional[Path] = DataDirOption,
+    data_dir: Path | None = DataDirOption,
 ) -> None:
     """Run every stage on the embedded default: generate, dbt, taxonomy, encoder, Feast, rankers and report, then the service."""
     from clickintent.demo import run_demo

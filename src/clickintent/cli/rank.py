@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
 
-rank_app = typer.Typer(help="XGBoost tile ranker and conversion model: train, evaluate (ablation), cross-validate any table.", no_args_is_help=True)
+rank_app = typer.Typer(
+    help="XGBoost tile ranker and conversion model: train, evaluate (ablation), cross-validate any table.", no_args_is_help=True
+)
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -22,20 +23,22 @@ def _rank() -> None:
 def cv(
     table: Path = typer.Option(..., "--table", help="CSV (with a header row) or Parquet table of features and a label."),
     label: str = typer.Option(..., "--label", help="Label column."),
-    out: Path = typer.Option(..., "--out", help="JSON file to write (atomically) with AUC, average precision, micro-F1 and per-fold figures."),
-    positive: Optional[str] = typer.Option(
+    out: Path = typer.Option(
+        ..., "--out", help="JSON file to write (atomically) with AUC, average precision, micro-F1 and per-fold figures."
+    ),
+    positive: str | None = typer.Option(
         None, "--positive", help="Label value counted as positive; default: booleans, 0/1 or true/false text."
     ),
-    drop: Optional[List[str]] = typer.Option(None, "--drop", help="Column to leave out (repeatable), e.g. identifiers or leaky columns."),
-    categorical: Optional[List[str]] = typer.Option(
+    drop: list[str] | None = typer.Option(None, "--drop", help="Column to leave out (repeatable), e.g. identifiers or leaky columns."),
+    categorical: list[str] | None = typer.Option(
         None, "--categorical", help="Column to treat as categorical although numeric (repeatable), e.g. region codes."
     ),
     categorical_encoding: str = typer.Option(
         "native", "--categorical-encoding", help="native (XGBoost categorical splits, default) or one_hot."
     ),
     folds: int = typer.Option(5, "--folds", help="Stratified folds."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for folds and models (default: settings seed, 7)."),
-    threads: Optional[int] = typer.Option(
+    seed: int | None = typer.Option(None, "--seed", help="Seed for folds and models (default: settings seed, 7)."),
+    threads: int | None = typer.Option(
         None, "--threads", help="XGBoost threads (default: settings threads). Use 1 when other work shares the cores."
     ),
 ) -> None:
@@ -82,7 +85,7 @@ DataDirOption = typer.Option(None, "--data-dir", help="Run-time data directory (
 ModelsDirOption = typer.Option(None, "--models-dir", help="Model directory (default: $CLICKINTENT_MODELS_DIR or ./models).")
 
 
-def _stage_settings(data_dir: Optional[Path], models_dir: Optional[Path], seed: Optional[int] = None):
+def _stage_settings(data_dir: Path | None, models_dir: Path | None, seed: int | None = None):
     from clickintent.settings import load_settings
 
     return load_settings(data_dir=data_dir, models_dir=models_dir, seed=seed)
@@ -102,9 +105,9 @@ def _run_stage(function, settings):
 
 @rank_app.command("train")
 def train(
-    data_dir: Optional[Path] = DataDirOption,
-    models_dir: Optional[Path] = ModelsDirOption,
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (default: settings seed, 7)."),
+    data_dir: Path | None = DataDirOption,
+    models_dir: Path | None = ModelsDirOption,
+    seed: int | None = typer.Option(None, "--seed", help="Seed (default: settings seed, 7)."),
 ) -> None:
     """Train the production tile ranker and conversion model (feature services tile_ranker_v1, conversion_v1)
     on point-in-time Feast training sets; store them with model cards in <models dir>/tile_ranker and /conversion."""
@@ -130,9 +133,9 @@ def _print_ablation(report: dict) -> None:
 
 @rank_app.command("ablation")
 def ablation(
-    data_dir: Optional[Path] = DataDirOption,
-    models_dir: Optional[Path] = ModelsDirOption,
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (default: settings seed, 7)."),
+    data_dir: Path | None = DataDirOption,
+    models_dir: Path | None = ModelsDirOption,
+    seed: int | None = typer.Option(None, "--seed", help="Seed (default: settings seed, 7)."),
 ) -> None:
     """The ablation (rows a-g: baseline, + teacher labels, + distilled labels, + embedding, ...) on the same
     time splits and seed; writes <data dir>/reports/evaluation.json. Rows whose stage output is missing say so."""
@@ -149,11 +152,13 @@ rank_app.command("evaluate", hidden=True)(ablation)
 
 @rank_app.command("stage")
 def stage(
-    data_dir: Optional[Path] = DataDirOption,
-    models_dir: Optional[Path] = ModelsDirOption,
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (default: settings seed, 7)."),
-    online_shoppers_dir: Optional[Path] = typer.Option(
-        None, "--online-shoppers-dir", help="Folder of online_shoppers_intention.csv (default: $CLICKINTENT_SHARED_DATASETS or ../shared/datasets)."
+    data_dir: Path | None = DataDirOption,
+    models_dir: Path | None = ModelsDirOption,
+    seed: int | None = typer.Option(None, "--seed", help="Seed (default: settings seed, 7)."),
+    online_shoppers_dir: Path | None = typer.Option(
+        None,
+        "--online-shoppers-dir",
+        help="Folder of online_shoppers_intention.csv (default: $CLICKINTENT_SHARED_DATASETS or ../shared/datasets).",
     ),
     skip_online_shoppers: bool = typer.Option(False, "--skip-online-shoppers", help="Do not run the online shoppers cross-validation."),
     skip_report: bool = typer.Option(False, "--skip-report", help="Do not write the report."),
@@ -181,8 +186,8 @@ def stage(
 
 @rank_app.command("designs")
 def designs(
-    data_dir: Optional[Path] = DataDirOption,
-    models_dir: Optional[Path] = ModelsDirOption,
+    data_dir: Path | None = DataDirOption,
+    models_dir: Path | None = ModelsDirOption,
 ) -> None:
     """Measure the design alternatives (click model vs learning-to-rank, slot feature, multi-class vs per-family)
     on validation data; writes <data dir>/reports/ranker_designs.json."""

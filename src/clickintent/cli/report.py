@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -12,8 +11,8 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 def report_command(
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Run-time data directory (default: $CLICKINTENT_DATA_DIR or ./data)."),
-    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Model directory (default: $CLICKINTENT_MODELS_DIR or ./models)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Run-time data directory (default: $CLICKINTENT_DATA_DIR or ./data)."),
+    models_dir: Path | None = typer.Option(None, "--models-dir", help="Model directory (default: $CLICKINTENT_MODELS_DIR or ./models)."),
 ) -> None:
     """Write <data dir>/reports/report.md with the ablation table, calibration and lift plots, feature
     importances and reason-code examples (PNG figures beside it); the online shoppers result if present."""

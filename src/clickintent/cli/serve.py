@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import subprocess
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -22,12 +21,12 @@ def serve(
     port: int = typer.Option(3000, "--port", help="Port to listen on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 to accept other hosts, e.g. in a container)."),
     workers: int = typer.Option(1, "--workers", help="Worker processes; each pins torch, OpenMP and XGBoost to one thread."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Run-time data directory (default: $CLICKINTENT_DATA_DIR or ./data)."),
-    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Model directory (default: $CLICKINTENT_MODELS_DIR or ./models)."),
-    online_store: Optional[str] = typer.Option(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Run-time data directory (default: $CLICKINTENT_DATA_DIR or ./data)."),
+    models_dir: Path | None = typer.Option(None, "--models-dir", help="Model directory (default: $CLICKINTENT_MODELS_DIR or ./models)."),
+    online_store: str | None = typer.Option(
         None, "--online-store", help="sqlite (default; one process, rare pushes) or redis (concurrent login pushes, several workers)."
     ),
-    redis_url: Optional[str] = typer.Option(None, "--redis-url", help="Redis host:port when --online-store redis (default localhost:6379)."),
+    redis_url: str | None = typer.Option(None, "--redis-url", help="Redis host:port when --online-store redis (default localhost:6379)."),
 ) -> None:
     """Serve /recommend, /intent and /embed (Swagger UI at http://HOST:PORT/)."""
     from clickintent.serving.artifacts import ArtifactError, read_model_cards
@@ -46,7 +45,9 @@ def serve(
         raise typer.Exit(code=2) from error
     registry = settings.feast_dir / "registry.db"
     if not registry.is_file():
-        console.print(f"[red]no Feast registry at {registry}: run `clickintent features apply` and `clickintent features materialize`[/red]")
+        console.print(
+            f"[red]no Feast registry at {registry}: run `clickintent features apply` and `clickintent features materialize`[/red]"
+        )
         raise typer.Exit(code=2)
     console.print(
         f"serving {', '.join(f'{name} {card.version}' for name, card in cards.items())} from {settings.models_dir}; "
@@ -66,6 +67,6 @@ def serve(
     except KeyboardInterrupt:
         # Ctrl-C reached the whole process group; BentoML shuts its workers down.
         server.wait()
-        raise typer.Exit(code=0)
+        raise typer.Exit(code=0) from None
     if returncode not in (0, -2, -15, 130, 143):
         raise typer.Exit(code=returncode)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -26,13 +25,13 @@ Backend = typer.Option("auto", "--backend", help="auto (LLM if OPENAI_BASE_URL i
 Seed = typer.Option(None, "--seed", help="Random seed (default: settings seed).")
 
 
-def _settings(data_dir: Optional[Path], models_dir: Optional[Path] = None, seed: Optional[int] = None):
+def _settings(data_dir: Path | None, models_dir: Path | None = None, seed: int | None = None):
     from clickintent.settings import load_settings
 
     return load_settings(data_dir=data_dir, models_dir=models_dir, seed=seed)
 
 
-def _options(backend: str = "auto", sample_size: Optional[int] = None, label_sample_size: Optional[int] = None, max_top_nodes: Optional[int] = None):
+def _options(backend: str = "auto", sample_size: int | None = None, label_sample_size: int | None = None, max_top_nodes: int | None = None):
     from dataclasses import replace
 
     from clickintent.taxonomy.pipeline import TaxonomyOptions
@@ -62,7 +61,16 @@ def _run(function):
 
     try:
         return function()
-    except (TaxonomyFileError, TaxonomyInputError, FileNotFoundError, LLMError, DistillError, TooManyLLMFailures, TaxonomyGenerationError, ValueError) as error:
+    except (
+        TaxonomyFileError,
+        TaxonomyInputError,
+        FileNotFoundError,
+        LLMError,
+        DistillError,
+        TooManyLLMFailures,
+        TaxonomyGenerationError,
+        ValueError,
+    ) as error:
         console.print(f"[red]{type(error).__name__}: {error}[/red]")
         raise typer.Exit(code=2) from error
 
@@ -80,10 +88,10 @@ def _context(settings, options):
 @taxonomy_app.command()
 def generate(
     backend: str = Backend,
-    sample_size: Optional[int] = typer.Option(None, "--sample-size", help="LLM backend: sessions summarised for generation (default 200)."),
-    max_top_nodes: Optional[int] = typer.Option(None, "--max-top-nodes", help="At most this many level-1 nodes."),
-    seed: Optional[int] = Seed,
-    data_dir: Optional[Path] = DataDir,
+    sample_size: int | None = typer.Option(None, "--sample-size", help="LLM backend: sessions summarised for generation (default 200)."),
+    max_top_nodes: int | None = typer.Option(None, "--max-top-nodes", help="At most this many level-1 nodes."),
+    seed: int | None = Seed,
+    data_dir: Path | None = DataDir,
 ) -> None:
     """Generate (or regenerate, keeping the ids of unchanged nodes) <data dir>/taxonomy/taxonomy.yaml."""
     from clickintent.taxonomy.pipeline import generate_taxonomy
@@ -101,7 +109,7 @@ def generate(
 
 
 @taxonomy_app.command("map")
-def map_command(data_dir: Optional[Path] = DataDir) -> None:
+def map_command(data_dir: Path | None = DataDir) -> None:
     """Map every page, app screen and known query to a node: <data dir>/taxonomy/page_map.parquet (read by dbt)."""
     from clickintent.taxonomy.pipeline import map_pages
 
@@ -118,8 +126,8 @@ def map_command(data_dir: Optional[Path] = DataDir) -> None:
 @taxonomy_app.command()
 def label(
     backend: str = Backend,
-    sample_size: Optional[int] = typer.Option(None, "--sample-size", help="LLM teacher: sessions to label (default 4000)."),
-    data_dir: Optional[Path] = DataDir,
+    sample_size: int | None = typer.Option(None, "--sample-size", help="LLM teacher: sessions to label (default 4000)."),
+    data_dir: Path | None = DataDir,
 ) -> None:
     """Teacher labels: <data dir>/taxonomy/teacher_labels.parquet (offline: every session; LLM: a sample)."""
     from clickintent.taxonomy.pipeline import label_sessions
@@ -136,9 +144,11 @@ def label(
 @taxonomy_app.command()
 def distill(
     backend: str = Backend,
-    evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", help="Write reports/taxonomy.json (AMI needs a synthetic world's ground truth)."),
-    data_dir: Optional[Path] = DataDir,
-    models_dir: Optional[Path] = ModelsDir,
+    evaluate: bool = typer.Option(
+        True, "--evaluate/--no-evaluate", help="Write reports/taxonomy.json (AMI needs a synthetic world's ground truth)."
+    ),
+    data_dir: Path | None = DataDir,
+    models_dir: Path | None = ModelsDir,
 ) -> None:
     """Validate the (possibly edited) taxonomy, re-map and re-label if stale, train the classifier, label every session."""
     from clickintent.taxonomy.pipeline import distill_classifier
@@ -172,7 +182,7 @@ def _evaluate(settings) -> None:
 
 
 @taxonomy_app.command()
-def evaluate(data_dir: Optional[Path] = DataDir, models_dir: Optional[Path] = ModelsDir) -> None:
+def evaluate(data_dir: Path | None = DataDir, models_dir: Path | None = ModelsDir) -> None:
     """Write <data dir>/reports/taxonomy.json: nodes per level, coverage, agreement, AMI with the hidden intents."""
     _evaluate(_settings(data_dir, models_dir))
 
@@ -180,9 +190,9 @@ def evaluate(data_dir: Optional[Path] = DataDir, models_dir: Optional[Path] = Mo
 @taxonomy_app.command()
 def run(
     backend: str = Backend,
-    data_dir: Optional[Path] = DataDir,
-    models_dir: Optional[Path] = ModelsDir,
-    seed: Optional[int] = Seed,
+    data_dir: Path | None = DataDir,
+    models_dir: Path | None = ModelsDir,
+    seed: int | None = Seed,
 ) -> None:
     """All stages: generate, map, label, distill (+ batch labels), report."""
     from clickintent.taxonomy.pipeline import run_taxonomy_stage
@@ -198,8 +208,8 @@ def run(
 @taxonomy_app.command()
 def review(
     output_format: str = typer.Option("markdown", "--format", help="markdown or html."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of standard output."),
-    data_dir: Optional[Path] = DataDir,
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead of standard output."),
+    data_dir: Path | None = DataDir,
 ) -> None:
     """Render the taxonomy for review: tree, sizes, busiest pages, example sessions (redacted)."""
     from clickintent.artifacts import atomic_write_text
@@ -219,7 +229,7 @@ def diff(
     old: str = typer.Argument(..., help="Old taxonomy: a YAML file, a version number (3 or v3) or 'current'."),
     new: str = typer.Argument("current", help="New taxonomy: a YAML file, a version number or 'current' (default)."),
     output_format: str = typer.Option("markdown", "--format", help="markdown or json."),
-    data_dir: Optional[Path] = DataDir,
+    data_dir: Path | None = DataDir,
 ) -> None:
     """Show the nodes added, removed, renamed, moved or redescribed between two taxonomy versions."""
     from clickintent.taxonomy.diff import diff_taxonomies, resolve_taxonomy

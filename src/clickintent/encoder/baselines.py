@@ -28,7 +28,7 @@ class NextItemModel:
 
     name: str = "model"
 
-    def fit(self, train: ClickSessions, n_items: int) -> "NextItemModel":
+    def fit(self, train: ClickSessions, n_items: int) -> NextItemModel:
         raise NotImplementedError
 
     def score(self, test: ClickSessions, prefixes: Prefixes) -> np.ndarray:
@@ -48,18 +48,18 @@ def _tie_break(popularity: np.ndarray, scale: float) -> np.ndarray:
 class Popularity(NextItemModel):
     name = "popularity"
 
-    def fit(self, train: ClickSessions, n_items: int) -> "Popularity":
+    def fit(self, train: ClickSessions, n_items: int) -> Popularity:
         self.popularity = _popularity(train, n_items)
         return self
 
-    def score(self, test: ClickSessions, prefixes: Prefixes) -> np.ndarray:
+    def score(self, test: ClickSessions, prefixes: Prefixes) -> np.ndarray:  # noqa: ARG002 - NextItemModel.score's signature
         return np.tile(self.popularity, (len(prefixes), 1))
 
 
 class SessionPopularity(NextItemModel):
     name = "session_popularity"
 
-    def fit(self, train: ClickSessions, n_items: int) -> "SessionPopularity":
+    def fit(self, train: ClickSessions, n_items: int) -> SessionPopularity:
         self.base = _tie_break(_popularity(train, n_items), 1.0)
         return self
 
@@ -73,14 +73,12 @@ class SessionPopularity(NextItemModel):
 class FirstOrderMarkov(NextItemModel):
     name = "markov"
 
-    def fit(self, train: ClickSessions, n_items: int) -> "FirstOrderMarkov":
+    def fit(self, train: ClickSessions, n_items: int) -> FirstOrderMarkov:
         same_session = np.ones(len(train.items) - 1, dtype=bool)
         same_session[train.offsets[1:-1] - 1] = False  # pair (last of k, first of k+1) crosses sessions
         source = train.items[:-1][same_session]
         target = train.items[1:][same_session]
-        self.transitions = sparse.csr_matrix(
-            (np.ones(len(source)), (source, target)), shape=(n_items + 1, n_items + 1)
-        )
+        self.transitions = sparse.csr_matrix((np.ones(len(source)), (source, target)), shape=(n_items + 1, n_items + 1))
         self.transitions.sum_duplicates()
         self.base = _tie_break(_popularity(train, n_items), 1.0)
         return self
@@ -108,11 +106,9 @@ class SessionKNN(NextItemModel):
     idf_weighting: float = 0.0
     name: str = field(default="session_knn")
 
-    def fit(self, train: ClickSessions, n_items: int) -> "SessionKNN":
+    def fit(self, train: ClickSessions, n_items: int) -> SessionKNN:
         session_of_click = np.repeat(np.arange(train.n_sessions), train.lengths)
-        matrix = sparse.csr_matrix(
-            (np.ones(len(train.items)), (session_of_click, train.items)), shape=(train.n_sessions, n_items + 1)
-        )
+        matrix = sparse.csr_matrix((np.ones(len(train.items)), (session_of_click, train.items)), shape=(train.n_sessions, n_items + 1))
         matrix.data[:] = 1.0  # a set per session: duplicates count once
         matrix.sum_duplicates()
         matrix.data[:] = 1.0

@@ -6,7 +6,6 @@ short sessions is not padded to the longest session of the epoch: most sessions 
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
@@ -16,9 +15,7 @@ from clickintent.encoder.tokens import TIME_VOCAB_SIZE, UNKNOWN, TokenizedSessio
 Batch = dict[str, torch.Tensor]
 
 
-def length_bucketed_batches(
-    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None, sort: bool = True
-) -> list[np.ndarray]:
+def length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None, sort: bool = True) -> list[np.ndarray]:
     """Session indices per batch: shuffled (if rng), sorted by length inside pools of 64 batches."""
     order = rng.permutation(len(lengths)) if rng is not None else np.arange(len(lengths))
     if not sort:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -93,7 +93,7 @@ class EncoderNextItem(NextItemModel):
     log: Callable[[str], None] | None = None
     name: str = field(default="encoder")
 
-    def fit(self, train: ClickSessions, n_items: int) -> "EncoderNextItem":
+    def fit(self, train: ClickSessions, n_items: int) -> EncoderNextItem:
         config = replace(
             self.model_config,
             vocab_sizes={"page": n_items + 1 + 1, "gap": TIME_VOCAB_SIZE},
@@ -182,8 +182,10 @@ def run_benchmark(
                 "training": asdict(model.train_config),
                 "epochs_run": model.result.epochs_run,
             }
-        log(f"{model.name:20s} recall@{CUTOFF} {results[model.name][f'recall@{CUTOFF}']:.4f}  "
-            f"mrr@{CUTOFF} {results[model.name][f'mrr@{CUTOFF}']:.4f}  ({seconds[model.name]['fit']:.0f}s fit)")
+        log(
+            f"{model.name:20s} recall@{CUTOFF} {results[model.name][f'recall@{CUTOFF}']:.4f}  "
+            f"mrr@{CUTOFF} {results[model.name][f'mrr@{CUTOFF}']:.4f}  ({seconds[model.name]['fit']:.0f}s fit)"
+        )
     report = {
         "models": results,
         "protocol": {
@@ -193,8 +195,14 @@ def run_benchmark(
             "filtering": "test clicks on items absent from training dropped, then test sessions with < 2 clicks dropped",
             "baseline_tie_break": "popularity, scaled below any real score difference",
         },
-        "data": {"train": str(train_path), "test": str(test_path), "train_stats": train_report,
-                 "test_stats": test_report, "items": index.n_items, "predictions": len(prefixes)},
+        "data": {
+            "train": str(train_path),
+            "test": str(test_path),
+            "train_stats": train_report,
+            "test_stats": test_report,
+            "items": index.n_items,
+            "predictions": len(prefixes),
+        },
         "seconds": seconds,
         "encoder": details,
         "total_seconds": round(time.perf_counter() - started, 1),

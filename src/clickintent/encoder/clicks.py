@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clickintent.encoder.ragged import RaggedSessions
+
 _NAME_ALIASES = {
     "session": ("sessionid", "session_id", "session"),
     "item": ("itemid", "item_id", "item"),
@@ -74,7 +76,7 @@ def read_clicks(path: Path) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class ClickSessions:
+class ClickSessions(RaggedSessions):
     """Sessions as item-index sequences: flat arrays plus offsets (session k is [offsets[k], offsets[k+1]))."""
 
     items: np.ndarray  # int64 item index, 1..n_items (0 is reserved for padding)
@@ -82,15 +84,7 @@ class ClickSessions:
     offsets: np.ndarray  # int64, len = n_sessions + 1
     session_end: np.ndarray  # float64, last click time of each session
 
-    @property
-    def n_sessions(self) -> int:
-        return len(self.offsets) - 1
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    def subset(self, sessions: np.ndarray) -> "ClickSessions":
+    def subset(self, sessions: np.ndarray) -> ClickSessions:
         sessions = np.asarray(sessions, dtype=np.int64)
         starts, ends = self.offsets[sessions], self.offsets[sessions + 1]
         index = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(sessions) else np.zeros(0, np.int64)
@@ -114,7 +108,7 @@ class ItemIndex:
         return len(self.ids)
 
     @classmethod
-    def fit(cls, clicks: pd.DataFrame) -> "ItemIndex":
+    def fit(cls, clicks: pd.DataFrame) -> ItemIndex:
         return cls(ids=np.sort(clicks["item"].unique()))
 
     def encode(self, items: pd.Series) -> np.ndarray:

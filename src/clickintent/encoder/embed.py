@@ -17,9 +17,9 @@ a ranker trained on another encoder's embeddings.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -130,7 +130,9 @@ def _float_lists(vectors: np.ndarray) -> pa.Array:
 
 def _encoder_versions(encoder_version: str, rows: int) -> pa.Array:
     if not isinstance(encoder_version, str) or not encoder_version.strip():
-        raise ValueError(f"encoder_version must name the encoder that produced the embeddings (its model card version), got {encoder_version!r}")
+        raise ValueError(
+            f"encoder_version must name the encoder that produced the embeddings (its model card version), got {encoder_version!r}"
+        )
     return pa.array([encoder_version] * rows, pa.string())
 
 

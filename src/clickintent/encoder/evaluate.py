@@ -38,7 +38,9 @@ def session_labels(frame: pd.DataFrame, ground_truth_dir: Path) -> pd.Series:
     events = frame[["session_id", "event_ids"]].explode("event_ids").rename(columns={"event_ids": "event_id"}).dropna()
     joined = events.merge(event_sessions, on="event_id", how="inner")
     majority = (
-        joined.groupby(["session_id", "true_session_id"], sort=True).size().reset_index(name="n")
+        joined.groupby(["session_id", "true_session_id"], sort=True)
+        .size()
+        .reset_index(name="n")
         .sort_values(["session_id", "n", "true_session_id"], ascending=[True, False, True], kind="stable")
         .drop_duplicates("session_id")
         .merge(intents, on="true_session_id", how="inner")
@@ -65,7 +67,6 @@ def linear_probe(features: np.ndarray, labels: np.ndarray, train_mask: np.ndarra
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
     from threadpoolctl import threadpool_limits
 
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=seed))

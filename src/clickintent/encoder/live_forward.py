@@ -96,7 +96,9 @@ class LiveForward:
                 return False
         return True
 
-    def embed(self, ids: dict[str, np.ndarray], query_index: np.ndarray | None = None, query_vectors: np.ndarray | None = None) -> np.ndarray:
+    def embed(
+        self, ids: dict[str, np.ndarray], query_index: np.ndarray | None = None, query_vectors: np.ndarray | None = None
+    ) -> np.ndarray:
         """The session embedding (d,) of one session's token ids per channel (each (T,), T <= max_len).
 
         `query_vectors` (Q, query_dim) with row 0 all zeros, and `query_index` (T,) its row per

@@ -78,14 +78,14 @@ class EncoderConfig:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "EncoderConfig":
+    def from_json(cls, text: str) -> EncoderConfig:
         return cls(**json.loads(text))
 
     def save(self, path: Path) -> None:
         Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> "EncoderConfig":
+    def load(cls, path: Path) -> EncoderConfig:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
@@ -94,9 +94,7 @@ class SessionEncoder(nn.Module):
         super().__init__()
         self.config = config
         d = config.d_model
-        self.embeddings = nn.ModuleDict(
-            {c: nn.Embedding(config.vocab_sizes[c], d, padding_idx=PAD) for c in config.channels}
-        )
+        self.embeddings = nn.ModuleDict({c: nn.Embedding(config.vocab_sizes[c], d, padding_idx=PAD) for c in config.channels})
         self.position = nn.Embedding(config.max_len, d)
         # No bias: a zero query vector (non-search events) must add nothing.
         self.query_projection = nn.Linear(config.query_dim, d, bias=False) if config.query_dim else None
@@ -115,9 +113,7 @@ class SessionEncoder(nn.Module):
             self.copy_key = nn.Linear(d, d)
             self.copy_gate = nn.Linear(d, 1)
         self.contrastive_projection = (
-            nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, config.contrastive_dim))
-            if config.contrastive_dim
-            else None
+            nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, config.contrastive_dim)) if config.contrastive_dim else None
         )
         self.reset_parameters()
 
@@ -219,4 +215,3 @@ class SessionEncoder(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from clickintent.artifacts import atomic_write_json
 from clickintent.encoder.artifacts import save_encoder
 from clickintent.encoder.embed import read_sequences
 from clickintent.encoder.model import EncoderConfig, SessionEncoder, count_parameters
+from clickintent.encoder.paths import EncoderPaths
 from clickintent.encoder.tokens import (
     MiniLMQueryEmbedder,
     QueryVectorSource,
@@ -28,7 +29,6 @@ from clickintent.encoder.tokens import (
     tokenize_sequences,
     validate_sequences,
 )
-from clickintent.encoder.paths import EncoderPaths
 from clickintent.encoder.train import TrainConfig, TrainResult, build_model, fit, split_by_time
 from clickintent.settings import Settings
 
@@ -49,6 +49,21 @@ class PretrainConfig:
     min_page_count: int = 2
     n_oov_buckets: int = 64
     training: TrainConfig = field(default_factory=lambda: TrainConfig(objective="masked", max_epochs=8, batch_size=256, patience=2))
+
+    def model_config(self, vocab_sizes: dict[str, int], query_dim: int) -> EncoderConfig:
+        """The encoder this configuration trains, for a vocabulary and a query-vector width."""
+        return EncoderConfig(
+            vocab_sizes=vocab_sizes,
+            query_dim=query_dim,
+            max_len=self.max_len,
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            d_ff=self.d_ff,
+            dropout=self.dropout,
+            pooling=self.pooling,
+            contrastive_dim=self.d_model if self.training.contrastive_weight > 0 else 0,
+        )
 
 
 def default_config(seed: int) -> PretrainConfig:
@@ -97,18 +112,7 @@ def _pretrain(
     deadline: float | None = None,
 ) -> tuple[SessionEncoder, dict, TrainResult]:
     started = time.perf_counter()
-    model_config = EncoderConfig(
-        vocab_sizes=prepared.vocabulary.vocab_sizes(),
-        query_dim=prepared.query_dim,
-        max_len=config.max_len,
-        d_model=config.d_model,
-        n_layers=config.n_layers,
-        n_heads=config.n_heads,
-        d_ff=config.d_ff,
-        dropout=config.dropout,
-        pooling=config.pooling,
-        contrastive_dim=config.d_model if config.training.contrastive_weight > 0 else 0,
-    )
+    model_config = config.model_config(prepared.vocabulary.vocab_sizes(), prepared.query_dim)
     model = build_model(model_config, config.training.seed)
     result = fit(
         model,
@@ -124,19 +128,25 @@ def _pretrain(
     # save_encoder adds the version, a hash of the weights it writes (artifacts.py).
     card = {
         "name": "encoder",
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
         "data_window": {
             "train_sessions_end": [str(end.iloc[train_rows].min()), str(end.iloc[train_rows].max())],
             "validation_sessions_end": [str(end.iloc[validation_rows].min()), str(end.iloc[validation_rows].max())],
             "sessions": {"train": int(len(train_rows)), "validation": int(len(validation_rows))},
         },
-        "features": list(model_config.channels) + (["search_query (MiniLM all-MiniLM-L6-v2, 384-d, projected)"] if model_config.query_dim else []),
+        "features": list(model_config.channels)
+        + (["search_query (MiniLM all-MiniLM-L6-v2, 384-d, projected)"] if model_config.query_dim else []),
         "embedding_dim": model_config.embedding_dim,
         "parameters": count_parameters(model),
         "architecture": json.loads(model_config.to_json()),
-        "training": {**asdict(config.training), "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-                     "stopped_early": result.stopped_early, "stopped_by_budget": result.stopped_by_budget,
-                     "history": result.history},
+        "training": {
+            **asdict(config.training),
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "stopped_early": result.stopped_early,
+            "stopped_by_budget": result.stopped_by_budget,
+            "history": result.history,
+        },
         "metrics": {"validation_loss": result.best_validation_loss},
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -193,8 +203,13 @@ def _probe_report(frame: pd.DataFrame, embeddings: np.ndarray, paths: EncoderPat
     from clickintent.encoder.evaluate import probe_embeddings
 
     report = probe_embeddings(frame, embeddings, paths.ground_truth_dir)
-    report["encoder"] = {"version": card.get("version"), "created_at": card.get("created_at"), "training": {
-        k: card["training"].get(k) for k in ("objective", "contrastive_weight", "best_epoch", "epochs_run", "stopped_by_budget")}}
+    report["encoder"] = {
+        "version": card.get("version"),
+        "created_at": card.get("created_at"),
+        "training": {
+            k: card["training"].get(k) for k in ("objective", "contrastive_weight", "best_epoch", "epochs_run", "stopped_by_budget")
+        },
+    }
     atomic_write_json(out_path or paths.report, report)
     return report
 
@@ -265,7 +280,12 @@ def run_encoder_stage(
         epochs_this_call=result.epochs_this_call,
         best_epoch=result.best_epoch,
         stopped_by_budget=result.stopped_by_budget,
-        train_seconds=round(sum(h["train_seconds"] + h.get("validation_seconds", 0.0) for h in result.history[-result.epochs_this_call:]) if result.epochs_this_call else 0.0, 1),
+        train_seconds=round(
+            sum(h["train_seconds"] + h.get("validation_seconds", 0.0) for h in result.history[-result.epochs_this_call :])
+            if result.epochs_this_call
+            else 0.0,
+            1,
+        ),
         seconds=round(time.perf_counter() - started, 1),
         sessions_embedded=len(frame),
         customer_rows=len(customers),

@@ -18,12 +18,10 @@ import pandas as pd
 
 from clickintent.encoder.paths import EncoderPaths
 from clickintent.settings import Settings
+from clickintent.synth.intents import INTENT_IDS
 
-INTENTS = (
-    "home_buying", "refinancing", "debt_consolidation", "building_credit", "travel_rewards",
-    "retirement", "emergency_savings", "small_business", "car_purchase", "student_loans",
-    "starting_to_invest", "account_servicing", "fraud_concern",
-)
+# The synthetic world's latent intents, so both synthetic data sets speak of the same goals.
+INTENTS = INTENT_IDS
 SECTIONS = ("mortgages", "cards", "loans", "savings", "investing", "retirement", "business", "auto", "students", "security")
 CHILDREN = ("overview", "compare", "rates")
 PAGES_PER_CHILD = 8
@@ -84,7 +82,10 @@ def synthesize_sequences(n_sessions: int, seed: int = 7, start: str = "2026-01-0
     node = _sample_rows(node_cdf[event_intent], rng.random(n_events))
     page = _sample_rows(page_cdf[event_intent, node], rng.random(n_events))
     screen = _sample_rows(screen_cdf[event_intent], rng.random(n_events))
-    web_paths = np.array([f"/{SECTIONS[n // len(CHILDREN)]}/{CHILDREN[n % len(CHILDREN)]}/p{p}" for n in range(n_nodes) for p in range(PAGES_PER_CHILD)], dtype=object)
+    web_paths = np.array(
+        [f"/{SECTIONS[n // len(CHILDREN)]}/{CHILDREN[n % len(CHILDREN)]}/p{p}" for n in range(n_nodes) for p in range(PAGES_PER_CHILD)],
+        dtype=object,
+    )
     web_nodes = np.array([f"{SECTIONS[n // len(CHILDREN)]}.{CHILDREN[n % len(CHILDREN)]}" for n in range(n_nodes)], dtype=object)
     web_tops = np.array([SECTIONS[n // len(CHILDREN)] for n in range(n_nodes)], dtype=object)
     app_paths = np.array([f"/app/{screen_name}" for screen_name in APP_SCREENS], dtype=object)
@@ -103,7 +104,9 @@ def synthesize_sequences(n_sessions: int, seed: int = 7, start: str = "2026-01-0
         web_types[_sample_rows(np.tile(np.cumsum([0.62, 0.16, 0.09, 0.07, 0.04, 0.02]), (n_events, 1)), rng.random(n_events))],
     )
     query_table = np.array([QUERY_WORDS[i] for i in INTENTS], dtype=object)
-    queries = np.where(types == "search", query_table[event_intent, rng.integers(0, query_table.shape[1], n_events)], np.array(None, dtype=object))
+    queries = np.where(
+        types == "search", query_table[event_intent, rng.integers(0, query_table.shape[1], n_events)], np.array(None, dtype=object)
+    )
     dwell = np.round(rng.lognormal(np.log(25_000), 1.0, size=n_events)).astype(np.int64)
     gaps = np.concatenate([[0], dwell[:-1] + rng.integers(0, 3_000, size=n_events - 1)]).astype(np.int64)
     gaps[offsets[:-1]] = 0

@@ -23,16 +23,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clickintent.encoder.model import MASK, N_RESERVED, PAD
+from clickintent.encoder.ragged import RaggedSessions
 from clickintent.events.contract import EVENT_TYPES, PLATFORMS
 from clickintent.taxonomy import text_keys
 from clickintent.taxonomy.dbt_rules import is_unknown_page, url_section
@@ -219,14 +221,14 @@ class Vocabulary:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "Vocabulary":
+    def from_json(cls, text: str) -> Vocabulary:
         return cls(**json.loads(text))
 
     def save(self, path: Path) -> None:
         Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> "Vocabulary":
+    def load(cls, path: Path) -> Vocabulary:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
@@ -261,9 +263,7 @@ def validate_sequences(frame: pd.DataFrame) -> None:
         raise ValueError(f"duplicate session_id {frame['session_id'][frame['session_id'].duplicated()].iloc[0]!r}")
 
 
-def fit_vocabulary(
-    frame: pd.DataFrame, min_page_count: int = 2, max_pages: int = 20_000, n_oov_buckets: int = 64
-) -> Vocabulary:
+def fit_vocabulary(frame: pd.DataFrame, min_page_count: int = 2, max_pages: int = 20_000, n_oov_buckets: int = 64) -> Vocabulary:
     """Vocabulary from training sessions (fct_session_sequences rows)."""
     pages = pd.Series(_flat(frame, "page_paths")).astype(str).map(normalize_page_path)
     nodes = pd.Series(_flat(frame, "taxonomy_node_ids"))
@@ -290,7 +290,7 @@ def fit_vocabulary(
 
 
 @dataclass
-class TokenizedSessions:
+class TokenizedSessions(RaggedSessions):
     """Sessions as flat per-channel id arrays; session k is events [offsets[k], offsets[k+1]).
 
     Each session keeps its last `max_len` events. `query_index` points into `query_vectors`
@@ -302,15 +302,7 @@ class TokenizedSessions:
     query_index: np.ndarray
     query_vectors: np.ndarray
 
-    @property
-    def n_sessions(self) -> int:
-        return len(self.offsets) - 1
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    def subset(self, sessions: np.ndarray) -> "TokenizedSessions":
+    def subset(self, sessions: np.ndarray) -> TokenizedSessions:
         sessions = np.asarray(sessions, dtype=np.int64)
         lengths = self.lengths[sessions]
         starts = self.offsets[sessions]
@@ -335,7 +327,7 @@ def tokenize_sequences(
     frame: pd.DataFrame,
     vocabulary: Vocabulary,
     max_len: int,
-    query_vectors: "QueryVectorSource | None" = None,
+    query_vectors: QueryVectorSource | None = None,
 ) -> TokenizedSessions:
     """Tokens of fct_session_sequences rows (in frame order), each session's last max_len events."""
     validate_sequences(frame)
@@ -364,7 +356,7 @@ def tokenize_sequences(
     )
 
 
-def _query_rows(queries: np.ndarray, source: "QueryVectorSource | None") -> tuple[np.ndarray, np.ndarray]:
+def _query_rows(queries: np.ndarray, source: QueryVectorSource | None) -> tuple[np.ndarray, np.ndarray]:
     present = np.array([q is not None and not (isinstance(q, float) and np.isnan(q)) and str(q).strip() != "" for q in queries], dtype=bool)
     dim = source.dim if source is not None else 0
     if source is None or not present.any():
@@ -483,11 +475,31 @@ def _epoch_milliseconds(value: object, position: int) -> float:
     if not isinstance(value, datetime):
         raise ValueError(f"event {position}: event_ts must be a timestamp (datetime or ISO 8601 string), got {type(value).__name__}")
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.timestamp() * 1000.0
 
 
 _REQUIRED_EVENT_FIELDS = ("event_id", "event_ts", "platform", "event_type", "page_path")
+
+
+def mart_row_events(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A row of the sequence mart as the raw events a live request for that session would carry, in order."""
+    start = pd.Timestamp(row["session_start_ts"])
+    elapsed = np.cumsum(row["gap_ms"])
+    return [
+        {
+            "event_id": event_id,
+            "event_ts": (start + pd.to_timedelta(int(elapsed[i]), unit="ms")).isoformat(),
+            "platform": row["platform"],
+            "anonymous_id": row.get("anonymous_id"),
+            "customer_id": row.get("customer_id"),
+            "event_type": row["event_types"][i],
+            "page_path": row["page_paths"][i],
+            "search_query": row["search_queries"][i],
+            "dwell_ms": row["dwell_ms"][i],
+        }
+        for i, event_id in enumerate(row["event_ids"])
+    ]
 
 
 def tokenize_events(

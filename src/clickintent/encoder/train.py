@@ -21,9 +21,10 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -128,7 +129,7 @@ def masked_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng:
     return total, int(positions.sum()), extra
 
 
-def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator):
+def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator):  # noqa: ARG001 - LOSSES' signature
     hidden, _ = model.encode(batch)
     targets = batch["page"][:, 1:]
     has_next = targets > 0
@@ -242,11 +243,23 @@ def fit(
     # Thread count changes speed, not the model: a run may resume with another one.
     settings_that_shape_the_model = {k: v for k, v in asdict(config).items() if k != "threads"}
     fingerprint = hashlib.sha256(
-        (model.config.to_json() + json.dumps(settings_that_shape_the_model, sort_keys=True) + data_fingerprint(train_tokens) + (data_fingerprint(validation_tokens) if validation_tokens is not None else "-")).encode()
+        (
+            model.config.to_json()
+            + json.dumps(settings_that_shape_the_model, sort_keys=True)
+            + data_fingerprint(train_tokens)
+            + (data_fingerprint(validation_tokens) if validation_tokens is not None else "-")
+        ).encode()
     ).hexdigest()[:16]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    state: dict[str, Any] = {"fingerprint": fingerprint, "epochs_completed": 0, "best_epoch": 0, "best_validation_loss": None,
-             "epochs_without_improvement": 0, "finished": False, "history": []}
+    state: dict[str, Any] = {
+        "fingerprint": fingerprint,
+        "epochs_completed": 0,
+        "best_epoch": 0,
+        "best_validation_loss": None,
+        "epochs_without_improvement": 0,
+        "finished": False,
+        "history": [],
+    }
     resumed_from = None
     if paths.state.is_file():
         previous = json.loads(paths.state.read_text(encoding="utf-8"))
@@ -285,7 +298,7 @@ def fit(
         epoch_start = time.perf_counter()
         running, seen = 0.0, 0
         steps_per_epoch = len(batches)
-        bar = _progress(progress, f"epoch {epoch}/{config.max_epochs}", len(batches))
+        bar = _progress(progress)
         with bar as live:
             task = live.add_task("train", total=len(batches)) if live else None
             for step, positions in enumerate(batches):
@@ -315,8 +328,13 @@ def fit(
             improved = best is None or validation < best - config.min_improvement
         else:
             validation, improved = None, True
-        record = {"epoch": epoch, "train_loss": running / max(seen, 1), "validation_loss": validation,
-                  "train_seconds": train_seconds, "validation_seconds": time.perf_counter() - validation_start}
+        record = {
+            "epoch": epoch,
+            "train_loss": running / max(seen, 1),
+            "validation_loss": validation,
+            "train_seconds": train_seconds,
+            "validation_seconds": time.perf_counter() - validation_start,
+        }
         state["history"].append(record)
         if improved:
             state.update(best_epoch=epoch, best_validation_loss=validation, epochs_without_improvement=0)
@@ -334,8 +352,9 @@ def fit(
         atomic_write_json(paths.state, state, sort_keys=True)
         if log:
             shown = f"{validation:.4f}" if validation is not None else "-"
-            log(f"epoch {epoch}: train {record['train_loss']:.4f}  validation {shown}  ({train_seconds:.1f}s)"
-                + ("  *" if improved else ""))
+            log(
+                f"epoch {epoch}: train {record['train_loss']:.4f}  validation {shown}  ({train_seconds:.1f}s)" + ("  *" if improved else "")
+            )
     if paths.best.is_file():
         model.load_state_dict(load_file(str(paths.best)))
     model.eval()
@@ -360,7 +379,7 @@ class _NoProgress:
         return False
 
 
-def _progress(enabled: bool, description: str, total: int):
+def _progress(enabled: bool):
     if not enabled:
         return _NoProgress()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

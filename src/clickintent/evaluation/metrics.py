@@ -18,7 +18,8 @@ Conversion by product family (rows = customer observations):
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,9 @@ from sklearn.metrics import f1_score, log_loss, roc_auc_score
 PROBABILITY_FLOOR = 1e-7
 
 
-def tile_macro_recall_at_1(impression_ids: Sequence[Any], product_ids: Sequence[Any], clicked: Sequence[bool], scores: Sequence[float]) -> dict[str, Any]:
+def tile_macro_recall_at_1(
+    impression_ids: Sequence[Any], product_ids: Sequence[Any], clicked: Sequence[bool], scores: Sequence[float]
+) -> dict[str, Any]:
     """Macro Recall@1 over clicked products, with the per-product figures and counts."""
     frame = pd.DataFrame(
         {
@@ -41,11 +44,7 @@ def tile_macro_recall_at_1(impression_ids: Sequence[Any], product_ids: Sequence[
     frame = frame[with_click]
     if frame.empty:
         return {"macro_recall_at_1": float("nan"), "micro_recall_at_1": float("nan"), "impressions": 0, "per_product": {}}
-    best_other = (
-        frame.assign(other=np.where(frame["clicked"], -np.inf, frame["score"]))
-        .groupby("impression", sort=False)["other"]
-        .max()
-    )
+    best_other = frame.assign(other=np.where(frame["clicked"], -np.inf, frame["score"])).groupby("impression", sort=False)["other"].max()
     hits = frame[frame["clicked"]].drop_duplicates("impression").set_index("impression")
     hits["hit"] = hits["score"] > best_other.reindex(hits.index).to_numpy()
     per_product = hits.groupby("product")["hit"].agg(["mean", "size"])
@@ -53,7 +52,9 @@ def tile_macro_recall_at_1(impression_ids: Sequence[Any], product_ids: Sequence[
         "macro_recall_at_1": float(per_product["mean"].mean()),
         "micro_recall_at_1": float(hits["hit"].mean()),
         "impressions": int(len(hits)),
-        "per_product": {str(product): {"recall_at_1": float(row["mean"]), "impressions": int(row["size"])} for product, row in per_product.iterrows()},
+        "per_product": {
+            str(product): {"recall_at_1": float(row["mean"]), "impressions": int(row["size"])} for product, row in per_product.iterrows()
+        },
     }
 
 

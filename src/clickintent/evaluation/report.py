@@ -18,15 +18,16 @@ from __future__ import annotations
 import io
 import json
 import math
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from clickintent.evaluation.metrics import calibration_bins, lift_by_decile
 from clickintent.artifacts import CARD_FILE, atomic_write_bytes, read_card
+from clickintent.evaluation.metrics import calibration_bins, lift_by_decile
 from clickintent.settings import Settings
 
 REPORT_FILE = "report.md"
@@ -52,7 +53,7 @@ def write_report(settings: Settings) -> Path:
     sections: list[str] = [
         "# clickintent evaluation",
         "",
-        f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} from `{settings.data_dir}` "
+        f"Generated {datetime.now(UTC).isoformat(timespec='seconds')} from `{settings.data_dir}` "
         f"(models in `{settings.models_dir}`). Regenerate: `clickintent rank stage` (or `clickintent rank ablation`, "
         "`clickintent rank train`, then `clickintent report`).",
         "",
@@ -111,8 +112,15 @@ def _ablation_section(evaluation: dict | None, figures: Path, models_dir: Path |
     if splits:
         out += ["", "Splits (by label time):", ""]
         for task, window in splits.items():
-            parts = [f"{name} {window[name]['rows']:,} rows ({_day(window[name]['from'])} – {_day(window[name]['to'])})" for name in ("train", "validation", "test")]
-            extra = f"; {window['embargoed_rows']:,} rows dropped by the {window['label_window_days']}-day label-window embargo" if window.get("embargoed_rows") else ""
+            parts = [
+                f"{name} {window[name]['rows']:,} rows ({_day(window[name]['from'])} – {_day(window[name]['to'])})"
+                for name in ("train", "validation", "test")
+            ]
+            extra = (
+                f"; {window['embargoed_rows']:,} rows dropped by the {window['label_window_days']}-day label-window embargo"
+                if window.get("embargoed_rows")
+                else ""
+            )
             out.append(f"- {task} (`{window['label_table']}`): " + ", ".join(parts) + extra)
         out += _model_stage_window_notes(models_dir, splits)
     return out + [""]
@@ -122,7 +130,12 @@ def _ablation_section(evaluation: dict | None, figures: Path, models_dir: Path |
 # to read the end of the sessions it was fitted on from its card).
 _STAGE_CARDS = (
     ("encoder", "session encoder (self-supervised)", "(d), (e), (g)", lambda card: card["data_window"]["train_sessions_end"][1]),
-    ("intent_classifier", "distilled intent classifier (and the taxonomy and teacher labels it learns)", "(b), (c), (e), (g)", lambda card: card["data_window"]["end"]),
+    (
+        "intent_classifier",
+        "distilled intent classifier (and the taxonomy and teacher labels it learns)",
+        "(b), (c), (e), (g)",
+        lambda card: card["data_window"]["end"],
+    ),
 )
 
 
@@ -231,7 +244,11 @@ def _checks_text(evaluation: dict, models_dir: Path | None = None) -> list[str]:
             agreement = _classifier_agreement(models_dir)
             reasons.append(
                 "the distilled classifier learns the teacher's labels, so (c) can approach (b) only as far as it reproduces them"
-                + (f" (it gives the teacher's top-level intent for {100 * agreement:.1f} % of held-out sessions, per its model card)" if agreement else "")
+                + (
+                    f" (it gives the teacher's top-level intent for {100 * agreement:.1f} % of held-out sessions, per its model card)"
+                    if agreement
+                    else ""
+                )
                 + "; the rows also differ in form: (b) carries the recency-weighted share of the teacher's single labels, (c) the "
                 "recency-weighted mean of the classifier's probabilities"
             )
@@ -275,7 +292,9 @@ def _interval_reading(interval: Any, lower_is_better: bool, threshold: float = 0
         )
     worse = low > threshold if lower_is_better else high < threshold
     if worse:
-        return f"the whole 95 % interval {_interval(interval)} is on the worse side: on this world the added features do not help this metric"
+        return (
+            f"the whole 95 % interval {_interval(interval)} is on the worse side: on this world the added features do not help this metric"
+        )
     return f"95 % interval {_interval(interval)}"
 
 
@@ -296,7 +315,9 @@ def _tile_section(settings: Settings, training: dict | None, figures: Path) -> l
     labels = predictions["clicked"].astype(int).to_numpy()
     probabilities = predictions["p_click_logged_position"].to_numpy()
     out += [
-        _calibration_figure(labels, probabilities, "Tile ranker: calibration on test tiles (slot as shown)", figures / "tile_calibration.png"),
+        _calibration_figure(
+            labels, probabilities, "Tile ranker: calibration on test tiles (slot as shown)", figures / "tile_calibration.png"
+        ),
         "",
         _lift_figure(labels, probabilities, "Tile ranker: clicks by score decile (test tiles)", figures / "tile_lift.png"),
         "",
@@ -329,11 +350,15 @@ def _conversion_section(settings: Settings, training: dict | None, figures: Path
     p_any = 1.0 - predictions["p_none"].to_numpy()
     out += [
         "",
-        _calibration_figure(any_conversion, p_any, "Conversion: calibration of P(any conversion in 14 days)", figures / "conversion_calibration.png"),
+        _calibration_figure(
+            any_conversion, p_any, "Conversion: calibration of P(any conversion in 14 days)", figures / "conversion_calibration.png"
+        ),
         "",
         _lift_figure(any_conversion, p_any, "Conversion: conversions by P(any) decile (test)", figures / "conversion_lift.png"),
         "",
-        _importance_figure(settings, "conversion", "Conversion model: feature importance (total gain)", figures / "conversion_importance.png"),
+        _importance_figure(
+            settings, "conversion", "Conversion model: feature importance (total gain)", figures / "conversion_importance.png"
+        ),
         "",
     ]
     examples = (training or {}).get("reason_examples_conversion") or []
@@ -368,7 +393,9 @@ def _designs_section(designs: dict | None) -> list[str]:
         )
     out += ["", "| conversion design | validation micro-F1 | validation macro AUC | trees | chosen |", "|---|---:|---:|---:|---|"]
     for row in designs["conversion"]:
-        out.append(f"| {row['design']} | {_f(row['validation_micro_f1'])} | {_f(row['validation_macro_auc'])} | {row['trees']} | {'yes' if row['chosen'] else ''} |")
+        out.append(
+            f"| {row['design']} | {_f(row['validation_micro_f1'])} | {_f(row['validation_macro_auc'])} | {row['trees']} | {'yes' if row['chosen'] else ''} |"
+        )
     for row in designs["conversion"]:
         interval = row.get("micro_f1_difference_vs_chosen_95pct")
         if interval:
@@ -384,7 +411,10 @@ def _designs_section(designs: dict | None) -> list[str]:
 def _online_shoppers_section(result: dict | None) -> list[str]:
     out = ["## Real data: online shoppers (conversion model on a public table)", ""]
     if result is None:
-        return out + ["Not run here: `clickintent rank cv --table .../online_shoppers_intention.csv --label Revenue --out <data dir>/reports/online_shoppers.json`.", ""]
+        return out + [
+            "Not run here: `clickintent rank cv --table .../online_shoppers_intention.csv --label Revenue --out <data dir>/reports/online_shoppers.json`.",
+            "",
+        ]
     reference = result.get("published_reference", {"auc": 0.937, "average_precision": 0.754, "source": "PMC10121810 (XGBoost)"})
     out += [
         f"{result.get('folds_k', len(result.get('folds', [])))}-fold stratified CV on {result.get('n_rows', 0):,} sessions: "
@@ -479,7 +509,13 @@ def _lift_figure(labels: np.ndarray, scores: np.ndarray, title: str, path: Path)
     left.axhline(1.0, color="black", linewidth=0.8)
     left.set_xlabel("score decile (1 = highest)")
     left.set_ylabel("lift over the average rate")
-    right.plot([0] + [d["decile"] * 10 for d in deciles], [0] + [100 * d["cumulative_capture"] for d in deciles], marker="o", color="#2b8cbe", label="model")
+    right.plot(
+        [0] + [d["decile"] * 10 for d in deciles],
+        [0] + [100 * d["cumulative_capture"] for d in deciles],
+        marker="o",
+        color="#2b8cbe",
+        label="model",
+    )
     right.plot([0, 100], [0, 100], linestyle="--", color="#999999", label="random")
     right.set_xlabel("% of rows, highest scores first")
     right.set_ylabel("% of positives captured")

@@ -159,6 +159,4 @@ TILE_IMPRESSIONS = Table(
     ),
 )
 
-RAW_TABLES: dict[str, Table] = {
-    table.name: table for table in (EVENTS, PRODUCTS, CUSTOMERS, CONVERSIONS, TILE_IMPRESSIONS)
-}
+RAW_TABLES: dict[str, Table] = {table.name: table for table in (EVENTS, PRODUCTS, CUSTOMERS, CONVERSIONS, TILE_IMPRESSIONS)}

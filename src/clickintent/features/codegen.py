@@ -146,7 +146,6 @@ def render_all(marts: list[FeastMart]) -> dict[str, str]:
 def write_generated_definitions(settings: Settings, check: bool = False, manifest_file: Path | None = None) -> list[Path]:
     """Regenerate the files from the manifest; the paths whose content changed (or would, with check)."""
     from clickintent.features.dbt import manifest_path
-
     from clickintent.features.model_outputs import MODEL_OUTPUTS
 
     marts = read_feast_marts(manifest_file or manifest_path(settings, refresh=True))

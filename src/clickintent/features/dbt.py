@@ -124,14 +124,20 @@ def _dbt_args(settings: Settings, command: str) -> list[str]:
     project_dir = str(settings.dbt_project_dir)
     return [
         command,
-        "--project-dir", project_dir,
+        "--project-dir",
+        project_dir,
         # profiles.yml lives in the project (no ~/.dbt needed)
-        "--profiles-dir", project_dir,
+        "--profiles-dir",
+        project_dir,
         # per data directory, and over DBT_TARGET_PATH / DBT_LOG_PATH / dbt_project.yml
-        "--target-path", str(dbt_target_dir(settings)),
-        "--log-path", str(dbt_log_dir(settings)),
-        "--vars", json.dumps(dbt_vars(settings)),
-        "--threads", str(settings.threads),
+        "--target-path",
+        str(dbt_target_dir(settings)),
+        "--log-path",
+        str(dbt_log_dir(settings)),
+        "--vars",
+        json.dumps(dbt_vars(settings)),
+        "--threads",
+        str(settings.threads),
     ]
 
 

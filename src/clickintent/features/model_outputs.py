@@ -60,7 +60,9 @@ class ModelOutput:
     def write(self, settings: Settings, table: pa.Table, **parquet_options: object) -> Path:
         """Write `table` atomically to this output's file; it must have the declared schema."""
         if not table.schema.equals(self.arrow_schema()):
-            raise ValueError(f"{self.feature_view}: the table to write does not have the declared schema:\n{table.schema}\nexpected:\n{self.arrow_schema()}")
+            raise ValueError(
+                f"{self.feature_view}: the table to write does not have the declared schema:\n{table.schema}\nexpected:\n{self.arrow_schema()}"
+            )
         path = self.path(settings)
         with atomic_file(path) as temporary:
             pq.write_table(table, temporary, **parquet_options)
@@ -134,6 +136,12 @@ SESSION_INTENT = ModelOutput(
     ),
 )
 
+# Columns every customer-level output shares: one row per customer per linked web session end.
+_CUSTOMER_KEY = OutputColumn("customer_id", pa.string(), "Customer key.", feature=False)
+_AS_OF = OutputColumn("as_of_ts", _TS, "End of the linked web session this row was computed at, UTC.", feature=False)
+_LATEST_WEB_SESSION = OutputColumn("latest_web_session_id", pa.string(), "The latest linked web session.", feature=False)
+_N_LINKED_WEB_SESSIONS = OutputColumn("n_linked_web_sessions", pa.int64(), "Linked web sessions up to as_of_ts.")
+
 CUSTOMER_WEB_INTENT_LABELS = ModelOutput(
     feature_view="customer_web_intent_labels",
     relative_path="features/customer_web_intent_labels.parquet",
@@ -146,10 +154,10 @@ CUSTOMER_WEB_INTENT_LABELS = ModelOutput(
     ttl_days=30,
     pushable=True,
     columns=(
-        OutputColumn("customer_id", pa.string(), "Customer key.", feature=False),
-        OutputColumn("as_of_ts", _TS, "End of the linked web session this row was computed at, UTC.", feature=False),
-        OutputColumn("latest_web_session_id", pa.string(), "The latest linked web session.", feature=False),
-        OutputColumn("n_linked_web_sessions", pa.int64(), "Linked web sessions up to as_of_ts."),
+        _CUSTOMER_KEY,
+        _AS_OF,
+        _LATEST_WEB_SESSION,
+        _N_LINKED_WEB_SESSIONS,
         OutputColumn("web_distilled_top_node_id", pa.string(), "Distilled top-level intent of the latest linked web session."),
         OutputColumn("web_distilled_top_node_probs", _FLOATS, "Recency-weighted mean of distilled top-node probabilities."),
         OutputColumn("web_teacher_top_node_id", pa.string(), "Teacher top-level intent of the latest linked web session."),
@@ -191,11 +199,11 @@ CUSTOMER_WEB_EMBEDDING = ModelOutput(
     ttl_days=30,
     pushable=True,
     columns=(
-        OutputColumn("customer_id", pa.string(), "Customer key.", feature=False),
-        OutputColumn("as_of_ts", _TS, "End of the linked web session this row was computed at, UTC.", feature=False),
+        _CUSTOMER_KEY,
+        _AS_OF,
         OutputColumn("web_embedding", _FLOATS, "Recency-weighted mean embedding of linked web sessions."),
-        OutputColumn("n_linked_web_sessions", pa.int64(), "Linked web sessions up to as_of_ts."),
-        OutputColumn("latest_web_session_id", pa.string(), "The latest linked web session.", feature=False),
+        _N_LINKED_WEB_SESSIONS,
+        _LATEST_WEB_SESSION,
         OutputColumn("encoder_version", pa.string(), ENCODER_VERSION_DESCRIPTION, feature=False),
     ),
 )

@@ -7,9 +7,10 @@ A row whose added features have no values yet says which stage it waits for and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,4 +119,3 @@ def web_coverage(prepared: Prepared) -> dict[str, float | None]:
         present = frame[columns].notna().any(axis=1) if columns else pd.Series(False, index=frame.index)
         out[split] = round(float(present.mean()), 4) if len(frame) else None
     return out
-

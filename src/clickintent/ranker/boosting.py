@@ -67,7 +67,7 @@ class BoosterConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], defaults: "BoosterConfig | None" = None) -> "BoosterConfig":
+    def from_json(cls, data: dict[str, Any], defaults: BoosterConfig | None = None) -> BoosterConfig:
         """A config from a card's (possibly partial) record, the rest from `defaults`."""
         unknown = sorted(set(data) - set(asdict(cls())))
         if unknown:

@@ -23,15 +23,16 @@ Live-session substitutions are those described in clickintent.ranker.tile_model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from clickintent.ranker.layout import FeatureLayout
 from clickintent.ranker.reasons import Reason
-from clickintent.ranker.served import LayoutModel, ModelCardError, card_base, load_booster, load_model_card, save_model_directory
+from clickintent.ranker.served import LayoutModel, ModelCardError, load_booster, load_model_card, save_layout_model
 from clickintent.ranker.tabular import ColumnKind, FeatureColumn
 
 CONVERSION_DIR = "conversion"
@@ -57,11 +58,18 @@ class FamilyConversionModel(LayoutModel):
         self.threshold: float = float(self.card.get("threshold", 0.5))
         self._observation_column = self._column_index.get("observation_point")
         self._serving_point_code = float(
-            next((c.categories.index(SERVING_OBSERVATION_POINT) for c in self.layout.scalars if c.name == "observation_point" and SERVING_OBSERVATION_POINT in c.categories), np.nan)
+            next(
+                (
+                    c.categories.index(SERVING_OBSERVATION_POINT)
+                    for c in self.layout.scalars
+                    if c.name == "observation_point" and SERVING_OBSERVATION_POINT in c.categories
+                ),
+                np.nan,
+            )
         )
 
     @classmethod
-    def load(cls, models_dir: Path, *, threads: int = 1) -> "FamilyConversionModel":
+    def load(cls, models_dir: Path, *, threads: int = 1) -> FamilyConversionModel:
         directory = Path(models_dir) / CONVERSION_DIR
         card = load_model_card(directory, CONVERSION_CARD_FORMAT)
         layout = FeatureLayout.from_json(card["layout"])
@@ -123,36 +131,16 @@ def load_conversion_model(models_dir: Path, *, threads: int = 1) -> FamilyConver
 
 
 def save_conversion_model(
-    models_dir: Path,
-    booster: Any,
-    layout: FeatureLayout,
-    *,
-    classes: Sequence[str],
-    threshold: float,
-    service: str,
-    version: str,
-    data_window: Mapping[str, Any],
-    metrics: Mapping[str, Any],
-    training: Mapping[str, Any],
-    extra: Mapping[str, Any] | None = None,
+    models_dir: Path, booster: Any, layout: FeatureLayout, *, classes: Sequence[str], threshold: float, **card_fields: Any
 ) -> Path:
-    card = card_base(CONVERSION_CARD_FORMAT, CONVERSION_DIR, version, service, layout)
-    card.update(
-        {
-            "task": "product family of the first conversion within 14 days of an observation ('none' if none)",
-            "objective": CONVERSION_OBJECTIVE,
-            "label": "fct_conversion_labels.label_product_family (rows with label_window_complete only)",
-            "classes": list(classes),
-            "threshold": float(threshold),
-            "threshold_rule": "a family is predicted when P(family) >= threshold; threshold chosen on the validation split to maximise micro-F1 over families",
-            "serving_observation_point": SERVING_OBSERVATION_POINT,
-            "data_window": dict(data_window),
-            "metrics": dict(metrics),
-            "training": dict(training),
-        }
-    )
-    clashes = sorted(set(extra or {}) & set(card))
-    if clashes:
-        raise ValueError(f"extra card keys clash with the card's own: {', '.join(clashes)}")
-    card.update(extra or {})
-    return save_model_directory(Path(models_dir) / CONVERSION_DIR, booster, card)
+    """Store the conversion model; `card_fields` are save_layout_model's (service, version, data window, metrics, training, extra)."""
+    task = {
+        "task": "product family of the first conversion within 14 days of an observation ('none' if none)",
+        "objective": CONVERSION_OBJECTIVE,
+        "label": "fct_conversion_labels.label_product_family (rows with label_window_complete only)",
+        "classes": list(classes),
+        "threshold": float(threshold),
+        "threshold_rule": "a family is predicted when P(family) >= threshold; threshold chosen on the validation split to maximise micro-F1 over families",
+        "serving_observation_point": SERVING_OBSERVATION_POINT,
+    }
+    return save_layout_model(models_dir, booster, layout, fmt=CONVERSION_CARD_FORMAT, name=CONVERSION_DIR, task=task, **card_fields)

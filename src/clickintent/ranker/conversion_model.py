@@ -13,11 +13,12 @@ hyperparameters, metrics, data window). No pickle anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -113,7 +114,7 @@ class ConversionModel:
         schema: FeatureSchema | None = None,
         categorical: Sequence[str] = (),
         categorical_encoding: CategoricalEncoding = "native",
-    ) -> "ConversionModel":
+    ) -> ConversionModel:
         """Train on `features`/`labels`; early-stop, select and set the threshold on `validation`.
 
         Without `validation`, a stratified `config.validation_fraction` of the rows is held out
@@ -145,7 +146,14 @@ class ConversionModel:
         best: tuple[float, xgb.Booster, BoosterConfig, int] | None = None
         for candidate in config.candidates:
             trained = train_booster(
-                schema, train_matrix, valid_matrix, objective="binary:logistic", eval_metric="logloss", config=candidate, seed=seed, threads=threads
+                schema,
+                train_matrix,
+                valid_matrix,
+                objective="binary:logistic",
+                eval_metric="logloss",
+                config=candidate,
+                seed=seed,
+                threads=threads,
             )
             trimmed, best_iteration = trained.booster, trained.best_iteration
             probabilities = trimmed.predict(valid_matrix)
@@ -233,7 +241,7 @@ class ConversionModel:
             "format": CARD_FORMAT,
             "name": name,
             "version": version,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "data_window": dict(data_window) if data_window else None,
             "model_file": MODEL_FILE,
             "xgboost_version": xgb.__version__,
@@ -259,7 +267,7 @@ class ConversionModel:
         return Path(directory)
 
     @classmethod
-    def load(cls, directory: Path, *, threads: int = 1) -> "ConversionModel":
+    def load(cls, directory: Path, *, threads: int = 1) -> ConversionModel:
         """A model written by `save`; ModelCardError when the folder, its card or its model file do not fit."""
         directory = Path(directory)
         card = read_card(directory, required_fields=("model_file", "features", "params", "threshold"), expected={"format": CARD_FORMAT})
@@ -296,6 +304,4 @@ def _require_both_classes(labels: np.ndarray, what: str, minimum: int = 1) -> No
     positives = int(labels.sum())
     negatives = int(len(labels) - positives)
     if positives < minimum or negatives < minimum:
-        raise TableError(
-            f"the {what} needs at least {minimum} row(s) of each class; it has {positives} positive and {negatives} negative"
-        )
+        raise TableError(f"the {what} needs at least {minimum} row(s) of each class; it has {positives} positive and {negatives} negative")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -228,9 +229,7 @@ def run_online_shoppers(settings: Any, dataset_dir: Path | None = None, *, on_fo
     """
     csv_path = online_shoppers_csv(settings, dataset_dir)
     if not csv_path.is_file():
-        raise TableError(
-            f"online shoppers dataset not found at {csv_path}; pass its directory or set {SHARED_DATASETS_VARIABLE}"
-        )
+        raise TableError(f"online shoppers dataset not found at {csv_path}; pass its directory or set {SHARED_DATASETS_VARIABLE}")
     out = Path(settings.reports_dir) / ONLINE_SHOPPERS_REPORT
     result = cross_validate_table(
         csv_path,

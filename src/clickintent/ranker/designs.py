@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from clickintent.artifacts import atomic_write_json
 from clickintent.evaluation.metrics import (
     best_global_threshold,
     macro_ovr_auc,
     multilabel_micro_f1,
     tile_macro_recall_at_1,
 )
-from clickintent.artifacts import atomic_write_json
 from clickintent.ranker.boosting import train_booster
 from clickintent.ranker.tasks import (
     CONVERSION_TASK,
@@ -71,15 +71,32 @@ def _tile_variants(prepared: Prepared, seed: int, log: Log) -> list[dict[str, An
         log(f"tile {name}: recall@1 {recall:.4f}" + (f", logloss {logloss:.5f}" if logloss is not None else ""))
 
     fit = fit_tile(prepared, None, prepared.layout, seed=seed)
-    record("binary:logistic, slot as feature (fixed at serving)", True, fit.metrics["validation"]["macro_recall_at_1"], fit.metrics["validation"]["logloss"], fit.trained.trees, fit.trained.seconds)
+    record(
+        "binary:logistic, slot as feature (fixed at serving)",
+        True,
+        fit.metrics["validation"]["macro_recall_at_1"],
+        fit.metrics["validation"]["logloss"],
+        fit.trained.trees,
+        fit.trained.seconds,
+    )
 
     for label, config in (
         ("binary:logistic, depth 4", replace(TILE_TASK.boosting, max_depth=4)),
-        ("binary:logistic, depth 6, learning rate 0.05, min_child_weight 10", replace(TILE_TASK.boosting, learning_rate=0.05, min_child_weight=10.0)),
+        (
+            "binary:logistic, depth 6, learning rate 0.05, min_child_weight 10",
+            replace(TILE_TASK.boosting, learning_rate=0.05, min_child_weight=10.0),
+        ),
     ):
         variant = replace(prepared, task=replace(TILE_TASK, boosting=config))
         fit = fit_tile(variant, None, prepared.layout, seed=seed)
-        record(label, False, fit.metrics["validation"]["macro_recall_at_1"], fit.metrics["validation"]["logloss"], fit.trained.trees, fit.trained.seconds)
+        record(
+            label,
+            False,
+            fit.metrics["validation"]["macro_recall_at_1"],
+            fit.metrics["validation"]["logloss"],
+            fit.trained.trees,
+            fit.trained.seconds,
+        )
 
     # Without the slot: a layout with product_id as the only context column.
     no_slot_task = replace(TILE_TASK, context=tuple(column for column in TILE_CONTEXT if column.name != "position"))
@@ -87,7 +104,14 @@ def _tile_variants(prepared: Prepared, seed: int, log: Log) -> list[dict[str, An
     columns_by_name = {name: index for index, name in enumerate(prepared.layout.model_columns)}
     columns = np.array([columns_by_name[name] for name in layout.model_columns], dtype=np.intp)
     fit = fit_tile(prepared, columns, layout, seed=seed)
-    record("binary:logistic, no slot feature", False, fit.metrics["validation"]["macro_recall_at_1"], fit.metrics["validation"]["logloss"], fit.trained.trees, fit.trained.seconds)
+    record(
+        "binary:logistic, no slot feature",
+        False,
+        fit.metrics["validation"]["macro_recall_at_1"],
+        fit.metrics["validation"]["logloss"],
+        fit.trained.trees,
+        fit.trained.seconds,
+    )
 
     train, validation = prepared.frames["train"], prepared.frames["validation"]
     query_ids = (pd.factorize(train["impression_id"])[0], pd.factorize(validation["impression_id"])[0])
@@ -104,7 +128,9 @@ def _tile_variants(prepared: Prepared, seed: int, log: Log) -> list[dict[str, An
             query_ids=query_ids,
         )
         scores = trained.booster.inplace_predict(prepared.matrices["validation_serving"])
-        recall = tile_macro_recall_at_1(validation["impression_id"], validation["product_id"], validation["clicked"], scores)["macro_recall_at_1"]
+        recall = tile_macro_recall_at_1(validation["impression_id"], validation["product_id"], validation["clicked"], scores)[
+            "macro_recall_at_1"
+        ]
         record(f"{objective} grouped by impression, slot as feature", False, recall, None, trained.trees, trained.seconds)
     return out
 
@@ -203,9 +229,8 @@ def compare_designs(settings: Settings, *, log: Log | None = None, store: Any = 
         "note": "validation split only; the test split is never read by these comparisons",
         "seed": settings.seed,
         "seconds": round(time.perf_counter() - started, 1),
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     atomic_write_json(Path(settings.reports_dir) / DESIGNS_FILE, document)
     document["path"] = str(Path(settings.reports_dir) / DESIGNS_FILE)
     return document
-

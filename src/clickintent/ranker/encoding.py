@@ -19,7 +19,8 @@ Columns come in the model's order: scalars, vector elements, derived features.
 from __future__ import annotations
 
 import math
-from typing import Any, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ class MatrixEncoder:
         ]
 
     @classmethod
-    def of(cls, source: FeatureSchema | FeatureLayout) -> "MatrixEncoder":
+    def of(cls, source: FeatureSchema | FeatureLayout) -> MatrixEncoder:
         if isinstance(source, FeatureLayout):
             return cls(source.scalars, vectors=source.vectors, derived=source.derived)
         return cls(source.columns, categorical_encoding=source.categorical_encoding)
@@ -87,7 +88,9 @@ class MatrixEncoder:
 
     def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """The matrix of a frame of raw feature values, column-wise."""
-        missing = [c.name for c in self.scalars if c.name not in frame.columns] + [v.name for v in self.vectors if v.name not in frame.columns]
+        missing = [c.name for c in self.scalars if c.name not in frame.columns] + [
+            v.name for v in self.vectors if v.name not in frame.columns
+        ]
         if missing:
             raise LayoutError(f"feature column(s) missing from the input: {', '.join(missing)}")
         out = np.full((len(frame), self.width), np.nan, dtype=np.float32)

@@ -3,8 +3,9 @@ what every figure means."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -53,14 +54,18 @@ def evaluation_document(
         for column, (task, key, _) in METRIC_COLUMNS.items():
             baseline = _metric(results[task]["a_baseline"], "test", key) if has_baseline else None
             value = _metric(by_task[task], "test", key)
-            entry[f"{column}_change_vs_a"] = round_figure(relative_change(value, baseline)) if value is not None and baseline is not None else None
+            entry[f"{column}_change_vs_a"] = (
+                round_figure(relative_change(value, baseline)) if value is not None and baseline is not None else None
+            )
         waiting = sorted({reason for result in by_task.values() for reason in result.waiting})
         # "ok", or which stage's output the row still waits for (then it has no figures).
         entry["status"] = "; ".join(waiting) if waiting else "ok"
         entry["required"] = row.required
         entry["tile_micro_recall_at_1"] = round_figure(_metric(by_task["tile"], "test", "micro_recall_at_1"))
         entry["conversion_any_auc"] = round_figure(_metric(by_task["conversion"], "test", "any_conversion_auc"))
-        entry["validation"] = {column: round_figure(_metric(by_task[task], "validation", key)) for column, (task, key, _) in METRIC_COLUMNS.items()}
+        entry["validation"] = {
+            column: round_figure(_metric(by_task[task], "validation", key)) for column, (task, key, _) in METRIC_COLUMNS.items()
+        }
         entry["services"] = {task: result.service for task, result in by_task.items()}
         entry["model_columns"] = {task: len(result.layout.model_columns) for task, result in by_task.items()}
         entry["trees"] = {task: (result.fit.trained.trees if result.fit else None) for task, result in by_task.items()}
@@ -86,7 +91,7 @@ def evaluation_document(
         "seed": settings.seed,
         "xgboost_threads": XGBOOST_THREADS,
         "paper": PAPER,
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -142,7 +147,15 @@ def _checks(
         compare("d_vs_a_tile_logloss_change", tile, "d_embedding", "a_baseline", "logloss", tile_weights, web_units.get("tile"))
         checks["d_improves_tile_macro_recall_at_1_over_a"] = _compare(d["tile_macro_recall_at_1"], a["tile_macro_recall_at_1"])
         checks["d_vs_a_tile_macro_recall_at_1_change"] = d["tile_macro_recall_at_1_change_vs_a"]
-        compare("d_vs_a_tile_macro_recall_at_1_change", tile, "d_embedding", "a_baseline", "macro_recall_at_1", tile_weights, web_units.get("tile"))
+        compare(
+            "d_vs_a_tile_macro_recall_at_1_change",
+            tile,
+            "d_embedding",
+            "a_baseline",
+            "macro_recall_at_1",
+            tile_weights,
+            web_units.get("tile"),
+        )
     if {"b_teacher_labels", "c_distilled_labels"} <= set(by_name):
         b, c = by_name["b_teacher_labels"], by_name["c_distilled_labels"]
         waiting = sorted({status for status in (b["status"], c["status"]) if status != "ok"})
@@ -150,16 +163,36 @@ def _checks(
         gap = relative_change(c["conversion_micro_f1"], b["conversion_micro_f1"]) if not waiting else None
         checks["c_vs_b_conversion_micro_f1_change"] = round_figure(gap)
         checks["c_within_7pct_of_b_conversion_micro_f1"] = None if gap is None else bool(gap >= -0.07)
-        compare("c_vs_b_conversion_micro_f1_change", conversion, "c_distilled_labels", "b_teacher_labels", "micro_f1", conversion_weights, web_units.get("conversion"))
+        compare(
+            "c_vs_b_conversion_micro_f1_change",
+            conversion,
+            "c_distilled_labels",
+            "b_teacher_labels",
+            "micro_f1",
+            conversion_weights,
+            web_units.get("conversion"),
+        )
         checks["c_vs_b_conversion_micro_f1_change_validation"] = (
-            round_figure(relative_change(c["validation"]["conversion_micro_f1"], b["validation"]["conversion_micro_f1"])) if not waiting else None
+            round_figure(relative_change(c["validation"]["conversion_micro_f1"], b["validation"]["conversion_micro_f1"]))
+            if not waiting
+            else None
         )
     if {"b_teacher_labels", "d_embedding"} <= set(by_name):
         # The paper's other conversion figure: embedding over LLM labels (+4.3 % micro-F1).
         b, d = by_name["b_teacher_labels"], by_name["d_embedding"]
         both = b["conversion_micro_f1"] is not None and d["conversion_micro_f1"] is not None
-        checks["d_vs_b_conversion_micro_f1_change"] = round_figure(relative_change(d["conversion_micro_f1"], b["conversion_micro_f1"])) if both else None
-        compare("d_vs_b_conversion_micro_f1_change", conversion, "d_embedding", "b_teacher_labels", "micro_f1", conversion_weights, web_units.get("conversion"))
+        checks["d_vs_b_conversion_micro_f1_change"] = (
+            round_figure(relative_change(d["conversion_micro_f1"], b["conversion_micro_f1"])) if both else None
+        )
+        compare(
+            "d_vs_b_conversion_micro_f1_change",
+            conversion,
+            "d_embedding",
+            "b_teacher_labels",
+            "micro_f1",
+            conversion_weights,
+            web_units.get("conversion"),
+        )
     return checks
 
 
@@ -182,4 +215,3 @@ def round_figures(metrics: dict[str, Any]) -> dict[str, Any]:
     for key, value in metrics.items():
         out[key] = round_figures(value) if isinstance(value, dict) else round_figure(value)
     return out
-

@@ -23,8 +23,9 @@ float32 matrix by one set of rules. Category vocabularies follow `tabular.catego
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ class VectorFeature:
         return {"name": self.name, "element_labels": list(self.element_labels), "grouped": self.grouped}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "VectorFeature":
+    def from_json(cls, data: Mapping[str, Any]) -> VectorFeature:
         return cls(name=data["name"], element_labels=tuple(data["element_labels"]), grouped=bool(data["grouped"]))
 
 
@@ -186,7 +187,7 @@ class FeatureLayout:
                 groups.update({column: vector.name for column in vector.columns})
         return groups
 
-    def with_vocabulary(self, frame: pd.DataFrame) -> "FeatureLayout":
+    def with_vocabulary(self, frame: pd.DataFrame) -> FeatureLayout:
         """Categories of every categorical scalar read from `frame` (the training split)."""
         scalars = tuple(
             FeatureColumn(column.name, column.kind, vocabulary(frame[column.name])) if column.kind is ColumnKind.CATEGORICAL else column
@@ -216,7 +217,7 @@ class FeatureLayout:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "FeatureLayout":
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureLayout:
         unknown = sorted(set(data["derived"]) - set(DERIVED_FEATURES))
         if unknown:
             raise LayoutError(f"derived feature(s) unknown to this version of clickintent: {', '.join(unknown)}")

@@ -21,14 +21,15 @@ Design choices (measured with `clickintent rank designs`, shown in the report):
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from clickintent.artifacts import atomic_write_json
-from clickintent.ranker.ablation import ABLATION_ROWS, AblationRow, RowResult, fit_rows, web_test_units, web_coverage
+from clickintent.ranker.ablation import ABLATION_ROWS, AblationRow, RowResult, fit_rows, web_coverage, web_test_units
 from clickintent.ranker.evaluation_document import EVALUATION_FILE, evaluation_document
 from clickintent.ranker.production import TRAINING_FILE, production_fit, save_production, train_production_models, training_document
 from clickintent.ranker.tasks import TASKS, Log, load_prepared, model_version, quiet, vector_element_labels
@@ -112,7 +113,7 @@ def _run(settings: Settings, *, rows: Sequence[AblationRow], log: Log | None, st
     log = log or quiet
     store = store or feature_store(settings)
     labels = vector_element_labels(settings)
-    version = model_version(datetime.now(timezone.utc))
+    version = model_version(datetime.now(UTC))
     started = time.perf_counter()
     results: dict[str, dict[str, RowResult]] = {}
     splits: dict[str, Any] = {}
@@ -155,4 +156,3 @@ def _run(settings: Settings, *, rows: Sequence[AblationRow], log: Log | None, st
         atomic_write_json(Path(settings.reports_dir) / EVALUATION_FILE, evaluation)
         evaluation["path"] = str(Path(settings.reports_dir) / EVALUATION_FILE)
     return out
-

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,9 @@ def production_fit(settings: Settings, store: Any, task: Task, prepared: Prepare
     return FITTERS[task.name](prepared, columns, layout, seed=settings.seed)
 
 
-def save_production(settings: Settings, task: Task, prepared: Prepared, fit: Fit, *, version: str, element_labels: dict[str, list[str]]) -> dict[str, Any]:
+def save_production(
+    settings: Settings, task: Task, prepared: Prepared, fit: Fit, *, version: str, element_labels: dict[str, list[str]]
+) -> dict[str, Any]:
     """Store `fit` as the task's production model with its card; test predictions and reason
     examples under <reports>/predictions and in the returned summary."""
     layout = fit.layout
@@ -103,9 +105,7 @@ def save_production(settings: Settings, task: Task, prepared: Prepared, fit: Fit
         examples = _tile_reason_examples(settings, test)
         directory = TILE_RANKER_DIR
     else:
-        save_conversion_model(
-            settings.models_dir, fit.trained.booster, layout, classes=CLASSES, threshold=fit.extra["threshold"], **common
-        )
+        save_conversion_model(settings.models_dir, fit.trained.booster, layout, classes=CLASSES, threshold=fit.extra["threshold"], **common)
         out = test[["session_id", "customer_id", "observation_ts", "observation_point", "label_product_family"]].copy()
         for index, name in enumerate(CLASSES):
             out[f"p_{name}"] = fit.test_predictions[:, index]
@@ -145,7 +145,7 @@ def train_production_models(settings: Settings, *, log: Log | None = None, store
     log = log or quiet
     store = store or feature_store(settings)
     labels = vector_element_labels(settings)
-    version = model_version(datetime.now(timezone.utc))
+    version = model_version(datetime.now(UTC))
     production: dict[str, dict[str, Any]] = {}
     seconds: dict[str, Any] = {}
     for task in TASKS:
@@ -220,4 +220,3 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     buffer = io.BytesIO()
     frame.reset_index(drop=True).to_parquet(buffer, index=False)
     atomic_write_bytes(path, buffer.getvalue())
-

@@ -24,8 +24,8 @@ the start-up check off for exactly the model that needs it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -62,9 +62,7 @@ VERSION_SOURCES: dict[str, VersionSource] = {
 def read_views(layout: FeatureLayout) -> set[str]:
     """Feature views whose features the model reads (not the layout's unused ones)."""
     return {
-        reference.split(":", 1)[0]
-        for reference, name in zip(layout.feature_references, layout.feast_features)
-        if name not in layout.unused
+        reference.split(":", 1)[0] for reference, name in zip(layout.feature_references, layout.feast_features) if name not in layout.unused
     }
 
 
@@ -88,8 +86,10 @@ def training_data_versions(settings: Settings, views: Iterable[str], log: Callab
         path = outputs[source.table].path(settings)
         versions = _column_values(path, source.column)
         if versions is None:
-            log(f"{path} has no {source.column} column (written before it was recorded): the ranker's card records no "
-                f"{source.card_field}; rerun `{source.rewrite_with}` to record it")
+            log(
+                f"{path} has no {source.column} column (written before it was recorded): the ranker's card records no "
+                f"{source.card_field}; rerun `{source.rewrite_with}` to record it"
+            )
             continue
         if not versions:
             log(f"{path} has no {source.column} values: the ranker's card records no {source.card_field}")

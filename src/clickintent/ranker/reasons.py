@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,7 @@ class ReasonTemplates:
         for pattern, text in templates:
             self.register(pattern, text)
 
-    def register(self, pattern: str, text: str, *, min_value: float | None = None) -> "ReasonTemplates":
+    def register(self, pattern: str, text: str, *, min_value: float | None = None) -> ReasonTemplates:
         self._templates.append(ReasonTemplate(re.compile(pattern), text, min_value))
         self._candidates.clear()
         return self
@@ -235,7 +236,7 @@ class ReasonWriter:
     def __init__(
         self,
         columns: Sequence[str],
-        templates: "ReasonTemplates",
+        templates: ReasonTemplates,
         *,
         groups: Mapping[str, str] | None = None,
         summed_vectors: Collection[str] = (),
@@ -258,7 +259,7 @@ class ReasonWriter:
         self._not_reasons = set(not_reasons)
 
     @classmethod
-    def for_layout(cls, layout: "FeatureLayout", templates: "ReasonTemplates") -> "ReasonWriter":
+    def for_layout(cls, layout: FeatureLayout, templates: ReasonTemplates) -> ReasonWriter:
         from clickintent.ranker.tabular import ColumnKind
 
         schema = layout.schema
@@ -273,7 +274,7 @@ class ReasonWriter:
         )
 
     @classmethod
-    def for_schema(cls, schema: "FeatureSchema", templates: "ReasonTemplates") -> "ReasonWriter":
+    def for_schema(cls, schema: FeatureSchema, templates: ReasonTemplates) -> ReasonWriter:
         from clickintent.ranker.tabular import ColumnKind
 
         names = set(schema.names)
@@ -285,7 +286,7 @@ class ReasonWriter:
             + [column.name for column in schema.columns if column.kind is ColumnKind.BOOLEAN],
         )
 
-    def write(self, contributions: np.ndarray, rows: Sequence[Mapping[str, Any]], matrix: np.ndarray, top_k: int) -> list[list["Reason"]]:
+    def write(self, contributions: np.ndarray, rows: Sequence[Mapping[str, Any]], matrix: np.ndarray, top_k: int) -> list[list[Reason]]:
         grouped = np.asarray(contributions, dtype=np.float64) @ self._group_matrix
         out: list[list[Reason]] = []
         for row_index, row in enumerate(rows):
@@ -322,10 +323,10 @@ class ReasonWriter:
 
 
 def explain(
-    model: "ConversionModel",
+    model: ConversionModel,
     rows: pd.DataFrame | Mapping[str, Any] | Sequence[Mapping[str, Any]],
     *,
-    templates: "ReasonTemplates | None" = None,
+    templates: ReasonTemplates | None = None,
     top_k: int = DEFAULT_TOP_K,
 ) -> list[list[Reason]]:
     """Reasons of a `rank cv` model for raw rows (a frame, one mapping or a list of mappings),

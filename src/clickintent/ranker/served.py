@@ -9,10 +9,11 @@ model and a card that do not belong together fail at load time, not with wrong s
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xgboost as xgb
@@ -27,7 +28,17 @@ from clickintent.ranker.tree_shap import PathTreeShap
 
 MODEL_FILE = "model.ubj"
 TRAIN_COMMAND = "clickintent rank train"
-__all__ = ["CARD_FILE", "MODEL_FILE", "LayoutModel", "ModelCardError", "card_base", "load_model_card", "load_booster", "save_model_directory"]
+__all__ = [
+    "CARD_FILE",
+    "MODEL_FILE",
+    "LayoutModel",
+    "ModelCardError",
+    "card_base",
+    "load_model_card",
+    "load_booster",
+    "save_layout_model",
+    "save_model_directory",
+]
 
 
 def load_model_card(directory: Path, expected_format: str) -> dict[str, Any]:
@@ -59,12 +70,39 @@ def save_model_directory(directory: Path, booster: xgb.Booster, card: dict[str, 
     return Path(directory)
 
 
+def save_layout_model(
+    models_dir: Path,
+    booster: xgb.Booster,
+    layout: FeatureLayout,
+    *,
+    fmt: str,
+    name: str,
+    version: str,
+    service: str,
+    task: Mapping[str, Any],
+    data_window: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    training: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Store a served model in `<models_dir>/<name>/`: the booster and a card of the shared fields,
+    the model's own `task` fields, its data window, metrics and training, then any `extra` keys."""
+    card = card_base(fmt, name, version, service, layout)
+    card.update(task)
+    card.update({"data_window": dict(data_window), "metrics": dict(metrics), "training": dict(training)})
+    clashes = sorted(set(extra or {}) & set(card))
+    if clashes:
+        raise ValueError(f"extra card keys clash with the card's own: {', '.join(clashes)}")
+    card.update(extra or {})
+    return save_model_directory(Path(models_dir) / name, booster, card)
+
+
 def card_base(fmt: str, name: str, version: str, service: str, layout: FeatureLayout) -> dict[str, Any]:
     return {
         "format": fmt,
         "name": name,
         "version": version,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model_file": MODEL_FILE,
         "xgboost_version": xgb.__version__,
         "feature_service": service,
@@ -147,7 +185,9 @@ class LayoutModel:
                 return explainer.contributions(matrix)
         return self.booster.predict(self.dmatrix(matrix), pred_contribs=True, approx_contribs=not exact, validate_features=False)[:, :-1]
 
-    def explain_matrix(self, rows: Sequence[Mapping[str, Any]], matrix: np.ndarray, top_k: int, *, exact: bool = True) -> list[list[Reason]]:
+    def explain_matrix(
+        self, rows: Sequence[Mapping[str, Any]], matrix: np.ndarray, top_k: int, *, exact: bool = True
+    ) -> list[list[Reason]]:
         """Reasons for rows already encoded (`matrix` row i is `rows[i]`), so a caller that
         scored them does not encode them again."""
         if not len(rows):

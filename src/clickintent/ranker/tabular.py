@@ -14,10 +14,11 @@ on category codes, or one-hot columns.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ class FeatureColumn:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "FeatureColumn":
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureColumn:
         return cls(name=data["name"], kind=ColumnKind(data["kind"]), categories=tuple(data.get("categories", ())))
 
 
@@ -110,14 +111,14 @@ class FeatureSchema:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "FeatureSchema":
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureSchema:
         return cls(
             columns=tuple(FeatureColumn.from_json(column) for column in data["columns"]),
             ignored=dict(data.get("ignored", {})),
             categorical_encoding=data.get("categorical_encoding", "native"),
         )
 
-    def with_vocabulary_from(self, frame: pd.DataFrame) -> "FeatureSchema":
+    def with_vocabulary_from(self, frame: pd.DataFrame) -> FeatureSchema:
         """The same kinds with category vocabularies re-read from `frame` (a training fold)."""
         columns = tuple(
             replace(column, categories=vocabulary(frame[column.name])) if column.kind is ColumnKind.CATEGORICAL else column
@@ -259,9 +260,7 @@ def parse_label(values: pd.Series, positive: str | None = None) -> np.ndarray:
     if positive is not None:
         labels = _equals_positive(values, positive)
         if not labels.any():
-            raise TableError(
-                f"no row of label column '{name}' equals --positive {positive!r}; values are: {_listed(values)}"
-            )
+            raise TableError(f"no row of label column '{name}' equals --positive {positive!r}; values are: {_listed(values)}")
     elif pd.api.types.is_bool_dtype(values):
         labels = values.to_numpy(dtype=bool)
     elif pd.api.types.is_numeric_dtype(values):

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,15 @@ class Task:
 
 
 TILE_TASK = Task(
-    "tile", TILE_LABELS, "tile_ranker", "tile_ranker_v1", "tile_ranker_ablation_all", TILE_CONTEXT, TILE_DERIVED, TILE_GROUPED, TILE_BOOSTING
+    "tile",
+    TILE_LABELS,
+    "tile_ranker",
+    "tile_ranker_v1",
+    "tile_ranker_ablation_all",
+    TILE_CONTEXT,
+    TILE_DERIVED,
+    TILE_GROUPED,
+    TILE_BOOSTING,
 )
 CONVERSION_TASK = Task(
     "conversion",
@@ -266,7 +275,8 @@ def fit_conversion(prepared: Prepared, columns: np.ndarray | None, layout: Featu
         num_class=len(CLASSES),
     )
     probabilities = {
-        split: trained.booster.inplace_predict(m[split]).reshape(len(prepared.frames[split]), len(CLASSES)) for split in ("validation", "test")
+        split: trained.booster.inplace_predict(m[split]).reshape(len(prepared.frames[split]), len(CLASSES))
+        for split in ("validation", "test")
     }
     threshold = best_global_threshold(conversion_truth(prepared.frames["validation"]), probabilities["validation"][:, 1:])
     metrics: dict[str, dict[str, Any]] = {}
@@ -278,7 +288,9 @@ def fit_conversion(prepared: Prepared, columns: np.ndarray | None, layout: Featu
         metrics[split] = {
             "micro_f1": multilabel_micro_f1(truth, (family_p >= threshold).astype(np.int8)),
             "macro_auc": auc,
-            "any_conversion_auc": float(roc_auc_score(any_truth, 1 - probabilities[split][:, 0])) if 0 < any_truth.sum() < len(any_truth) else float("nan"),
+            "any_conversion_auc": float(roc_auc_score(any_truth, 1 - probabilities[split][:, 0]))
+            if 0 < any_truth.sum() < len(any_truth)
+            else float("nan"),
             "per_family_auc": {PRODUCT_FAMILIES[column]: value for column, value in per_family.items()},
             "rows": int(len(truth)),
             "positives_per_family": {family: int(n) for family, n in zip(PRODUCT_FAMILIES, truth.sum(axis=0))},
@@ -303,7 +315,9 @@ def short_figures(metrics: dict[str, Any]) -> str:
 
 
 def web_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in ("n_linked_sessions_30d", "web_distilled_top_node_id", "web_teacher_top_node_id", "web_embedding") if c in frame.columns]
+    return [
+        c for c in ("n_linked_sessions_30d", "web_distilled_top_node_id", "web_teacher_top_node_id", "web_embedding") if c in frame.columns
+    ]
 
 
 def web_rows(frame: pd.DataFrame) -> pd.Series:
@@ -312,4 +326,3 @@ def web_rows(frame: pd.DataFrame) -> pd.Series:
         if column in frame.columns and frame[column].notna().any():
             return frame[column].notna()
     return pd.Series(False, index=frame.index)
-

@@ -56,16 +56,17 @@ features through XGBoost's default branches; treat them as a cold-start heuristi
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from clickintent.ranker.encoding import CandidateBlock
 from clickintent.ranker.layout import FeatureLayout
 from clickintent.ranker.reasons import Reason
-from clickintent.ranker.served import LayoutModel, ModelCardError, card_base, load_booster, load_model_card, save_model_directory
+from clickintent.ranker.served import LayoutModel, ModelCardError, load_booster, load_model_card, save_layout_model
 from clickintent.ranker.tabular import ColumnKind, FeatureColumn
 
 TILE_RANKER_DIR = "tile_ranker"
@@ -92,7 +93,7 @@ class TileRanker(LayoutModel):
         self._position_column = self._column_index["position"]
 
     @classmethod
-    def load(cls, models_dir: Path, *, threads: int = 1) -> "TileRanker":
+    def load(cls, models_dir: Path, *, threads: int = 1) -> TileRanker:
         """The ranker in `<models_dir>/tile_ranker/`; ModelCardError if missing or incompatible."""
         directory = Path(models_dir) / TILE_RANKER_DIR
         card = load_model_card(directory, TILE_CARD_FORMAT)
@@ -100,7 +101,9 @@ class TileRanker(LayoutModel):
         booster = load_booster(directory, card, layout, threads)
         return cls(booster=booster, layout=layout, card=card, threads=threads)
 
-    def matrix(self, rows: Sequence[Mapping[str, Any]], *, over: tuple[CandidateBlock, Mapping[str, Any], Sequence[str]] | None = None) -> np.ndarray:
+    def matrix(
+        self, rows: Sequence[Mapping[str, Any]], *, over: tuple[CandidateBlock, Mapping[str, Any], Sequence[str]] | None = None
+    ) -> np.ndarray:
         """The encoded rows, slot SERVING_POSITION where a row gives none.
 
         `over=(block, shared, candidate_ids)` encodes rows that are `{**shared, **candidate}`
@@ -142,37 +145,16 @@ class TileRanker(LayoutModel):
         return np.asarray(self.booster.inplace_predict(matrix, validate_features=False), dtype=np.float32).reshape(len(matrix))
 
 
-def save_tile_ranker(
-    models_dir: Path,
-    booster: Any,
-    layout: FeatureLayout,
-    *,
-    service: str,
-    version: str,
-    data_window: Mapping[str, Any],
-    metrics: Mapping[str, Any],
-    training: Mapping[str, Any],
-    extra: Mapping[str, Any] | None = None,
-) -> Path:
-    card = card_base(TILE_CARD_FORMAT, TILE_RANKER_DIR, version, service, layout)
-    card.update(
-        {
-            "task": "homepage tile ranking: P(click) of a product tile for a customer",
-            "objective": TILE_OBJECTIVE,
-            "label": "fct_tile_impressions.clicked",
-            "serving_position": SERVING_POSITION,
-            "position_bias": (
-                "the slot a tile was shown in is a training feature; serving scores every candidate at "
-                f"slot {SERVING_POSITION}, so the slot cannot decide the ranking"
-            ),
-            "data_window": dict(data_window),
-            "metrics": dict(metrics),
-            "training": dict(training),
-        }
-    )
-    clashes = sorted(set(extra or {}) & set(card))
-    if clashes:
-        raise ValueError(f"extra card keys clash with the card's own: {', '.join(clashes)}")
-    card.update(extra or {})
-    return save_model_directory(Path(models_dir) / TILE_RANKER_DIR, booster, card)
-
+def save_tile_ranker(models_dir: Path, booster: Any, layout: FeatureLayout, **card_fields: Any) -> Path:
+    """Store the tile ranker; `card_fields` are save_layout_model's (service, version, data window, metrics, training, extra)."""
+    task = {
+        "task": "homepage tile ranking: P(click) of a product tile for a customer",
+        "objective": TILE_OBJECTIVE,
+        "label": "fct_tile_impressions.clicked",
+        "serving_position": SERVING_POSITION,
+        "position_bias": (
+            "the slot a tile was shown in is a training feature; serving scores every candidate at "
+            f"slot {SERVING_POSITION}, so the slot cannot decide the ranking"
+        ),
+    }
+    return save_layout_model(models_dir, booster, layout, fmt=TILE_CARD_FORMAT, name=TILE_RANKER_DIR, task=task, **card_fields)

@@ -16,9 +16,10 @@ Only rows with `label_window_complete` are used at all.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -183,9 +184,7 @@ def time_split(timestamps: pd.Series, label_window_days: int = 0, fractions: Seq
     first, last = ts.iloc[0], ts.iloc[-1]
     usable = (last - first) - 2 * window
     if usable <= timedelta(0):
-        raise TrainingSetError(
-            f"label rows span {last - first}, less than two {label_window_days}-day label windows: cannot split by time"
-        )
+        raise TrainingSetError(f"label rows span {last - first}, less than two {label_window_days}-day label windows: cannot split by time")
     validation_start = first + usable * fractions[0] + window
     test_start = first + usable * (fractions[0] + fractions[1]) + 2 * window
     return TimeSplit(validation_start, test_start, window)

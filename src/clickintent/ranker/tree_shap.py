@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import xgboost as xgb
@@ -150,7 +151,9 @@ class PathTreeShap:
         return out.T
 
 
-def _tree_paths(tree: Mapping[str, Any]) -> list[tuple[float, list[tuple[int, float, bool, frozenset | None, bool]], list[int], list[float]]]:
+def _tree_paths(
+    tree: Mapping[str, Any],
+) -> list[tuple[float, list[tuple[int, float, bool, frozenset | None, bool]], list[int], list[float]]]:
     """Every leaf of an XGBoost JSON tree: (value, its path's splits, the path's distinct
     features in order, each feature's cover fraction z). A split is (feature, threshold,
     default_left, category set or None, whether the path goes left)."""
@@ -160,7 +163,9 @@ def _tree_paths(tree: Mapping[str, Any]) -> list[tuple[float, list[tuple[int, fl
     split_type = tree.get("split_type") or [0] * len(left)
     categories = {
         node: frozenset(tree["categories"][start : start + size])
-        for node, start, size in zip(tree.get("categories_nodes", []), tree.get("categories_segments", []), tree.get("categories_sizes", []))
+        for node, start, size in zip(
+            tree.get("categories_nodes", []), tree.get("categories_segments", []), tree.get("categories_sizes", [])
+        )
     }
     out = []
     stack: list[tuple[int, list[tuple[int, bool]]]] = [(0, [])]
@@ -180,7 +185,15 @@ def _tree_paths(tree: Mapping[str, Any]) -> list[tuple[float, list[tuple[int, fl
             # A feature split again on the path: its fractions multiply (TreeSHAP's unwinding).
             z[slot_columns.index(feature)] *= cover[child] / cover[parent]
             is_categorical = split_type[parent] == 1
-            splits.append((feature, condition[parent], bool(default_left[parent]), categories.get(parent, frozenset()) if is_categorical else None, went_left))
+            splits.append(
+                (
+                    feature,
+                    condition[parent],
+                    bool(default_left[parent]),
+                    categories.get(parent, frozenset()) if is_categorical else None,
+                    went_left,
+                )
+            )
         out.append((float(condition[node]), splits, slot_columns, z))
     return out
 

@@ -17,9 +17,10 @@ A service that cannot start never reports ready, so a deployment keeps the previ
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from clickintent.artifacts import ModelCardError, read_card
 
@@ -57,7 +58,9 @@ def read_model_card(directory: Path, name: str) -> ModelCard:
     directory = Path(directory)
     required, _ = MODEL_FILES.get(name, ((), ""))
     try:
-        card = read_card(directory, name=name, train_command=train_hint(name), required_files=required, required_fields=REQUIRED_CARD_FIELDS)
+        card = read_card(
+            directory, name=name, train_command=train_hint(name), required_files=required, required_fields=REQUIRED_CARD_FIELDS
+        )
     except ModelCardError as error:
         raise ArtifactError(f"{error} (models directory {directory.parent})") from error
     return ModelCard(name=name, version=str(card["version"]), created_at=str(card["created_at"]), directory=directory, fields=card)

@@ -19,7 +19,7 @@ the store already (the push status says so), and the next materialization restor
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -77,7 +77,9 @@ def pick_demo_sessions(settings: Settings) -> dict[str, Any]:
         ).fetchone()
         if anonymous is None or login is None:
             raise RuntimeError("the world's session mart has no anonymous web session or web session that logs in mid-way to show")
-        world_end = connection.execute("select max(event_ts) from read_parquet(?)", [str(settings.raw_dir / "events.parquet")]).fetchone()[0]
+        world_end = connection.execute("select max(event_ts) from read_parquet(?)", [str(settings.raw_dir / "events.parquet")]).fetchone()[
+            0
+        ]
         login_position = list(login[3]).index("login")
         pre_login = _events(connection, settings, list(login[2])[: login_position + 1])
         anonymous_events = _events(connection, settings, list(anonymous[1]))
@@ -94,7 +96,7 @@ def replay_as_new_session(events: list[dict[str, Any]], session_id: str, world_e
     from clickintent.serving.session import event_time
 
     visitor = "a_" + session_id
-    shift = world_end.replace(tzinfo=timezone.utc) + timedelta(hours=1) - max(event_time(event["event_ts"]) for event in events)
+    shift = world_end.replace(tzinfo=UTC) + timedelta(hours=1) - max(event_time(event["event_ts"]) for event in events)
     return [
         {
             **event,
@@ -186,5 +188,7 @@ def run_service_demo(settings: Settings, console: Console | None = None, k: int 
     facts["service: login push"] = push.get("status", "none")
     before = {p["product_id"]: p["score"] for p in answers["app_before"]["products"]}
     after = {p["product_id"]: p["score"] for p in answers["app_after"]["products"]}
-    facts["service: mean |score change| after login"] = round(sum(abs(after[p] - before[p]) for p in after if p in before) / max(len(after), 1), 4)
+    facts["service: mean |score change| after login"] = round(
+        sum(abs(after[p] - before[p]) for p in after if p in before) / max(len(after), 1), 4
+    )
     return facts

@@ -12,7 +12,8 @@ The parser never sees either.
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -42,7 +43,10 @@ class RequestLimits:
             await _send_json(
                 send,
                 415,
-                {"error": f"Content-Type {media_type.decode('latin-1')!r} is not supported: send application/json", "detail": [{"loc": ["headers", "content-type"], "msg": "must be application/json"}]},
+                {
+                    "error": f"Content-Type {media_type.decode('latin-1')!r} is not supported: send application/json",
+                    "detail": [{"loc": ["headers", "content-type"], "msg": "must be application/json"}],
+                },
             )
             return
         declared = _content_length(scope)
@@ -80,7 +84,10 @@ class RequestLimits:
         await _send_json(
             send,
             413,
-            {"error": f"request body is {size} bytes or more; the limit is {self.max_bytes} bytes", "detail": [{"loc": ["body"], "msg": "too large"}]},
+            {
+                "error": f"request body is {size} bytes or more; the limit is {self.max_bytes} bytes",
+                "detail": [{"loc": ["body"], "msg": "too large"}],
+            },
         )
 
 

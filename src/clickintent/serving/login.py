@@ -18,9 +18,10 @@ ones are carried over unchanged (they describe the sessions the teacher saw).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

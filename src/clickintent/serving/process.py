@@ -13,9 +13,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Mapping
+from typing import IO
 
 from clickintent.settings import Settings
 
@@ -81,7 +82,7 @@ class ServedProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def wait_ready(self, timeout: float = 120.0) -> "ServedProcess":
+    def wait_ready(self, timeout: float = 120.0) -> ServedProcess:
         import httpx
 
         deadline = time.monotonic() + timeout
@@ -140,7 +141,7 @@ class ServedProcess:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "ServedProcess":
+    def __enter__(self) -> ServedProcess:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -34,10 +34,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -84,7 +85,7 @@ class _PushMemory:
     """(customer, session) pairs this worker has pushed, oldest forgotten first."""
 
     capacity: int = PUSHED_SESSIONS_REMEMBERED
-    _pushed: "OrderedDict[tuple[str, str], dict[str, Any]]" = field(default_factory=OrderedDict)
+    _pushed: OrderedDict[tuple[str, str], dict[str, Any]] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, key: tuple[str, str]) -> dict[str, Any] | None:
@@ -107,7 +108,7 @@ class Recommender:
         *,
         settings: Settings,
         session_models: SessionModels,
-        ranker: "TileRanker",
+        ranker: TileRanker,
         online: OnlineFeatures,
         cards: Mapping[str, ModelCard],
         products: dict[str, dict[str, Any]],
@@ -141,7 +142,7 @@ class Recommender:
     # ---- start-up ----------------------------------------------------------------------
 
     @classmethod
-    def load(cls, settings: Settings, model_dirs: Mapping[str, Path] | None = None, push_on_login: bool = True) -> "Recommender":
+    def load(cls, settings: Settings, model_dirs: Mapping[str, Path] | None = None, push_on_login: bool = True) -> Recommender:
         """Everything a worker needs, checked; ArtifactError (what is wrong, what to run) otherwise."""
         from clickintent.encoder.embed import load_session_embedder
         from clickintent.serving.threads import pin_libraries
@@ -171,7 +172,7 @@ class Recommender:
             online = OnlineFeatures(settings, ranker.feature_service)
         except FileNotFoundError as error:
             raise ArtifactError(f"cannot start the service: {error}") from error
-        except Exception as error:  # noqa: BLE001 - Feast raises its own errors for a missing service
+        except Exception as error:
             raise ArtifactError(
                 f"cannot start the service: the tile ranker's feature service '{ranker.feature_service}' cannot be read from the "
                 f"Feast registry of {settings.data_dir} ({type(error).__name__}: {error}); run `clickintent features apply`"
@@ -214,12 +215,12 @@ class Recommender:
 
     def warm_up(self) -> None:
         """One pass through every model so the first request pays no lazy initialisation."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         events = [
             {
                 "event_id": "warm_up",
-                "event_ts": datetime(2026, 1, 1, tzinfo=timezone.utc),
+                "event_ts": datetime(2026, 1, 1, tzinfo=UTC),
                 "platform": "web",
                 "anonymous_id": "warm_up",
                 "event_type": "page_view",
@@ -505,7 +506,9 @@ class Recommender:
             self._degrade(degraded, f"login push failed ({error})")
             return {**block, "status": "failed", "feature_views": views}
         self._pushed.put(key, {"views": views})
-        log.info("login push: customer %s, session %s, %d linked web sessions", customer_id, session.session_id, merged["n_linked_web_sessions"])
+        log.info(
+            "login push: customer %s, session %s, %d linked web sessions", customer_id, session.session_id, merged["n_linked_web_sessions"]
+        )
         return {**block, "status": "pushed", "feature_views": views}
 
     @staticmethod
@@ -525,7 +528,7 @@ def _reason(reason: Reason) -> dict[str, Any]:
 # ---- the ranker ------------------------------------------------------------------------------
 
 
-def load_tile_ranker(directory: Path) -> "TileRanker":
+def load_tile_ranker(directory: Path) -> TileRanker:
     """The tile ranker in `directory` (named tile_ranker/), one XGBoost thread; ArtifactError if it does not load."""
     from clickintent.ranker.tile_model import TILE_RANKER_DIR, TileRanker
 
@@ -536,15 +539,17 @@ def load_tile_ranker(directory: Path) -> "TileRanker":
     except ModelCardError as error:
         raise ArtifactError(f"cannot start the service: the tile ranker in {directory} does not load: {error}") from error
     except (OSError, ValueError, KeyError) as error:
-        raise ArtifactError(f"cannot start the service: the tile ranker in {directory} does not load: {type(error).__name__}: {error}") from error
+        raise ArtifactError(
+            f"cannot start the service: the tile ranker in {directory} does not load: {type(error).__name__}: {error}"
+        ) from error
 
 
-def ranker_vector_lengths(ranker: "TileRanker") -> dict[str, int]:
+def ranker_vector_lengths(ranker: TileRanker) -> dict[str, int]:
     """Trained length of each vector feature the ranker reads."""
     return {vector.name: int(vector.length) for vector in ranker.layout.vectors}
 
 
-def ranker_element_labels(ranker: "TileRanker") -> dict[str, list[str]]:
+def ranker_element_labels(ranker: TileRanker) -> dict[str, list[str]]:
     """Element names of the ranker's vector features, where the producing stage's order was known
     (numbered elements mean it was not)."""
     return {

@@ -11,9 +11,10 @@ can tell a session of unknown pages from a confident one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -42,9 +43,9 @@ class LiveSession:
 def event_time(value: Any) -> datetime:
     """An event_ts (datetime, naive = UTC, or ISO 8601 text) as an aware UTC datetime."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def live_session_id(events: Sequence[Mapping[str, Any]]) -> str:

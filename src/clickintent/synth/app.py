@@ -114,8 +114,7 @@ def _session_times(ctx: ChunkContext, people: Visitors, since: np.ndarray) -> tu
     return person[order], moments[order], burst[order]
 
 
-def generate_app(ctx: ChunkContext, people: Visitors, web: WebJourneys, conversions: Conversions,
-                 since: np.ndarray) -> AppActivity:
+def generate_app(ctx: ChunkContext, people: Visitors, web: WebJourneys, conversions: Conversions, since: np.ndarray) -> AppActivity:
     rng, catalog, behaviour = ctx.rng, ctx.catalog, ctx.behaviour
     person, moments, burst = _session_times(ctx, people, since)
     n = len(person)
@@ -224,8 +223,9 @@ def generate_app(ctx: ChunkContext, people: Visitors, web: WebJourneys, conversi
 
     kept_tiles = inside[tile_session]
     submitted = np.flatnonzero(ev_type == ET["form_submit"])
-    opened = from_applications(rng, person[kept][ev_session_kept[submitted]],
-                               catalog.product[ev_page[submitted]].astype(np.int64), ev_ts[submitted], CH_APP)
+    opened = from_applications(
+        rng, person[kept][ev_session_kept[submitted]], catalog.product[ev_page[submitted]].astype(np.int64), ev_ts[submitted], CH_APP
+    )
     return AppActivity(
         person=person[kept],
         intent=intent[kept],

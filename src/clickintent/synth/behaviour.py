@@ -89,8 +89,15 @@ def web_page_weights(catalog: Catalog) -> np.ndarray:
 
 
 # Routine servicing screens every customer opens whatever their goal.
-ROUTINE_SCREENS = ("/app/accounts/overview", "/app/accounts/activity", "/app/transfers/new", "/app/transfers/zelle",
-                   "/app/bill-pay/new", "/app/deposits/mobile-check", "/app/cards/overview")
+ROUTINE_SCREENS = (
+    "/app/accounts/overview",
+    "/app/accounts/activity",
+    "/app/transfers/new",
+    "/app/transfers/zelle",
+    "/app/bill-pay/new",
+    "/app/deposits/mobile-check",
+    "/app/cards/overview",
+)
 APP_SEARCH_SHARE = 0.04
 
 
@@ -131,13 +138,26 @@ class DwellModel:
 MAX_DWELL_MS = 20 * 60 * 1000
 
 _PAGE_VIEW_DWELL = {  # median seconds, sigma
-    "home": (9, 0.7), "section": (18, 0.8), "info": (45, 0.8), "faq": (50, 0.8), "compare": (70, 0.8),
-    "product": (45, 0.8), "rates": (35, 0.7), "tool": (20, 0.7), "article": (85, 0.9), "help": (40, 0.8),
-    "security": (50, 0.8), "about": (20, 0.8), "location": (25, 0.7), "promotion": (20, 0.7),
-    "online_banking": (35, 0.8), "search": (6, 0.6), "login": (6, 0.5), "apply": (30, 0.7),
+    "home": (9, 0.7),
+    "section": (18, 0.8),
+    "info": (45, 0.8),
+    "faq": (50, 0.8),
+    "compare": (70, 0.8),
+    "product": (45, 0.8),
+    "rates": (35, 0.7),
+    "tool": (20, 0.7),
+    "article": (85, 0.9),
+    "help": (40, 0.8),
+    "security": (50, 0.8),
+    "about": (20, 0.8),
+    "location": (25, 0.7),
+    "promotion": (20, 0.7),
+    "online_banking": (35, 0.8),
+    "search": (6, 0.6),
+    "login": (6, 0.5),
+    "apply": (30, 0.7),
 }
-_SCREEN_DWELL = {"app_home": (7, 0.6), "app_screen": (22, 0.8), "app_offer": (35, 0.7), "app_search": (6, 0.6),
-                 "app_apply": (40, 0.7)}
+_SCREEN_DWELL = {"app_home": (7, 0.6), "app_screen": (22, 0.8), "app_offer": (35, 0.7), "app_search": (6, 0.6), "app_apply": (40, 0.7)}
 
 
 def dwell_model() -> DwellModel:
@@ -186,12 +206,19 @@ SOURCE_UTM = np.array([UTM_SOURCES.index(u) if u else -1 for _, u in SOURCES], d
 
 _BASE_SOURCE = np.array([0.22, 0.36, 0.07, 0.02, 0.08, 0.02, 0.06, 0.03, 0.015, 0.015, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 _PARTNERS = {  # partner sites that send each intent's visitors
-    "home_buying": ("zillow.com", "bankrate.com"), "refinancing": ("bankrate.com",),
-    "debt_consolidation": ("nerdwallet.com", "creditkarma.com"), "building_credit": ("creditkarma.com", "nerdwallet.com"),
-    "travel_rewards": ("thepointsguy.com", "nerdwallet.com"), "retirement": ("investopedia.com",),
-    "emergency_savings": ("bankrate.com", "nerdwallet.com"), "small_business": ("nerdwallet.com",),
-    "car_purchase": ("bankrate.com",), "student_loans": ("nerdwallet.com",), "starting_to_invest": ("investopedia.com",),
-    "account_servicing": (), "fraud_concern": (),
+    "home_buying": ("zillow.com", "bankrate.com"),
+    "refinancing": ("bankrate.com",),
+    "debt_consolidation": ("nerdwallet.com", "creditkarma.com"),
+    "building_credit": ("creditkarma.com", "nerdwallet.com"),
+    "travel_rewards": ("thepointsguy.com", "nerdwallet.com"),
+    "retirement": ("investopedia.com",),
+    "emergency_savings": ("bankrate.com", "nerdwallet.com"),
+    "small_business": ("nerdwallet.com",),
+    "car_purchase": ("bankrate.com",),
+    "student_loans": ("nerdwallet.com",),
+    "starting_to_invest": ("investopedia.com",),
+    "account_servicing": (),
+    "fraud_concern": (),
 }
 
 

@@ -61,8 +61,11 @@ def generate_bots(ctx: ChunkContext, n_people: int) -> BotTraffic:
     ev_session = np.repeat(np.arange(n, dtype=np.int64), pages)
     ev_crawler = crawler[ev_session]
     crawlable = np.flatnonzero((np.arange(len(catalog.pages)) < catalog.n_web) & (catalog.kind != KIND["online_banking"]))
-    ev_page = np.where(ev_crawler, crawlable[rng.integers(0, len(crawlable), len(ev_session))],
-                       catalog.junk[rng.integers(0, len(catalog.junk), len(ev_session))]).astype(np.int32)
+    ev_page = np.where(
+        ev_crawler,
+        crawlable[rng.integers(0, len(crawlable), len(ev_session))],
+        catalog.junk[rng.integers(0, len(catalog.junk), len(ev_session))],
+    ).astype(np.int32)
     ev_dwell = np.where(ev_crawler, rng.integers(0, 801, len(ev_session)), rng.integers(0, 51, len(ev_session)))
     gap_us = (rng.uniform(0.1, 1.9, len(ev_session)) * SECOND).astype(np.int64)
     offset = exclusive_cumsum_within(gap_us, pages)
@@ -83,6 +86,13 @@ def generate_bots(ctx: ChunkContext, n_people: int) -> BotTraffic:
     bot_device = np.where(crawler_bot & (rng.random(n_bots) < 0.25), DEVICES.index("desktop"), DEVICES.index("other"))
     device = bot_device[bot].astype(np.int8)
     return BotTraffic(
-        crawler=crawler[kept], bot=bot[kept], start=start[kept], end=start[kept] + duration[kept], device=device[kept],
-        ev_session=ev_session, ev_ts=ev_ts, ev_page=ev_page, ev_dwell=ev_dwell[kept_events].astype(np.int64),
+        crawler=crawler[kept],
+        bot=bot[kept],
+        start=start[kept],
+        end=start[kept] + duration[kept],
+        device=device[kept],
+        ev_session=ev_session,
+        ev_ts=ev_ts,
+        ev_page=ev_page,
+        ev_dwell=ev_dwell[kept_events].astype(np.int64),
     )

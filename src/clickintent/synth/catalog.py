@@ -16,25 +16,59 @@ from clickintent.synth.site import (
     APP_HOME,
     APP_SCREENS,
     APP_SEARCH,
+    BANK,
     FAMILY_SCREEN,
     JUNK_PATHS,
-    BANK,
     Page,
     build_web_pages,
 )
 
 KINDS = (
-    "home", "section", "info", "faq", "compare", "product", "rates", "tool", "apply", "article", "help", "security",
-    "about", "location", "promotion", "search", "login", "online_banking",
-    "app_home", "app_screen", "app_offer", "app_apply", "app_search", "junk",
+    "home",
+    "section",
+    "info",
+    "faq",
+    "compare",
+    "product",
+    "rates",
+    "tool",
+    "apply",
+    "article",
+    "help",
+    "security",
+    "about",
+    "location",
+    "promotion",
+    "search",
+    "login",
+    "online_banking",
+    "app_home",
+    "app_screen",
+    "app_offer",
+    "app_apply",
+    "app_search",
+    "junk",
 )
 KIND = {name: i for i, name in enumerate(KINDS)}
 
 # Web pages a visitor can reach by browsing (everything but forms, login and online banking,
 # which are entered only through their own steps).
 BROWSABLE_KINDS = (
-    "home", "section", "info", "faq", "compare", "product", "rates", "tool", "article", "help", "security", "about",
-    "location", "promotion", "search",
+    "home",
+    "section",
+    "info",
+    "faq",
+    "compare",
+    "product",
+    "rates",
+    "tool",
+    "article",
+    "help",
+    "security",
+    "about",
+    "location",
+    "promotion",
+    "search",
 )
 
 
@@ -110,9 +144,16 @@ def build_catalog() -> Catalog:
     gated = product == new
     assert (prelaunch[gated] != np.flatnonzero(gated)).all(), "every page of the launched product needs a stand-in"
 
-    special = {name: by_path[path] for name, path in {
-        "home": "/", "search": "/search", "login": "/login", "app_home": APP_HOME[0], "app_search": APP_SEARCH[0],
-    }.items()}
+    special = {
+        name: by_path[path]
+        for name, path in {
+            "home": "/",
+            "search": "/search",
+            "login": "/login",
+            "app_home": APP_HOME[0],
+            "app_search": APP_SEARCH[0],
+        }.items()
+    }
     return Catalog(
         pages=pages,
         n_web=len(web),

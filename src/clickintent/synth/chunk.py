@@ -120,4 +120,3 @@ def generate_chunk(model: WorldModel, chunk_index: int, n_people: int, first_per
         conversions=Conversions(gidx[conversions.person], conversions.product, conversions.ts, conversions.channel),
         snapshots=Snapshots(gidx[snapshots.person], snapshots.ts, snapshots.tenure_months, snapshots.holdings, snapshots.balance),
     )
-

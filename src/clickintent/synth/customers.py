@@ -9,7 +9,7 @@ to the balance.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -18,9 +18,7 @@ from clickintent.synth.products import PRODUCTS
 from clickintent.synth.timeline import DAY, WINDOW_US, us_since_start
 from clickintent.synth.visitors import Visitors
 
-SNAPSHOTS_US = np.array(
-    [0] + [us_since_start(datetime(2026, month, 1, tzinfo=timezone.utc)) for month in (2, 3, 4, 5)], dtype=np.int64
-)
+SNAPSHOTS_US = np.array([0] + [us_since_start(datetime(2026, month, 1, tzinfo=UTC)) for month in (2, 3, 4, 5)], dtype=np.int64)
 assert (SNAPSHOTS_US < WINDOW_US).all()
 _MONTH = 30.44 * DAY
 _FUNDING_MEDIAN = np.array([{"deposits": 4000.0, "investing": 15000.0}.get(p.family, 0.0) for p in PRODUCTS])
@@ -60,7 +58,9 @@ def snapshot_customers(rng: np.random.Generator, people: Visitors, conversions: 
     ts = np.concatenate([r[1] for r in rows])
     holdings = np.concatenate([r[2][r[0]] for r in rows])
     balance = np.concatenate([r[3][r[0]] for r in rows])
-    tenure = np.where(people.is_customer[person], people.tenure_months[person] + (ts // _MONTH).astype(np.int64),
-                      ((ts - np.maximum(since[person], 0)) // _MONTH).astype(np.int64))
-    return Snapshots(person=person, ts=ts, tenure_months=tenure.astype(np.int64), holdings=holdings,
-                     balance=np.round(balance, 2))
+    tenure = np.where(
+        people.is_customer[person],
+        people.tenure_months[person] + (ts // _MONTH).astype(np.int64),
+        ((ts - np.maximum(since[person], 0)) // _MONTH).astype(np.int64),
+    )
+    return Snapshots(person=person, ts=ts, tenure_months=tenure.astype(np.int64), holdings=holdings, balance=np.round(balance, 2))

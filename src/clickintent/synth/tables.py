@@ -19,9 +19,11 @@ from clickintent.events.contract import (
     CUSTOMERS,
     EVENTS,
     PLATFORMS,
-    PRODUCTS as PRODUCTS_TABLE,
     TILE_IMPRESSIONS,
     UTC_TIMESTAMP,
+)
+from clickintent.events.contract import (
+    PRODUCTS as PRODUCTS_TABLE,
 )
 from clickintent.synth import ids
 from clickintent.synth.behaviour import EVENT_TYPES, REFERRERS, SOURCE_REFERRER, SOURCE_UTM, UTM_SOURCES
@@ -38,28 +40,34 @@ LATE_DELIVERY_SHARE = 0.005
 BATCH_ROWS = 1_000_000
 SESSION_LABELS = INTENT_IDS + (NONE_LABEL, BOT_LABEL)  # by session intent code (13 none, 14 bot)
 
-VISITOR_INTENTS_SCHEMA = pa.schema([
-    pa.field("anonymous_id", pa.string(), nullable=False),
-    pa.field("customer_id", pa.string()),
-    pa.field("intents", pa.string(), nullable=False),
-    pa.field("primary_intent", pa.string(), nullable=False),
-    pa.field("is_bot", pa.bool_(), nullable=False),
-    pa.field("is_customer", pa.bool_(), nullable=False),
-])
-SESSION_INTENTS_SCHEMA = pa.schema([
-    pa.field("true_session_id", pa.string(), nullable=False),
-    pa.field("anonymous_id", pa.string(), nullable=False),
-    pa.field("platform", pa.string(), nullable=False),
-    pa.field("start_ts", UTC_TIMESTAMP, nullable=False),
-    pa.field("end_ts", UTC_TIMESTAMP, nullable=False),
-    pa.field("primary_intent", pa.string(), nullable=False),
-    pa.field("intents", pa.string(), nullable=False),
-    pa.field("is_bot", pa.bool_(), nullable=False),
-])
-EVENT_SESSIONS_SCHEMA = pa.schema([
-    pa.field("event_id", pa.string(), nullable=False),
-    pa.field("true_session_id", pa.string(), nullable=False),
-])
+VISITOR_INTENTS_SCHEMA = pa.schema(
+    [
+        pa.field("anonymous_id", pa.string(), nullable=False),
+        pa.field("customer_id", pa.string()),
+        pa.field("intents", pa.string(), nullable=False),
+        pa.field("primary_intent", pa.string(), nullable=False),
+        pa.field("is_bot", pa.bool_(), nullable=False),
+        pa.field("is_customer", pa.bool_(), nullable=False),
+    ]
+)
+SESSION_INTENTS_SCHEMA = pa.schema(
+    [
+        pa.field("true_session_id", pa.string(), nullable=False),
+        pa.field("anonymous_id", pa.string(), nullable=False),
+        pa.field("platform", pa.string(), nullable=False),
+        pa.field("start_ts", UTC_TIMESTAMP, nullable=False),
+        pa.field("end_ts", UTC_TIMESTAMP, nullable=False),
+        pa.field("primary_intent", pa.string(), nullable=False),
+        pa.field("intents", pa.string(), nullable=False),
+        pa.field("is_bot", pa.bool_(), nullable=False),
+    ]
+)
+EVENT_SESSIONS_SCHEMA = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("true_session_id", pa.string(), nullable=False),
+    ]
+)
 
 
 def utc(us_since_start: np.ndarray) -> pa.Array:
@@ -152,80 +160,106 @@ def events_tables(model: WorldModel, events: EventBlock, sessions: SessionBlock,
         person = sessions.person[session]
         authenticated = events.authenticated[rows]
         event_ids = ids.make_ids(model.seed, ids.NS_EVENT, "e_", time_rank[begin : begin + BATCH_ROWS], 16)
-        event_batches.append(pa.record_batch([
-            event_ids,
-            utc(ts),
-            platforms.take(_indices(sessions.platform[session])),
-            who.anon_ids.take(_indices(who.anon_of_session[session])),
-            who.customer_ids.take(_indices(np.maximum(person, 0), authenticated & (person >= 0))),
-            event_types.take(_indices(events.event_type[rows])),
-            paths.take(_indices(page)),
-            titles.take(_indices(page)),
-            query_texts.take(_indices(query, query >= 0)),
-            pa.array(events.dwell_ms[rows], type=pa.int64()),
-            referrers.take(_indices(referrer, referrer >= 0)),
-            utm_sources.take(_indices(utm, utm >= 0)),
-            devices.take(_indices(sessions.device[session])),
-            product_ids.take(_indices(product, product >= 0)),
-        ], schema=EVENTS.arrow_schema()))
+        event_batches.append(
+            pa.record_batch(
+                [
+                    event_ids,
+                    utc(ts),
+                    platforms.take(_indices(sessions.platform[session])),
+                    who.anon_ids.take(_indices(who.anon_of_session[session])),
+                    who.customer_ids.take(_indices(np.maximum(person, 0), authenticated & (person >= 0))),
+                    event_types.take(_indices(events.event_type[rows])),
+                    paths.take(_indices(page)),
+                    titles.take(_indices(page)),
+                    query_texts.take(_indices(query, query >= 0)),
+                    pa.array(events.dwell_ms[rows], type=pa.int64()),
+                    referrers.take(_indices(referrer, referrer >= 0)),
+                    utm_sources.take(_indices(utm, utm >= 0)),
+                    devices.take(_indices(sessions.device[session])),
+                    product_ids.take(_indices(product, product >= 0)),
+                ],
+                schema=EVENTS.arrow_schema(),
+            )
+        )
         truth_batches.append(pa.record_batch([event_ids, who.session_ids.take(_indices(session))], schema=EVENT_SESSIONS_SCHEMA))
-    return (pa.Table.from_batches(event_batches, schema=EVENTS.arrow_schema()),
-            pa.Table.from_batches(truth_batches, schema=EVENT_SESSIONS_SCHEMA))
+    return (
+        pa.Table.from_batches(event_batches, schema=EVENTS.arrow_schema()),
+        pa.Table.from_batches(truth_batches, schema=EVENT_SESSIONS_SCHEMA),
+    )
 
 
 def products_table() -> pa.Table:
-    return pa.table({
-        "product_id": _strings(p.product_id for p in PRODUCTS),
-        "product_name": _strings(p.name for p in PRODUCTS),
-        "family": _strings(p.family for p in PRODUCTS),
-        "category": _strings(p.category for p in PRODUCTS),
-        "launched_ts": pa.array([p.launched for p in PRODUCTS], type=UTC_TIMESTAMP),
-        "annual_fee_usd": pa.array([p.annual_fee_usd for p in PRODUCTS], type=pa.float64()),
-        "interest_rate_pct": pa.array([p.interest_rate_pct for p in PRODUCTS], type=pa.float64()),
-        "min_opening_usd": pa.array([p.min_opening_usd for p in PRODUCTS], type=pa.float64()),
-        "target_segment": pa.array([p.target_segment for p in PRODUCTS], type=pa.string()),
-        "complexity": pa.array([p.complexity for p in PRODUCTS], type=pa.int64()),
-    }, schema=PRODUCTS_TABLE.arrow_schema())
+    return pa.table(
+        {
+            "product_id": _strings(p.product_id for p in PRODUCTS),
+            "product_name": _strings(p.name for p in PRODUCTS),
+            "family": _strings(p.family for p in PRODUCTS),
+            "category": _strings(p.category for p in PRODUCTS),
+            "launched_ts": pa.array([p.launched for p in PRODUCTS], type=UTC_TIMESTAMP),
+            "annual_fee_usd": pa.array([p.annual_fee_usd for p in PRODUCTS], type=pa.float64()),
+            "interest_rate_pct": pa.array([p.interest_rate_pct for p in PRODUCTS], type=pa.float64()),
+            "min_opening_usd": pa.array([p.min_opening_usd for p in PRODUCTS], type=pa.float64()),
+            "target_segment": pa.array([p.target_segment for p in PRODUCTS], type=pa.string()),
+            "complexity": pa.array([p.complexity for p in PRODUCTS], type=pa.int64()),
+        },
+        schema=PRODUCTS_TABLE.arrow_schema(),
+    )
 
 
 def customers_table(snapshots: Snapshots, people: Visitors, who: Identities) -> pa.Table:
     order = np.lexsort((snapshots.ts, snapshots.person))
     person = snapshots.person[order]
     held, held_index = _mask_strings(snapshots.holdings[order], PRODUCT_IDS)
-    return pa.table({
-        "customer_id": who.customer_ids.take(_indices(person)),
-        "snapshot_ts": utc(snapshots.ts[order]),
-        "segment": _strings(CUSTOMER_SEGMENTS).take(_indices(people.segment[person])),
-        "tenure_months": pa.array(snapshots.tenure_months[order], type=pa.int64()),
-        "age_band": _strings(AGE_BANDS).take(_indices(people.age_band[person])),
-        "held_product_ids": held.take(_indices(held_index)),
-        "total_balance_usd": pa.array(snapshots.balance[order], type=pa.float64()),
-    }, schema=CUSTOMERS.arrow_schema())
+    return pa.table(
+        {
+            "customer_id": who.customer_ids.take(_indices(person)),
+            "snapshot_ts": utc(snapshots.ts[order]),
+            "segment": _strings(CUSTOMER_SEGMENTS).take(_indices(people.segment[person])),
+            "tenure_months": pa.array(snapshots.tenure_months[order], type=pa.int64()),
+            "age_band": _strings(AGE_BANDS).take(_indices(people.age_band[person])),
+            "held_product_ids": held.take(_indices(held_index)),
+            "total_balance_usd": pa.array(snapshots.balance[order], type=pa.float64()),
+        },
+        schema=CUSTOMERS.arrow_schema(),
+    )
 
 
 def conversions_table(seed: int, conversions: Conversions, who: Identities) -> pa.Table:
     order = np.lexsort((conversions.product, conversions.person, conversions.ts))
-    return pa.table({
-        "conversion_id": ids.make_ids(seed, ids.NS_CONVERSION, "cv_", np.arange(len(order)), 16),
-        "customer_id": who.customer_ids.take(_indices(conversions.person[order])),
-        "product_id": _strings(PRODUCT_IDS).take(_indices(conversions.product[order])),
-        "converted_ts": utc(conversions.ts[order]),
-        "channel": _strings(CONVERSION_CHANNELS).take(_indices(conversions.channel[order])),
-    }, schema=CONVERSIONS.arrow_schema())
+    return pa.table(
+        {
+            "conversion_id": ids.make_ids(seed, ids.NS_CONVERSION, "cv_", np.arange(len(order)), 16),
+            "customer_id": who.customer_ids.take(_indices(conversions.person[order])),
+            "product_id": _strings(PRODUCT_IDS).take(_indices(conversions.product[order])),
+            "converted_ts": utc(conversions.ts[order]),
+            "channel": _strings(CONVERSION_CHANNELS).take(_indices(conversions.channel[order])),
+        },
+        schema=CONVERSIONS.arrow_schema(),
+    )
 
 
-def tile_impressions_table(seed: int, sessions: SessionBlock, tile_session: np.ndarray, tile_position: np.ndarray,
-                           tile_product: np.ndarray, tile_clicked: np.ndarray, who: Identities) -> pa.Table:
+def tile_impressions_table(
+    seed: int,
+    sessions: SessionBlock,
+    tile_session: np.ndarray,
+    tile_position: np.ndarray,
+    tile_product: np.ndarray,
+    tile_clicked: np.ndarray,
+    who: Identities,
+) -> pa.Table:
     order = np.lexsort((tile_position, tile_session, sessions.start[tile_session]))
     session = tile_session[order]
-    return pa.table({
-        "impression_id": ids.make_ids(seed, ids.NS_IMPRESSION, "imp_", session, 16),
-        "customer_id": who.customer_ids.take(_indices(sessions.person[session])),
-        "impression_ts": utc(sessions.start[session]),
-        "position": pa.array(tile_position[order], type=pa.int64()),
-        "product_id": _strings(PRODUCT_IDS).take(_indices(tile_product[order])),
-        "clicked": pa.array(tile_clicked[order], type=pa.bool_()),
-    }, schema=TILE_IMPRESSIONS.arrow_schema())
+    return pa.table(
+        {
+            "impression_id": ids.make_ids(seed, ids.NS_IMPRESSION, "imp_", session, 16),
+            "customer_id": who.customer_ids.take(_indices(sessions.person[session])),
+            "impression_ts": utc(sessions.start[session]),
+            "position": pa.array(tile_position[order], type=pa.int64()),
+            "product_id": _strings(PRODUCT_IDS).take(_indices(tile_product[order])),
+            "clicked": pa.array(tile_clicked[order], type=pa.bool_()),
+        },
+        schema=TILE_IMPRESSIONS.arrow_schema(),
+    )
 
 
 def session_intents_table(sessions: SessionBlock, who: Identities) -> pa.Table:
@@ -235,16 +269,19 @@ def session_intents_table(sessions: SessionBlock, who: Identities) -> pa.Table:
     # Casual and bot sessions carry their label as their only "intent".
     intents_index = np.where(named, intents_index, len(intents) + sessions.intent.astype(np.int64) - N_INTENTS)
     intents = pa.concat_arrays([intents, _strings([NONE_LABEL, BOT_LABEL])])
-    return pa.table({
-        "true_session_id": who.session_ids,
-        "anonymous_id": who.anon_ids.take(_indices(who.anon_of_session)),
-        "platform": _strings(PLATFORMS).take(_indices(sessions.platform)),
-        "start_ts": utc(sessions.start),
-        "end_ts": utc(sessions.end),
-        "primary_intent": labels.take(_indices(sessions.intent)),
-        "intents": intents.take(_indices(intents_index)),
-        "is_bot": pa.array(sessions.is_bot, type=pa.bool_()),
-    }, schema=SESSION_INTENTS_SCHEMA)
+    return pa.table(
+        {
+            "true_session_id": who.session_ids,
+            "anonymous_id": who.anon_ids.take(_indices(who.anon_of_session)),
+            "platform": _strings(PLATFORMS).take(_indices(sessions.platform)),
+            "start_ts": utc(sessions.start),
+            "end_ts": utc(sessions.end),
+            "primary_intent": labels.take(_indices(sessions.intent)),
+            "intents": intents.take(_indices(intents_index)),
+            "is_bot": pa.array(sessions.is_bot, type=pa.bool_()),
+        },
+        schema=SESSION_INTENTS_SCHEMA,
+    )
 
 
 def visitor_intents_table(sessions: SessionBlock, people: Visitors, since: np.ndarray, who: Identities) -> pa.Table:
@@ -263,11 +300,14 @@ def visitor_intents_table(sessions: SessionBlock, people: Visitors, since: np.nd
     intents = pa.concat_arrays([intents, _strings([BOT_LABEL])])
     is_customer_ever = human & (since[p] < NEVER)
     primary = np.where(human, intent1, len(SESSION_LABELS) - 1)
-    return pa.table({
-        "anonymous_id": who.anon_ids,
-        "customer_id": who.customer_ids.take(_indices(p, is_customer_ever)),
-        "intents": intents.take(_indices(intents_index)),
-        "primary_intent": _strings(SESSION_LABELS).take(_indices(primary)),
-        "is_bot": pa.array(~human, type=pa.bool_()),
-        "is_customer": pa.array(human & people.is_customer[p], type=pa.bool_()),
-    }, schema=VISITOR_INTENTS_SCHEMA)
+    return pa.table(
+        {
+            "anonymous_id": who.anon_ids,
+            "customer_id": who.customer_ids.take(_indices(p, is_customer_ever)),
+            "intents": intents.take(_indices(intents_index)),
+            "primary_intent": _strings(SESSION_LABELS).take(_indices(primary)),
+            "is_bot": pa.array(~human, type=pa.bool_()),
+            "is_customer": pa.array(human & people.is_customer[p], type=pa.bool_()),
+        },
+        schema=VISITOR_INTENTS_SCHEMA,
+    )

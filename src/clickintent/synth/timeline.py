@@ -7,11 +7,11 @@ Arrow assembly converts them to `timestamp[us, tz=UTC]` at the end.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
-WINDOW_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+WINDOW_START = datetime(2026, 1, 5, tzinfo=UTC)
 WINDOW_DAYS = 120  # 2026-01-05 .. 2026-05-04 inclusive
 
 SECOND = 1_000_000  # microseconds

@@ -132,8 +132,9 @@ _HOLDING_PROB = {
 _BALANCE_MEDIAN = (3_000.0, 25_000.0, 150_000.0, 800.0, 30_000.0)  # per segment
 
 
-def _initial_holdings(rng: np.random.Generator, segment: np.ndarray, intent1: np.ndarray, intent2: np.ndarray,
-                      is_customer: np.ndarray) -> np.ndarray:
+def _initial_holdings(
+    rng: np.random.Generator, segment: np.ndarray, intent1: np.ndarray, intent2: np.ndarray, is_customer: np.ndarray
+) -> np.ndarray:
     n = len(segment)
     probs = np.zeros((n, len(PRODUCTS)))
     for product_id, by_segment in _HOLDING_PROB.items():
@@ -145,8 +146,11 @@ def _initial_holdings(rng: np.random.Generator, segment: np.ndarray, intent1: np
     # Every customer has at least one deposit account.
     deposit_family = np.array([p.family == "deposits" for p in PRODUCTS])
     no_deposit = is_customer & ~held[:, deposit_family].any(axis=1)
-    fallback = np.where(segment == SEGMENT["small_business"], PRODUCT_INDEX["biz_checking"],
-                        np.where(segment == SEGMENT["student"], PRODUCT_INDEX["chk_student"], PRODUCT_INDEX["chk_everyday"]))
+    fallback = np.where(
+        segment == SEGMENT["small_business"],
+        PRODUCT_INDEX["biz_checking"],
+        np.where(segment == SEGMENT["student"], PRODUCT_INDEX["chk_student"], PRODUCT_INDEX["chk_everyday"]),
+    )
     held[np.flatnonzero(no_deposit), fallback[no_deposit]] = True
     bits = np.left_shift(np.uint64(1), np.arange(len(PRODUCTS), dtype=np.uint64))
     return (held.astype(np.uint64) * bits).sum(axis=1, dtype=np.uint64)
@@ -169,8 +173,7 @@ def draw_visitors(rng: np.random.Generator, n: int, first_gidx: int, window_us: 
     convert_prob = np.array([spec.convert_prob for spec in INTENTS])
     web_share = np.array([spec.web_share for spec in INTENTS])
     converts1 = rng.random(n) < convert_prob[intent1]
-    channel1 = np.where(rng.random(n) < web_share[intent1], CHANNEL_WEB,
-                        np.where(rng.random(n) < 0.5, CHANNEL_BRANCH, CHANNEL_PHONE))
+    channel1 = np.where(rng.random(n) < web_share[intent1], CHANNEL_WEB, np.where(rng.random(n) < 0.5, CHANNEL_BRANCH, CHANNEL_PHONE))
     converts2 = (intent2 >= 0) & (rng.random(n) < 0.5 * convert_prob[np.maximum(intent2, 0)])
     return Visitors(
         gidx=gidx,

@@ -199,8 +199,7 @@ def generate_web(ctx: ChunkContext, people: Visitors) -> WebJourneys:
     ev_query = np.full(len(ev_type), -1, dtype=np.int32)
     searches = np.flatnonzero(ev_type == ET["search"])
     step_intent = st_intent[ev_step[searches]]
-    ev_query[searches] = draw_queries(ctx, np.where(step_intent == NONE, NONE_ROW, step_intent),
-                                      np.isin(step_intent, SERVICING_INTENTS))
+    ev_query[searches] = draw_queries(ctx, np.where(step_intent == NONE, NONE_ROW, step_intent), np.isin(step_intent, SERVICING_INTENTS))
     gap_ms = ev_dwell + think_time_ms(rng, len(ev_type))
     n_events = np.bincount(ev_session, minlength=n)
     offset_us = exclusive_cumsum_within(gap_ms, n_events) * 1000
@@ -260,8 +259,9 @@ def add_login_tails(ctx: ChunkContext, web: WebJourneys, customer_since: np.ndar
     within = index_within_group(counts)
     is_login = within == 0
     t_type = np.where(is_login, ET["login"], ET["page_view"]).astype(np.int8)
-    t_page = np.where(is_login, catalog.special["login"],
-                      catalog.online_banking[rng.integers(0, len(catalog.online_banking), len(t_session))]).astype(np.int32)
+    t_page = np.where(
+        is_login, catalog.special["login"], catalog.online_banking[rng.integers(0, len(catalog.online_banking), len(t_session))]
+    ).astype(np.int32)
     t_dwell = np.minimum(behaviour.dwell.draw(rng, t_type, catalog.kind[t_page]), MAX_TAIL_DWELL_MS)
 
     # Events are generated grouped by session in time order, so a session's last event is the
@@ -276,8 +276,14 @@ def add_login_tails(ctx: ChunkContext, web: WebJourneys, customer_since: np.ndar
     end = web.end.copy()
     np.maximum.at(end, t_session, t_ts)
     return WebJourneys(
-        person=web.person, intent=web.intent, stage=web.stage, target=web.target, start=web.start, end=end,
-        source=web.source, intents_mask=web.intents_mask,
+        person=web.person,
+        intent=web.intent,
+        stage=web.stage,
+        target=web.target,
+        start=web.start,
+        end=end,
+        source=web.source,
+        intents_mask=web.intents_mask,
         ev_session=np.concatenate([web.ev_session, t_session]),
         ev_ts=np.concatenate([web.ev_ts, t_ts]),
         ev_type=np.concatenate([web.ev_type, t_type]),

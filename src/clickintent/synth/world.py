@@ -47,7 +47,7 @@ MIN_PEOPLE = 200
 class World:
     raw: dict[str, pa.Table]
     ground_truth: dict[str, pa.Table]
-    summary: "WorldSummary"
+    summary: WorldSummary
 
 
 @dataclass(frozen=True)

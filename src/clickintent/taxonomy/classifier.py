@@ -35,7 +35,6 @@ import numpy as np
 from safetensors.numpy import load_file
 
 from clickintent.artifacts import read_card
-
 from clickintent.taxonomy.dbt_rules import url_section
 from clickintent.taxonomy.text_keys import normalize_query, query_tokens
 
@@ -119,7 +118,7 @@ class FeatureLayout:
         }
 
     @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> "FeatureLayout":
+    def from_json(cls, payload: Mapping[str, Any]) -> FeatureLayout:
         if list(payload.get("event_types", EVENT_TYPES)) != list(EVENT_TYPES):
             raise ValueError("features.json was written for other event types; re-run `clickintent taxonomy distill`")
         return cls(
@@ -273,7 +272,7 @@ class IntentClassifier:
     # ---- storage -------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, models_dir: Path | str) -> "IntentClassifier":
+    def load(cls, models_dir: Path | str) -> IntentClassifier:
         """From `<models_dir>/intent_classifier/` (or that directory itself)."""
         directory = Path(models_dir)
         if not (directory / "weights.safetensors").is_file():
@@ -331,7 +330,7 @@ class IntentClassifier:
         search_query; platform from the argument or the events). Event order does not matter."""
         return self._decode(self.probabilities(session_features(self.layout, events, platform)))
 
-    def predict_matrix(self, matrix) -> "BatchPredictions":
+    def predict_matrix(self, matrix) -> BatchPredictions:
         """Labels for feature rows (a scipy sparse or dense matrix from features.py)."""
         logits = np.asarray(matrix @ self.coef) + self.intercept
         logits -= logits.max(axis=1, keepdims=True)

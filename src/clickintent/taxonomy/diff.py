@@ -37,7 +37,9 @@ class TaxonomyDiff:
             "removed": [{"id": n.id, "name": n.name, "parent_id": n.parent_id} for n in self.removed],
             "renamed": [{"id": new.id, "old_name": old.name, "new_name": new.name} for old, new in self.renamed],
             "moved": [{"id": new.id, "old_parent_id": old.parent_id, "new_parent_id": new.parent_id} for old, new in self.moved],
-            "redescribed": [{"id": new.id, "old_description": old.description, "new_description": new.description} for old, new in self.redescribed],
+            "redescribed": [
+                {"id": new.id, "old_description": old.description, "new_description": new.description} for old, new in self.redescribed
+            ],
         }
 
     def to_markdown(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +24,9 @@ from safetensors.numpy import save_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
+from clickintent.artifacts import atomic_file, write_card
 from clickintent.taxonomy.classifier import MODEL_NAME, IntentClassifier
 from clickintent.taxonomy.features import batch_features, build_layout
-from clickintent.artifacts import atomic_file, write_card
 from clickintent.taxonomy.io import JSON_OPTIONS, write_json_atomically
 from clickintent.taxonomy.model import Taxonomy
 from clickintent.taxonomy.sessions import SessionBatch
@@ -66,7 +66,7 @@ def is_heldout(session_ids: pd.Series, share: float, seed: int) -> np.ndarray:
     threshold = int(share * 10_000)
 
     def bucket(session_id: str) -> int:
-        return int.from_bytes(hashlib.blake2b(f"{seed}:{session_id}".encode("utf-8"), digest_size=4).digest(), "big") % 10_000
+        return int.from_bytes(hashlib.blake2b(f"{seed}:{session_id}".encode(), digest_size=4).digest(), "big") % 10_000
 
     return np.fromiter((bucket(str(session_id)) < threshold for session_id in session_ids), dtype=bool, count=len(session_ids))
 
@@ -185,7 +185,7 @@ def save_classifier(result: DistillResult, directory: Path, *, teacher: str) -> 
     card = {
         "name": MODEL_NAME,
         "version": f"{classifier.taxonomy_version}",
-        "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "model": "multinomial logistic regression (sklearn lbfgs, L2), exported as float32 safetensors",
         "teacher": teacher,
         "taxonomy_version": classifier.taxonomy_version,
@@ -227,4 +227,3 @@ def label_all_sessions(classifier: IntentClassifier, batch: SessionBatch) -> pa.
         },
         schema=SESSION_INTENTS_SCHEMA,
     )
-

@@ -57,7 +57,7 @@ class TextEmbedder:
 
     @staticmethod
     def _key(text: str) -> str:
-        return hashlib.sha1(f"{MODEL_NAME}\n{text}".encode("utf-8")).hexdigest()
+        return hashlib.sha1(f"{MODEL_NAME}\n{text}".encode()).hexdigest()
 
     def _read_cache(self) -> dict[str, np.ndarray]:
         if self.cache_path is None or not self.cache_path.is_file():

@@ -26,7 +26,7 @@ class TaxonomyPaths:
     reports_dir: Path
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "TaxonomyPaths":
+    def from_settings(cls, settings: Settings) -> TaxonomyPaths:
         return cls(settings.taxonomy_dir, settings.models_dir, settings.reports_dir)
 
     @property

@@ -190,7 +190,9 @@ def llm_teacher_labels(
         session_id = str(batch.sessions["session_id"].iat[row])
         try:
             text = render_session_text(batch.events(int(row), titles))
-            answer = llm.complete(LABEL_SYSTEM_PROMPT, label_prompt(taxonomy, text), SESSION_LABEL_SCHEMA_NAME, SESSION_LABEL_SCHEMA, validate)
+            answer = llm.complete(
+                LABEL_SYSTEM_PROMPT, label_prompt(taxonomy, text), SESSION_LABEL_SCHEMA_NAME, SESSION_LABEL_SCHEMA, validate
+            )
         except LLMOutputError as error:
             return None, {"session_id": session_id, "kind": "invalid_output", "message": " ".join(str(error).split())[:600]}
         except LLMError as error:
@@ -220,6 +222,7 @@ def llm_teacher_labels(
 def carry_over_labels(labels: pd.DataFrame, taxonomy: Taxonomy) -> tuple[pd.DataFrame, int]:
     """LLM labels of an earlier taxonomy version whose node ids all still exist, re-stamped with
     the current version (an edit that renamed or moved nodes keeps them); others are dropped."""
+
     def still_valid(node_ids: str) -> bool:
         return all(node_id in taxonomy for node_id in node_ids.split(";") if node_id)
 

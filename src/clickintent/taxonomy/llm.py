@@ -34,7 +34,7 @@ import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -152,7 +152,7 @@ class ResponseCache:
             "key": key,
             "model": model,
             "schema_name": schema_name,
-            "created_at": datetime.now(timezone.utc).isoformat(),
+            "created_at": datetime.now(UTC).isoformat(),
             "answer": answer,
         }
         _write_json_atomically(self._path(key), entry)
@@ -195,8 +195,8 @@ def _retry_after_seconds(headers: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -247,13 +247,12 @@ class StructuredLLM:
         self._schema_validators: dict[str, jsonschema.protocols.Validator] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, cache_dir: Path | None = None, **options: Any) -> "StructuredLLM":
+    def from_settings(cls, settings: Settings, *, cache_dir: Path | None = None, **options: Any) -> StructuredLLM:
         """A client for the endpoint in `settings` (OPENAI_BASE_URL, OPENAI_API_KEY,
         CLICKINTENT_LLM_MODEL), caching under `<data_dir>/llm_cache` unless told otherwise."""
         if not settings.llm_base_url:
             raise LLMConfigError(
-                "no LLM endpoint configured: set OPENAI_BASE_URL (or llm_base_url in clickintent.toml), "
-                "or use the offline backend"
+                "no LLM endpoint configured: set OPENAI_BASE_URL (or llm_base_url in clickintent.toml), or use the offline backend"
             )
         options.setdefault("seed", settings.seed)
         return cls(
@@ -267,7 +266,7 @@ class StructuredLLM:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "StructuredLLM":
+    def __enter__(self) -> StructuredLLM:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -29,7 +29,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ class Taxonomy:
     nodes: tuple[Node, ...]
     version: int = 1
     backend: str = "offline"
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0).isoformat())
 
     def __post_init__(self) -> None:
         problems = _structure_problems(self.nodes)
@@ -162,23 +162,21 @@ class Taxonomy:
 
     @property
     def content_hash(self) -> str:
-        content = [
-            [node.id, node.parent_id, node.name, node.description, sorted(node.pinned_pages)] for node in self.nodes
-        ]
+        content = [[node.id, node.parent_id, node.name, node.description, sorted(node.pinned_pages)] for node in self.nodes]
         return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     @property
     def taxonomy_version(self) -> str:
         return f"v{self.version}-{self.content_hash[:8]}"
 
-    def same_content(self, other: "Taxonomy | None") -> bool:
+    def same_content(self, other: Taxonomy | None) -> bool:
         return other is not None and self.content_hash == other.content_hash
 
-    def with_examples(self, examples: Mapping[str, Iterable[str]]) -> "Taxonomy":
+    def with_examples(self, examples: Mapping[str, Iterable[str]]) -> Taxonomy:
         nodes = tuple(replace(node, examples=tuple(examples.get(node.id, node.examples))[:MAX_EXAMPLES]) for node in self.nodes)
         return replace(self, nodes=nodes)
 
-    def with_version(self, version: int) -> "Taxonomy":
+    def with_version(self, version: int) -> Taxonomy:
         return replace(self, version=version)
 
     # ---- conversions ---------------------------------------------------------------------
@@ -187,13 +185,12 @@ class Taxonomy:
         """The flat form of TAXONOMY_SCHEMA (what the LLM reads and writes)."""
         return {
             "nodes": [
-                {"id": n.id, "parent_id": n.parent_id, "level": n.level, "name": n.name, "description": n.description}
-                for n in self.nodes
+                {"id": n.id, "parent_id": n.parent_id, "level": n.level, "name": n.name, "description": n.description} for n in self.nodes
             ]
         }
 
     @classmethod
-    def from_proposal(cls, proposal: Mapping[str, Any], *, version: int = 1, backend: str = "llm") -> "Taxonomy":
+    def from_proposal(cls, proposal: Mapping[str, Any], *, version: int = 1, backend: str = "llm") -> Taxonomy:
         """A taxonomy from the flat node list of TAXONOMY_SCHEMA (validated by validate_taxonomy).
 
         Re-orders into pre-order (the LLM need not list parents first)."""
@@ -250,7 +247,7 @@ class Taxonomy:
         atomic_write_text(path, self.to_yaml())
 
     @classmethod
-    def from_yaml(cls, text: str, *, source: str = "(text)") -> "Taxonomy":
+    def from_yaml(cls, text: str, *, source: str = "(text)") -> Taxonomy:
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as error:
@@ -258,14 +255,14 @@ class Taxonomy:
         return cls.from_document(document, source=source)
 
     @classmethod
-    def load(cls, path: Path) -> "Taxonomy":
+    def load(cls, path: Path) -> Taxonomy:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no taxonomy at {path}: run `clickintent taxonomy generate` first")
         return cls.from_yaml(path.read_text(encoding="utf-8"), source=str(path))
 
     @classmethod
-    def from_document(cls, document: Any, *, source: str = "(document)") -> "Taxonomy":
+    def from_document(cls, document: Any, *, source: str = "(document)") -> Taxonomy:
         problems: list[str] = []
         if not isinstance(document, dict):
             raise TaxonomyFileError(source, ["the file must be a mapping with `version` and `nodes`"])
@@ -282,7 +279,7 @@ class Taxonomy:
         if not isinstance(backend, str) or not backend:
             problems.append(f"backend must be a non-empty string; got {backend!r}")
             backend = "offline"
-        created_at = str(document.get("created_at") or datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+        created_at = str(document.get("created_at") or datetime.now(UTC).replace(microsecond=0).isoformat())
         blocks = document.get("nodes")
         nodes: list[Node] = []
         if not isinstance(blocks, list) or not blocks:
@@ -306,9 +303,7 @@ def _read_block(block: Any, where: str, parent_id: str | None, level: int, out: 
     for key in sorted(set(block) - _NODE_KEYS):
         problems.append(f"{label}: unknown field {key!r} (allowed: {', '.join(sorted(_NODE_KEYS))})")
     if not isinstance(node_id, str) or not _NODE_ID.match(node_id):
-        problems.append(
-            f"{label}: id must be a lowercase slug of letters, digits and . _ : - (at most 64 characters); got {node_id!r}"
-        )
+        problems.append(f"{label}: id must be a lowercase slug of letters, digits and . _ : - (at most 64 characters); got {node_id!r}")
         node_id = None
     name = block.get("name")
     if not isinstance(name, str) or not name.strip():

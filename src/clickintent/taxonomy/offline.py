@@ -165,7 +165,9 @@ def _documents(space: PageSpace) -> list[str]:
     return [page_text(path, title) for path, title in zip(space.pages["page_path"], space.pages["title"])]
 
 
-def distinctive_terms(documents: list[str], groups: np.ndarray, n_terms: int = 3, weights: np.ndarray | None = None) -> dict[int, list[str]]:
+def distinctive_terms(
+    documents: list[str], groups: np.ndarray, n_terms: int = 3, weights: np.ndarray | None = None
+) -> dict[int, list[str]]:
     """For each group, its terms of highest class-based TF-IDF against the other groups.
 
     A document's terms count `weights` times (the page's log traffic), so that a group is

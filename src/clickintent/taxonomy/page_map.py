@@ -75,9 +75,11 @@ def leaf_text_vectors(
         if node_id in members and path in page_vectors:
             members[node_id].append(page_vectors[path])
     empty = [leaf for leaf in leaves if not members[leaf]]
-    described = dict(
-        zip(empty, embedder.embed([f"{taxonomy.node(leaf).name}. {taxonomy.node(leaf).description}" for leaf in empty]))
-    ) if empty else {}
+    described = (
+        dict(zip(empty, embedder.embed([f"{taxonomy.node(leaf).name}. {taxonomy.node(leaf).description}" for leaf in empty])))
+        if empty
+        else {}
+    )
     vectors = np.stack([np.mean(members[leaf], axis=0) if members[leaf] else described[leaf] for leaf in leaves])
     return leaves, normalize_rows(vectors)
 
@@ -102,7 +104,9 @@ def build_page_map(
     pages = pages[~pages["is_error_page"]].reset_index(drop=True).copy()
     pages["title"] = strip_site_name(pages["page_title"])
     paths = pages["page_path"].tolist()
-    text_vectors = embedder.embed([page_text(path, title) for path, title in zip(paths, pages["title"])]) if paths else np.zeros((0, 384), np.float32)
+    text_vectors = (
+        embedder.embed([page_text(path, title) for path, title in zip(paths, pages["title"])]) if paths else np.zeros((0, 384), np.float32)
+    )
     vector_of = dict(zip(paths, text_vectors))
 
     assigned: dict[str, str] = {}
@@ -134,30 +138,38 @@ def build_page_map(
     mapped_paths = [path for path in paths if path in assigned] + sorted(p for p in assigned if p not in vector_of)
     node_ids = [assigned[path] for path in mapped_paths]
     tops = [taxonomy.top_of(node_id) for node_id in node_ids]
-    page_map = pd.DataFrame(
-        {
-            "page_path": mapped_paths,
-            "node_id": node_ids,
-            "node_name": [taxonomy.node(node_id).name for node_id in node_ids],
-            "top_node_id": [top.id for top in tops],
-            "top_node_name": [top.name for top in tops],
-            "taxonomy_version": version,
-        }
-    ).sort_values("page_path", kind="stable").reset_index(drop=True)
+    page_map = (
+        pd.DataFrame(
+            {
+                "page_path": mapped_paths,
+                "node_id": node_ids,
+                "node_name": [taxonomy.node(node_id).name for node_id in node_ids],
+                "top_node_id": [top.id for top in tops],
+                "top_node_name": [top.name for top in tops],
+                "taxonomy_version": version,
+            }
+        )
+        .sort_values("page_path", kind="stable")
+        .reset_index(drop=True)
+    )
 
     queries = batch.query_frequency()
     query_texts = list(queries.index)
     if query_texts:
         query_scores = embedder.embed(query_texts) @ leaf_vectors.T
         best = query_scores.argmax(axis=1)
-        query_map = pd.DataFrame(
-            {
-                "query": query_texts,
-                "node_id": [leaves[i] for i in best],
-                "similarity": query_scores[np.arange(len(best)), best].astype(np.float32),
-                "taxonomy_version": version,
-            }
-        ).sort_values("query", kind="stable").reset_index(drop=True)
+        query_map = (
+            pd.DataFrame(
+                {
+                    "query": query_texts,
+                    "node_id": [leaves[i] for i in best],
+                    "similarity": query_scores[np.arange(len(best)), best].astype(np.float32),
+                    "taxonomy_version": version,
+                }
+            )
+            .sort_values("query", kind="stable")
+            .reset_index(drop=True)
+        )
     else:
         query_map = pd.DataFrame({name: pd.Series(dtype=object) for name in QUERY_MAP_SCHEMA.names})
 

@@ -22,7 +22,6 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-
 from threadpoolctl import threadpool_limits
 
 from clickintent.settings import Settings
@@ -174,7 +173,11 @@ def generate_taxonomy(settings: Settings, options: TaxonomyOptions | None = None
     renaming: dict[str, str] = {}
     if previous is not None:
         taxonomy, renaming = carry_over_ids(
-            taxonomy, dict(zip(page_nodes["page_path"], page_nodes["node_id"])), previous, _previous_page_nodes(paths, previous), context.embedder
+            taxonomy,
+            dict(zip(page_nodes["page_path"], page_nodes["node_id"])),
+            previous,
+            _previous_page_nodes(paths, previous),
+            context.embedder,
         )
         page_nodes = page_nodes.assign(node_id=page_nodes["node_id"].map(lambda node_id: renaming.get(node_id, node_id)))
         taxonomy = _keep_pins(taxonomy, previous)
@@ -215,7 +218,9 @@ def _previous_page_nodes(paths: TaxonomyPaths, previous: Taxonomy) -> dict[str, 
 def _keep_pins(taxonomy: Taxonomy, previous: Taxonomy) -> Taxonomy:
     """Pages a reviewer pinned stay pinned to the node that kept its id."""
     nodes = tuple(
-        replace(node, pinned_pages=previous.node(node.id).pinned_pages) if node.id in previous and previous.node(node.id).pinned_pages else node
+        replace(node, pinned_pages=previous.node(node.id).pinned_pages)
+        if node.id in previous and previous.node(node.id).pinned_pages
+        else node
         for node in taxonomy.nodes
     )
     return replace(taxonomy, nodes=nodes)
@@ -340,7 +345,9 @@ class DistillSummary:
 
 
 @_single_threaded_blas
-def distill_classifier(settings: Settings, options: TaxonomyOptions | None = None, *, context: StageContext | None = None) -> DistillSummary:
+def distill_classifier(
+    settings: Settings, options: TaxonomyOptions | None = None, *, context: StageContext | None = None
+) -> DistillSummary:
     """Train the classifier on the teacher labels, save it, label every session in batch."""
     context = context or StageContext(settings, options)
     paths, options = context.paths, context.options

@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
 
 PLACEHOLDERS = ("[EMAIL]", "[PHONE]", "[CARD]", "[ACCOUNT]", "[SSN]", "[IBAN]", "[NAME]", "[DOB]", "[ADDRESS]")
 
@@ -160,9 +160,7 @@ _CARD = re.compile(
 )
 
 _PHONE_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){1,5}(?![\d])")
-_PHONE_US = re.compile(
-    r"(?<![\w+])(?:1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-])"
-)
+_PHONE_US = re.compile(r"(?<![\w+])(?:1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-])")
 
 _ACCOUNT_BY_KEYWORD = re.compile(
     r"(?P<lead>\b(?:account|acct|a/c|routing|aba)\.?\s*(?:number|num|no\.?|#)?\s*[:#]?\s*)"
@@ -182,6 +180,7 @@ _NAME_ADDRESSED = re.compile(
 )
 _SPLIT_NAME_WORDS = re.compile(_SEP)
 _NAME_WORD_PATTERN = re.compile(_NAME_WORD)
+
 
 def _luhn_valid(digits: str) -> bool:
     total = 0
@@ -264,7 +263,7 @@ def _end_of_first_words(words_text: str, n_words: int) -> int:
 
 
 def _typed(kind: str) -> Callable[[re.Match[str], Counter[str]], str]:
-    def replace(match: re.Match[str], counts: Counter[str]) -> str:
+    def replace(_match: re.Match[str], counts: Counter[str]) -> str:
         counts[kind] += 1
         return f"[{kind}]"
 
@@ -288,17 +287,17 @@ _Precondition = Callable[[str, str], bool]  # (text, lower-cased text) -> may th
 _DIGIT_CLUSTER = re.compile(r"\d(?:[ ().+-]{0,3}\d){3}")
 
 
-def _has_digit_cluster(text: str, lower: str) -> bool:
+def _has_digit_cluster(text: str, _lower: str) -> bool:
     return _DIGIT_CLUSTER.search(text) is not None
 
 
 _PASSES: tuple[tuple[_Precondition, re.Pattern[str], _Replacer], ...] = (
-    (lambda text, lower: "=" in text, _QUERY_PARAMETER, _replace_query_parameter),
-    (lambda text, lower: "/" in text, _PERSON_PATH, _replace_person_path),
-    (lambda text, lower: "@" in text or "%40" in text, _EMAIL, _typed("EMAIL")),
-    (lambda text, lower: "name" in lower, _NAME_INTRODUCED, _replace_name_words),
+    (lambda text, _lower: "=" in text, _QUERY_PARAMETER, _replace_query_parameter),
+    (lambda text, _lower: "/" in text, _PERSON_PATH, _replace_person_path),
+    (lambda text, _lower: "@" in text or "%40" in text, _EMAIL, _typed("EMAIL")),
+    (lambda _text, lower: "name" in lower, _NAME_INTRODUCED, _replace_name_words),
     (
-        lambda text, lower: "hi" in lower or "he" in lower or "dear" in lower or "welcome" in lower,
+        lambda _text, lower: "hi" in lower or "he" in lower or "dear" in lower or "welcome" in lower,
         _NAME_ADDRESSED,
         _replace_name_words,
     ),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -38,7 +38,7 @@ def build_taxonomy_report(settings: Settings, stage_seconds: dict[str, float] | 
     paths = TaxonomyPaths.from_settings(settings)
     taxonomy = Taxonomy.load(paths.taxonomy)
     report: dict = {
-        "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "taxonomy_version": taxonomy.taxonomy_version,
         "backend": taxonomy.backend,
         "nodes": len(taxonomy),

@@ -135,7 +135,14 @@ def render_markdown(data: ReviewData) -> str:
     lines += ["", "## Nodes", ""]
     for node in taxonomy.nodes:
         view = data.views[node.id]
-        lines += [f"{'#' * min(6, node.level + 2)} {_md_inline(node.name)} (`{node.id}`)", "", _md_inline(node.description), "", _size(view), ""]
+        lines += [
+            f"{'#' * min(6, node.level + 2)} {_md_inline(node.name)} (`{node.id}`)",
+            "",
+            _md_inline(node.description),
+            "",
+            _size(view),
+            "",
+        ]
         if node.parent_id:
             lines += [f"Parent: `{node.parent_id}`", ""]
         if view.top_pages:

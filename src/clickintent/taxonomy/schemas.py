@@ -162,7 +162,4 @@ def make_label_validator(node_ids: Iterable[str]) -> Validator:
 
 
 def _pydantic_problems(error: ValidationError) -> list[str]:
-    return [
-        f"{'.'.join(str(part) for part in detail['loc']) or '(root)'}: {detail['msg']}"
-        for detail in error.errors(include_url=False)
-    ]
+    return [f"{'.'.join(str(part) for part in detail['loc']) or '(root)'}: {detail['msg']}" for detail in error.errors(include_url=False)]

@@ -58,7 +58,7 @@ class _Line:
     dwell_ms: float | None
     repeats: int = 1
 
-    def same_page(self, other: "_Line") -> bool:
+    def same_page(self, other: _Line) -> bool:
         return (self.event_type, self.path, self.title, self.query) == (other.event_type, other.path, other.title, other.query)
 
     def render(self, number: int, previous_title: str | None) -> str:

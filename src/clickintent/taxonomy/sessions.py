@@ -43,7 +43,7 @@ class SessionBatch:
         return len(self.event_session)
 
     @classmethod
-    def from_table(cls, table: pa.Table) -> "SessionBatch":
+    def from_table(cls, table: pa.Table) -> SessionBatch:
         missing = [name for name in (*SCALAR_COLUMNS, *LIST_COLUMNS) if name not in table.column_names]
         if missing:
             raise TaxonomyInputError(f"the session mart lacks column(s) {', '.join(missing)}; rebuild it with `clickintent build`")
@@ -79,7 +79,7 @@ class SessionBatch:
         )
 
     @classmethod
-    def load(cls, settings: Settings) -> "SessionBatch":
+    def load(cls, settings: Settings) -> SessionBatch:
         path = sequences_path(settings)
         if not path.is_file():
             raise TaxonomyInputError(f"no session mart at {path}: run `clickintent build` (dbt) first")
@@ -87,11 +87,11 @@ class SessionBatch:
         return cls.from_table(table)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> "SessionBatch":
+    def from_frame(cls, frame: pd.DataFrame) -> SessionBatch:
         """From a DataFrame shaped like fct_session_sequences (tests, small fixtures)."""
         return cls.from_table(pa.Table.from_pandas(frame, preserve_index=False))
 
-    def subset(self, rows: np.ndarray) -> "SessionBatch":
+    def subset(self, rows: np.ndarray) -> SessionBatch:
         """The sessions at `rows` (sorted), with their events."""
         rows = np.sort(np.asarray(rows, dtype=np.int64))
         starts, ends = self.offsets[rows], self.offsets[rows + 1]

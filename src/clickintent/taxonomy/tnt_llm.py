@@ -256,7 +256,9 @@ def generate_with_llm(
             run_log["steps"].append({"step": "update", "minibatch": number, "ok": False, "error": _one_line(error)})
             continue
         current = {"nodes": answer["nodes"]}
-        run_log["steps"].append({"step": "update", "minibatch": number, "ok": True, "nodes": len(current["nodes"]), "critique": answer["critique"][:1000]})
+        run_log["steps"].append(
+            {"step": "update", "minibatch": number, "ok": True, "nodes": len(current["nodes"]), "critique": answer["critique"][:1000]}
+        )
 
     try:
         reviewed = llm.complete(
@@ -331,4 +333,8 @@ def map_pages_with_llm(llm: StructuredLLM, taxonomy: Taxonomy, pages: pd.DataFra
         for item in answer["assignments"]:
             rows.append({"page_path": paths[item["page_number"] - 1], "node_id": item["node_id"]})
     frame = pd.DataFrame(rows, columns=["page_path", "node_id"]).drop_duplicates("page_path", keep="first")
-    return frame.sort_values("page_path").reset_index(drop=True), {"pages": len(candidates), "mapped_by_llm": len(frame), "failed_batches": failures}
+    return frame.sort_values("page_path").reset_index(drop=True), {
+        "pages": len(candidates),
+        "mapped_by_llm": len(frame),
+        "failed_batches": failures,
+    }

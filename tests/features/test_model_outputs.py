@@ -1,0 +1,96 @@
+"""Feature tables written by model stages: declared schemas, as-of aggregation, Feast registration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from clickintent.features.model_outputs import (
+    MODEL_OUTPUTS,
+    ensure_model_output_files,
+    recency_weighted_as_of,
+)
+
+
+def _brute_force(customers, ends, vectors, half_life_days):
+    seconds = ends.astype("datetime64[us]").astype(np.int64) / 1e6
+    result = np.zeros_like(vectors)
+    for i in range(len(vectors)):
+        mine = [j for j in range(i + 1) if customers[j] == customers[i]]
+        weights = np.array([0.5 ** ((seconds[i] - seconds[j]) / (half_life_days * 86400)) for j in mine])
+        result[i] = (weights[:, None] * vectors[mine]).sum(axis=0) / weights.sum()
+    return result
+
+
+def test_recency_weighted_as_of_matches_the_definition_and_ignores_the_future():
+    rng = np.random.default_rng(3)
+    customers = np.array(["a"] * 5 + ["b"] * 1 + ["c"] * 4)
+    ends = np.concatenate([np.sort(rng.integers(0, 60 * 86400, size=n)) for n in (5, 1, 4)]).astype("datetime64[s]")
+    vectors = rng.normal(size=(10, 3))
+    expected = _brute_force(customers, ends, vectors, 14.0)
+    np.testing.assert_allclose(recency_weighted_as_of(customers, ends, vectors, 14.0), expected, rtol=1e-5, atol=1e-6)
+    # changing a later session of a customer leaves every earlier row of that customer unchanged
+    changed = vectors.copy()
+    changed[4] += 100.0
+    again = recency_weighted_as_of(customers, ends, changed, 14.0)
+    np.testing.assert_allclose(again[:4], expected[:4], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(again[4], expected[4])
+
+
+def test_placeholders_have_the_declared_schema_and_never_overwrite(tmp_path):
+    from clickintent.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    written = ensure_model_output_files(settings)
+    assert sorted(written) == sorted(output.feature_view for output in MODEL_OUTPUTS)
+    for output in MODEL_OUTPUTS:
+        assert pq.read_schema(output.path(settings)).equals(output.arrow_schema())
+    assert ensure_model_output_files(settings) == []
+
+
+def test_declared_outputs_become_feature_views_with_push_sources(pipeline_world):
+    from clickintent.features.store import load_repo_objects
+
+    contents = load_repo_objects(pipeline_world)
+    views = {view.name: view for view in contents.feature_views}
+    for output in MODEL_OUTPUTS:
+        view = views[output.feature_view]
+        declared = [
+            column.name
+            for column in output.columns
+            if column.feature and column.name not in ("session_id", "customer_id", output.timestamp_field)
+        ]
+        assert [field.name for field in view.features] == declared
+        assert (view.stream_source is not None) == output.pushable
+        assert view.batch_source.path == str(output.path(pipeline_world))
+
+
+def test_intent_tables_follow_the_taxonomy_stage(pipeline_world, tmp_path):
+    """Run the offline taxonomy stage on a copy of the pipeline world; its Feast tables conform."""
+    import shutil
+
+    from clickintent.features.model_outputs import CUSTOMER_WEB_INTENT_LABELS, SESSION_INTENT
+    from clickintent.settings import load_settings
+    from clickintent.taxonomy.pipeline import run_taxonomy_stage
+
+    settings = load_settings(data_dir=tmp_path / "data", models_dir=tmp_path / "models", threads=1)
+    shutil.copytree(pipeline_world.data_dir, settings.data_dir)
+    run_taxonomy_stage(settings, evaluate=False)
+
+    sessions = pq.read_table(SESSION_INTENT.path(settings))
+    assert sessions.schema.equals(SESSION_INTENT.arrow_schema())
+    sequences = pq.read_table(settings.marts_dir / "fct_session_sequences.parquet", columns=["session_id"])
+    assert sessions.num_rows == sequences.num_rows
+    onehot = np.stack(sessions.column("teacher_intent_top_node_onehot").to_numpy(zero_copy_only=False))
+    assert set(onehot.sum(axis=1)) <= {0.0, 1.0}
+
+    customers = pq.read_table(CUSTOMER_WEB_INTENT_LABELS.path(settings)).to_pandas()
+    assert not customers.duplicated(["customer_id", "as_of_ts"]).any()
+    first = customers.sort_values("as_of_ts").groupby("customer_id").head(1)
+    assert (first.n_linked_web_sessions == 1).all()
+    probs = np.stack(customers.web_distilled_top_node_probs.to_numpy())
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    # every linked web session end appears as an as-of time of its customer
+    links = pd.read_parquet(settings.marts_dir / "fct_web_login_links.parquet")
+    assert set(customers.customer_id) == set(links.customer_id)

@@ -1,0 +1,143 @@
+"""The ablation: every row on the same splits, evaluation.json in the issue's shape, rows that wait
+for a stage say so, and with the stages' tables present every row trains on its own features."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from clickintent.cli.rank import rank_app
+from clickintent.evaluation.metrics import ConversionTestUnits, TileTestUnits, binary_logloss, multilabel_micro_f1, tile_macro_recall_at_1
+from clickintent.settings import Settings
+
+REQUIRED = ["a_baseline", "b_teacher_labels", "c_distilled_labels", "d_embedding", "e_embedding_and_labels"]
+COLUMNS = ["tile_macro_recall_at_1", "tile_logloss", "conversion_micro_f1", "conversion_auc"]
+WAITING_ROWS = ["b_teacher_labels", "c_distilled_labels", "d_embedding", "e_embedding_and_labels", "g_all_online"]
+
+
+@pytest.fixture(scope="module")
+def waiting_evaluation(ranker_trained_world: Settings) -> dict:
+    """The stage's evaluation.json on the small world: no taxonomy labels, no embeddings."""
+    return json.loads((ranker_trained_world.reports_dir / "evaluation.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def full_evaluation(ranker_stage_outputs_world: Settings) -> dict:
+    """`clickintent rank ablation` on a copy with the label and embedding tables present."""
+    world = ranker_stage_outputs_world
+    result = CliRunner().invoke(rank_app, ["ablation", "--data-dir", str(world.data_dir), "--models-dir", str(world.models_dir)])
+    assert result.exit_code == 0, result.output
+    return json.loads((world.reports_dir / "evaluation.json").read_text())
+
+
+def assert_issue_shape(evaluation: dict, measured: list[str]) -> None:
+    names = [row["name"] for row in evaluation["rows"]]
+    assert names[:5] == REQUIRED and set(names) == {*REQUIRED, "f_web_aggregates", "g_all_online"}
+    rows = {row["name"]: row for row in evaluation["rows"]}
+    for name in measured:
+        row = rows[name]
+        for column in COLUMNS:
+            assert isinstance(row[column], float), (name, column)
+            assert isinstance(row[f"{column}_change_vs_a"], float)
+        assert 0.0 <= row["tile_macro_recall_at_1"] <= 1.0 and row["tile_logloss"] > 0
+        assert 0.0 <= row["conversion_micro_f1"] <= 1.0 and 0.0 <= row["conversion_auc"] <= 1.0
+        assert row["services"] == {"tile": f"tile_ranker_{name}", "conversion": f"conversion_{name}"}
+    baseline = rows["a_baseline"]
+    assert all(baseline[f"{column}_change_vs_a"] == 0.0 for column in COLUMNS)
+    for name in measured:
+        expected = (rows[name]["tile_logloss"] - baseline["tile_logloss"]) / baseline["tile_logloss"]
+        assert rows[name]["tile_logloss_change_vs_a"] == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_rows_waiting_for_a_stage_say_so_and_have_no_figures(waiting_evaluation: dict) -> None:
+    assert_issue_shape(waiting_evaluation, ["a_baseline", "f_web_aggregates"])
+    rows = {row["name"]: row for row in waiting_evaluation["rows"]}
+    assert rows["a_baseline"]["status"] == "ok" and rows["f_web_aggregates"]["status"] == "ok"
+    assert rows["d_embedding"]["status"] == "waiting for the encoder"
+    assert rows["c_distilled_labels"]["status"] == "waiting for the taxonomy stage"
+    assert rows["e_embedding_and_labels"]["status"] == "waiting for the encoder; waiting for the taxonomy stage"
+    for name in WAITING_ROWS:
+        assert all(rows[name][column] is None and rows[name][f"{column}_change_vs_a"] is None for column in COLUMNS), name
+        assert rows[name]["trees"] == {"tile": None, "conversion": None}
+    assert rows["f_web_aggregates"]["model_columns"]["tile"] > rows["a_baseline"]["model_columns"]["tile"]
+    checks = waiting_evaluation["checks"]
+    assert checks["d_status"] == "waiting for the encoder" and checks["d_improves_tile_logloss_over_a"] is None
+    assert checks["c_within_7pct_of_b_conversion_micro_f1"] is None
+    assert checks["c_vs_b_status"] == "waiting for the taxonomy stage"
+
+
+@pytest.mark.slow
+def test_with_the_stages_tables_every_row_trains_on_its_own_features(full_evaluation: dict, waiting_evaluation: dict) -> None:
+    assert_issue_shape(full_evaluation, [row["name"] for row in full_evaluation["rows"]])
+    rows = {row["name"]: row for row in full_evaluation["rows"]}
+    assert all(row["status"] == "ok" for row in rows.values())
+    columns = {name: row["model_columns"] for name, row in rows.items()}
+    # K taxonomy nodes per label vector (+1 id column), 8 embedding dimensions.
+    assert columns["d_embedding"]["tile"] == columns["a_baseline"]["tile"] + 8
+    assert (
+        columns["b_teacher_labels"]["conversion"] == columns["c_distilled_labels"]["conversion"] > columns["a_baseline"]["conversion"] + 1
+    )
+    assert columns["e_embedding_and_labels"]["tile"] == columns["c_distilled_labels"]["tile"] + 8
+    # Same splits and seed as the stage run without those tables: the baseline is the same model.
+    baseline_before = next(row for row in waiting_evaluation["rows"] if row["name"] == "a_baseline")
+    assert all(rows["a_baseline"][column] == baseline_before[column] for column in COLUMNS)
+    assert rows["d_embedding"]["tile_logloss"] != rows["a_baseline"]["tile_logloss"]
+    checks = full_evaluation["checks"]
+    assert checks["d_status"] == "ok" and isinstance(checks["d_improves_tile_logloss_over_a"], bool)
+    assert isinstance(checks["c_within_7pct_of_b_conversion_micro_f1"], bool)
+    for key in ("d_vs_a_tile_logloss_change", "d_vs_a_tile_macro_recall_at_1_change", "c_vs_b_conversion_micro_f1_change"):
+        for figure in (key, f"{key}_web_customers"):
+            low, high = checks[f"{figure}_95pct"]
+            assert low <= checks[figure] <= high, figure  # the point estimate lies inside its bootstrap interval
+            assert low < high
+    # The subset is applied: a different set of test impressions gives a different figure.
+    assert checks["d_vs_a_tile_logloss_change_web_customers"] != checks["d_vs_a_tile_logloss_change"]
+
+
+@pytest.mark.slow
+def test_splits_and_definitions_are_recorded(full_evaluation: dict) -> None:
+    assert set(full_evaluation["splits"]) == {"tile", "conversion"}
+    assert full_evaluation["splits"]["conversion"]["label_window_days"] == 14
+    assert set(COLUMNS) <= set(full_evaluation["metric_definitions"])
+    coverage = full_evaluation["web_feature_coverage"]
+    assert 0 < coverage["tile"]["test"] < 1 and 0 < coverage["conversion"]["test"] < 1
+    assert full_evaluation["xgboost_threads"] == 1 and full_evaluation["seconds"]["total"] > 0
+
+
+def test_bootstrap_units_reproduce_the_point_metrics() -> None:
+    """With every unit weighted once, the per-unit sums give exactly the table's metrics."""
+    rng = np.random.default_rng(0)
+    impressions = np.repeat(np.arange(300), 5)
+    products = rng.choice(["p1", "p2", "p3", "p4"], size=len(impressions))
+    clicked = rng.random(len(impressions)) < 0.15
+    serving, logged = rng.random(len(impressions)), rng.uniform(0.01, 0.99, len(impressions))
+    units = TileTestUnits(impressions, products, clicked, serving, logged)
+    ones = np.ones((1, 300))
+    assert units.logloss(ones)[0] == pytest.approx(binary_logloss(clicked.astype(int), logged))
+    expected = tile_macro_recall_at_1(impressions, products, clicked, serving)["macro_recall_at_1"]
+    assert units.macro_recall_at_1(ones)[0] == pytest.approx(expected)
+    truth = rng.random((400, 7)) < 0.05
+    predicted = rng.random((400, 7)) < 0.08
+    conversion = ConversionTestUnits(truth, predicted)
+    assert conversion.micro_f1(np.ones((1, 400)))[0] == pytest.approx(multilabel_micro_f1(truth.astype(int), predicted.astype(int)))
+
+
+@pytest.mark.slow
+def test_rank_designs_measures_the_alternatives_on_validation(ranker_trained_world: Settings) -> None:
+    world = ranker_trained_world
+    result = CliRunner().invoke(rank_app, ["designs", "--data-dir", str(world.data_dir), "--models-dir", str(world.models_dir)])
+    assert result.exit_code == 0, result.output
+    designs = json.loads((world.reports_dir / "ranker_designs.json").read_text())
+    tile = {row["design"]: row for row in designs["tile"]}
+    assert [row["chosen"] for row in designs["tile"]].count(True) == 1
+    assert any(name.startswith("rank:ndcg") for name in tile) and any(name.startswith("rank:pairwise") for name in tile)
+    assert all(row["validation_logloss"] is None for name, row in tile.items() if name.startswith("rank:"))
+    assert all(0 <= row["validation_macro_recall_at_1"] <= 1 for row in designs["tile"])
+    per_family = designs["conversion"][1]
+    low, high = per_family["micro_f1_difference_vs_chosen_95pct"]
+    assert low <= high and per_family["trees"] > 0
+    assert "test split is never read" in designs["note"]

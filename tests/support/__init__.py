@@ -1,0 +1,1 @@
+"""Helpers the tests share: world builders, the loopback OpenAI-compatible server, fixture tables."""
