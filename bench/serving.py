@@ -43,13 +43,13 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 import clickintent.serving.threads  # noqa: F401  (first: one OpenMP/BLAS thread for the in-process part)
+from clickintent.artifacts import atomic_write_json
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
@@ -440,13 +440,6 @@ def _torch_threads() -> int:
 
 # =============================================================================================
 # served
-
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    served: object
 
 
 class RssSampler:
@@ -867,10 +860,7 @@ def main() -> None:
         report["machine"]["load_average_end"] = load_average()
         report["targets"] = targets(report)
         out = args.out or settings.reports_dir / "bench_serving.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temporary = out.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
-        os.replace(temporary, out)
+        atomic_write_json(out, report, default=_json_default)
         shutil.rmtree(workdir, ignore_errors=True)
     print_report(report)
     print(f"wrote {out}")

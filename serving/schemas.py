@@ -277,17 +277,19 @@ class RankedProduct(BaseModel):
 
 
 class LoginPush(BaseModel):
-    status: Literal["pushed", "already_pushed", "failed"] = Field(
+    status: Literal["pushed", "already_pushed", "failed", "disabled"] = Field(
         description=(
             "pushed: written now; already_pushed: the stored features include this session already (pushed before, "
             "or linked by the batch pipeline), nothing written; failed: the online store could not be read or written "
-            "(see degraded_reasons)."
+            "(see degraded_reasons); disabled: identity linking is off (the identity-free mode), nothing written and the "
+            "session answered as an anonymous one (see reason)."
         ),
         examples=["pushed"],
     )
-    customer_id: str = Field(examples=["c_8d2e4f6a1b3c"])
+    customer_id: str | None = Field(description="The customer pushed to; null when disabled.", examples=["c_8d2e4f6a1b3c"])
     session_id: str = Field(examples=["s_web_5e1d2c3b4a_1"])
     feature_views: list[str] = Field(default_factory=list, examples=[["customer_web_intent_labels", "customer_web_embedding"]])
+    reason: str | None = Field(default=None, description="Why nothing was pushed, when disabled.", examples=[None])
 
 
 class RecommendResponse(BaseModel):
@@ -308,13 +310,15 @@ class RecommendResponse(BaseModel):
     session_id: str | None = Field(default=None, examples=["s_web_5e1d2c3b4a_1"])
     intent: IntentLabels | None = Field(default=None, description="The live (or stored) session's intent; null without a session.")
     session: SessionSummary
-    login_push: LoginPush | None = Field(default=None, description="Set when the live web session contains a login: what was pushed.")
+    login_push: LoginPush | None = Field(
+        default=None,
+        description=(
+            "Set when the live web session contains a login: what was pushed. In the identity-free mode, set (status "
+            "disabled) whenever the web session names a customer, and nothing is pushed."
+        ),
+    )
     degraded: bool = Field(description="Part of the answer was computed without the online store (see degraded_reasons).", examples=[False])
     degraded_reasons: list[str] = Field(default_factory=list)
     model_versions: dict[str, str] = Field(
         examples=[{"encoder": "v1-5c0e9a41", "intent_classifier": "v1-a2754e56", "tile_ranker": "1.20261127T041918Z"}]
     )
-
-
-class ErrorResponse(BaseModel):
-    error: str

@@ -70,12 +70,13 @@ def json_text(
     sort_keys: bool = False,
     indent: int | None = 2,
     ensure_ascii: bool = True,
-    default: Callable[[Any], Any] = str,
+    default: Callable[[Any], Any] | None = None,
 ) -> str:
     """The one JSON layout of every file the project writes: indented, UTF-8, newline-ended.
 
     `ensure_ascii=False` keeps non-ASCII text readable (taxonomy labels); `default` turns what
     JSON has no type for into something it has (the taxonomy's writes NumPy scalars as numbers).
+    Without one, such a value is a TypeError rather than a string written in its place.
     """
     return json.dumps(payload, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=default) + "\n"
 
@@ -87,7 +88,7 @@ def atomic_write_json(
     sort_keys: bool = False,
     indent: int | None = 2,
     ensure_ascii: bool = True,
-    default: Callable[[Any], Any] = str,
+    default: Callable[[Any], Any] | None = None,
 ) -> None:
     atomic_write_text(path, json_text(payload, sort_keys=sort_keys, indent=indent, ensure_ascii=ensure_ascii, default=default))
 
@@ -136,7 +137,7 @@ def write_card(
     *,
     sort_keys: bool = False,
     ensure_ascii: bool = True,
-    default: Callable[[Any], Any] = str,
+    default: Callable[[Any], Any] | None = None,
 ) -> Path:
     """Write `directory/model_card.json` atomically; the caller writes it after the model files."""
     path = Path(directory) / CARD_FILE

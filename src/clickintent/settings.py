@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # The checkout this module was installed from (an editable install, as `make setup` does);
 # the dbt project and the Feast repo live there, beside `src/`.
@@ -26,6 +27,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "CLICKINTENT_MODELS_DIR": "models_dir",
     "CLICKINTENT_PROJECT_DIR": "project_dir",
     "CLICKINTENT_SESSION_TIMEOUT_MINUTES": "session_timeout_minutes",
+    "CLICKINTENT_IDENTITY_LINKING": "identity_linking",
     "CLICKINTENT_ONLINE_STORE": "online_store",
     "CLICKINTENT_REDIS_URL": "redis_url",
     "CLICKINTENT_SEED": "seed",
@@ -55,6 +57,17 @@ class Settings(BaseModel):
     # Inactivity that ends a session, per anonymous_id and platform. 30 minutes is the web
     # analytics convention (Google Analytics, Adobe). Default: 30
     session_timeout_minutes: int = Field(default=30, gt=0)
+
+    # Whether a web session is linked to a customer. "login": a kept web session with a login
+    # event carries the customer's id from then on, feeds the customer-level web features
+    # (fct_web_login_links, fct_customer_web_intent, customer_web_embedding, ...), and a live
+    # login pushes the session into the customer's online features (docs/design.md, "Login
+    # link"). "off": the identity-free mode the paper argues for: no web session carries a
+    # customer id in any mart or model output, every customer-level web table is empty, a live
+    # web session is answered as an anonymous one and its login pushes nothing; what reaches
+    # the app comes only through the shared space (models learned across platforms, the
+    # customer's own app sessions). Passed to dbt as the var `identity_linking`. Default: login
+    identity_linking: Literal["login", "off"] = "login"
 
     # Feast online store. SQLite needs no server and suits single-writer use; Redis holds
     # reads steady under concurrent pushes (logins pushing intent while /recommend reads).
@@ -159,13 +172,40 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     """
     environ = dict(os.environ if environ is None else environ)
     values: dict[str, object] = {}
+    # where each value came from, so that an invalid one is reported by the name the user set
+    sources: dict[str, str] = {}
     config_file = _config_file(environ)
     if config_file is not None:
         with config_file.open("rb") as handle:
             table = tomllib.load(handle)
-        values.update(table.get("clickintent", table))
+        table = table.get("clickintent", table)
+        values.update(table)
+        sources.update({key: f"{key} in {config_file}" for key in table})
     for variable, field in ENVIRONMENT_VARIABLES.items():
         if environ.get(variable):
             values[field] = environ[variable]
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    return Settings(**values).absolute()
+            sources[field] = f"environment variable {variable}"
+    given = {key: value for key, value in overrides.items() if value is not None}
+    values.update(given)
+    sources.update({key: f"argument {key}" for key in given})
+    try:
+        return Settings(**values).absolute()
+    except ValidationError as error:
+        raise SettingsError(_describe(error, sources)) from error
+
+
+class SettingsError(ValueError):
+    """Settings that do not validate; the message names each bad value by where it was set."""
+
+
+# Values an error message must not repeat.
+_SECRET_FIELDS = frozenset({"llm_api_key"})
+
+
+def _describe(error: ValidationError, sources: Mapping[str, str]) -> str:
+    problems = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "(settings)"
+        value = "(hidden)" if field in _SECRET_FIELDS else repr(problem.get("input"))
+        problems.append(f"{sources.get(field, field)} = {value}: {problem['msg']}")
+    return "invalid clickintent settings:\n  " + "\n  ".join(problems)

@@ -82,7 +82,8 @@ def test_build_runs_models_data_tests_and_unit_tests(built):
     assert unit_tests["test_sessions_order_events_by_time_then_event_id"] == "pass"
     assert unit_tests["test_bot_rule_classifies_sessions"] == "pass"
     assert unit_tests["test_customer_web_intent_trailing_30_days"] == "pass"
-    assert "succeeded" in result.summary() and "unit tests: 9 pass" in result.summary()
+    assert unit_tests["test_identity_free_mode_links_no_web_session"] == "pass"
+    assert "succeeded" in result.summary() and "unit tests: 10 pass" in result.summary()
 
 
 def test_marts_are_parquet_with_utc_timestamps(built):

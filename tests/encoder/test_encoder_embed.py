@@ -82,12 +82,43 @@ def test_train_embed_evaluate_commands_end_to_end_with_minilm(tmp_path):
     stored_vector = np.asarray(sessions.set_index("session_id").loc[row["session_id"], "embedding"])
     assert np.allclose(online.embed_events(events), stored_vector, atol=1e-5)
 
+    # Without the taxonomy stage's labels the distilled representation is named not measured.
     evaluated = runner.invoke(encoder_app, ["evaluate", *common])
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads((data_dir / "reports" / "encoder.json").read_text())
+    distilled = report["cross_platform"]["representations"]["distilled_intent_distribution"]
+    assert "session_intents.parquet not found" in distilled["not_measured"]
+
+    # A stand-in for taxonomy/session_intents.parquet: each session's top-node shares.
+    tops = sorted({t for row in mart["top_taxonomy_node_ids"] for t in row})
+    shares = [np.array([list(row).count(t) for t in tops], dtype=np.float32) / len(row) for row in mart["top_taxonomy_node_ids"]]
+    (data_dir / "taxonomy").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"session_id": mart["session_id"], "intent_top_node_probs": shares}).to_parquet(
+        data_dir / "taxonomy" / "session_intents.parquet"
+    )
+    evaluated = runner.invoke(encoder_app, ["evaluate", *common])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "web -> app" in evaluated.output and "target (embedding cross >= 0.9" in evaluated.output
+    report = json.loads((data_dir / "reports" / "encoder.json").read_text())
+    # The keys the report and the demo read before the cross-platform probe are unchanged.
+    assert {"label", "split", "sessions", "probe", "embedding", "bag_of_taxonomy_nodes", "embedding_beats_bag_of_nodes", "encoder"} < set(
+        report
+    )
     assert report["sessions"]["classes"] == 13
     # Far above chance (1/13): the probe reads real signal from both representations.
     assert report["embedding"]["macro_f1"] > 0.3 and report["bag_of_taxonomy_nodes"]["macro_f1"] > 0.3
+
+    cross = report["cross_platform"]
+    assert set(cross["representations"]) == {"embedding", "distilled_intent_distribution", "bag_of_taxonomy_nodes"}
+    for result in cross["representations"].values():
+        assert {"within_web", "within_app", "web_to_app", "app_to_web", "ratio_macro_f1", "ratio_accuracy"} < set(result)
+        assert set(result["ratio_macro_f1"]) == {"web_to_app_over_within_app", "app_to_web_over_within_web"}
+        assert all(0.0 <= result[cell]["macro_f1"] <= 1.0 for cell in ("within_web", "within_app", "web_to_app", "app_to_web"))
+    embedding = cross["representations"]["embedding"]
+    assert embedding["within_web"]["macro_f1"] > 0.3 and embedding["within_app"]["macro_f1"] > 0.3
+    assert cross["target"]["measured_min_ratio"] == min(embedding["ratio_macro_f1"].values())
+    assert cross["target"]["met"] == (cross["target"]["measured_min_ratio"] >= 0.9)
+    assert cross["sessions"]["web"]["train"] == cross["sessions"]["app"]["train"]
 
 
 def test_half_life_matches_the_declared_feature_tables():

@@ -112,3 +112,26 @@ def test_report_flags_model_stages_fitted_on_the_rankers_later_splits(tmp_path: 
     card.write_text(json.dumps({"data_window": {"train_sessions_end": ["2026-01-05 00:00:00+00:00", "2026-03-01 00:00:00+00:00"]}}))
     assert _model_stage_window_notes(tmp_path, splits) == []
     assert _model_stage_window_notes(tmp_path / "nowhere", splits) == []
+
+
+def test_cross_platform_section_reads_the_encoder_probe_and_says_whether_the_target_holds() -> None:
+    from clickintent.evaluation.report import _cross_platform_section
+
+    def cell(f1: float) -> dict:
+        return {"macro_f1": f1, "accuracy": f1 + 0.05}
+
+    probe = {"within_web": cell(0.9), "within_app": cell(0.7), "web_to_app": cell(0.65), "app_to_web": cell(0.3)}
+    encoder = {
+        "cross_platform": {
+            "time_cutoff": "2026-03-30",
+            "representations": {"embedding": probe, "bag_of_taxonomy_nodes": {"not_measured": "no taxonomy"}},
+            "target": {"representation": "embedding", "min_ratio": 0.9, "measured_min_ratio": 0.333, "met": False},
+        }
+    }
+    taxonomy = {"ground_truth": {"ami_distilled_top_web": 0.73, "ami_distilled_top_app": 0.002, "sessions_app": 1234}}
+    text = "\n".join(_cross_platform_section(encoder, taxonomy))
+    assert "| web -> app | 0.650 (0.700) | not measured |" in text
+    assert "| app -> web | 0.300 (0.350) | not measured |" in text
+    assert "lowest measured ratio 0.333: **not met**" in text
+    assert "app 0.0020 (1,234 app sessions)" in text
+    assert "Not measured yet" in "\n".join(_cross_platform_section({}, None))

@@ -118,7 +118,7 @@ def test_world_without_taxonomy_or_labels_builds_empty_label_marts(tmp_path):
     settings = load_settings(data_dir=data_dir, session_timeout_minutes=45)
     result = run_dbt_build(settings, quiet=True)
     assert result.success, result.summary()
-    # dbt-duckdb would write one all-NULL row for an empty model; our write_to_file drops it
+    # dbt-duckdb would write one all-NULL row for an empty model; our external materialization does not
     for mart in ("fct_tile_impressions", "dim_customer_profiles"):
         table = pq.read_table(settings.marts_dir / f"{mart}.parquet")
         assert table.num_rows == 0 and "customer_id" in table.column_names

@@ -12,8 +12,9 @@ import pytest
 import xgboost as xgb
 from typer.testing import CliRunner
 
+from clickintent.artifacts import CARD_FILE
 from clickintent.cli.rank import rank_app
-from clickintent.ranker.conversion_model import CARD_FILE, DEFAULT_CANDIDATES, MODEL_FILE, ConversionModel, TrainingConfig
+from clickintent.ranker.conversion_model import DEFAULT_CANDIDATES, MODEL_FILE, ConversionModel, TrainingConfig
 from clickintent.ranker.cross_validation import online_shoppers_csv, run_online_shoppers
 from clickintent.ranker.encoding import MatrixEncoder
 from clickintent.ranker.tabular import TableError, infer_schema, parse_label

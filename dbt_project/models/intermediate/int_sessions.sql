@@ -17,8 +17,25 @@
   marts' page depth and events per top-level taxonomy node are counted here too. Events are
   ordered by (event_ts, event_id): the first event is the smallest event_id at the session's
   first instant, the last the largest at its last.
+
+  The web -> customer link is derived here and nowhere else: a web session's customer_id is the
+  one its events carry (the contract sets it from a login on). Var identity_linking: 'login'
+  (default) keeps it; 'off' (the identity-free mode) gives no web session a customer_id, so
+  fct_web_login_links, fct_customer_web_intent and the web observations of
+  fct_conversion_labels are empty and no web row of fct_web_sessions or fct_session_sequences
+  names a customer. App sessions keep the customer the app authenticated: that is the app's
+  own sign-in, not a link from the web. `--vars '{identity_linking: off}'` works unquoted
+  too (YAML reads off as false).
 -#}
 {%- set top_node_count = taxonomy_top_node_ids(ref('dim_taxonomy_top_nodes')) | length %}
+{%- set identity_linking = var('identity_linking', 'login') %}
+{%- if identity_linking is sameas false or (identity_linking is string and identity_linking | lower == 'off') %}
+    {%- set link_web_sessions = false %}
+{%- elif identity_linking is string and identity_linking | lower == 'login' %}
+    {%- set link_web_sessions = true %}
+{%- else %}
+    {{ exceptions.raise_compiler_error("var identity_linking must be 'login' or 'off', got " ~ identity_linking) }}
+{%- endif %}
 
 with
 
@@ -96,7 +113,12 @@ aggregated as (
         min(anonymous_id) = max(anonymous_id) and min(platform) = max(platform) as is_single_visitor,
         -- the session's customer; should one session carry two (a shared device), the smaller
         -- id, so that reruns agree
+        {%- if link_web_sessions %}
         min(customer_id) as customer_id,
+        {%- else %}
+        -- identity-free mode: only the app's own sign-in names a customer; a web session none
+        min(customer_id) filter (where platform = 'app') as customer_id,
+        {%- endif %}
         min(event_ts) as session_start_ts,
         max(event_ts) as session_end_ts,
         count(*) as n_events,

@@ -1,6 +1,8 @@
 -- One row per kept web session in which the visitor logged in: the only link from anonymous
 -- web clicks to a customer. The session's customer is the customer_id its events carry (the
 -- contract sets it from the login event on; see int_sessions.customer_id).
+-- Empty in the identity-free mode (var identity_linking 'off'): int_sessions gives no web session
+-- a customer_id, so nothing downstream (fct_customer_web_intent, fct_conversion_labels) links either.
 with
 
 sessions as (

@@ -102,7 +102,7 @@ def evaluate(
     models_dir: Path | None = ModelsDirOption,
     out: Path | None = typer.Option(None, "--out", help="Report file (default: <data dir>/reports/encoder.json)."),
 ) -> None:
-    """Linear probe on the hidden true intents: embeddings vs bag-of-taxonomy-node counts (macro-F1)."""
+    """Linear probe on the hidden true intents: embeddings vs bag-of-taxonomy-node counts (macro-F1), within and across platforms."""
     from clickintent.encoder.pipeline import evaluate_encoder
 
     settings = load_settings(data_dir=data_dir, models_dir=models_dir)
@@ -114,6 +114,44 @@ def evaluate(
         f"macro-F1 embedding {report['embedding']['macro_f1']:.4f} vs bag of taxonomy nodes "
         f"{report['bag_of_taxonomy_nodes']['macro_f1']:.4f} ({report['sessions']['test']:,} test sessions)"
     )
+    _print_cross_platform(report["cross_platform"])
+
+
+def _print_cross_platform(cross: dict) -> None:
+    """The cross-platform probe as a table: a row per cell, macro-F1 (accuracy) per representation."""
+    from rich.table import Table
+
+    from clickintent.encoder.evaluate import CROSS_OVER_WITHIN, CROSS_PLATFORM_CELLS
+
+    if "not_measured" in cross:
+        console.print(Text(f"cross-platform probe not measured: {cross['not_measured']}", style="yellow"), soft_wrap=True)
+        return
+    representations = cross["representations"]
+    measured = {name: result for name, result in representations.items() if "not_measured" not in result}
+    sessions = ", ".join(f"{p} {n['train']:,} train / {n['test']:,} test" for p, n in cross["sessions"].items())
+    table = Table(title=f"cross-platform intent probe: macro-F1 (accuracy); {sessions}")
+    table.add_column("train -> test")
+    for name in measured:
+        table.add_column(name.replace("_", " "), justify="right")
+    for cell, (train, test) in CROSS_PLATFORM_CELLS.items():
+        table.add_row(f"{train} -> {test}", *[f"{r[cell]['macro_f1']:.3f} ({r[cell]['accuracy']:.3f})" for r in measured.values()])
+    for cross_cell, within_cell in CROSS_OVER_WITHIN.items():
+        key = f"{cross_cell}_over_{within_cell}"
+        ratios = [r["ratio_macro_f1"][key] for r in measured.values()]
+        table.add_row(f"{cross_cell} / {within_cell}", *["-" if v is None else f"{v:.3f}" for v in ratios])
+    console.print(table)
+    for name, result in representations.items():
+        if name not in measured:
+            console.print(Text(f"{name}: {result['not_measured']}", style="yellow"), soft_wrap=True)
+    target = cross["target"]
+    if target["met"] is None:
+        console.print(f"target (embedding cross >= {target['min_ratio']} x within macro-F1): not measured, {target['not_measured']}")
+    else:
+        verdict = "met" if target["met"] else "not met"
+        console.print(
+            f"target (embedding cross >= {target['min_ratio']} x within macro-F1): {verdict}, "
+            f"lowest ratio {target['measured_min_ratio']:.3f}"
+        )
 
 
 @encoder_app.command("benchmark")

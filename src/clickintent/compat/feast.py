@@ -1,17 +1,19 @@
 """Feast internals the service uses, each with a fallback to Feast's public API.
 
 - `write_online_rows`: Arrow rows straight to Feast's protos (`feast.utils._convert_arrow_to_proto`)
-  and the provider's public `online_write_batch`, 1.8 ms less per push (a login pushes twice)
-  than the public fallback, `Provider.ingest_df`, which goes through a pandas frame.
+  and the provider's public `online_write_batch`, less than half the time per push (a login
+  pushes twice) of the public fallback, `Provider.ingest_df`, which goes through a pandas frame.
 - `sqlite_connection`: the SQLite online store's connection (`SqliteOnlineStore._get_conn`), so
   the push connection can commit without an fsync (pragma synchronous=normal). The fsync costs
-  nothing measurable on a quiet disk and 3.5 ms per push while other processes write to it.
+  nothing measurable on a quiet disk, and milliseconds per push while other processes write to it.
   Fallback: None, and the caller keeps SQLite's durable default.
 - `close_sqlite_connection`: closes that connection (`SqliteOnlineStore._conn`); Feast's own
   `close()` is a no-op for SQLite. Fallback: nothing, the connection closes with the process.
 - `redis_client`: the Redis online store's client (`RedisOnlineStore._get_client`), whose retry
   policy a connection string cannot set (redis-py's default retries held one read against a hung
-  server for 5.4 s). Fallback: None, and the caller logs that reads may hang.
+  server for seconds). Fallback: None, and the caller logs that reads may hang.
+
+The figures behind each are in docs/measurements.md, "Private library calls".
 
 `missing_internals()` names what the installed Feast lacks (the service logs it at start-up);
 tests/compat/test_feast.py fails on any of it. Feast is imported lazily, as serving/online.py does.

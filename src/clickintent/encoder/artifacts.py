@@ -57,7 +57,7 @@ def save_encoder(directory: Path, model: SessionEncoder, vocabulary: Vocabulary,
     card = {**card, "version": weights_version(weights_sha256), "weights_sha256": weights_sha256}
     atomic_write_text(directory / CONFIG, model.config.to_json() + "\n")
     atomic_write_text(directory / VOCAB, vocabulary.to_json() + "\n")
-    write_card(directory, card, sort_keys=True)
+    write_card(directory, card, sort_keys=True, default=str)  # as the card always has: timestamps as text
     return card
 
 

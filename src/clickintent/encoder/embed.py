@@ -167,7 +167,9 @@ def customer_web_embeddings(frame: pd.DataFrame, embeddings: np.ndarray, half_li
         {
             "customer_id": frame.loc[linked, "customer_id"].astype(str).to_numpy(),
             "session_id": frame.loc[linked, "session_id"].astype(str).to_numpy(),
-            "end": _utc(frame.loc[linked, "session_end_ts"]).to_numpy(),
+            # a DatetimeIndex keeps the time zone even with no linked session (identity-free mode);
+            # an empty array of Timestamps would come back naive
+            "end": pd.DatetimeIndex(_utc(frame.loc[linked, "session_end_ts"])),
             "row": np.flatnonzero(linked),
         }
     ).sort_values(["customer_id", "end", "session_id"], kind="stable")

@@ -181,7 +181,8 @@ def train_encoder(
 
 
 def evaluate_encoder(settings: Settings, *, out_path: Path | None = None, sequences: Path | None = None) -> dict:
-    """Probe the stored session embeddings against bag-of-nodes; write `<data dir>/reports/encoder.json` (or `out_path`)."""
+    """Probe the stored session embeddings against bag-of-nodes, within and across platforms; write
+    `<data dir>/reports/encoder.json` (or `out_path`)."""
     from clickintent.encoder.artifacts import load_encoder_files
 
     paths = EncoderPaths(settings)
@@ -201,8 +202,11 @@ def evaluate_encoder(settings: Settings, *, out_path: Path | None = None, sequen
 
 def _probe_report(frame: pd.DataFrame, embeddings: np.ndarray, paths: EncoderPaths, card: dict, out_path: Path | None = None) -> dict:
     from clickintent.encoder.evaluate import probe_embeddings
+    from clickintent.taxonomy.io import TaxonomyPaths
 
-    report = probe_embeddings(frame, embeddings, paths.ground_truth_dir)
+    # The distilled intent distribution of the cross-platform probe: the taxonomy stage's labels.
+    session_intents = TaxonomyPaths.from_settings(paths.settings).session_intents
+    report = probe_embeddings(frame, embeddings, paths.ground_truth_dir, session_intents_path=session_intents)
     report["encoder"] = {
         "version": card.get("version"),
         "created_at": card.get("created_at"),

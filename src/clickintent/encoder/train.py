@@ -50,8 +50,8 @@ class TrainConfig:
     patience: int = 2  # epochs without validation improvement before stopping
     min_improvement: float = 1e-3  # smaller validation-loss gains count as no improvement
     seed: int = 7
-    # torch intra-op threads. One: on the shared 2-core machine an epoch took 36 s with one
-    # thread and longer with two, up to 120 s (bench/encoder.py measures both).
+    # torch intra-op threads. One: on the shared 2-core machine two threads made an epoch up to
+    # 3x slower (bench/encoder.py measures both).
     threads: int = 1
     # Sort sessions by length inside pools of batches: less padding, faster epochs. Off gives
     # uniformly random batches.

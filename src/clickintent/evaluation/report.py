@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clickintent.artifacts import CARD_FILE, atomic_write_bytes, read_card
+from clickintent.artifacts import CARD_FILE, ModelCardError, atomic_write_bytes, read_card
 from clickintent.evaluation.metrics import calibration_bins, lift_by_decile
 from clickintent.settings import Settings
 
@@ -61,6 +61,7 @@ def write_report(settings: Settings) -> Path:
     evaluation = _read_json(reports / "evaluation.json")
     training = _read_json(reports / "training.json")
     sections += _ablation_section(evaluation, figures, Path(settings.models_dir))
+    sections += _cross_platform_section(_read_json(reports / "encoder.json"), _read_json(reports / "taxonomy.json"))
     sections += _tile_section(settings, training, figures)
     sections += _conversion_section(settings, training, figures)
     sections += _designs_section(_read_json(reports / "ranker_designs.json"))
@@ -408,6 +409,57 @@ def _designs_section(designs: dict | None) -> list[str]:
     return out + [""]
 
 
+CROSS_PLATFORM_CELLS = (
+    ("within_web", "web -> web"),
+    ("within_app", "app -> app"),
+    ("web_to_app", "web -> app"),
+    ("app_to_web", "app -> web"),
+)
+
+
+def _cross_platform_section(encoder: dict | None, taxonomy: dict | None) -> list[str]:
+    """Whether web and app sessions meet in one intent space: the probe of `clickintent encoder
+    evaluate` trained on one platform and tested on the other, beside within-platform."""
+    out = ["## One intent space across platforms", ""]
+    block = (encoder or {}).get("cross_platform")
+    if block is None:
+        return out + ["Not measured yet: `clickintent encoder evaluate` (needs the synthetic world's ground truth).", ""]
+    if "not_measured" in block:
+        return out + [f"Not measured: {block['not_measured']}", ""]
+    representations = block["representations"]
+    names = list(representations)
+    out += [
+        "Macro-F1 (accuracy) of an intent probe against the hidden true intents, trained on the sessions of one "
+        f"platform before {block.get('time_cutoff', 'the cutoff')} and tested on later sessions of the other "
+        "(`clickintent encoder evaluate`, `data/reports/encoder.json`):",
+        "",
+        "| train -> test | " + " | ".join(name.replace("_", " ") for name in names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for key, label in CROSS_PLATFORM_CELLS:
+        cells = []
+        for name in names:
+            cell = representations[name].get(key) if "not_measured" not in representations[name] else None
+            cells.append(f"{_f(cell['macro_f1'], 3)} ({_f(cell['accuracy'], 3)})" if cell else "not measured")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    target = block.get("target", {})
+    if target:
+        out += [
+            "",
+            f"Target: cross-platform macro-F1 at least {target.get('min_ratio')} x within-platform for the "
+            f"{target.get('representation')}; lowest measured ratio {_f(target.get('measured_min_ratio'), 3)}: "
+            f"**{'met' if target.get('met') else 'not met'}**.",
+        ]
+    truth = (taxonomy or {}).get("ground_truth", {})
+    if "ami_distilled_top_app" in truth:
+        out += [
+            "",
+            f"Distilled intent labels against the hidden intents (AMI, top node): web {_f(truth.get('ami_distilled_top_web'))}, "
+            f"app {_f(truth.get('ami_distilled_top_app'))} ({truth.get('sessions_app', 0):,} app sessions).",
+        ]
+    return out + [""]
+
+
 def _online_shoppers_section(result: dict | None) -> list[str]:
     out = ["## Real data: online shoppers (conversion model on a public table)", ""]
     if result is None:
@@ -596,10 +648,14 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _read_card(models_dir: Path | None, name: str) -> dict | None:
-    """The card of model `name`, or None when the model has not been trained (no card yet)."""
+    """The card of model `name`, or None when there is none to report on (not trained yet, or a card
+    that does not fit: the service's start-up checks are where that is an error)."""
     if models_dir is None or not (Path(models_dir) / name / CARD_FILE).is_file():
         return None
-    return read_card(Path(models_dir) / name, name=name)
+    try:
+        return read_card(Path(models_dir) / name, name=name)
+    except ModelCardError:
+        return None
 
 
 def _f(value: Any, digits: int = 4) -> str:

@@ -105,8 +105,13 @@ class DbtBuildResult:
 
 
 def dbt_vars(settings: Settings) -> dict[str, object]:
-    """Project variables that come from the settings."""
-    return {"session_timeout_minutes": settings.session_timeout_minutes}
+    """Project variables that come from the settings.
+
+    identity_linking: "login" links a web session with a login event to its customer (the
+    default in dbt_project.yml too, so a plain `dbt build` links); "off" builds every mart
+    without any web-to-customer link (int_sessions gives no web session a customer_id).
+    """
+    return {"session_timeout_minutes": settings.session_timeout_minutes, "identity_linking": settings.identity_linking}
 
 
 def dbt_target_dir(settings: Settings) -> Path:

@@ -75,17 +75,16 @@ class BoosterConfig:
         return replace(defaults or cls(), **data)
 
 
-# Tile ranker: depth 6 at learning rate 0.1. On the demo world (`clickintent rank designs`,
-# validation split) depth 4, or learning rate 0.05 with min_child_weight 10, moved LogLoss and
-# Recall@1 within noise for up to 2.75x the trees; the ablation trains seven models per run, so
-# the faster setting is kept. 20 rounds without a better validation score stopped at the same
-# best round as 30 for both Feast-trained models, in less time.
+# Tile ranker: depth 6 at learning rate 0.1. Deeper-regularised or slower settings moved LogLoss
+# and Recall@1 within noise on validation for up to 2.75x the trees, and the ablation trains seven
+# models per run, so the faster setting is kept (docs/measurements.md, "Rankers").
 TILE_BOOSTING = BoosterConfig(max_depth=6, learning_rate=0.1, min_child_weight=1.0)
 # Conversion by family: shallower trees than the tile ranker (~35k training rows with a few
 # thousand conversions).
 CONVERSION_BOOSTING = BoosterConfig(max_depth=4, learning_rate=0.1, min_child_weight=5.0)
 # `rank cv` on any table: learning rate 0.05 with patient early stopping, XGBoost's own
-# categorical rule; the grid of `conversion_model.DEFAULT_CANDIDATES` varies depth and leaf weight.
+# categorical rule. Its depth and leaf weight are only the base: the grid of
+# `conversion_model.DEFAULT_CANDIDATES` sets both for every candidate.
 TABLE_BOOSTING = BoosterConfig(
     max_depth=4, learning_rate=0.05, min_child_weight=1.0, max_cat_to_onehot=None, max_rounds=2000, early_stopping_rounds=50
 )

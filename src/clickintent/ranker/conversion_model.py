@@ -1,10 +1,11 @@
 """`rank cv`'s binary conversion model on any table: fit with early stopping on a validation split, predict, save/load.
 
 It trains through the same `boosting.train_booster` as the Feast-trained rankers (tile_model,
-conversion_family), with `boosting.TABLE_BOOSTING` as its defaults. Hyperparameters are chosen honestly: a small grid of candidates is trained on the
-training part only, and the candidate with the lowest validation log loss (each at its own
-early-stopping round) wins. The decision threshold for hard predictions is 0.5 by default, or chosen on the
-same validation split. Nothing here ever sees a test set.
+conversion_family), with `boosting.TABLE_BOOSTING` as its defaults. Hyperparameters are chosen
+honestly: a small grid of candidates is trained on the training part only, and the candidate with
+the lowest validation log loss (each at its own early-stopping round) wins. The decision threshold
+for hard predictions is 0.5 by default, or chosen on the same validation split. Nothing here ever
+sees a test set.
 
 Stored as `model.ubj` (XGBoost's own UBJSON format, trimmed to the best iteration) beside
 `model_card.json` (features with their kinds and category vocabularies, threshold,
@@ -26,13 +27,13 @@ import xgboost as xgb
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from clickintent.artifacts import CARD_FILE, ModelCardError, atomic_directory, read_card, write_card
+from clickintent.artifacts import ModelCardError, atomic_directory, read_card, write_card
 from clickintent.ranker.boosting import TABLE_BOOSTING, BoosterConfig, dmatrix, train_booster
 from clickintent.ranker.encoding import MatrixEncoder
 from clickintent.ranker.tabular import CategoricalEncoding, FeatureSchema, TableError, infer_schema
 
 MODEL_FILE = "model.ubj"
-__all__ = ["CARD_FILE", "MODEL_FILE", "ConversionModel", "TrainingConfig", "DEFAULT_CANDIDATES", "choose_threshold"]
+__all__ = ["MODEL_FILE", "ConversionModel", "TrainingConfig", "DEFAULT_CANDIDATES", "choose_threshold"]
 CARD_FORMAT = "clickintent-xgboost-binary/1"
 
 ThresholdRule = Literal["max_micro_f1_on_validation", "fixed_0.5"]
@@ -52,6 +53,7 @@ THRESHOLD_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
 
 # Depth x leaf weight is where tabular boosting is most sensitive; the rest of TABLE_BOOSTING
 # (learning rate 0.05 with early stopping, 0.8 row/column subsampling) are conventional fixed choices.
+GRID_SETTINGS = ("max_depth", "min_child_weight")
 DEFAULT_CANDIDATES: tuple[BoosterConfig, ...] = tuple(
     replace(TABLE_BOOSTING, max_depth=depth, min_child_weight=weight) for depth in (3, 5) for weight in (1.0, 5.0)
 )
@@ -73,6 +75,14 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if not self.candidates:
             raise ValueError("TrainingConfig needs at least one candidate booster")
+        # The grid varies depth and leaf weight only, so the report and the card can state one
+        # learning rate and one stopping rule for every candidate.
+        shared = [{k: v for k, v in c.to_json().items() if k not in GRID_SETTINGS} for c in self.candidates]
+        differing = sorted({key for settings in shared[1:] for key in settings if settings[key] != shared[0][key]})
+        if differing:
+            raise ValueError(
+                f"TrainingConfig candidates may differ only in {', '.join(GRID_SETTINGS)}; they differ in {', '.join(differing)}"
+            )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -215,11 +225,6 @@ class ConversionModel:
         """0/1 per row at the stored threshold."""
         return (self.predict_proba(features) >= self.threshold).astype(np.int8)
 
-    def set_threads(self, threads: int) -> None:
-        """Pin XGBoost's threads; one per worker under concurrent serving."""
-        self.threads = threads
-        self.booster.set_param({"nthread": threads})
-
     # ---- storage ----
 
     def save(
@@ -270,7 +275,12 @@ class ConversionModel:
     def load(cls, directory: Path, *, threads: int = 1) -> ConversionModel:
         """A model written by `save`; ModelCardError when the folder, its card or its model file do not fit."""
         directory = Path(directory)
-        card = read_card(directory, required_fields=("model_file", "features", "params", "threshold"), expected={"format": CARD_FORMAT})
+        card = read_card(
+            directory,
+            required_files=(MODEL_FILE,),
+            required_fields=("model_file", "features", "params", "threshold"),
+            expected={"format": CARD_FORMAT},
+        )
         booster = xgb.Booster(params={"nthread": threads}, model_file=str(directory / card["model_file"]))
         schema = FeatureSchema.from_json(card["features"])
         if list(booster.feature_names or []) != schema.model_feature_names:

@@ -33,7 +33,6 @@ __all__ = [
     "MODEL_FILE",
     "LayoutModel",
     "ModelCardError",
-    "card_base",
     "load_model_card",
     "load_booster",
     "save_layout_model",
@@ -157,10 +156,6 @@ class LayoutModel:
     def row_keys(self) -> list[str]:
         """Every key a row may carry: the Feast features plus entity/context keys the model reads."""
         return self.layout.row_keys
-
-    def set_threads(self, threads: int) -> None:
-        self.threads = threads
-        self.booster.set_param({"nthread": threads})
 
     # ---- matrices ----
 

@@ -14,7 +14,6 @@ directory of its own; the reference then resolves to the bundled copy.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import attrs
 import bentoml
 from bentoml.exceptions import NotFound
 
-from clickintent.artifacts import CARD_FILE, is_temporary
+from clickintent.artifacts import CARD_FILE, ModelCardError, is_temporary, read_card
 from clickintent.settings import load_settings
 
 TAG_PREFIX = "clickintent-"
@@ -45,14 +44,15 @@ def _temporary_files(_directory: str, names: list[str]) -> list[str]:
 def import_folder(directory: Path, name: str) -> Any:
     """The folder as a model in BentoML's local store (imported once per content)."""
     directory = Path(directory)
-    if not (directory / CARD_FILE).is_file():
-        raise NotFound(f"no model in {directory} (missing {CARD_FILE}): train it before `bentoml build`")
+    try:
+        card = read_card(directory)
+    except ModelCardError as error:
+        raise NotFound(f"no model in {directory} ({error}): train it before `bentoml build`") from error
     tag = f"{name}:{folder_digest(directory)}"
     try:
         return bentoml.models.get(tag)
     except NotFound:
         pass
-    card = json.loads((directory / CARD_FILE).read_text(encoding="utf-8"))
     labels = {"project": "clickintent", "model_version": str(card.get("version", ""))}
     with bentoml.models.create(tag, labels=labels, metadata={"model_card": card}) as model:
         # Kept under its folder name: the loaders take a models directory and find <folder>/ in it.

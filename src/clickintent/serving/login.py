@@ -13,6 +13,10 @@ sessions behind it; `n_stored * decay` is its upper bound (it treats every earli
 if it ended when the latest did), so the pushed value leans slightly towards history. The next
 batch run recomputes every row exactly. Teacher labels have no online counterpart: the stored
 ones are carried over unchanged (they describe the sessions the teacher saw).
+
+In the identity-free mode (settings.identity_linking = "off", CLICKINTENT_IDENTITY_LINKING) a
+web login links nothing: no row is pushed, and the answer's `login_push` is `disabled_push`,
+which says so and names no customer.
 """
 
 from __future__ import annotations
@@ -26,6 +30,17 @@ from typing import Any
 import numpy as np
 
 from clickintent.features.model_outputs import RECENCY_HALF_LIFE_DAYS
+
+# Why a web login pushed nothing in the identity-free mode (the answer's login_push.reason).
+LINKING_DISABLED_REASON = (
+    "identity_linking is 'off' (CLICKINTENT_IDENTITY_LINKING): a web session is never linked to a customer, so this login "
+    "pushed nothing and the session was answered as an anonymous one"
+)
+
+
+def disabled_push(session_id: str) -> dict[str, Any]:
+    """The answer's login_push block when identity linking is off: nothing written, no customer named."""
+    return {"status": "disabled", "customer_id": None, "session_id": session_id, "feature_views": [], "reason": LINKING_DISABLED_REASON}
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ class OnlineFeatures:
         for view_name in PUSHED_VIEWS:
             try:
                 view = self.store.get_feature_view(view_name)
-            except Exception:
+            except Exception:  # a registry without the view: nothing to push to
                 continue
             for feature in view.features:
                 if feature.name not in read:
@@ -204,7 +204,7 @@ class OnlineFeatures:
             if not missing:
                 return products, "online store"
             log.warning("products %s have no online features; using the mart values for them", missing[:5])
-        except Exception as error:
+        except Exception as error:  # any store failure: fall back to the mart
             log.warning("online store unavailable at start-up (%s: %s); product features from %s", type(error).__name__, error, source.path)
             products = {}
         for row in table:
@@ -257,7 +257,7 @@ class OnlineFeatures:
                     proto = data.get(name) if data else None
                     values[name] = None if proto is None else feast_value_type_to_python_type(proto, types.get(name))
                     timestamps[name] = stamp
-        except Exception as error:
+        except Exception as error:  # SQLite, Redis and Feast each raise their own
             raise OnlineStoreUnavailable(f"customer features: {type(error).__name__}: {error}") from error
         known = any(values.get(name) is not None for name in self.batch_customer_features)
         return CustomerRow(customer_id=customer_id, known=known, values=values, timestamps=timestamps)
@@ -269,7 +269,7 @@ class OnlineFeatures:
             response = self.store.get_online_features(features=self.customer_refs, entity_rows=[{CUSTOMER_KEY: customer_id}]).to_dict(
                 include_event_timestamps=True
             )
-        except Exception as error:
+        except Exception as error:  # SQLite, Redis and Feast each raise their own
             raise OnlineStoreUnavailable(f"customer features: {type(error).__name__}: {error}") from error
         row = _first(response)
         values = {name: row.get(name) for name in self.customer_features}
@@ -281,7 +281,7 @@ class OnlineFeatures:
         """A finished session's stored intent and embedding, or None if the store has neither."""
         try:
             response = self.store.get_online_features(features=list(SESSION_FEATURES), entity_rows=[{SESSION_KEY: session_id}]).to_dict()
-        except Exception as error:
+        except Exception as error:  # any store's own error: the caller degrades
             raise OnlineStoreUnavailable(f"session features: {type(error).__name__}: {error}") from error
         row = _first(response)
         row.pop(SESSION_KEY, None)
@@ -323,7 +323,7 @@ class OnlineFeatures:
                 self._tune_push_connection(provider)
                 for view in views:
                     feast_compat.write_online_rows(provider, self._push_store.config, view, table)
-        except Exception as error:
+        except Exception as error:  # any store's own error: the caller degrades
             raise OnlineStoreUnavailable(f"push to {push_source}: {type(error).__name__}: {error}") from error
 
     def _tune_push_connection(self, provider: Any) -> None:

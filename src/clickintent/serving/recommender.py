@@ -26,6 +26,16 @@ Each call returns a plain dict in the shape of the service's response models (se
 
 If the online store fails, the answer is computed from what is left (the live session, the
 in-memory catalogue), flagged `degraded` with the reason, and logged; never a 500.
+
+Identity-free mode (settings.identity_linking = "off"): a live web session is answered as an
+anonymous one whatever customer it names (a login event, the customer id its events carry after
+it, or the request's customer_id): the customer is not read, nothing is pushed, the answer's
+customer_id is null and, when a customer was named, `login_push` has status "disabled" and says
+why (login.disabled_push). A request with app events, or with no events (the app's home screen),
+still reads the customer the app signed in: that is the app's own sign-in, not a web link. Its
+linked-web features (customer_web_intent, customer_web_intent_labels, customer_web_embedding)
+are dropped from the row read: an identity-free build leaves them empty, and an online store
+materialized by an earlier build with links could still hold them.
 """
 
 from __future__ import annotations
@@ -47,7 +57,7 @@ from clickintent.ranker.encoding import CandidateBlock
 from clickintent.ranker.reasons import Reason
 from clickintent.serving.artifacts import ArtifactError, ModelCard, check_compatibility, read_model_cards
 from clickintent.serving.live_features import PageTaxonomy, merge_aggregates, session_aggregates
-from clickintent.serving.login import login_rows
+from clickintent.serving.login import disabled_push, login_rows
 from clickintent.serving.online import (
     EMBEDDING_PUSH_SOURCE,
     INTENT_LABELS_PUSH_SOURCE,
@@ -67,6 +77,9 @@ MODEL_NAMES = ("encoder", "intent_classifier", "tile_ranker")
 PUSHED_SESSIONS_REMEMBERED = 100_000
 # The customer-level vectors a login push updates; their stored times say which sessions they include.
 PUSHED_VECTOR_FEATURES = ("web_embedding", "web_distilled_top_node_probs")
+# The customer-keyed views built only from web sessions linked to the customer: the identity-free
+# mode never uses them (see the module docstring).
+LINKED_WEB_VIEWS = ("customer_web_intent", "customer_web_intent_labels", "customer_web_embedding")
 # Feast returns stored event times in whole seconds.
 STORED_TIME_SLACK = timedelta(seconds=1)
 REASONS_PER_PRODUCT = 3
@@ -128,6 +141,11 @@ class Recommender:
         self._candidate_block = CandidateBlock(ranker.encoder, {product_id: self._candidate(product_id) for product_id in self.catalogue})
         self.push_on_login = push_on_login
         self._pushed = _PushMemory()
+        # "off": no web session is linked to a customer (module docstring, "Identity-free mode")
+        self.identity_free = settings.identity_linking == "off"
+        self._linked_web_features = frozenset(
+            ref.split(":", 1)[1] for ref in getattr(online, "customer_refs", ()) if ref.split(":", 1)[0] in LINKED_WEB_VIEWS
+        )
         self.page_taxonomy = PageTaxonomy.load(
             settings.taxonomy_dir, settings.marts_dir, ranker_element_labels(ranker).get("taxonomy_node_shares_30d")
         )
@@ -172,7 +190,7 @@ class Recommender:
             online = OnlineFeatures(settings, ranker.feature_service)
         except FileNotFoundError as error:
             raise ArtifactError(f"cannot start the service: {error}") from error
-        except Exception as error:
+        except Exception as error:  # Feast raises its own errors for a missing service
             raise ArtifactError(
                 f"cannot start the service: the tile ranker's feature service '{ranker.feature_service}' cannot be read from the "
                 f"Feast registry of {settings.data_dir} ({type(error).__name__}: {error}); run `clickintent features apply`"
@@ -280,15 +298,23 @@ class Recommender:
         customer_id = customer_id or session.login_customer_id or session.event_customer_id
         intent_block = intent_labels(session.intent, self.classifier.names) if session.intent is not None else None
 
+        login_push = None
+        if self.identity_free and events and session.platform == "web":
+            # Identity-free mode: the web session is the visitor's own, whoever it names.
+            if customer_id:
+                login_push = disabled_push(session.session_id)
+            customer_id = None
+
         customer: CustomerRow | None = None
         if customer_id:
             try:
                 customer = self.online.customer(customer_id)
             except OnlineStoreUnavailable as error:
                 self._degrade(degraded, f"online store unavailable, customer features not read ({error})")
+            if customer is not None and self.identity_free:
+                customer = self._without_linked_web_features(customer)
         values: dict[str, Any] = dict(customer.values) if customer is not None else {}
 
-        login_push = None
         if events and (customer_id is None or session.event_customer_id == customer_id):
             # The live session is the visitor's own (anonymous) or the customer's signed-in one:
             # it joins the customer-level web features for this answer (tile_model's contract).
@@ -457,6 +483,16 @@ class Recommender:
         stamps = [stamp for stamp in stamps if stamp is not None]
         return bool(stamps) and min(stamps) >= session.end_ts - STORED_TIME_SLACK
 
+    def _without_linked_web_features(self, customer: CustomerRow) -> CustomerRow:
+        """The customer's row without the features of linked web sessions (identity-free mode)."""
+        dropped = self._linked_web_features & set(customer.values)
+        if not dropped:
+            return customer
+        values = {name: (None if name in dropped else value) for name, value in customer.values.items()}
+        timestamps = {name: (None if name in dropped else stamp) for name, stamp in customer.timestamps.items()}
+        known = any(values.get(name) is not None for name in getattr(self.online, "batch_customer_features", ()))
+        return CustomerRow(customer_id=customer.customer_id, known=known, values=values, timestamps=timestamps)
+
     def _push_login(
         self,
         customer_id: str,
@@ -467,6 +503,8 @@ class Recommender:
         included: bool,
     ) -> dict[str, Any]:
         """Push the session's merged embedding and labels for the customer, once per session."""
+        if self.identity_free:  # recommend() never gets here then; a push would be a web -> customer link
+            return disabled_push(session.session_id)
         key = (customer_id, session.session_id)
         block = {"customer_id": customer_id, "session_id": session.session_id, "feature_views": []}
         if included:

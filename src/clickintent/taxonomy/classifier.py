@@ -223,18 +223,6 @@ class IntentPrediction:
     top_node_probs: tuple[float, ...]  # aligned with top_node_ids
     taxonomy_version: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "intent_node_id": self.node_id,
-            "intent_node_name": self.node_name,
-            "intent_top_node_id": self.top_node_id,
-            "intent_top_node_name": self.top_node_name,
-            "intent_confidence": self.confidence,
-            "intent_top_node_ids": list(self.top_node_ids),
-            "intent_top_node_probs": list(self.top_node_probs),
-            "taxonomy_version": self.taxonomy_version,
-        }
-
 
 class IntentClassifier:
     """Weights and lookups of a distilled classifier; `predict_events` for one live session,

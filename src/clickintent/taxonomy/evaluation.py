@@ -73,19 +73,23 @@ def ami(truth: pd.Series, labels: pd.Series) -> float:
 
 
 def score_labels(truth: pd.DataFrame, labels: pd.DataFrame, label_columns: dict[str, str]) -> dict[str, dict[str, float | int]]:
-    """AMI of each label column against the true intent, over web sessions and over all.
+    """AMI of each label column against the true intent, over web sessions, app sessions and all
+    (NaN where there are none).
 
     `truth`: session_id, platform, true_intent; `labels`: session_id and the label columns;
     `label_columns`: report name -> column.
     """
     joined = truth.merge(labels, on="session_id", how="inner")
+    web = joined[joined["platform"] == "web"]
+    app = joined[joined["platform"] == "app"]
     scores: dict[str, dict[str, float | int]] = {}
     for name, column in label_columns.items():
-        web = joined[joined["platform"] == "web"]
         scores[name] = {
             "ami_web": ami(web["true_intent"], web[column]) if len(web) else float("nan"),
+            "ami_app": ami(app["true_intent"], app[column]) if len(app) else float("nan"),
             "ami_all": ami(joined["true_intent"], joined[column]) if len(joined) else float("nan"),
             "n_web_sessions": int(len(web)),
+            "n_app_sessions": int(len(app)),
             "n_sessions": int(len(joined)),
             "n_labels": int(joined[column].nunique()),
         }

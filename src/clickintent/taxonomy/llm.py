@@ -41,7 +41,7 @@ from typing import Any, cast
 import jsonschema
 import openai
 
-from clickintent.artifacts import atomic_write_text
+from clickintent.artifacts import atomic_write_json
 from clickintent.settings import Settings
 from clickintent.taxonomy.redaction import redact_with_report
 from clickintent.taxonomy.schemas import Validator
@@ -121,7 +121,7 @@ class LLMUsage:
 
 def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
     # Compact: the response cache holds one file per answer.
-    atomic_write_text(path, json.dumps(payload, ensure_ascii=False, sort_keys=True))
+    atomic_write_json(path, payload, indent=None, sort_keys=True, ensure_ascii=False)
 
 
 class ResponseCache:

@@ -127,9 +127,6 @@ class Taxonomy:
         parents = {node.parent_id for node in self.nodes}
         return [node for node in self.nodes if node.id not in parents]
 
-    def is_leaf(self, node_id: str) -> bool:
-        return not any(node.parent_id == node_id for node in self.nodes)
-
     def ancestors(self, node_id: str) -> list[Node]:
         """From the node's parent up to its level-1 node."""
         chain: list[Node] = []

@@ -16,6 +16,15 @@ pages, not millions), with one addition of ours, measured to matter:
 - names: each node is named from its most distinctive terms (class-based TF-IDF over member
   page titles and path words, against its siblings), described by its typical pages.
 
+Which pages are clustered: the pages of the public site only (`platform` 'web' in
+inputs.load_pages: seen on the web at least once). App-only screens are left out and placed
+afterwards among the web-derived leaves by page_map.py's `nearest` rule (their text; co-visits
+with mapped pages count where they exist). TnT-LLM reads intent from public browsing, and the
+LLM backend generates from web sessions only; clustering app screens with web pages instead
+made them a node of their own (docs/measurements.md: app sessions never co-visit web pages, so on the
+demo world all 117 app screens formed one top node and web and app sessions shared no node).
+A world without 2 web pages (an app alone) clusters every page.
+
 Sessions are labelled from their pages and searches (labels.py), not embedded one by one:
 embedding each session's text would cost minutes per 100k sessions, pages and distinct
 queries cost seconds.
@@ -72,8 +81,20 @@ class PageSpace:
         return {path: row for row, path in enumerate(self.pages["page_path"])}
 
 
+def generation_pages(pages: pd.DataFrame) -> pd.DataFrame:
+    """The pages the taxonomy is generated from: non-error pages seen on the web; every
+    non-error page when fewer than 2 are (a world with an app alone)."""
+    pages = pages[~pages["is_error_page"]]
+    if "platform" in pages.columns:
+        web = pages[pages["platform"] == "web"]
+        if len(web) >= 2:
+            pages = web
+    return pages.reset_index(drop=True)
+
+
 def build_page_space(pages: pd.DataFrame, batch: SessionBatch, embedder: TextEmbedder, config: OfflineConfig) -> PageSpace:
-    pages = pages[~pages["is_error_page"]].reset_index(drop=True).copy()
+    """The space of `generation_pages(pages)`: app-only screens are not clustered."""
+    pages = generation_pages(pages).copy()
     pages["title"] = strip_site_name(pages["page_title"])
     text = embedder.embed([page_text(path, title) for path, title in zip(pages["page_path"], pages["title"])])
     behaviour = behaviour_vectors(pages["page_path"].tolist(), batch, config.behaviour_dimensions, config.seed)

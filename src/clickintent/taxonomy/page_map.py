@@ -4,11 +4,14 @@ A page's node, in order of precedence:
 1. `pinned`: a reviewer pinned the page to a node in taxonomy.yaml;
 2. `generator`: the generator placed it (offline: its cluster; LLM: the LLM's page mapping),
    if that node still exists (if it has since been given children, the nearest child);
-3. `nearest`: pages first seen after generation, or whose node was deleted: the leaf whose
-   text vector is most similar to the page's title and path (MiniLM cosine), plus, when the
-   page was co-visited with mapped pages, the share of those co-visits on each leaf, weighted
-   by n / (n + 3) for n such sessions (so that behaviour, which separates intents best, counts
-   for new pages too, and more as their traffic grows).
+3. `nearest`: pages first seen after generation, whose node was deleted, or that the generator
+   did not place (app-only screens: the taxonomy is generated from the public site, see
+   offline.py): the leaf whose text vector is most similar to the page's title and path
+   (MiniLM cosine), plus, when the page was co-visited with mapped pages, the share of those
+   co-visits on each leaf, weighted by n / (n + 3) for n such sessions (so that behaviour,
+   which separates intents best, counts for new pages too, and more as their traffic grows).
+   App screens are co-visited with app screens only, unmapped at that point, so they are
+   placed by their text alone.
 
 A leaf's text vector is the mean MiniLM vector of its mapped pages, or of its own name and
 description when it has none (a node a reviewer just added, or an LLM taxonomy).

@@ -50,8 +50,8 @@ Progress = Callable[[str], None]
 
 def _single_threaded_blas(function):
     """Run a stage with BLAS/OpenMP pools of one thread. Measured here: on 2 shared cores,
-    OpenBLAS's default pool made the logistic regression 10x slower (2.2 s vs 22 s), as the
-    design notes warn for XGBoost and torch; the matrices involved are small anyway."""
+    OpenBLAS's default pool made the logistic regression 10x slower, as docs/design.md ("Known
+    traps") warns for XGBoost and torch; the matrices involved are small anyway."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):

@@ -3,7 +3,8 @@ agreement with its teacher, and (synthetic worlds only) AMI against the hidden i
 
 AMI figures (evaluation.py does all ground-truth reading):
 - `distilled`: the classifier's labels for every session (session_intents.parquet), at the
-  level-1 node (`top`) and at the predicted node (`node`), over web sessions and over all;
+  level-1 node (`top`) and at the predicted node (`node`), over web sessions, over app sessions
+  (app screens get nodes by the page map alone, no teacher label) and over all;
 - `teacher`: the teacher's primary node (and its level-1 node) on the sessions it labelled;
 - `heldout`: teacher and distilled AMI on the distillation's held-out sessions, and the relative
   drop of distilled against teacher: the "within 3 % of the teacher" figure.
@@ -74,11 +75,17 @@ def _ground_truth_scores(settings: Settings, paths: TaxonomyPaths, taxonomy: Tax
         "ami_distilled_top_all": _finite(scores["distilled_top"]["ami_all"]),
         "ami_distilled_node_web": _finite(scores["distilled_node"]["ami_web"]),
         "ami_distilled_node_all": _finite(scores["distilled_node"]["ami_all"]),
+        "ami_distilled_top_app": _finite(scores["distilled_top"]["ami_app"]),
+        "ami_distilled_node_app": _finite(scores["distilled_node"]["ami_app"]),
         "sessions_web": scores["distilled_top"]["n_web_sessions"],
+        "sessions_app": scores["distilled_top"]["n_app_sessions"],
         "sessions_all": scores["distilled_top"]["n_sessions"],
         "true_intents_web": int(truth.loc[truth["platform"] == "web", "true_intent"].nunique()),
+        "true_intents_app": int(truth.loc[truth["platform"] == "app", "true_intent"].nunique()),
         "ami_target_offline": AMI_TARGET_OFFLINE,
     }
+    if not result["sessions_app"]:
+        result["app_not_measured"] = "no app session has both a distilled label and a ground-truth intent"
     if paths.teacher_labels.is_file():
         teacher = pq.read_table(paths.teacher_labels, columns=["session_id", "primary_node_id"]).to_pandas()
         teacher = teacher[teacher["primary_node_id"].map(lambda node_id: node_id in taxonomy)]

@@ -128,11 +128,6 @@ class SessionBatch:
     def row_of(self) -> dict[str, int]:
         return {session_id: row for row, session_id in enumerate(self.sessions["session_id"])}
 
-    def page_document_frequency(self) -> pd.Series:
-        """Sessions containing each page path."""
-        frame = pd.DataFrame({"session": self.event_session, "page_path": self.page_path}).drop_duplicates()
-        return frame.groupby("page_path").size()
-
     def query_frequency(self) -> pd.Series:
         """Searches per normalised query."""
         present = self.search_query[pd.notna(self.search_query)]
