@@ -42,6 +42,11 @@ def train(
     contrastive_weight: float = typer.Option(
         0.0, "--contrastive-weight", help="Weight of the InfoNCE term over augmented views (0 = off)."
     ),
+    alignment_weight: float | None = typer.Option(
+        None,
+        "--alignment-weight",
+        help="Weight of the alignment term: the pooled embedding predicts the session's taxonomy mix (0 = off; default: the encoder's default).",
+    ),
     no_queries: bool = typer.Option(False, "--no-queries", help="Leave search text out (no MiniLM)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (default: settings seed)."),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads (one is fastest on a shared 2-core box)."),
@@ -56,11 +61,13 @@ def train(
     from clickintent.encoder.pipeline import PretrainConfig, train_encoder, with_training
 
     settings = load_settings(data_dir=data_dir, models_dir=models_dir, seed=seed)
+    base = replace(PretrainConfig(), use_queries=not no_queries)
     config = with_training(
-        replace(PretrainConfig(), use_queries=not no_queries),
+        base,
         max_epochs=epochs,
         batch_size=batch_size,
         contrastive_weight=contrastive_weight,
+        alignment_weight=base.training.alignment_weight if alignment_weight is None else alignment_weight,
         seed=settings.seed,
         threads=threads,
     )

@@ -15,7 +15,11 @@ Heads:
   repeat clicks), mixed with the page head by a learned gate; off by default: it did not help on
   YOOCHOOSE's validation split (Recall@20 0.6595 against 0.6616 without);
 - optional contrastive projection (SimCLR-style, used only by the contrastive term; off by
-  default: +0.0015 probe macro-F1 on the demo world for twice the training time).
+  default: +0.0015 probe macro-F1 on the demo world for twice the training time);
+- optional taxonomy-mix heads (`mix_heads`): linear maps from the pooled embedding to the
+  session's distribution over taxonomy nodes and over top nodes, used only by the alignment
+  term of training (train.alignment_loss). Like the other heads they are not part of the
+  embedding: `embed` and the NumPy live pass never read them.
 
 Token id conventions for every categorical channel: 0 = padding, 1 = masked.
 """
@@ -40,6 +44,8 @@ CATEGORICAL_CHANNELS = ("page", "node", "top_node", "event_type", "platform", "d
 # Channels hidden when an event is masked (the query vector is hidden too). Event type,
 # platform, dwell and gap stay visible: they are the context the masked page is predicted from.
 MASKED_CHANNELS = ("page", "node", "top_node")
+# Channels whose per-session distribution the taxonomy-mix heads predict from the pooled embedding.
+MIX_CHANNELS = ("node", "top_node")
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class EncoderConfig:
     causal: bool = False  # left-to-right attention (next-event training) instead of bidirectional
     copy_head: bool = False
     contrastive_dim: int = 0  # 0 = no contrastive projection
+    # Taxonomy-mix heads on the pooled embedding (the identity-free alignment term); training only.
+    mix_heads: bool = False
     extra: dict[str, object] = field(default_factory=dict)  # free-form provenance, kept in config.json
 
     def __post_init__(self) -> None:
@@ -65,6 +73,8 @@ class EncoderConfig:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.pooling not in ("mean", "max", "mean_max"):
             raise ValueError(f"unknown pooling {self.pooling!r}")
+        if self.mix_heads and not any(self.vocab_sizes.get(c, 0) > 0 for c in MIX_CHANNELS):
+            raise ValueError("mix_heads needs a taxonomy channel (node or top_node)")
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -116,6 +126,12 @@ class SessionEncoder(nn.Module):
             nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, config.contrastive_dim)) if config.contrastive_dim else None
         )
         self.reset_parameters()
+        # Drawn after every other weight, so that the rest of the model starts where it would without them.
+        self.mix_heads = (
+            nn.ModuleDict({c: nn.Linear(d, config.vocab_sizes[c]) for c in MIX_CHANNELS if c in config.channels})
+            if config.mix_heads
+            else None
+        )
 
     def reset_parameters(self) -> None:
         for module in self.embeddings.values():
@@ -206,6 +222,12 @@ class SessionEncoder(nn.Module):
         copy = torch.zeros_like(generate).scatter_add_(2, pages[:, None, :].expand(-1, length, -1), attention)
         gate = torch.sigmoid(self.copy_gate(hidden))
         return torch.log(gate * generate.exp() + (1.0 - gate) * copy + 1e-9)
+
+    def mix_logits(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Logits (B, vocab) of the session's distribution over each taxonomy channel's ids, from its embedding."""
+        if self.mix_heads is None:
+            raise RuntimeError("this encoder has no taxonomy-mix heads")
+        return {channel: head(embeddings) for channel, head in self.mix_heads.items()}
 
     def contrastive(self, embeddings: torch.Tensor) -> torch.Tensor:
         if self.contrastive_projection is None:

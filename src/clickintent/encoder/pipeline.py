@@ -63,6 +63,7 @@ class PretrainConfig:
             dropout=self.dropout,
             pooling=self.pooling,
             contrastive_dim=self.d_model if self.training.contrastive_weight > 0 else 0,
+            mix_heads=self.training.alignment_weight > 0,
         )
 
 
@@ -211,7 +212,8 @@ def _probe_report(frame: pd.DataFrame, embeddings: np.ndarray, paths: EncoderPat
         "version": card.get("version"),
         "created_at": card.get("created_at"),
         "training": {
-            k: card["training"].get(k) for k in ("objective", "contrastive_weight", "best_epoch", "epochs_run", "stopped_by_budget")
+            k: card["training"].get(k)
+            for k in ("objective", "contrastive_weight", "alignment_weight", "best_epoch", "epochs_run", "stopped_by_budget")
         },
     }
     atomic_write_json(out_path or paths.report, report)

@@ -4,7 +4,9 @@ Objectives:
 - "masked": masked event modelling. ~20 % of events have their page, taxonomy nodes and query
   hidden; the loss is cross-entropy of the page head plus the taxonomy node head at those
   events. Optionally plus a contrastive (InfoNCE) term between the masked view and an augmented
-  view (crop, mask, dwell jitter) of the same session.
+  view (crop, mask, dwell jitter) of the same session. Optionally plus the alignment term
+  (`alignment_weight`): the pooled embedding of the masked view predicts the session's own
+  taxonomy mix (see alignment_loss).
 - "next": left-to-right next-page prediction at every position (the benchmark's objective).
 
 Reproducibility: every random draw of epoch e (shuffling, masks, augmentations, dropout) is
@@ -33,7 +35,7 @@ from torch.nn import functional as F
 
 from clickintent.artifacts import atomic_file, atomic_write_json
 from clickintent.encoder.batching import augment_view, collate, length_bucketed_batches, mask_events
-from clickintent.encoder.model import EncoderConfig, SessionEncoder
+from clickintent.encoder.model import N_RESERVED, EncoderConfig, SessionEncoder
 from clickintent.encoder.tokens import TokenizedSessions
 
 
@@ -47,6 +49,10 @@ class TrainConfig:
     mask_probability: float = 0.2
     contrastive_weight: float = 0.0  # 0 = masked modelling only
     temperature: float = 0.1
+    # Weight of the identity-free alignment term (alignment_loss): the pooled embedding predicts
+    # the session's distribution over taxonomy nodes and top nodes, the vocabulary web and app
+    # sessions share. 0 = off; > 0 needs a model with mix heads (EncoderConfig.mix_heads).
+    alignment_weight: float = 0.0
     patience: int = 2  # epochs without validation improvement before stopping
     min_improvement: float = 1e-3  # smaller validation-loss gains count as no improvement
     seed: int = 7
@@ -110,6 +116,35 @@ def data_fingerprint(tokens: TokenizedSessions) -> str:
 # weighs the same whatever batch it lands in (see TrainConfig.equal_target_weights).
 
 
+def taxonomy_mix(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Each session's share of events per id (B, vocab_size) from a (B, T) id grid; PAD and MASK
+    are not events (a session with none gets all zeros). The unknown node is an id like any other."""
+    real = ids >= N_RESERVED
+    counts = torch.zeros(ids.shape[0], vocab_size, dtype=torch.float32, device=ids.device)
+    counts.scatter_add_(1, ids.long(), real.to(torch.float32))
+    return counts / counts.sum(dim=1, keepdim=True).clamp_min(1.0)
+
+
+def mix_divergence(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """KL(target || softmax(logits)) per row (B,), with 0 log 0 = 0: zero exactly when the
+    prediction equals the target, positive otherwise."""
+    log_predicted = F.log_softmax(logits, dim=-1)
+    log_target = torch.log(target.clamp_min(1e-12))
+    return (target * (log_target - log_predicted)).where(target > 0, torch.zeros_like(target)).sum(dim=-1)
+
+
+def alignment_loss(model: SessionEncoder, pooled: torch.Tensor, batch) -> torch.Tensor:
+    """The identity-free alignment term: mean over sessions and taxonomy channels of
+    KL(p_c || softmax(W_c e + b_c)), where e is the session's pooled embedding and p_c the
+    session's own share of events per id of channel c (node, top node) from its unmasked
+    tokens. No labels and no identity: only the taxonomy both platforms' sessions are mapped to."""
+    terms = []
+    for channel, logits in model.mix_logits(pooled).items():
+        target = taxonomy_mix(batch[channel], logits.shape[-1])
+        terms.append(mix_divergence(target, logits).mean())
+    return torch.stack(terms).mean()
+
+
 def masked_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator):
     masked, positions = mask_events(batch, lengths, config.mask_probability, rng)
     hidden, padding = model.encode(masked)
@@ -126,11 +161,13 @@ def masked_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng:
         labels = torch.arange(len(lengths))
         contrast = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
         extra = config.contrastive_weight * contrast
+    if config.alignment_weight > 0:
+        extra = extra + config.alignment_weight * alignment_loss(model, model.pool(hidden, padding), batch)
     return total, int(positions.sum()), extra
 
 
 def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator):  # noqa: ARG001 - LOSSES' signature
-    hidden, _ = model.encode(batch)
+    hidden, padding = model.encode(batch)
     targets = batch["page"][:, 1:]
     has_next = targets > 0
     if model.config.copy_head:
@@ -138,7 +175,10 @@ def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, 
         total = F.nll_loss(log_probs[has_next], targets[has_next], reduction="sum")
     else:
         total = F.cross_entropy(model.page_logits(hidden[:, :-1][has_next]), targets[has_next], reduction="sum")
-    return total, int(has_next.sum()), torch.zeros(())
+    extra = torch.zeros(())
+    if config.alignment_weight > 0:
+        extra = config.alignment_weight * alignment_loss(model, model.pool(hidden, padding), batch)
+    return total, int(has_next.sum()), extra
 
 
 LOSSES: dict[str, Callable] = {"masked": masked_loss, "next": next_event_loss}
@@ -151,8 +191,9 @@ def expected_targets_per_session(lengths: np.ndarray, config: TrainConfig) -> fl
 
 
 def validation_loss(model: SessionEncoder, tokens: TokenizedSessions, config: TrainConfig) -> float:
-    """Mean loss per target over the validation sessions with fixed masks, no contrastive term."""
-    plain = TrainConfig(**{**asdict(config), "contrastive_weight": 0.0})
+    """Mean loss per target over the validation sessions with fixed masks, no contrastive or
+    alignment term (early stopping compares the same quantity whatever their weights)."""
+    plain = TrainConfig(**{**asdict(config), "contrastive_weight": 0.0, "alignment_weight": 0.0})
     rng = np.random.default_rng([config.seed, 999_983])
     lengths = tokens.lengths
     usable = np.flatnonzero(lengths >= (2 if config.objective == "next" else 1))
@@ -216,6 +257,28 @@ class CheckpointPaths:
         return self.directory / "optimizer.safetensors"
 
 
+def training_fingerprint_settings(config: TrainConfig) -> dict:
+    """The training settings a checkpoint's fingerprint covers.
+
+    The thread count changes speed, not the model: a run may resume with another one. Settings
+    added after checkpoints existed are left out at their off value (alignment_weight 0), so a
+    checkpoint written before they existed still resumes.
+    """
+    settings = {k: v for k, v in asdict(config).items() if k != "threads"}
+    if settings["alignment_weight"] == 0:
+        del settings["alignment_weight"]
+    return settings
+
+
+def model_fingerprint_json(config: EncoderConfig) -> str:
+    """The architecture a checkpoint's fingerprint covers: the config's JSON, without mix_heads
+    when off (added after checkpoints existed; the same rule as training_fingerprint_settings)."""
+    fields = asdict(config)
+    if not fields["mix_heads"]:
+        del fields["mix_heads"]
+    return json.dumps(fields, indent=2, sort_keys=True)
+
+
 def fit(
     model: SessionEncoder,
     train_tokens: TokenizedSessions,
@@ -240,11 +303,12 @@ def fit(
     started = time.perf_counter()
     paths = CheckpointPaths(Path(checkpoint_dir))
     paths.directory.mkdir(parents=True, exist_ok=True)
-    # Thread count changes speed, not the model: a run may resume with another one.
-    settings_that_shape_the_model = {k: v for k, v in asdict(config).items() if k != "threads"}
+    if config.alignment_weight > 0 and model.mix_heads is None:
+        raise ValueError("alignment_weight > 0 needs an encoder with taxonomy-mix heads (EncoderConfig.mix_heads)")
+    settings_that_shape_the_model = training_fingerprint_settings(config)
     fingerprint = hashlib.sha256(
         (
-            model.config.to_json()
+            model_fingerprint_json(model.config)
             + json.dumps(settings_that_shape_the_model, sort_keys=True)
             + data_fingerprint(train_tokens)
             + (data_fingerprint(validation_tokens) if validation_tokens is not None else "-")
