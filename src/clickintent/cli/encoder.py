@@ -47,6 +47,11 @@ def train(
         "--alignment-weight",
         help="Weight of the alignment term: the pooled embedding predicts the session's taxonomy mix (0 = off; default: the encoder's default).",
     ),
+    cross_platform_weight: float | None = typer.Option(
+        None,
+        "--cross-platform-weight",
+        help="Weight of the cross-platform contrastive term: web and app sessions of the same dominant top node pulled together, no identity (0 = off; default: the encoder's default).",
+    ),
     no_queries: bool = typer.Option(False, "--no-queries", help="Leave search text out (no MiniLM)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (default: settings seed)."),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads (one is fastest on a shared 2-core box)."),
@@ -68,6 +73,7 @@ def train(
         batch_size=batch_size,
         contrastive_weight=contrastive_weight,
         alignment_weight=base.training.alignment_weight if alignment_weight is None else alignment_weight,
+        cross_platform_weight=base.training.cross_platform_weight if cross_platform_weight is None else cross_platform_weight,
         seed=settings.seed,
         threads=threads,
     )

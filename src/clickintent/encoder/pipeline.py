@@ -213,7 +213,15 @@ def _probe_report(frame: pd.DataFrame, embeddings: np.ndarray, paths: EncoderPat
         "created_at": card.get("created_at"),
         "training": {
             k: card["training"].get(k)
-            for k in ("objective", "contrastive_weight", "alignment_weight", "best_epoch", "epochs_run", "stopped_by_budget")
+            for k in (
+                "objective",
+                "contrastive_weight",
+                "alignment_weight",
+                "cross_platform_weight",
+                "best_epoch",
+                "epochs_run",
+                "stopped_by_budget",
+            )
         },
     }
     atomic_write_json(out_path or paths.report, report)

@@ -6,7 +6,9 @@ Objectives:
   events. Optionally plus a contrastive (InfoNCE) term between the masked view and an augmented
   view (crop, mask, dwell jitter) of the same session. Optionally plus the alignment term
   (`alignment_weight`): the pooled embedding of the masked view predicts the session's own
-  taxonomy mix (see alignment_loss).
+  taxonomy mix (see alignment_loss). Optionally plus the cross-platform term
+  (`cross_platform_weight`): a symmetric InfoNCE pairing each web session with the app sessions
+  of the same dominant top node, and back (see cross_platform_infonce); no identity.
 - "next": left-to-right next-page prediction at every position (the benchmark's objective).
 
 Reproducibility: every random draw of epoch e (shuffling, masks, augmentations, dropout) is
@@ -36,7 +38,12 @@ from torch.nn import functional as F
 from clickintent.artifacts import atomic_file, atomic_write_json
 from clickintent.encoder.batching import augment_view, collate, length_bucketed_batches, mask_events
 from clickintent.encoder.model import N_RESERVED, EncoderConfig, SessionEncoder
-from clickintent.encoder.tokens import TokenizedSessions
+from clickintent.encoder.tokens import UNKNOWN, TokenizedSessions
+from clickintent.events.contract import PLATFORMS
+
+# Platform token ids, as every Vocabulary numbers the contract's platforms (tokens.Vocabulary).
+WEB = UNKNOWN + 1 + PLATFORMS.index("web")
+APP = UNKNOWN + 1 + PLATFORMS.index("app")
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,10 @@ class TrainConfig:
     # the session's distribution over taxonomy nodes and top nodes, the vocabulary web and app
     # sessions share. 0 = off; > 0 needs a model with mix heads (EncoderConfig.mix_heads).
     alignment_weight: float = 0.0
+    # Weight of the identity-free cross-platform contrastive term (cross_platform_infonce): web
+    # and app sessions whose most frequent top node is the same are pulled together, all other
+    # pairs of the two platforms pushed apart. 0 = off. No extra parameters.
+    cross_platform_weight: float = 0.0
     patience: int = 2  # epochs without validation improvement before stopping
     min_improvement: float = 1e-3  # smaller validation-loss gains count as no improvement
     seed: int = 7
@@ -145,7 +156,70 @@ def alignment_loss(model: SessionEncoder, pooled: torch.Tensor, batch) -> torch.
     return torch.stack(terms).mean()
 
 
-def masked_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator):
+def dominant_ids(ids: torch.Tensor) -> torch.Tensor:
+    """Each session's most frequent known id (B,) in a (B, T) id grid, the smallest on ties; -1
+    for a session without one. PAD, MASK and the unknown id are not counted."""
+    known = ids > UNKNOWN
+    vocab = int(ids.max()) + 1 if ids.numel() else UNKNOWN + 1
+    counts = torch.zeros(ids.shape[0], max(vocab, UNKNOWN + 1), dtype=torch.float32, device=ids.device)
+    counts.scatter_add_(1, ids.long(), known.to(torch.float32))
+    best = counts.argmax(dim=1)
+    return torch.where(counts.amax(dim=1) > 0, best, torch.full_like(best, -1))
+
+
+def session_platforms(batch) -> torch.Tensor:
+    """Each session's platform token id (B,), from its first event."""
+    return batch["platform"][:, 0]
+
+
+def cross_platform_infonce(embeddings: torch.Tensor, platforms: torch.Tensor, tops: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The identity-free cross-platform term over one batch of sessions.
+
+    With z the L2-normalised embeddings, s(i, j) = z_i . z_j / temperature, for a web session i
+    with positives P(i) = {app sessions j of the same dominant top node} and candidates A (every
+    app session of the batch):
+
+        l_web(i) = -log( sum_{j in P(i)} exp s(i, j) / sum_{j in A} exp s(i, j) ),
+
+    l_app(j) likewise over the web sessions. The term is the mean of l_web over web sessions with
+    at least one positive plus the same mean for app sessions, halved (one direction alone when
+    only one has anchors; 0 when no session has a positive). No identity, no labels: only the
+    taxonomy both platforms' sessions are mapped to.
+    """
+    web = platforms == WEB
+    app = platforms == APP
+    if not bool(web.any()) or not bool(app.any()):
+        return embeddings.sum() * 0.0
+    z = F.normalize(embeddings, dim=-1)
+    scores = z[web] @ z[app].T / temperature
+    web_tops, app_tops = tops[web], tops[app]
+    positive = (web_tops[:, None] == app_tops[None, :]) & (web_tops[:, None] >= 0)
+    terms = []
+    for similarity, pairs in ((scores, positive), (scores.T, positive.T)):
+        anchors = pairs.any(dim=1)
+        if not bool(anchors.any()):
+            continue
+        similarity, pairs = similarity[anchors], pairs[anchors]
+        numerator = torch.logsumexp(similarity.masked_fill(~pairs, float("-inf")), dim=1)
+        terms.append((torch.logsumexp(similarity, dim=1) - numerator).mean())
+    if not terms:
+        return embeddings.sum() * 0.0
+    return torch.stack(terms).mean()
+
+
+def cross_platform_loss(model: SessionEncoder, pooled: torch.Tensor, batch, config: TrainConfig, partner=None) -> torch.Tensor:
+    """cross_platform_infonce over the batch's pooled embeddings, plus those of `partner` (an
+    extra batch of the platform the batch lacks, embedded unmasked) when given. Platforms and
+    dominant top nodes come from each session's own unmasked tokens."""
+    platforms, tops = session_platforms(batch), dominant_ids(batch["top_node"])
+    if partner is not None:
+        pooled = torch.cat([pooled, model.embed(partner)])
+        platforms = torch.cat([platforms, session_platforms(partner)])
+        tops = torch.cat([tops, dominant_ids(partner["top_node"])])
+    return cross_platform_infonce(pooled, platforms, tops, config.temperature)
+
+
+def masked_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator, partner=None):
     masked, positions = mask_events(batch, lengths, config.mask_probability, rng)
     hidden, padding = model.encode(masked)
     states = hidden[positions]
@@ -163,10 +237,12 @@ def masked_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng:
         extra = config.contrastive_weight * contrast
     if config.alignment_weight > 0:
         extra = extra + config.alignment_weight * alignment_loss(model, model.pool(hidden, padding), batch)
+    if config.cross_platform_weight > 0:
+        extra = extra + config.cross_platform_weight * cross_platform_loss(model, model.pool(hidden, padding), batch, config, partner)
     return total, int(positions.sum()), extra
 
 
-def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator):  # noqa: ARG001 - LOSSES' signature
+def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator, partner=None):  # noqa: ARG001 - LOSSES' signature
     hidden, padding = model.encode(batch)
     targets = batch["page"][:, 1:]
     has_next = targets > 0
@@ -178,10 +254,33 @@ def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, 
     extra = torch.zeros(())
     if config.alignment_weight > 0:
         extra = config.alignment_weight * alignment_loss(model, model.pool(hidden, padding), batch)
+    if config.cross_platform_weight > 0:
+        extra = extra + config.cross_platform_weight * cross_platform_loss(model, model.pool(hidden, padding), batch, config, partner)
     return total, int(has_next.sum()), extra
 
 
 LOSSES: dict[str, Callable] = {"masked": masked_loss, "next": next_event_loss}
+
+
+def first_event_platforms(tokens: TokenizedSessions) -> np.ndarray:
+    """Each session's platform token id from its first event (UNKNOWN for an empty session)."""
+    if "platform" not in tokens.channels:
+        raise ValueError("cross_platform_weight > 0 needs the platform channel")
+    lengths = tokens.lengths
+    first = tokens.channels["platform"][np.minimum(tokens.offsets[:-1], max(len(tokens.channels["platform"]) - 1, 0))]
+    return np.where(lengths > 0, first, UNKNOWN)
+
+
+def partner_sessions(batch_platforms: np.ndarray, pools: dict[int, np.ndarray], size: int, rng: np.random.Generator) -> np.ndarray | None:
+    """The extra sessions the cross-platform term adds to a batch: when the batch holds fewer than
+    `size` sessions of web or of app, `size` sessions (without replacement, at most the pool) drawn
+    with `rng` from the training sessions of the platform it holds fewer of; None otherwise."""
+    counts = {platform: int((batch_platforms == platform).sum()) for platform in (WEB, APP)}
+    lacking = min(counts, key=lambda platform: (counts[platform], platform))
+    pool = pools.get(lacking, np.zeros(0, np.int64))
+    if counts[lacking] >= size or len(pool) == 0:
+        return None
+    return np.sort(rng.choice(pool, size=min(size, len(pool)), replace=False))
 
 
 def expected_targets_per_session(lengths: np.ndarray, config: TrainConfig) -> float:
@@ -191,9 +290,9 @@ def expected_targets_per_session(lengths: np.ndarray, config: TrainConfig) -> fl
 
 
 def validation_loss(model: SessionEncoder, tokens: TokenizedSessions, config: TrainConfig) -> float:
-    """Mean loss per target over the validation sessions with fixed masks, no contrastive or
-    alignment term (early stopping compares the same quantity whatever their weights)."""
-    plain = TrainConfig(**{**asdict(config), "contrastive_weight": 0.0, "alignment_weight": 0.0})
+    """Mean loss per target over the validation sessions with fixed masks, no contrastive,
+    alignment or cross-platform term (early stopping compares the same quantity whatever their weights)."""
+    plain = TrainConfig(**{**asdict(config), "contrastive_weight": 0.0, "alignment_weight": 0.0, "cross_platform_weight": 0.0})
     rng = np.random.default_rng([config.seed, 999_983])
     lengths = tokens.lengths
     usable = np.flatnonzero(lengths >= (2 if config.objective == "next" else 1))
@@ -261,12 +360,13 @@ def training_fingerprint_settings(config: TrainConfig) -> dict:
     """The training settings a checkpoint's fingerprint covers.
 
     The thread count changes speed, not the model: a run may resume with another one. Settings
-    added after checkpoints existed are left out at their off value (alignment_weight 0), so a
-    checkpoint written before they existed still resumes.
+    added after checkpoints existed are left out at their off value (alignment_weight 0,
+    cross_platform_weight 0), so a checkpoint written before they existed still resumes.
     """
     settings = {k: v for k, v in asdict(config).items() if k != "threads"}
-    if settings["alignment_weight"] == 0:
-        del settings["alignment_weight"]
+    for late in ("alignment_weight", "cross_platform_weight"):
+        if settings[late] == 0:
+            del settings[late]
     return settings
 
 
@@ -342,6 +442,11 @@ def fit(
     usable = np.flatnonzero(train_lengths >= (2 if config.objective == "next" else 1))
     loss_fn = LOSSES[config.objective]
     normalizer = config.batch_size * expected_targets_per_session(train_lengths[usable], config)
+    if config.cross_platform_weight > 0:
+        # Positions in `usable` per platform, for the partner batches of single-platform batches.
+        usable_platforms = first_event_platforms(train_tokens)[usable]
+        partner_pools = {platform: np.flatnonzero(usable_platforms == platform) for platform in (WEB, APP)}
+        partner_size = max(1, config.batch_size // 4)
     epoch = state["epochs_completed"]
     stopped_by_budget = False
     epochs_this_call = 0
@@ -372,7 +477,12 @@ def fit(
                         group["lr"] = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress_share))
                 sessions = usable[positions]
                 batch, lengths = collate(train_tokens, sessions)
-                loss_sum, n_targets, extra = loss_fn(model, batch, lengths, config, rng)
+                partner = None
+                if config.cross_platform_weight > 0:
+                    extra_positions = partner_sessions(usable_platforms[positions], partner_pools, partner_size, rng)
+                    if extra_positions is not None:
+                        partner, _ = collate(train_tokens, usable[extra_positions])
+                loss_sum, n_targets, extra = loss_fn(model, batch, lengths, config, rng, partner=partner)
                 denominator = normalizer if config.equal_target_weights else max(n_targets, 1)
                 loss = loss_sum / denominator + extra
                 optimizer.zero_grad(set_to_none=True)
