@@ -33,6 +33,7 @@ from clickintent.encoder.train import (
     taxonomy_mix,
     training_fingerprint_settings,
 )
+from support.interrupted_training import assert_same_weights, straight_and_resumed
 
 
 @pytest.fixture(scope="module")
@@ -163,23 +164,9 @@ def test_interrupted_aligned_training_resumes_to_the_same_weights(world, tmp_pat
     train, validation, config = world
     config = replace(config, mix_heads=True)
     settings = replace(TINY, alignment_weight=1.0)
-    straight = build_model(config, 1)
-    fit(straight, train, validation, settings, tmp_path / "straight", progress=False)
-
-    class Interrupted(Exception):
-        pass
-
-    def interrupt(message: str) -> None:
-        if message.startswith("epoch 2:"):
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        fit(build_model(config, 1), train, validation, settings, tmp_path / "resumed", progress=False, log=interrupt)
-    resumed = build_model(config, 99)
-    result = fit(resumed, train, validation, settings, tmp_path / "resumed", progress=False)
+    straight, resumed, result = straight_and_resumed(config, train, validation, settings, tmp_path)
     assert result.resumed_from_epoch == 2 and result.epochs_run == 3
-    for name, tensor in straight.state_dict().items():
-        assert torch.equal(tensor, resumed.state_dict()[name]), name
+    assert_same_weights(straight, resumed)
     # Another weight is another configuration: it starts fresh rather than resuming.
     messages: list[str] = []
     other = fit(

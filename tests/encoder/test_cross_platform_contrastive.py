@@ -34,6 +34,7 @@ from clickintent.encoder.train import (
     split_by_time,
     training_fingerprint_settings,
 )
+from support.interrupted_training import assert_same_weights, straight_and_resumed
 
 
 @pytest.fixture(scope="module")
@@ -198,23 +199,9 @@ def test_zero_weight_is_inert(world, tmp_path):
 def test_interrupted_cross_platform_training_resumes_to_the_same_weights(world, tmp_path):
     train, validation, config = world
     settings = replace(TINY, cross_platform_weight=1.0)
-    straight = build_model(config, 1)
-    fit(straight, train, validation, settings, tmp_path / "straight", progress=False)
-
-    class Interrupted(Exception):
-        pass
-
-    def interrupt(message: str) -> None:
-        if message.startswith("epoch 2:"):
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        fit(build_model(config, 1), train, validation, settings, tmp_path / "resumed", progress=False, log=interrupt)
-    resumed = build_model(config, 99)
-    result = fit(resumed, train, validation, settings, tmp_path / "resumed", progress=False)
+    straight, resumed, result = straight_and_resumed(config, train, validation, settings, tmp_path)
     assert result.resumed_from_epoch == 2 and result.epochs_run == 3
-    for name, tensor in straight.state_dict().items():
-        assert torch.equal(tensor, resumed.state_dict()[name]), name
+    assert_same_weights(straight, resumed)
     messages: list[str] = []
     other = fit(
         build_model(config, 1),

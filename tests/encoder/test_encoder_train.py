@@ -7,12 +7,12 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from clickintent.encoder.model import EncoderConfig
 from clickintent.encoder.synthetic import synthesize_sequences
 from clickintent.encoder.tokens import FixedQueryVectors, fit_vocabulary, tokenize_sequences
 from clickintent.encoder.train import TrainConfig, build_model, fit, split_by_time
+from support.interrupted_training import assert_same_weights, straight_and_resumed
 
 
 @pytest.fixture(scope="module")
@@ -45,23 +45,9 @@ def test_masked_pretraining_lowers_validation_loss(world, tmp_path):
 
 def test_interrupted_training_resumes_to_the_same_weights(world, tmp_path):
     train, validation, config, *_ = world
-    straight = build_model(config, 1)
-    fit(straight, train, validation, TINY, tmp_path / "straight", progress=False)
-
-    class Interrupted(Exception):
-        pass
-
-    def interrupt_after_second_epoch(message: str) -> None:
-        if message.startswith("epoch 2:"):
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        fit(build_model(config, 1), train, validation, TINY, tmp_path / "resumed", progress=False, log=interrupt_after_second_epoch)
-    resumed = build_model(config, 99)  # different initial weights: the checkpoint must win
-    result = fit(resumed, train, validation, TINY, tmp_path / "resumed", progress=False)
+    straight, resumed, result = straight_and_resumed(config, train, validation, TINY, tmp_path)
     assert result.resumed_from_epoch == 2 and result.epochs_run == 3
-    for name, tensor in straight.state_dict().items():
-        assert torch.equal(tensor, resumed.state_dict()[name]), name
+    assert_same_weights(straight, resumed)
     # A finished run is not trained again.
     again = fit(build_model(config, 5), train, validation, TINY, tmp_path / "resumed", progress=False)
     assert again.epochs_run == 3 and again.resumed_from_epoch == 3
