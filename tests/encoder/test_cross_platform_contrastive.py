@@ -13,14 +13,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from clickintent.encoder.batching import collate
-from clickintent.encoder.model import MASK, PAD, EncoderConfig
-from clickintent.encoder.synthetic import synthesize_sequences
-from clickintent.encoder.tokens import UNKNOWN, FixedQueryVectors, fit_vocabulary, tokenize_sequences
+from clickintent.encoder.model import MASK, PAD
+from clickintent.encoder.tokens import UNKNOWN
 from clickintent.encoder.train import (
     APP,
     WEB,
@@ -31,21 +29,14 @@ from clickintent.encoder.train import (
     first_event_platforms,
     fit,
     partner_sessions,
-    split_by_time,
     training_fingerprint_settings,
 )
-from support.interrupted_training import assert_same_weights, straight_and_resumed
+from support.tiny_encoder import TINY, assert_same_weights, fit_logged, straight_and_resumed, tiny_world
 
 
 @pytest.fixture(scope="module")
 def world():
-    frame, _ = synthesize_sequences(600, seed=11)
-    end = pd.to_datetime(frame["session_end_ts"], utc=True).to_numpy()
-    train_rows, validation_rows = split_by_time(end, 0.3)
-    vocabulary = fit_vocabulary(frame.iloc[train_rows])
-    tokens = tokenize_sequences(frame, vocabulary, 32, FixedQueryVectors(dim=16))
-    config = EncoderConfig(vocab_sizes=vocabulary.vocab_sizes(), query_dim=16, max_len=32, d_model=32, n_heads=2, d_ff=64)
-    return tokens.subset(train_rows), tokens.subset(validation_rows), config
+    return tiny_world()
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +54,6 @@ def shared_world(world):
         return replace(tokens, channels={**tokens.channels, "top_node": top})
 
     return share(train), share(validation), config
-
-
-TINY = TrainConfig(objective="masked", max_epochs=3, batch_size=64, learning_rate=3e-3, threads=1, patience=5)
 
 
 # ---- the loss itself ----
@@ -202,14 +190,5 @@ def test_interrupted_cross_platform_training_resumes_to_the_same_weights(world, 
     straight, resumed, result = straight_and_resumed(config, train, validation, settings, tmp_path)
     assert result.resumed_from_epoch == 2 and result.epochs_run == 3
     assert_same_weights(straight, resumed)
-    messages: list[str] = []
-    other = fit(
-        build_model(config, 1),
-        train,
-        validation,
-        replace(settings, cross_platform_weight=0.5),
-        tmp_path / "resumed",
-        progress=False,
-        log=messages.append,
-    )
+    other, messages = fit_logged(config, train, validation, replace(settings, cross_platform_weight=0.5), tmp_path / "resumed")
     assert other.resumed_from_epoch is None and "starting fresh" in messages[0]

@@ -12,7 +12,7 @@ from clickintent.encoder.model import EncoderConfig
 from clickintent.encoder.synthetic import synthesize_sequences
 from clickintent.encoder.tokens import FixedQueryVectors, fit_vocabulary, tokenize_sequences
 from clickintent.encoder.train import TrainConfig, build_model, fit, split_by_time
-from support.interrupted_training import assert_same_weights, straight_and_resumed
+from support.tiny_encoder import assert_same_weights, straight_and_resumed
 
 
 @pytest.fixture(scope="module")
