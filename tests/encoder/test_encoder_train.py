@@ -5,28 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from clickintent.encoder.model import EncoderConfig
-from clickintent.encoder.synthetic import synthesize_sequences
-from clickintent.encoder.tokens import FixedQueryVectors, fit_vocabulary, tokenize_sequences
-from clickintent.encoder.train import TrainConfig, build_model, fit, split_by_time
-from support.tiny_encoder import assert_same_weights, straight_and_resumed
+from clickintent.encoder.tokens import FixedQueryVectors
+from clickintent.encoder.train import build_model, fit
+from support.tiny_encoder import TINY, assert_same_weights, straight_and_resumed, tiny_tokens
 
 
 @pytest.fixture(scope="module")
 def world():
-    frame, _ = synthesize_sequences(400, seed=11)
-    end = pd.to_datetime(frame["session_end_ts"], utc=True).to_numpy()
-    train_rows, validation_rows = split_by_time(end, 0.2)
-    vocabulary = fit_vocabulary(frame.iloc[train_rows])
-    tokens = tokenize_sequences(frame, vocabulary, 32, FixedQueryVectors(dim=16))
-    config = EncoderConfig(vocab_sizes=vocabulary.vocab_sizes(), query_dim=16, max_len=32, d_model=32, n_heads=2, d_ff=64)
+    tokens, config, end, train_rows, validation_rows = tiny_tokens(400, 0.2)
     return tokens.subset(train_rows), tokens.subset(validation_rows), config, end, train_rows, validation_rows
-
-
-TINY = TrainConfig(objective="masked", max_epochs=3, batch_size=64, learning_rate=3e-3, threads=1, patience=5)
 
 
 def test_split_by_time_holds_out_the_latest_sessions(world):

@@ -17,14 +17,20 @@ from clickintent.encoder.train import TrainConfig, build_model, fit, split_by_ti
 TINY = TrainConfig(objective="masked", max_epochs=3, batch_size=64, learning_rate=3e-3, threads=1, patience=5)
 
 
-def tiny_world():
-    """(train tokens, validation tokens, encoder config): 600 synthetic sessions split by time."""
-    frame, _ = synthesize_sequences(600, seed=11)
+def tiny_tokens(sessions: int = 600, validation_fraction: float = 0.3):
+    """(tokens, encoder config, session ends, train rows, validation rows) of synthetic sessions split by time."""
+    frame, _ = synthesize_sequences(sessions, seed=11)
     end = pd.to_datetime(frame["session_end_ts"], utc=True).to_numpy()
-    train_rows, validation_rows = split_by_time(end, 0.3)
+    train_rows, validation_rows = split_by_time(end, validation_fraction)
     vocabulary = fit_vocabulary(frame.iloc[train_rows])
     tokens = tokenize_sequences(frame, vocabulary, 32, FixedQueryVectors(dim=16))
     config = EncoderConfig(vocab_sizes=vocabulary.vocab_sizes(), query_dim=16, max_len=32, d_model=32, n_heads=2, d_ff=64)
+    return tokens, config, end, train_rows, validation_rows
+
+
+def tiny_world():
+    """(train tokens, validation tokens, encoder config)."""
+    tokens, config, _, train_rows, validation_rows = tiny_tokens()
     return tokens.subset(train_rows), tokens.subset(validation_rows), config
 
 

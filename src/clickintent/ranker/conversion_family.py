@@ -32,7 +32,7 @@ import numpy as np
 
 from clickintent.ranker.layout import FeatureLayout
 from clickintent.ranker.reasons import Reason
-from clickintent.ranker.served import LayoutModel, ModelCardError, load_booster, load_model_card, save_layout_model
+from clickintent.ranker.served import LayoutModel, ModelCardError, save_layout_model
 from clickintent.ranker.tabular import ColumnKind, FeatureColumn
 
 CONVERSION_DIR = "conversion"
@@ -47,6 +47,9 @@ SERVING_OBSERVATION_POINT = "app_session_start"
 @dataclass
 class FamilyConversionModel(LayoutModel):
     """A stored conversion model; `classes[0]` is 'none'."""
+
+    directory_name = CONVERSION_DIR
+    card_format = CONVERSION_CARD_FORMAT
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -67,14 +70,6 @@ class FamilyConversionModel(LayoutModel):
                 np.nan,
             )
         )
-
-    @classmethod
-    def load(cls, models_dir: Path, *, threads: int = 1) -> FamilyConversionModel:
-        directory = Path(models_dir) / CONVERSION_DIR
-        card = load_model_card(directory, CONVERSION_CARD_FORMAT)
-        layout = FeatureLayout.from_json(card["layout"])
-        booster = load_booster(directory, card, layout, threads)
-        return cls(booster=booster, layout=layout, card=card, threads=threads)
 
     def matrix(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Encoded rows; `observation_point` defaults to app_session_start (the app asking)."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import xgboost as xgb
@@ -122,6 +122,17 @@ class LayoutModel:
     card: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
     templates: ReasonTemplates = FEATURE_REASON_TEMPLATES
+    # Each stored model's folder under the models directory and the card format it writes.
+    directory_name: ClassVar[str] = ""
+    card_format: ClassVar[str] = ""
+
+    @classmethod
+    def load(cls, models_dir: Path, *, threads: int = 1) -> Self:
+        """The model in `<models_dir>/<directory_name>/`; ModelCardError if missing or incompatible."""
+        directory = Path(models_dir) / cls.directory_name
+        card = load_model_card(directory, cls.card_format)
+        layout = FeatureLayout.from_json(card["layout"])
+        return cls(booster=load_booster(directory, card, layout, threads), layout=layout, card=card, threads=threads)
 
     def __post_init__(self) -> None:
         self.encoder = MatrixEncoder.of(self.layout)

@@ -66,7 +66,7 @@ import numpy as np
 from clickintent.ranker.encoding import CandidateBlock
 from clickintent.ranker.layout import FeatureLayout
 from clickintent.ranker.reasons import Reason
-from clickintent.ranker.served import LayoutModel, ModelCardError, load_booster, load_model_card, save_layout_model
+from clickintent.ranker.served import LayoutModel, ModelCardError, save_layout_model
 from clickintent.ranker.tabular import ColumnKind, FeatureColumn
 
 TILE_RANKER_DIR = "tile_ranker"
@@ -86,20 +86,14 @@ GROUPED_VECTORS = ("web_embedding",)
 class TileRanker(LayoutModel):
     """A stored tile ranker; `score` and `reasons` are the per-request path (no pandas)."""
 
+    directory_name = TILE_RANKER_DIR
+    card_format = TILE_CARD_FORMAT
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if "position" not in self._column_index:
             raise ModelCardError("a tile ranker's layout must have the position column")
         self._position_column = self._column_index["position"]
-
-    @classmethod
-    def load(cls, models_dir: Path, *, threads: int = 1) -> TileRanker:
-        """The ranker in `<models_dir>/tile_ranker/`; ModelCardError if missing or incompatible."""
-        directory = Path(models_dir) / TILE_RANKER_DIR
-        card = load_model_card(directory, TILE_CARD_FORMAT)
-        layout = FeatureLayout.from_json(card["layout"])
-        booster = load_booster(directory, card, layout, threads)
-        return cls(booster=booster, layout=layout, card=card, threads=threads)
 
     def matrix(
         self, rows: Sequence[Mapping[str, Any]], *, over: tuple[CandidateBlock, Mapping[str, Any], Sequence[str]] | None = None
