@@ -33,19 +33,39 @@ product_features_source = FileSource(
     tags={"dbt_model": "dim_products"},
 )
 
-# customer_web_intent: One row per customer per linked web session (fct_web_login_links):
-# as_of_ts is that session's end, and each feature aggregates the customer's linked web sessions
-# that ended in [as_of_ts - 30 days, as_of_ts] (both ends included; a window RANGE over
-# session_end_ts). Nothing after as_of_ts counts, so a row is point-in-time correct.
-# taxonomy_node_shares_30d is the event-weighted share per top-level node over those sessions,
-# in dim_taxonomy_top_nodes order. Feast feature view customer_web_intent (entity customer),
-# stamped as_of_ts, ttl 30 days (the features describe 30 days).
+# customer_app_intent: One row per customer per kept app session end: the customer's in-app
+# intent as of that end (as_of_ts), over their kept app sessions on any device that ended in
+# [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, so a row
+# is point-in-time correct. The customer is the app's own sign-in, not a link from the web: the
+# same in the identity-free mode. app_taxonomy_node_shares_30d is the share per top-level node
+# of the window's events on any node, in dim_taxonomy_top_nodes order (the order of
+# fct_customer_web_intent's). Feature names carry app_ so that a feature service can hold them
+# beside the customer's web features. Feast feature view customer_app_intent (entity customer),
+# stamped as_of_ts, ttl 30 days.
+# Built by dbt model `fct_customer_app_intent` (models/marts/fct_customer_app_intent.sql).
+customer_app_intent_source = FileSource(
+    name="customer_app_intent_source",
+    path=mart_path("fct_customer_app_intent"),
+    timestamp_field="as_of_ts",
+    description="One row per customer per kept app session end: the customer's in-app intent as of that end (as_of_ts), over their kept app sessions on any device that ended in [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, so a row is point-in-time correct. The customer is the app's own sign-in, not a link from the web: the same in the identity-free mode. app_taxonomy_node_shares_30d is the share per top-level node of the window's events on any node, in dim_taxonomy_top_nodes order (the order of fct_customer_web_intent's). Feature names carry app_ so that a feature service can hold them beside the customer's web features. Feast feature view customer_app_intent (entity customer), stamped as_of_ts, ttl 30 days.",
+    tags={"dbt_model": "fct_customer_app_intent"},
+)
+
+# customer_web_intent: One row per customer per moment a linked web session starts to count
+# (fct_web_login_links.counts_from_ts: a login session's end; for sessions stitched at a login,
+# the login's time, so several of them give one row): as_of_ts is that moment, and each feature
+# aggregates the customer's linked web sessions that count by as_of_ts and ended in [as_of_ts -
+# 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, and a stitched session
+# never counts before its login, so a row is point-in-time correct. taxonomy_node_shares_30d is
+# the event-weighted share per top-level node over those sessions, in dim_taxonomy_top_nodes
+# order. Feast feature view customer_web_intent (entity customer), stamped as_of_ts, ttl 30 days
+# (the features describe 30 days).
 # Built by dbt model `fct_customer_web_intent` (models/marts/fct_customer_web_intent.sql).
 customer_web_intent_source = FileSource(
     name="customer_web_intent_source",
     path=mart_path("fct_customer_web_intent"),
     timestamp_field="as_of_ts",
-    description="One row per customer per linked web session (fct_web_login_links): as_of_ts is that session's end, and each feature aggregates the customer's linked web sessions that ended in [as_of_ts - 30 days, as_of_ts] (both ends included; a window RANGE over session_end_ts). Nothing after as_of_ts counts, so a row is point-in-time correct. taxonomy_node_shares_30d is the event-weighted share per top-level node over those sessions, in dim_taxonomy_top_nodes order. Feast feature view customer_web_intent (entity customer), stamped as_of_ts, ttl 30 days (the features describe 30 days).",
+    description="One row per customer per moment a linked web session starts to count (fct_web_login_links.counts_from_ts: a login session's end; for sessions stitched at a login, the login's time, so several of them give one row): as_of_ts is that moment, and each feature aggregates the customer's linked web sessions that count by as_of_ts and ended in [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, and a stitched session never counts before its login, so a row is point-in-time correct. taxonomy_node_shares_30d is the event-weighted share per top-level node over those sessions, in dim_taxonomy_top_nodes order. Feast feature view customer_web_intent (entity customer), stamped as_of_ts, ttl 30 days (the features describe 30 days).",
     tags={"dbt_model": "fct_customer_web_intent"},
 )
 
@@ -60,6 +80,24 @@ session_sequence_source = FileSource(
     timestamp_field="session_end_ts",
     description="One row per session, web and app, that passed the bot/junk filter, with its events as arrays ordered by (event_ts, event_id): the session encoder's input. All arrays have n_events elements. Feast feature view session_sequence (entity session), stamped session_end_ts.",
     tags={"dbt_model": "fct_session_sequences"},
+)
+
+# visitor_journey: One row per visitor (visitor_id = '<platform>:<anonymous_id>': a cookie on
+# the web, a device in the app) per kept session end: the visitor's journey as of that end
+# (as_of_ts), over its kept sessions that ended in [as_of_ts - 30 days, as_of_ts] (both ends
+# included). Nothing after as_of_ts counts, so a row is point-in-time correct. A journey is
+# everything the cookie or device did, signed in or not, and names no customer (the same in the
+# identity-free mode); has_logged_in_before tells a trainer for anonymous visitors which rows to
+# keep. taxonomy_node_shares_30d is the share per top-level node of the events on any node, in
+# dim_taxonomy_top_nodes order (the order of fct_customer_web_intent's). Feast feature view
+# visitor_journey (entity visitor), stamped as_of_ts, ttl 30 days.
+# Built by dbt model `fct_visitor_journeys` (models/marts/fct_visitor_journeys.sql).
+visitor_journey_source = FileSource(
+    name="visitor_journey_source",
+    path=mart_path("fct_visitor_journeys"),
+    timestamp_field="as_of_ts",
+    description="One row per visitor (visitor_id = '<platform>:<anonymous_id>': a cookie on the web, a device in the app) per kept session end: the visitor's journey as of that end (as_of_ts), over its kept sessions that ended in [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, so a row is point-in-time correct. A journey is everything the cookie or device did, signed in or not, and names no customer (the same in the identity-free mode); has_logged_in_before tells a trainer for anonymous visitors which rows to keep. taxonomy_node_shares_30d is the share per top-level node of the events on any node, in dim_taxonomy_top_nodes order (the order of fct_customer_web_intent's). Feast feature view visitor_journey (entity visitor), stamped as_of_ts, ttl 30 days.",
+    tags={"dbt_model": "fct_visitor_journeys"},
 )
 
 # web_session_stats: One row per web session that passed the bot/junk filter (int_sessions),
@@ -131,4 +169,30 @@ customer_web_embedding_source = FileSource(
 customer_web_embedding_push_source = PushSource(
     name="customer_web_embedding_push_source",
     batch_source=customer_web_embedding_source,
+)
+
+# visitor_journey_embedding: One row per visitor (cookie or app device,
+# '<platform>:<anonymous_id>') per session end: recency-weighted means (half-life 14 days) of
+# the embeddings and of the distilled top-node probabilities of the visitor's sessions that
+# ended in the 30 days up to then (the rows of fct_visitor_journeys).
+# Written by a model stage; declared in src/clickintent/features/model_outputs.py (visitor_journey_embedding).
+visitor_journey_embedding_source = FileSource(
+    name="visitor_journey_embedding_source",
+    path=data_path("embeddings/visitor_journey_embeddings.parquet"),
+    timestamp_field="as_of_ts",
+    description="One row per visitor (cookie or app device, '<platform>:<anonymous_id>') per session end: recency-weighted means (half-life 14 days) of the embeddings and of the distilled top-node probabilities of the visitor's sessions that ended in the 30 days up to then (the rows of fct_visitor_journeys).",
+    tags={"produced_by": "model stage"},
+)
+
+# customer_app_embedding: One row per customer per app session end: recency-weighted means
+# (half-life 14 days) of the embeddings and of the distilled top-node probabilities of the
+# customer's app sessions (the app's own sign-in, any device) that ended in the 30 days up to
+# then.
+# Written by a model stage; declared in src/clickintent/features/model_outputs.py (customer_app_embedding).
+customer_app_embedding_source = FileSource(
+    name="customer_app_embedding_source",
+    path=data_path("embeddings/customer_app_embeddings.parquet"),
+    timestamp_field="as_of_ts",
+    description="One row per customer per app session end: recency-weighted means (half-life 14 days) of the embeddings and of the distilled top-node probabilities of the customer's app sessions (the app's own sign-in, any device) that ended in the 30 days up to then.",
+    tags={"produced_by": "model stage"},
 )

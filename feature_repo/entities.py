@@ -35,3 +35,13 @@ product = Entity(
     value_type=ValueType.STRING,
     description="A catalog product.",
 )
+
+# A visitor: one cookie on the public site or one app device, keyed '<platform>:<anonymous_id>'
+# (dbt macro visitor_id; clickintent.features.visitors.visitor_id online). Keyed by the cookie,
+# not by a customer: a visitor's journey needs no identity link (dbt model fct_visitor_journeys).
+visitor = Entity(
+    name="visitor",
+    join_keys=["visitor_id"],
+    value_type=ValueType.STRING,
+    description="A cookie (web) or app device, by '<platform>:<anonymous_id>'.",
+)

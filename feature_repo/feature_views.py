@@ -11,6 +11,8 @@ from feast import FeatureView, Field
 from feast.types import Array, Bool, Float32, Float64, Int64, String
 
 from data_sources import (
+    customer_app_embedding_source,
+    customer_app_intent_source,
     customer_profile_source,
     customer_web_embedding_push_source,
     customer_web_intent_labels_push_source,
@@ -19,12 +21,15 @@ from data_sources import (
     session_embedding_source,
     session_intent_source,
     session_sequence_source,
+    visitor_journey_embedding_source,
+    visitor_journey_source,
     web_session_stats_source,
 )
 from entities import (
     customer,
     product,
     session,
+    visitor,
     web_session,
 )
 
@@ -80,13 +85,43 @@ product_features_fv = FeatureView(
     tags={"dbt_model": "dim_products"},
 )
 
-# customer_web_intent: One row per customer per linked web session (fct_web_login_links):
-# as_of_ts is that session's end, and each feature aggregates the customer's linked web sessions
-# that ended in [as_of_ts - 30 days, as_of_ts] (both ends included; a window RANGE over
-# session_end_ts). Nothing after as_of_ts counts, so a row is point-in-time correct.
-# taxonomy_node_shares_30d is the event-weighted share per top-level node over those sessions,
-# in dim_taxonomy_top_nodes order. Feast feature view customer_web_intent (entity customer),
-# stamped as_of_ts, ttl 30 days (the features describe 30 days).
+# customer_app_intent: One row per customer per kept app session end: the customer's in-app
+# intent as of that end (as_of_ts), over their kept app sessions on any device that ended in
+# [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, so a row
+# is point-in-time correct. The customer is the app's own sign-in, not a link from the web: the
+# same in the identity-free mode. app_taxonomy_node_shares_30d is the share per top-level node
+# of the window's events on any node, in dim_taxonomy_top_nodes order (the order of
+# fct_customer_web_intent's). Feature names carry app_ so that a feature service can hold them
+# beside the customer's web features. Feast feature view customer_app_intent (entity customer),
+# stamped as_of_ts, ttl 30 days.
+customer_app_intent_fv = FeatureView(
+    name="customer_app_intent",
+    entities=[customer],
+    ttl=timedelta(days=30),
+    schema=[
+        Field(name="n_app_sessions_30d", dtype=Int64, description="The customer's kept app sessions in the window."),
+        Field(name="n_app_events_30d", dtype=Int64, description='Events in those sessions.'),
+        Field(name="n_app_calculator_events_30d", dtype=Int64, description='calculator events in those sessions.'),
+        Field(name="n_app_form_starts_30d", dtype=Int64, description='form_start events in those sessions.'),
+        Field(name="n_app_form_submits_30d", dtype=Int64, description='form_submit events in those sessions.'),
+        Field(name="app_taxonomy_node_shares_30d", dtype=Array(Float32), description="Share per top-level taxonomy node of the window's app events on any node, in dim_taxonomy_top_nodes order; all zeros when no screen is on a node."),
+        Field(name="app_top_taxonomy_node_id_30d", dtype=String, description='Top-level node with the most app events in the window (ties to the lower position); null when no screen is on a node.'),
+    ],
+    online=True,
+    source=customer_app_intent_source,
+    description="One row per customer per kept app session end: the customer's in-app intent as of that end (as_of_ts), over their kept app sessions on any device that ended in [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, so a row is point-in-time correct. The customer is the app's own sign-in, not a link from the web: the same in the identity-free mode. app_taxonomy_node_shares_30d is the share per top-level node of the window's events on any node, in dim_taxonomy_top_nodes order (the order of fct_customer_web_intent's). Feature names carry app_ so that a feature service can hold them beside the customer's web features. Feast feature view customer_app_intent (entity customer), stamped as_of_ts, ttl 30 days.",
+    tags={"dbt_model": "fct_customer_app_intent"},
+)
+
+# customer_web_intent: One row per customer per moment a linked web session starts to count
+# (fct_web_login_links.counts_from_ts: a login session's end; for sessions stitched at a login,
+# the login's time, so several of them give one row): as_of_ts is that moment, and each feature
+# aggregates the customer's linked web sessions that count by as_of_ts and ended in [as_of_ts -
+# 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, and a stitched session
+# never counts before its login, so a row is point-in-time correct. taxonomy_node_shares_30d is
+# the event-weighted share per top-level node over those sessions, in dim_taxonomy_top_nodes
+# order. Feast feature view customer_web_intent (entity customer), stamped as_of_ts, ttl 30 days
+# (the features describe 30 days).
 customer_web_intent_fv = FeatureView(
     name="customer_web_intent",
     entities=[customer],
@@ -110,7 +145,7 @@ customer_web_intent_fv = FeatureView(
     ],
     online=True,
     source=customer_web_intent_source,
-    description="One row per customer per linked web session (fct_web_login_links): as_of_ts is that session's end, and each feature aggregates the customer's linked web sessions that ended in [as_of_ts - 30 days, as_of_ts] (both ends included; a window RANGE over session_end_ts). Nothing after as_of_ts counts, so a row is point-in-time correct. taxonomy_node_shares_30d is the event-weighted share per top-level node over those sessions, in dim_taxonomy_top_nodes order. Feast feature view customer_web_intent (entity customer), stamped as_of_ts, ttl 30 days (the features describe 30 days).",
+    description="One row per customer per moment a linked web session starts to count (fct_web_login_links.counts_from_ts: a login session's end; for sessions stitched at a login, the login's time, so several of them give one row): as_of_ts is that moment, and each feature aggregates the customer's linked web sessions that count by as_of_ts and ended in [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, and a stitched session never counts before its login, so a row is point-in-time correct. taxonomy_node_shares_30d is the event-weighted share per top-level node over those sessions, in dim_taxonomy_top_nodes order. Feast feature view customer_web_intent (entity customer), stamped as_of_ts, ttl 30 days (the features describe 30 days).",
     tags={"dbt_model": "fct_customer_web_intent"},
 )
 
@@ -137,6 +172,40 @@ session_sequence_fv = FeatureView(
     source=session_sequence_source,
     description="One row per session, web and app, that passed the bot/junk filter, with its events as arrays ordered by (event_ts, event_id): the session encoder's input. All arrays have n_events elements. Feast feature view session_sequence (entity session), stamped session_end_ts.",
     tags={"dbt_model": "fct_session_sequences"},
+)
+
+# visitor_journey: One row per visitor (visitor_id = '<platform>:<anonymous_id>': a cookie on
+# the web, a device in the app) per kept session end: the visitor's journey as of that end
+# (as_of_ts), over its kept sessions that ended in [as_of_ts - 30 days, as_of_ts] (both ends
+# included). Nothing after as_of_ts counts, so a row is point-in-time correct. A journey is
+# everything the cookie or device did, signed in or not, and names no customer (the same in the
+# identity-free mode); has_logged_in_before tells a trainer for anonymous visitors which rows to
+# keep. taxonomy_node_shares_30d is the share per top-level node of the events on any node, in
+# dim_taxonomy_top_nodes order (the order of fct_customer_web_intent's). Feast feature view
+# visitor_journey (entity visitor), stamped as_of_ts, ttl 30 days.
+visitor_journey_fv = FeatureView(
+    name="visitor_journey",
+    entities=[visitor],
+    ttl=timedelta(days=30),
+    schema=[
+        Field(name="platform", dtype=String, description='web (a cookie) or app (a device).'),
+        Field(name="n_sessions_30d", dtype=Int64, description="The visitor's kept sessions in the window."),
+        Field(name="days_since_first_session_30d", dtype=Float64, description='Days from the start of the earliest session in the window to as_of_ts.'),
+        Field(name="days_since_previous_session", dtype=Float64, description="Days from the end of the visitor's previous session (any age) to the start of the session ending at as_of_ts; null for its first session."),
+        Field(name="n_events_30d", dtype=Int64, description="Events in the window's sessions."),
+        Field(name="n_calculator_events_30d", dtype=Int64, description="calculator events in the window's sessions."),
+        Field(name="n_form_starts_30d", dtype=Int64, description="form_start events in the window's sessions."),
+        Field(name="n_form_submits_30d", dtype=Int64, description="form_submit events in the window's sessions."),
+        Field(name="n_product_events_30d", dtype=Int64, description="Events about a catalog product in the window's sessions."),
+        Field(name="n_searches_30d", dtype=Int64, description="search events in the window's sessions."),
+        Field(name="taxonomy_node_shares_30d", dtype=Array(Float32), description="Share per top-level taxonomy node of the window's events on any node, in dim_taxonomy_top_nodes order; all zeros when none is (app screens outside the taxonomy)."),
+        Field(name="top_taxonomy_node_id_30d", dtype=String, description='Top-level node with the most events in the window (ties to the lower position); null when no event is on a node.'),
+        Field(name="has_logged_in_before", dtype=Bool, description='The visitor had signed in by as_of_ts, in any of its sessions so far (a login event, or a session carrying a customer, as app sessions do); rows where it is false are as of anonymous journeys.'),
+    ],
+    online=True,
+    source=visitor_journey_source,
+    description="One row per visitor (visitor_id = '<platform>:<anonymous_id>': a cookie on the web, a device in the app) per kept session end: the visitor's journey as of that end (as_of_ts), over its kept sessions that ended in [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, so a row is point-in-time correct. A journey is everything the cookie or device did, signed in or not, and names no customer (the same in the identity-free mode); has_logged_in_before tells a trainer for anonymous visitors which rows to keep. taxonomy_node_shares_30d is the share per top-level node of the events on any node, in dim_taxonomy_top_nodes order (the order of fct_customer_web_intent's). Feast feature view visitor_journey (entity visitor), stamped as_of_ts, ttl 30 days.",
+    tags={"dbt_model": "fct_visitor_journeys"},
 )
 
 # web_session_stats: One row per web session that passed the bot/junk filter (int_sessions),
@@ -250,5 +319,43 @@ customer_web_embedding_fv = FeatureView(
     online=True,
     source=customer_web_embedding_push_source,
     description="One row per customer per linked web session end: recency-weighted mean (half-life 14 days) of the embeddings of the customer's linked web sessions up to then.",
+    tags={"produced_by": "model stage"},
+)
+
+# visitor_journey_embedding: One row per visitor (cookie or app device,
+# '<platform>:<anonymous_id>') per session end: recency-weighted means (half-life 14 days) of
+# the embeddings and of the distilled top-node probabilities of the visitor's sessions that
+# ended in the 30 days up to then (the rows of fct_visitor_journeys).
+visitor_journey_embedding_fv = FeatureView(
+    name="visitor_journey_embedding",
+    entities=[visitor],
+    ttl=timedelta(days=30),
+    schema=[
+        Field(name="journey_embedding", dtype=Array(Float32), description="Recency-weighted mean embedding of the visitor's sessions in the window."),
+        Field(name="journey_distilled_top_node_probs", dtype=Array(Float32), description='Recency-weighted mean of their distilled top-node probabilities (taxonomy order); null before the taxonomy stage.'),
+        Field(name="n_journey_sessions", dtype=Int64, description="The visitor's sessions in the window."),
+    ],
+    online=True,
+    source=visitor_journey_embedding_source,
+    description="One row per visitor (cookie or app device, '<platform>:<anonymous_id>') per session end: recency-weighted means (half-life 14 days) of the embeddings and of the distilled top-node probabilities of the visitor's sessions that ended in the 30 days up to then (the rows of fct_visitor_journeys).",
+    tags={"produced_by": "model stage"},
+)
+
+# customer_app_embedding: One row per customer per app session end: recency-weighted means
+# (half-life 14 days) of the embeddings and of the distilled top-node probabilities of the
+# customer's app sessions (the app's own sign-in, any device) that ended in the 30 days up to
+# then.
+customer_app_embedding_fv = FeatureView(
+    name="customer_app_embedding",
+    entities=[customer],
+    ttl=timedelta(days=30),
+    schema=[
+        Field(name="app_embedding", dtype=Array(Float32), description="Recency-weighted mean embedding of the customer's app sessions in the window."),
+        Field(name="app_distilled_top_node_probs", dtype=Array(Float32), description='Recency-weighted mean of their distilled top-node probabilities (taxonomy order); null before the taxonomy stage.'),
+        Field(name="n_app_sessions", dtype=Int64, description="The customer's app sessions in the window."),
+    ],
+    online=True,
+    source=customer_app_embedding_source,
+    description="One row per customer per app session end: recency-weighted means (half-life 14 days) of the embeddings and of the distilled top-node probabilities of the customer's app sessions (the app's own sign-in, any device) that ended in the 30 days up to then.",
     tags={"produced_by": "model stage"},
 )

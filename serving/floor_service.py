@@ -1,7 +1,8 @@
 """The empty-service floor: the clickintent service's HTTP path with no computation behind it.
 
-Same BentoML version and configuration (workers, traffic, body-size middleware), same request
-schema parsed and validated, same response model serialized, but the answer is a constant.
+Same BentoML version and configuration (workers, traffic, the request-limits and load-shedding
+middleware, the rejected-request log filter), same request schema parsed and validated, same
+response model serialized, but the answer is a constant.
 What it costs is what any BentoML service with this schema costs on this machine; the
 benchmark (bench/serving.py) drives both with the same load in the same run and reports the
 service against it.
@@ -15,7 +16,8 @@ import os
 
 import bentoml
 
-from clickintent.serving.http import RequestLimits
+from clickintent.serving.http import RequestLimits, install_rejected_request_log, load_limits
+from clickintent.settings import load_settings
 from serving.schemas import MAX_BODY_BYTES, RecommendRequest, RecommendResponse
 
 WORKERS = int(os.environ.get("CLICKINTENT_SERVING_WORKERS", "1"))
@@ -37,6 +39,7 @@ CONSTANT_ANSWER = RecommendResponse.model_validate(
             for rank in range(1, 6)
         ],
         "mode": "cold_start",
+        "models_used": [],
         "customer_known": False,
         "session": {"n_events": 0, "n_events_encoded": 0, "unknown_pages": 0},
         "degraded": False,
@@ -52,4 +55,5 @@ class Floor:
         return CONSTANT_ANSWER
 
 
-Floor.add_asgi_middleware(RequestLimits, max_bytes=MAX_BODY_BYTES)
+Floor.add_asgi_middleware(RequestLimits, max_bytes=MAX_BODY_BYTES, **load_limits(load_settings()))
+install_rejected_request_log()

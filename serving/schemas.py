@@ -6,9 +6,13 @@ the two equal. Each model carries realistic examples: they fill the Swagger UI a
 OpenAPI schema at `/docs.json`.
 
 Limits (a request over one answers 400 naming the field; a body over MAX_BODY_BYTES answers 413):
-- MAX_EVENTS events per request: a web session has a few dozen; the encoder reads the last 64;
+- MAX_EVENTS events per request: a web session has a few dozen (the demo world's longest kept
+  session has 61); the encoder reads the last 64;
 - MAX_CANDIDATES candidate products (the catalogue has 37) and k <= MAX_K;
-- MAX_BODY_BYTES per body, checked before parsing: 1000 events of ordinary size fit in it.
+- MAX_BODY_BYTES per body, checked before parsing: MAX_EVENTS events of ordinary size fit in it.
+MAX_EVENTS and MAX_BODY_BYTES bound what one request may cost: the service computes on its event
+loop, so a costly request delays every other. The largest allowed request, never-seen text up to
+the byte limit, takes about 15 ms of server CPU (docs/measurements.md, "Overload").
 """
 
 from __future__ import annotations
@@ -18,20 +22,28 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from clickintent.events.contract import DEVICE_TYPES, EVENT_TYPES, PLATFORMS
+from clickintent.events.contract import (
+    DEVICE_TYPES,
+    EVENT_TYPES,
+    ID_PATTERN,
+    MAX_DWELL_MS,
+    MAX_ID_CHARS,
+    MAX_PATH_CHARS,
+    MAX_TEXT_CHARS,
+    PLATFORMS,
+    TEXT_PATTERN,
+    event_time_problem,
+)
 
-MAX_EVENTS = 1000
+MAX_EVENTS = 100
 MAX_CANDIDATES = 100
 MAX_K = 50
-MAX_BODY_BYTES = 1024 * 1024
-MAX_ID_CHARS = 128
-MAX_PATH_CHARS = 2048
-MAX_TEXT_CHARS = 1000
-# A dwell time above 24 days is a broken tracker, not a reader; int32 keeps it portable.
-MAX_DWELL_MS = 2**31 - 1
-
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^\S+$")]
-Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+MAX_LOGIN_ASSERTION_CHARS = 128
+MAX_BODY_BYTES = 64 * 1024
+# Identifiers, text lengths and characters, dwell and event times: the event contract's limits,
+# which `clickintent load` applies too.
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN)]
 
 # ---- examples (one mortgage-researching web visitor who signs in; values like the synthetic world's) ----
 
@@ -115,7 +127,10 @@ class LiveEvent(BaseModel):
     )
     event_type: Literal[EVENT_TYPES] = Field(description="What happened.")
     page_path: str = Field(
-        min_length=1, max_length=MAX_PATH_CHARS, description="URL path (web) or screen path (app), without query string."
+        min_length=1,
+        max_length=MAX_PATH_CHARS,
+        pattern=TEXT_PATTERN,
+        description="URL path (web) or screen path (app), without query string.",
     )
     page_title: Text | None = Field(default=None, description="Page or screen title as rendered.")
     search_query: Text | None = Field(
@@ -132,12 +147,17 @@ class LiveEvent(BaseModel):
     def _utc(cls, value: datetime) -> datetime:
         # The contract's rule: every timestamp is UTC, and a naive one is read as UTC.
         if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
-            # 0001-01-01T00:00+01:00 is valid ISO 8601 but has no UTC time (found by schemathesis).
-            raise ValueError("is outside the range of dates once converted to UTC") from None
+            value = value.replace(tzinfo=UTC)
+        else:
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:
+                # 0001-01-01T00:00+01:00 is valid ISO 8601 but has no UTC time (found by schemathesis).
+                raise ValueError("is outside the range of dates once converted to UTC") from None
+        # The contract's window; a time in the future is clamped to the service's clock, not refused.
+        if (problem := event_time_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 def _check_one_session(events: list[LiveEvent]) -> None:
@@ -197,6 +217,16 @@ class RecommendRequest(BaseModel):
         description=f"Product ids to rank (1 to {MAX_CANDIDATES}, distinct); default: the whole catalogue.",
     )
     k: int = Field(default=5, ge=1, le=MAX_K, description=f"How many products to return (1 to {MAX_K}).")
+    login_assertion: str | None = Field(
+        default=None,
+        max_length=MAX_LOGIN_ASSERTION_CHARS,
+        pattern=r"^[A-Za-z0-9:]+$",
+        description=(
+            "For a session that logs in: the identity provider's proof of the login, `v1:<issued_at>:<HMAC-SHA256 hex>` over "
+            "the customer id, the session id and issued_at with the key shared with the service. Without a valid one (and "
+            "an API key with the push scope) the answer is computed and nothing is written."
+        ),
+    )
 
     @field_validator("candidates")
     @classmethod
@@ -246,6 +276,9 @@ class SessionSummary(BaseModel):
     unknown_pages: int = Field(
         ge=0, description="Events on pages the encoder has never seen (mapped to its unknown-page tokens).", examples=[0]
     )
+    future_events_clamped: int = Field(
+        default=0, ge=0, description="Events dated after the service's clock plus the allowed skew, read as of that time.", examples=[0]
+    )
 
 
 class IntentResponse(BaseModel):
@@ -271,37 +304,59 @@ class Reason(BaseModel):
 class RankedProduct(BaseModel):
     product_id: str = Field(examples=["mtg_refinance"])
     rank: int = Field(ge=1, examples=[1])
-    score: float = Field(description="Ranker probability that the tile is clicked.", examples=[0.083])
+    score: float = Field(
+        description=(
+            "What the products are ranked by. customer and login: expected conversions, click_probability x "
+            "conversion_probability. anonymous and cold_start: conversion_probability x the product's share of its "
+            "family's applications and openings."
+        ),
+        examples=[0.0061],
+    )
+    click_probability: float | None = Field(
+        default=None, description="The tile ranker's probability that the tile is clicked (customer and login).", examples=[0.083]
+    )
+    conversion_probability: float | None = Field(
+        default=None,
+        description=(
+            "P(a product of this family is opened within 14 days): the conversion model's for a customer; for a visitor, the "
+            "anonymous-visitor ranker's P(an application is started or submitted, or a product opened, within 14 days), or "
+            "the families' rate among past visitors at cold start."
+        ),
+        examples=[0.073],
+    )
     family: str | None = Field(default=None, examples=["home"])
     reasons: list[Reason] = Field(default_factory=list, description="Why, from the features that raised the score most.")
 
 
 class LoginPush(BaseModel):
-    status: Literal["pushed", "already_pushed", "failed", "disabled"] = Field(
+    status: Literal["pushed", "already_pushed", "failed", "disabled", "refused"] = Field(
         description=(
             "pushed: written now; already_pushed: the stored features include this session already (pushed before, "
             "or linked by the batch pipeline), nothing written; failed: the online store could not be read or written "
             "(see degraded_reasons); disabled: identity linking is off (the identity-free mode), nothing written and the "
-            "session answered as an anonymous one (see reason)."
+            "session answered as an anonymous one (see reason); refused: the login is not proven (no push scope, no or an "
+            "invalid login_assertion, or a customer the bank's data does not know), nothing written (see reason)."
         ),
         examples=["pushed"],
     )
     customer_id: str | None = Field(description="The customer pushed to; null when disabled.", examples=["c_8d2e4f6a1b3c"])
     session_id: str = Field(examples=["s_web_5e1d2c3b4a_1"])
     feature_views: list[str] = Field(default_factory=list, examples=[["customer_web_intent_labels", "customer_web_embedding"]])
-    reason: str | None = Field(default=None, description="Why nothing was pushed, when disabled.", examples=[None])
+    reason: str | None = Field(default=None, description="Why nothing was pushed, when disabled or refused.", examples=[None])
 
 
 class RecommendResponse(BaseModel):
     products: list[RankedProduct]
-    mode: Literal["personalized", "session_only", "cold_start"] = Field(
+    mode: Literal["customer", "login", "returning_visitor", "anonymous", "cold_start"] = Field(
         description=(
-            "personalized: a known customer's online features (and the live session); session_only: no known customer, "
-            "ranked from the live or stored session (or a new customer's pushed sessions) alone; cold_start: neither, the "
-            "ranker's answer for a visitor it knows nothing about."
+            "Which case answered, and so which models (models_used). customer: a known customer's online features (and "
+            "their live app session); login: a known customer whose live web session logs in (their features with the "
+            "session); returning_visitor: no known customer, a live web session whose cookie has a stored journey; "
+            "anonymous: no known customer, a live or stored session alone; cold_start: nothing known."
         ),
-        examples=["session_only"],
+        examples=["anonymous"],
     )
+    models_used: list[str] = Field(description="The models this answer came from.", examples=[["tile_ranker"]])
     customer_id: str | None = Field(default=None, examples=[None])
     customer_known: bool = Field(
         description="The online store holds the customer's batch features (profile); a customer seen only through a login push is not known yet.",

@@ -37,8 +37,10 @@ import anyio
 import bentoml
 
 import clickintent.serving.threads  # noqa: F401  (before numpy and torch load: one OpenMP/BLAS thread)
+from clickintent.serving.auth import Authentication, caller_of, check_auth_settings
 from clickintent.serving.bento_models import ModelFolder
-from clickintent.serving.http import RequestLimits, field_error
+from clickintent.serving.http import RequestLimits, field_error, install_rejected_request_log, load_limits
+from clickintent.settings import load_settings
 from serving.schemas import (
     MAX_BODY_BYTES,
     EmbedResponse,
@@ -64,19 +66,24 @@ class ClickIntent:
     encoder_model = ModelFolder.of("encoder")
     intent_classifier_model = ModelFolder.of("intent_classifier")
     tile_ranker_model = ModelFolder.of("tile_ranker")
+    conversion_model = ModelFolder.of("conversion")
+    anonymous_ranker_model = ModelFolder.of("anonymous_ranker")
 
     def __init__(self) -> None:
         from clickintent.serving.recommender import Recommender
-        from clickintent.settings import load_settings
 
+        settings = load_settings()
+        check_auth_settings(settings)
         # Raises ArtifactError (which model, what to run) on a missing or unfit artifact: the
         # worker does not start, so the service never reports ready.
         self.recommender = Recommender.load(
-            load_settings(),
+            settings,
             {
                 "encoder": self.encoder_model,
                 "intent_classifier": self.intent_classifier_model,
                 "tile_ranker": self.tile_ranker_model,
+                "conversion": self.conversion_model,
+                "anonymous_ranker": self.anonymous_ranker_model,
             },
         )
         # Everything loaded so far (models, Feast registry, catalogue) lives as long as the
@@ -86,17 +93,20 @@ class ClickIntent:
         gc.freeze()
 
     @bentoml.api(route="/recommend")
-    async def recommend(self, request: RecommendRequest, /) -> RecommendResponse:
+    async def recommend(self, request: RecommendRequest, /, ctx: bentoml.Context) -> RecommendResponse:
         """Rank products for a customer, a live session, or both; cold start for neither."""
         from clickintent.serving.recommender import UnknownProducts
 
         events = _events(request)
+        caller = caller_of(ctx.request.state)
         call = lambda: self.recommender.recommend(  # noqa: E731
             customer_id=request.customer_id,
             session_id=request.session_id,
             events=events,
             candidates=request.candidates,
             k=request.k,
+            may_push=caller is not None and caller.may("push"),
+            login_assertion=request.login_assertion,
         )
         try:
             if any(event["event_type"] == "login" for event in events):
@@ -129,4 +139,10 @@ def _events(request: RecommendRequest | SessionRequest) -> list[dict]:
     return request.model_dump(include={"events"})["events"]
 
 
-ClickIntent.add_asgi_middleware(RequestLimits, max_bytes=MAX_BODY_BYTES)
+_middleware_settings = load_settings()
+# Starlette runs the first added outermost: callers are checked before a body is read.
+ClickIntent.add_asgi_middleware(Authentication, settings=_middleware_settings)
+# Load shedding too (503 past capacity, no work for a client gone): clickintent.serving.http.
+ClickIntent.add_asgi_middleware(RequestLimits, max_bytes=MAX_BODY_BYTES, **load_limits(_middleware_settings))
+# A rejected request is logged by field path and rule, never by the value it carried.
+install_rejected_request_log()

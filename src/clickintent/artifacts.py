@@ -101,26 +101,60 @@ def atomic_directory(path: Path | str) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_directory(path)
     staging = _temporary_sibling(path)
     staging.mkdir()
     try:
         yield staging
-        retired = None
-        if path.exists():
-            retired = _temporary_sibling(path, "old")
-            os.replace(path, retired)
-        os.replace(staging, path)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
+        swap_directory(staging, path)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def swap_directory(staging: Path | str, path: Path | str) -> None:
+    """Put the complete directory `staging` in the place of `path` (two renames; see recover_directory)."""
+    staging, path = Path(staging), Path(path)
+    retired = None
+    if path.exists():
+        retired = _temporary_sibling(path, "old")
+        os.replace(path, retired)
+    os.replace(staging, path)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def recover_directory(path: Path | str) -> None:
+    """Undo what a writer of directory `path` killed mid-way left: the previous directory is put
+    back if the kill fell between swap_directory's two renames, and half-filled staging
+    directories (`.<name>.tmp-*`) and retired ones (`.<name>.old-*`) are removed.
+
+    Call it only while no other writer of `path` runs (the stages hold the data directory's lock).
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    retired = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda candidate: candidate.stat().st_mtime)
+    if not path.exists() and retired:
+        os.replace(retired.pop(), path)
+    for leftover in [*retired, *path.parent.glob(f".{path.name}.tmp-*")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def staging_sibling(path: Path | str) -> Path:
+    """A fresh hidden sibling directory of `path` to build its next content in (see recover_directory)."""
+    staging = _temporary_sibling(Path(path))
+    staging.mkdir(parents=True)
+    return staging
+
+
 def is_temporary(path: Path) -> bool:
     """A leftover of an interrupted atomic write (never content to read or copy)."""
     name = Path(path).name
-    return name.startswith(".") and (".tmp-" in name or ".old-" in name)
+    return name.startswith(".") and (".tmp-" in name or ".old-" in name or ".staging-" in name)
 
 
 def file_sha256(path: Path | str) -> str:
@@ -195,3 +229,115 @@ def verify_weights(directory: Path | str, card: Mapping[str, Any], weights_file:
             f"{path} is not the weights its model card {card.get('version')!r} was written with "
             f"(weights_sha256 differs); run `{train_command}` again"
         )
+
+
+# ---- commit records ------------------------------------------------------------------------
+#
+# A stage whose outputs are several files that belong together (the marts of one build, the
+# taxonomy with its page map and labels, the rankers of one run) writes a commit record last:
+# `_commit.json` in its output directory, naming each file with its size and hash. A reader
+# checks the record before it trusts the files, so a set that a kill -9 left half-written (or
+# that a plain tool rewrote behind the stage's back) is refused with what to run, never read.
+
+COMMIT_FILE = "_commit.json"
+COMMITTED = "complete"
+IN_PROGRESS = "in progress"
+
+
+class UncommittedOutputError(RuntimeError):
+    """A stage's outputs that are not the complete set its last run committed."""
+
+
+def file_fingerprint(path: Path | str) -> dict[str, Any]:
+    """Size, modification time and content hash of one file, as a commit record holds it."""
+    stat = os.stat(path)
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": file_sha256(path)}
+
+
+def _same_file(path: Path, recorded: Mapping[str, Any]) -> bool:
+    stat = path.stat()
+    if stat.st_size != recorded.get("size"):
+        return False
+    # Unchanged size and time: the file the record was written for (hashing is the slow path,
+    # taken only for a copied or touched directory).
+    return stat.st_mtime_ns == recorded.get("mtime_ns") or file_sha256(path) == recorded.get("sha256")
+
+
+def write_commit(directory: Path | str, stage: str, files: Iterable[Path | str], *, record: str = COMMIT_FILE, **fields: Any) -> Path:
+    """Record `files` (paths under or beside `directory`) as the complete output of `stage`; call it last."""
+    directory = Path(directory)
+    entries = {os.path.relpath(Path(file), directory): file_fingerprint(file) for file in sorted(map(str, files))}
+    path = directory / record
+    atomic_write_json(path, {"state": COMMITTED, "stage": stage, "committed_at": _now(), **fields, "files": entries}, default=str)
+    return path
+
+
+def mark_in_progress(directory: Path | str, stage: str, *, record: str = COMMIT_FILE, **fields: Any) -> None:
+    """Record that `stage` is rewriting the outputs of `directory`; write_commit ends it."""
+    atomic_write_json(Path(directory) / record, {"state": IN_PROGRESS, "stage": stage, "started_at": _now(), **fields}, default=str)
+
+
+def read_commit(directory: Path | str, record: str = COMMIT_FILE) -> dict[str, Any] | None:
+    path = Path(directory) / record
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise UncommittedOutputError(f"{path} is not readable JSON ({error})") from error
+
+
+def verify_commit(
+    directory: Path | str,
+    *,
+    what: str,
+    command: str,
+    unlisted: Iterable[str] = (),
+    required: bool = False,
+    record_file: str = COMMIT_FILE,
+) -> dict[str, Any] | None:
+    """The commit record of `directory`, checked against the files; UncommittedOutputError otherwise.
+
+    `unlisted`: glob patterns of files that must all be in the record (a mart the build did not
+    commit is a file of another build). No record: None, or an error when `required` (outputs
+    written before records existed, or by a plain tool, are accepted when not required).
+    """
+    directory = Path(directory)
+    hint = f"; run `{command}`"
+    record = read_commit(directory, record_file)
+    if record is None:
+        if required:
+            raise UncommittedOutputError(f"{what} in {directory} were never committed (no {record_file}){hint}")
+        return None
+    if record.get("state") != COMMITTED:
+        raise UncommittedOutputError(
+            f"{what} in {directory} are half-written: {record.get('stage', 'a stage')} started at "
+            f"{record.get('started_at', '?')} did not finish{hint}"
+        )
+    files: Mapping[str, Any] = record.get("files", {})
+    missing = [name for name in files if not (directory / name).is_file()]
+    changed = [name for name in files if name not in missing and not _same_file(directory / name, files[name])]
+    listed = {os.path.normpath(directory / name) for name in files}
+    foreign = sorted(
+        str(path.relative_to(directory))
+        for pattern in unlisted
+        for path in directory.glob(pattern)
+        if path.is_file() and not is_temporary(path) and os.path.normpath(path) not in listed
+    )
+    problems = [
+        f"{label}: {', '.join(sorted(names)[:5])}" + (" ..." if len(names) > 5 else "")
+        for label, names in (("missing", missing), ("changed", changed), ("not part of it", foreign))
+        if names
+    ]
+    if problems:
+        raise UncommittedOutputError(
+            f"{what} in {directory} are not the set {record.get('stage', 'the stage')} committed at "
+            f"{record.get('committed_at', '?')} ({'; '.join(problems)}){hint}"
+        )
+    return record
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")

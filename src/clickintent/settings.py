@@ -7,14 +7,16 @@ says why it exists and what it defaults to, in the manner of dbt-duckdb's creden
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # The checkout this module was installed from (an editable install, as `make setup` does);
 # the dbt project and the Feast repo live there, beside `src/`.
@@ -28,14 +30,44 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "CLICKINTENT_PROJECT_DIR": "project_dir",
     "CLICKINTENT_SESSION_TIMEOUT_MINUTES": "session_timeout_minutes",
     "CLICKINTENT_IDENTITY_LINKING": "identity_linking",
+    "CLICKINTENT_STITCH_WINDOW_DAYS": "stitch_window_days",
     "CLICKINTENT_ONLINE_STORE": "online_store",
     "CLICKINTENT_REDIS_URL": "redis_url",
     "CLICKINTENT_SEED": "seed",
     "CLICKINTENT_THREADS": "threads",
+    "CLICKINTENT_FIT_SESSIONS_BEFORE": "fit_sessions_before",
     "OPENAI_BASE_URL": "llm_base_url",
     "OPENAI_API_KEY": "llm_api_key",
     "CLICKINTENT_LLM_MODEL": "llm_model",
+    "CLICKINTENT_SERVING_AUTH": "serving_auth",
+    "CLICKINTENT_SERVING_MAX_CONCURRENCY": "serving_max_concurrency",
+    "CLICKINTENT_SERVING_QUEUE_DEADLINE_MS": "serving_queue_deadline_ms",
+    "CLICKINTENT_API_KEYS": "api_keys",
+    "CLICKINTENT_LOGIN_ASSERTION_KEY": "login_assertion_key",
+    "CLICKINTENT_LOGIN_ASSERTION_MAX_AGE_SECONDS": "login_assertion_max_age_seconds",
+    "CLICKINTENT_CLOCK_SKEW_SECONDS": "clock_skew_seconds",
 }
+
+# The keywords of `fit_sessions_before` (any other value is an ISO timestamp).
+FIT_ALL_SESSIONS = "all"
+FIT_BEFORE_RANKER_VALIDATION = "ranker_validation_start"
+
+# What an API key may do (clickintent.serving.auth): call /recommend, /intent and /embed; write a
+# verified login to the online store; read /metrics and the API documents.
+SCOPES = ("recommend", "push", "metrics")
+
+
+class ApiKeySetting(BaseModel):
+    """One API key of the service, as the settings hold it: never the key itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The key's SHA-256, 64 hex digits: `printf %s "$KEY" | sha256sum`.
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: tuple[Literal[SCOPES], ...] = ("recommend",)
+    # A token bucket per key and worker: the sustained rate and the burst above it.
+    requests_per_second: float = Field(default=50.0, gt=0)
+    burst: int = Field(default=100, gt=0)
 
 
 class Settings(BaseModel):
@@ -69,6 +101,13 @@ class Settings(BaseModel):
     # customer's own app sessions). Passed to dbt as the var `identity_linking`. Default: login
     identity_linking: Literal["login", "off"] = "login"
 
+    # Stitching at login, as Snowplow and Segment do: when a cookie signs in, its anonymous web
+    # sessions that ended up to this many days before the login link to the customer too
+    # (fct_web_login_links, link_method 'stitched'), counted in the customer's features only
+    # from the login on. 0 links the login session alone; identity_linking "off" links nothing.
+    # Passed to dbt as the var `stitch_window_days`. Default: 30
+    stitch_window_days: int = Field(default=30, ge=0)
+
     # Feast online store. SQLite needs no server and suits single-writer use; Redis holds
     # reads steady under concurrent pushes (logins pushing intent while /recommend reads).
     # Default: sqlite
@@ -83,6 +122,13 @@ class Settings(BaseModel):
     # Threads for DuckDB and dbt. The target machine has 2 cores. Default: 2
     threads: int = Field(default=2, gt=0)
 
+    # Which sessions the taxonomy (generation, teacher, distilled classifier) and the encoder are
+    # fitted on; they still label and embed every session. "all": every session.
+    # "ranker_validation_start": only sessions that end before the rankers' validation split
+    # starts, so that the ablation's model-stage rows are a prospective test
+    # (clickintent.fit_window). Or an ISO timestamp (UTC when it has no offset). Default: all
+    fit_sessions_before: str = "all"
+
     # OpenAI-compatible endpoint for taxonomy generation. Unset means the offline backend
     # (MiniLM embeddings + clustering), so everything works with no network. Default: unset
     llm_base_url: str | None = None
@@ -92,6 +138,60 @@ class Settings(BaseModel):
 
     # Model name sent to the endpoint. Default: gpt-4o-mini
     llm_model: str = "gpt-4o-mini"
+
+    # Who may call the service (clickintent.serving.auth). "api_keys": every route but the health
+    # probes needs one of `api_keys`. "open": any local caller gets every scope; for the demo and
+    # a developer's loopback only, so it must be chosen. Default: api_keys
+    serving_auth: Literal["api_keys", "open"] = "api_keys"
+
+    # Requests one service worker holds at once, computing or waiting for their turn; past it a
+    # request is answered 503 with Retry-After at once instead of queueing (docs/design.md,
+    # "Overload"). 0 turns admission control off: requests queue without bound. Default: 8
+    serving_max_concurrency: int = Field(default=8, ge=0)
+
+    # How long an admitted request may wait for its turn; past it the request is answered 503
+    # instead of computed, since its client has likely given up. Default: 500
+    serving_queue_deadline_ms: int = Field(default=500, gt=0)
+
+    # The service's API keys by name: {"app-backend": {"sha256": "...", "scopes": ["recommend",
+    # "push"]}}. In the environment, the same as JSON. Default: none
+    api_keys: dict[str, ApiKeySetting] = Field(default_factory=dict, repr=False)
+
+    # The key shared with the identity provider that signs login assertions; a login writes to
+    # the online store only with a valid one. Unset: no login is ever pushed. Default: unset
+    login_assertion_key: str | None = Field(default=None, repr=False, min_length=16)
+
+    # How old a login assertion may be when the service sees it. Default: 300
+    login_assertion_max_age_seconds: int = Field(default=300, gt=0)
+
+    # How far ahead of the service's clock a client's clock may run: later event times are
+    # clamped to now plus this, so a session dated in the future cannot shadow later ones in
+    # the online store. Default: 300
+    clock_skew_seconds: int = Field(default=300, ge=0)
+
+    @field_validator("fit_sessions_before")
+    @classmethod
+    def _fit_sessions_before_keyword_or_time(cls, value: str) -> str:
+        value = value.strip()
+        if value in (FIT_ALL_SESSIONS, FIT_BEFORE_RANKER_VALIDATION):
+            return value
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"must be {FIT_ALL_SESSIONS!r}, {FIT_BEFORE_RANKER_VALIDATION!r} or an ISO timestamp such as 2026-03-01T00:00:00+00:00"
+            ) from None
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _api_keys_from_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"api_keys must be a JSON object of key name -> {{sha256, scopes}}: {error}") from None
+        return value
 
     # ---- derived locations (not settable: they follow from the directories above) ----
 
@@ -142,6 +242,14 @@ class Settings(BaseModel):
     def feature_repo_dir(self) -> Path:
         return self.project_dir / "feature_repo"
 
+    def model_copy(self, *, update: Mapping[str, object] | None = None, deep: bool = False) -> Settings:
+        """A copy with `update` applied, its derived locations computed afresh (pydantic's copy
+        would carry the cached ones of the original's directories)."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _DERIVED_LOCATIONS:
+            copy.__dict__.pop(name, None)
+        return copy
+
     def absolute(self) -> Settings:
         """The same settings with every directory made absolute (dbt and Feast change dirs)."""
         return self.model_copy(
@@ -151,6 +259,9 @@ class Settings(BaseModel):
                 "project_dir": self.project_dir.resolve(),
             }
         )
+
+
+_DERIVED_LOCATIONS = tuple(name for name, value in vars(Settings).items() if isinstance(value, cached_property))
 
 
 def _config_file(environ: dict[str, str]) -> Path | None:
@@ -199,13 +310,13 @@ class SettingsError(ValueError):
 
 
 # Values an error message must not repeat.
-_SECRET_FIELDS = frozenset({"llm_api_key"})
+_SECRET_FIELDS = frozenset({"llm_api_key", "login_assertion_key", "api_keys"})
 
 
 def _describe(error: ValidationError, sources: Mapping[str, str]) -> str:
     problems = []
     for problem in error.errors():
         field = ".".join(str(part) for part in problem["loc"]) or "(settings)"
-        value = "(hidden)" if field in _SECRET_FIELDS else repr(problem.get("input"))
+        value = "(hidden)" if str(problem["loc"][0] if problem["loc"] else "") in _SECRET_FIELDS else repr(problem.get("input"))
         problems.append(f"{sources.get(field, field)} = {value}: {problem['msg']}")
     return "invalid clickintent settings:\n  " + "\n  ".join(problems)

@@ -26,11 +26,14 @@ MARTS = (
     "dim_customer_profiles",
     "dim_products",
     "dim_taxonomy_top_nodes",
+    "fct_anonymous_session_outcomes",
     "fct_conversion_labels",
+    "fct_customer_app_intent",
     "fct_customer_web_intent",
     "fct_session_filter_counts",
     "fct_session_sequences",
     "fct_tile_impressions",
+    "fct_visitor_journeys",
     "fct_web_login_links",
     "fct_web_sessions",
 )
@@ -64,7 +67,7 @@ def query(built):
 def test_build_runs_models_data_tests_and_unit_tests(built):
     _, result = built
     counts = result.counts()
-    assert counts["model"] == {"success": 19}
+    assert counts["model"] == {"success": 22}
     # one row_checks test per model (not-null, accepted values, row conditions) plus dbt's
     # unique and relationships tests
     assert set(counts["test"]) == {"pass"} and counts["test"]["pass"] >= 40
@@ -83,7 +86,15 @@ def test_build_runs_models_data_tests_and_unit_tests(built):
     assert unit_tests["test_bot_rule_classifies_sessions"] == "pass"
     assert unit_tests["test_customer_web_intent_trailing_30_days"] == "pass"
     assert unit_tests["test_identity_free_mode_links_no_web_session"] == "pass"
-    assert "succeeded" in result.summary() and "unit tests: 10 pass" in result.summary()
+    for journey_rule in (
+        "test_login_stitches_the_cookies_earlier_anonymous_sessions",
+        "test_stitch_window_of_zero_days_links_the_login_session_alone",
+        "test_customer_web_intent_counts_stitched_sessions_from_the_login",
+        "test_visitor_journey_is_as_of_each_session_end",
+        "test_customer_app_intent_is_as_of_each_app_session_end",
+    ):
+        assert unit_tests[journey_rule] == "pass"
+    assert "succeeded" in result.summary() and "unit tests: 15 pass" in result.summary()
 
 
 def test_marts_are_parquet_with_utc_timestamps(built):
@@ -201,7 +212,7 @@ def test_taxonomy_mapping_and_shares(query):
 
 def test_search_queries_reach_the_marts_redacted(query):
     queries = [q for row in query("select search_queries from fct_session_sequences") for q in row[0] if q is not None]
-    assert "refinance <email> acct <number>" in queries
+    assert "refinance [EMAIL] acct [ACCOUNT]" in queries
     assert not any("@" in q or "1234" in q for q in queries)
 
 

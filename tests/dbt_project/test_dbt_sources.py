@@ -82,7 +82,13 @@ def test_marts_are_external_with_enforced_contracts_and_typed_columns():
 
 
 IDENTIFIER_COLUMNS = {"anonymous_id", "customer_id", "session_id", "web_session_id", "impression_id", "event_ids", "product_id"}
-FEAST_ENTITY_KEYS = {"web_session": "web_session_id", "session": "session_id", "customer": "customer_id", "product": "product_id"}
+FEAST_ENTITY_KEYS = {
+    "web_session": "web_session_id",
+    "session": "session_id",
+    "customer": "customer_id",
+    "product": "product_id",
+    "visitor": "visitor_id",
+}
 
 
 def test_feast_metadata_is_complete():
@@ -95,6 +101,9 @@ def test_feast_metadata_is_complete():
         "dim_products",
         "fct_tile_impressions",
         "fct_conversion_labels",
+        "fct_anonymous_session_outcomes",
+        "fct_visitor_journeys",
+        "fct_customer_app_intent",
     }
     views = set()
     for name, model in feast_models.items():

@@ -95,6 +95,27 @@ def test_report_states_each_check_with_its_interval(ranker_stage_outputs_world: 
     assert "waiting" not in section and "(d) vs (b)" in section
 
 
+@pytest.mark.slow
+def test_report_shows_every_row_against_a_with_intervals_and_reach(ranker_stage_outputs_world: Settings) -> None:
+    from clickintent.evaluation.report import INTERVALS_FIGURE
+    from clickintent.ranker.pipeline import run_ablation
+
+    world = ranker_stage_outputs_world
+    if not (world.reports_dir / "evaluation.json").is_file():
+        run_ablation(world)
+    evaluation = json.loads((world.reports_dir / "evaluation.json").read_text())
+    text = write_report(world).read_text()
+    section = text.split("### Every row against (a)")[1].split("Splits (by label time)")[0]
+    for row in evaluation["rows"][1:]:
+        line = next(line for line in section.splitlines() if line.startswith(f"| {ROW_LABELS[row['name']]}"))
+        logloss = row["vs_a"]["tile_logloss"]
+        low, high = logloss["reached"]["interval_95pct"]
+        assert f"{100 * row['reach']['tile']:.1f} %" in line and f"[{100 * low:+.2f} %, {100 * high:+.2f} %]" in line
+    h = evaluation["checks"]["h_improves_tile_logloss_over_a_interval_below_zero"]
+    assert f"(h) lowers tile LogLoss with an interval below zero: **{'yes' if h else 'no'}**" in section
+    assert (world.reports_dir / INTERVALS_FIGURE).read_bytes()[:8] == PNG and f"]({INTERVALS_FIGURE})" in section
+
+
 def test_report_flags_model_stages_fitted_on_the_rankers_later_splits(tmp_path: Path) -> None:
     from clickintent.evaluation.report import _model_stage_window_notes
 
@@ -135,3 +156,21 @@ def test_cross_platform_section_reads_the_encoder_probe_and_says_whether_the_tar
     assert "lowest measured ratio 0.333: **not met**" in text
     assert "app 0.0020 (1,234 app sessions)" in text
     assert "Not measured yet" in "\n".join(_cross_platform_section({}, None))
+
+
+def test_the_anonymous_section_tables_every_row_and_names_the_served_one() -> None:
+    from clickintent.evaluation.report import _anonymous_section
+
+    figures = {"recall_at_1": 0.5, "recall_at_3": 0.8, "ndcg_at_3": 0.7, "auc": 0.8, "sessions": 10, "sessions_with_outcome": 4}
+    document = {
+        "rows": [
+            {"name": "a_popularity", "test": figures},
+            {"name": "e_journey", "test": figures, "vs_b_session_aggregates": {"ndcg_at_3": {"change": 0.08, "change_95pct": [0.06, 0.1]}}},
+            {"name": "c_distilled_labels", "status": "waiting for the taxonomy stage"},
+        ],
+        "production": {"feature_service": "anonymous_ranker_v2", "ablation_row": "e_journey", "version": "1.x"},
+    }
+    text = "\n".join(_anonymous_section(document))
+    assert "| e_journey | 0.500 | 0.800 | 0.700 | 0.800 | +8.00 % [+6.00 %, +10.00 %] |" in text
+    assert "| c_distilled_labels | waiting for the taxonomy stage |" in text
+    assert "`anonymous_ranker_v2` (row e_journey)" in text and "10 sessions, 4 with an outcome" in text

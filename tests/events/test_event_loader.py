@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clickintent.events import ContractError, load_and_install, load_source_dir
-from clickintent.events.contract import EVENTS, RAW_TABLES
+from clickintent.events.contract import EVENTS, MAX_DWELL_MS, MAX_ID_CHARS, MAX_TEXT_CHARS, RAW_TABLES
 
 
 def _events_frame() -> pd.DataFrame:
@@ -137,3 +138,169 @@ def test_missing_required_table_is_named(tmp_path):
     _products_frame().to_csv(source / "products.csv", index=False)
     with pytest.raises(ContractError, match="required table 'events' is missing"):
         load_source_dir(source)
+
+
+# ---------------------------------------------------------------------------------------------
+# the contract's limits, shared with the service's request schema (serving/schemas.py)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "row", "fragment"),
+    [
+        ("event_id", ["e1", "", "e3"], 2, "is blank; an identifier needs a value"),
+        ("anonymous_id", ["a1", "   ", "d9"], 2, "is blank"),
+        ("customer_id", [None, "c 1", "c1"], 2, "contains a space or a control character"),
+        ("anonymous_id", ["a1", "a1", "d\x009"], 3, "contains a space or a control character"),
+        ("event_id", ["e1", "e2", "e" * 129], 3, "has 129 characters; an identifier has at most 128"),
+        ("dwell_ms", [12000, 2**63 - 1, None], 2, "is above 2.14748e+09"),
+        ("page_title", ["ok", "x" * 10_000_000, None], 2, "has 10000000 characters; at most 1000"),
+        ("page_path", ["/a", "/b\n/etc", "/c"], 2, "contains a control character"),
+        ("page_path", ["/a", "", "/c"], 2, "is blank, but the contract requires a value"),
+        ("search_query", [None, "x\ty", None], 2, "contains a control character"),
+    ],
+    ids=[
+        "empty-id",
+        "whitespace-id",
+        "space-in-id",
+        "nul-in-id",
+        "long-id",
+        "dwell-max",
+        "huge-title",
+        "newline-path",
+        "empty-path",
+        "tab-query",
+    ],
+)
+def test_parquet_rows_breaking_a_limit_are_rejected_with_the_rule_and_its_count(tmp_path, column, values, row, fragment):
+    frame = _events_frame()
+    frame["dwell_ms"] = pd.array([12000, 3000, None], dtype="Int64")
+    frame[column] = pd.array(values, dtype="Int64") if column == "dwell_ms" else values
+    raw_dir = tmp_path / "data" / "raw"
+    with pytest.raises(ContractError) as caught:
+        load_and_install(_write_source(tmp_path / "src", frame, fmt="parquet"), raw_dir)
+    message = str(caught.value)
+    assert f"events.parquet, row {row}, field '{column}'" in message
+    assert fragment in message
+    assert "(1 row breaks this rule)" in message
+    assert "x" * 100 not in message, "a long value is not echoed whole"
+    assert not raw_dir.exists(), "nothing is installed"
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "fragment"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00+00:00 is before 2000-01-01"),
+        (datetime(9999, 12, 31, tzinfo=UTC), "is more than 1 day, 0:00:00 after the time of loading"),
+    ],
+)
+def test_event_times_outside_the_window_are_rejected(tmp_path, timestamp, fragment):
+    frame = _events_frame()
+    frame["event_ts"] = [timestamp, datetime(2026, 2, 1, tzinfo=UTC), timestamp]
+    with pytest.raises(ContractError) as caught:
+        load_source_dir(_write_source(tmp_path / "src", frame, fmt="parquet"))
+    message = str(caught.value)
+    assert "row 1, field 'event_ts'" in message and fragment in message
+    assert "(2 rows break this rule)" in message
+
+
+def test_many_bad_rows_are_counted_beyond_the_ones_listed(tmp_path):
+    frame = pd.concat([_events_frame()] * 4, ignore_index=True)
+    frame["event_id"] = [f"e{i}" for i in range(len(frame))]
+    frame["anonymous_id"] = ""
+    with pytest.raises(ContractError) as caught:
+        load_source_dir(_write_source(tmp_path / "src", frame, fmt="parquet"))
+    message = str(caught.value)
+    assert "(12 rows break this rule)" in message
+    assert "row 5, field 'anonymous_id'" in message and "row 6," not in message  # the first rows are listed
+
+
+def test_the_service_refuses_what_the_loader_refuses():
+    """One definition: serving/schemas.py reads the contract's limits."""
+    from pydantic import ValidationError
+
+    from serving.schemas import LiveEvent
+
+    good = {
+        "event_id": "e1",
+        "event_ts": "2026-02-01T10:00:00Z",
+        "platform": "web",
+        "anonymous_id": "a1",
+        "event_type": "page_view",
+        "page_path": "/x",
+        "device_type": "desktop",
+    }
+    LiveEvent(**good)
+    for field, value in [
+        ("event_id", " "),
+        ("anonymous_id", "a\x00b"),
+        ("event_id", "e" * (MAX_ID_CHARS + 1)),
+        ("event_ts", "0001-01-01T00:00:00Z"),
+        ("event_ts", "1999-12-31T23:59:59Z"),
+        ("dwell_ms", MAX_DWELL_MS + 1),
+        ("page_path", "/b\n/etc"),
+        ("page_title", "x" * (MAX_TEXT_CHARS + 1)),
+        ("search_query", "x\ty"),
+    ]:
+        with pytest.raises(ValidationError):
+            LiveEvent(**{**good, field: value})
+
+
+# ---------------------------------------------------------------------------------------------
+# files that are not what they claim
+
+
+def test_a_repeated_csv_column_is_named(tmp_path):
+    source = _write_source(tmp_path / "src", _events_frame())
+    text = (source / "events.csv").read_text().splitlines()
+    (source / "events.csv").write_text("\n".join([text[0] + ",page_path"] + [line + ",/x" for line in text[1:]]) + "\n")
+    with pytest.raises(ContractError, match=r"events.csv, field 'page_path': appears 2 times in the header; keep one"):
+        load_source_dir(source)
+
+
+def test_a_repeated_parquet_column_is_named(tmp_path):
+    source = _write_source(tmp_path / "src", _events_frame(), fmt="parquet")
+    table = pq.read_table(source / "events.parquet")
+    pq.write_table(table.append_column("platform", table.column("platform")), source / "events.parquet")
+    with pytest.raises(ContractError, match=r"events.parquet, field 'platform': appears 2 times"):
+        load_source_dir(source)
+
+
+def test_a_latin1_file_names_the_encoding_the_line_and_the_fix(tmp_path):
+    frame = _events_frame()
+    frame["page_title"] = ["Mortgage Rates", "Log in", "Épargne"]
+    source = _write_source(tmp_path / "src", frame)
+    (source / "events.csv").write_bytes(frame.to_csv(index=False).encode("latin-1"))
+    with pytest.raises(ContractError) as caught:
+        load_source_dir(source)
+    message = str(caught.value)
+    assert "events.csv: is not UTF-8: invalid byte at line 4" in message
+    assert "re-encode the file as UTF-8" in message
+
+
+def test_a_semicolon_separated_file_is_named_as_such(tmp_path):
+    source = _write_source(tmp_path / "src", _events_frame())
+    _events_frame().to_csv(source / "events.csv", index=False, sep=";")
+    with pytest.raises(ContractError, match=r"the header has one column where the events contract has 14: .*semicolon"):
+        load_source_dir(source)
+
+
+def test_a_symbolic_link_is_refused_and_its_target_not_read(tmp_path):
+    target = tmp_path / "secret.csv"
+    target.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    source = _write_source(tmp_path / "src", _events_frame())
+    (source / "events.csv").unlink()
+    (source / "events.csv").symlink_to(target)
+    with pytest.raises(ContractError) as caught:
+        load_source_dir(source)
+    assert "events.csv: is a symbolic link; copy the file itself" in str(caught.value)
+    assert "root:x" not in str(caught.value)
+
+
+def test_a_ragged_csv_row_is_reported_without_echoing_it(tmp_path):
+    source = _write_source(tmp_path / "src", _events_frame())
+    with (source / "events.csv").open("a") as handle:
+        handle.write("secret-value-1,secret-value-2\n")
+    with pytest.raises(ContractError) as caught:
+        load_source_dir(source)
+    assert "events.csv: cannot be read as CSV" in str(caught.value)
+    assert "secret-value" not in str(caught.value)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from clickintent.features.dbt import MartsSnapshot, dbt_target_dir, manifest_path, run_dbt_build
+from clickintent.features.dbt import dbt_target_dir, manifest_path, run_dbt_build
 from clickintent.settings import load_settings
 from support.marts import mart_hashes
 from support.raw_world import write_fixture_world
@@ -19,55 +18,6 @@ from support.raw_world import write_fixture_world
 def test_missing_raw_events_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no raw events at .*events\.parquet.*clickintent generate"):
         run_dbt_build(load_settings(data_dir=tmp_path / "empty"))
-
-
-def _write_marts(marts, contents: dict[str, bytes]) -> None:
-    marts.mkdir(parents=True, exist_ok=True)
-    for name, content in contents.items():
-        (marts / f"{name}.parquet").write_bytes(content)
-
-
-def _read_marts(marts) -> dict[str, bytes]:
-    return {path.stem: path.read_bytes() for path in sorted(marts.glob("*.parquet"))}
-
-
-def test_snapshot_restores_exactly_the_previous_set(tmp_path):
-    marts = tmp_path / "marts"
-    _write_marts(marts, {"a": b"old a", "b": b"old b"})
-    (marts / "notes.txt").write_text("not a mart")
-    snapshot = MartsSnapshot(marts)
-    snapshot.take()
-    # a build replaces one mart by rename (as DuckDB's COPY does), adds one, then fails
-    replacement = marts / "a.parquet.tmp"
-    replacement.write_bytes(b"new a")
-    os.replace(replacement, marts / "a.parquet")
-    (marts / "c.parquet").write_bytes(b"new c")
-    snapshot.restore()
-    assert _read_marts(marts) == {"a": b"old a", "b": b"old b"}
-    assert (marts / "notes.txt").read_text() == "not a mart"
-    assert not snapshot.previous_dir.exists()
-
-
-def test_snapshot_of_a_first_build_removes_its_marts_on_failure(tmp_path):
-    marts = tmp_path / "marts"
-    snapshot = MartsSnapshot(marts)
-    snapshot.take()
-    _write_marts(marts, {"a": b"half of a set"})
-    snapshot.restore()
-    assert _read_marts(marts) == {}
-
-
-def test_snapshot_left_by_an_interrupted_build_is_restored_next_time(tmp_path):
-    marts = tmp_path / "marts"
-    _write_marts(marts, {"a": b"good a"})
-    MartsSnapshot(marts).take()
-    (marts / "a.parquet").unlink()
-    (marts / "a.parquet").write_bytes(b"torn a")  # the process died here
-    next_build = MartsSnapshot(marts)
-    next_build.take()
-    assert _read_marts(marts) == {"a": b"good a"}
-    next_build.discard()
-    assert not next_build.previous_dir.exists()
 
 
 @pytest.mark.slow
@@ -108,7 +58,7 @@ def test_failed_build_keeps_the_previous_marts(tmp_path):
     assert mart_hashes(settings.marts_dir) == before  # ... and the previous set is back
     assert "FAILED" in failed.summary() and "int_sessions_join_back_is_one_to_one" in failed.summary()
     assert "previous marts were kept" in failed.summary()
-    assert not (data_dir / ".marts.previous").exists()
+    assert not list(data_dir.glob(".marts.*"))  # no staging set left behind
 
 
 @pytest.mark.slow

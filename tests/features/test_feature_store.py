@@ -65,31 +65,38 @@ def _registered_shape(store) -> dict:
 
 def _expected_web_intent(sessions: pd.DataFrame, customer: str, at: pd.Timestamp) -> tuple[float, float]:
     """(n_linked_sessions_30d, n_events_30d) recomputed from the linked web sessions themselves:
-    the latest feature row at or before `at` aggregates sessions ending in [as_of - 30 days, as_of]."""
-    mine = sessions[(sessions.customer_id == customer) & (sessions.session_end_ts <= at)]
+    the latest feature row at or before `at` (as_of, when a session starts to count: its end, or
+    the login that stitched it) aggregates the sessions counted by as_of that ended in
+    [as_of - 30 days, as_of]."""
+    mine = sessions[(sessions.customer_id == customer) & (sessions.counts_from_ts <= at)]
     if mine.empty:
         return (np.nan, np.nan)
-    as_of = mine.session_end_ts.max()
+    as_of = mine.counts_from_ts.max()
     if at - as_of > timedelta(days=30):  # the feature view's ttl
         return (np.nan, np.nan)
-    window = mine[mine.session_end_ts >= as_of - timedelta(days=30)]
+    window = mine[(mine.counts_from_ts <= as_of) & (mine.session_end_ts >= as_of - timedelta(days=30))]
     return (float(len(window)), float(window.n_events.sum()))
 
 
 def test_historical_features_at_t_use_nothing_after_t(feast_world):
     marts = feast_world.marts_dir
-    links = pd.read_parquet(marts / "fct_web_login_links.parquet")[["web_session_id", "customer_id"]]
+    links = pd.read_parquet(marts / "fct_web_login_links.parquet")[["web_session_id", "customer_id", "link_method", "counts_from_ts"]]
     sessions = pd.read_parquet(marts / "fct_web_sessions.parquet").drop(columns=["customer_id"]).merge(links, on="web_session_id")
     busy = sessions.groupby("customer_id").size()
-    customers = busy[busy >= 2].index[:40]
+    stitched = set(sessions.loc[sessions.link_method == "stitched", "customer_id"])
+    # customers with stitched sessions first, so that the login-time rule is probed too
+    customers = sorted(busy[busy >= 2].index, key=lambda customer: (customer not in stitched, customer))[:40]
     assert len(customers) >= 10, "the test world should have customers with several linked web sessions"
+    assert stitched & set(customers), "the test world should have sessions stitched at a login"
 
-    # For each linked session end t: just before t, exactly at t, and well after it.
+    # For each linked session's counting time t (its end, or the login that stitched it) and each
+    # stitched session's own end: just before t, exactly at t, and well after it.
     probes = []
     for customer in customers:
-        for end in sessions.loc[sessions.customer_id == customer, "session_end_ts"]:
+        mine = sessions[sessions.customer_id == customer]
+        for t in pd.concat([mine.counts_from_ts, mine.session_end_ts]).unique():
             for offset in (timedelta(microseconds=-1), timedelta(0), timedelta(hours=6)):
-                probes.append({"customer_id": customer, "event_timestamp": end + offset})
+                probes.append({"customer_id": customer, "event_timestamp": t + offset})
     entity_df = pd.DataFrame(probes)
     store = feature_store(feast_world)
     result = store.get_historical_features(

@@ -1,11 +1,12 @@
 """Identity-free mode in batch: `identity_linking = "off"` writes no web -> customer link anywhere.
 
 The fixture world (tests/support/raw_world.py) has a customer, c_001, who signs in on the web
-from two cookies and also uses the app. The same world is built twice, with the default
-setting and with "off"; the model-output tables the taxonomy and encoder stages derive from
-the marts are written by their own writers (features/model_outputs.py, encoder/embed.py) from
-stand-in predictions, so that the test covers every table that could carry the link without
-training a model. The default build must link (else the test would prove nothing), the "off"
+from two cookies and also uses the app; a third cookie's login stitches its earlier anonymous
+sessions (tests/support/identity_worlds.py). The same world is built twice, with the default
+setting and with "off" (the session fixture identity_worlds); the model-output tables the
+taxonomy and encoder stages derive from the marts are written by their own writers
+(features/model_outputs.py, encoder/embed.py) from stand-in predictions, so that the test
+covers every table that could carry the link without training a model. The default build must link (else the test would prove nothing), the "off"
 build must not, and app sessions keep their customer in both.
 """
 
@@ -13,25 +14,21 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clickintent.encoder.embed import read_sequences, write_embedding_tables
-from clickintent.features.dbt import dbt_vars, run_dbt_build
+from clickintent.features.dbt import dbt_vars
+from clickintent.features.identity_links import REPORT_NAME
 from clickintent.features.model_outputs import (
     CUSTOMER_WEB_EMBEDDING,
     CUSTOMER_WEB_INTENT_LABELS,
     SESSION_EMBEDDING,
     SESSION_INTENT,
-    build_intent_feature_tables,
 )
-from clickintent.settings import Settings, load_settings
-from clickintent.taxonomy.distill import SESSION_INTENTS_SCHEMA
-from clickintent.taxonomy.model import Node, Taxonomy
-from support.raw_world import CASES, write_fixture_world
+from clickintent.settings import Settings
+from support.identity_worlds import STITCH_COOKIE
+from support.raw_world import CASES
 
 pytestmark = pytest.mark.slow
 
@@ -43,54 +40,9 @@ CUSTOMER_WEB_MARTS = ("fct_web_login_links", "fct_customer_web_intent")
 CUSTOMER_WEB_OUTPUTS = (CUSTOMER_WEB_INTENT_LABELS, CUSTOMER_WEB_EMBEDDING)
 
 
-def _write_stage_outputs(settings: Settings) -> None:
-    """The taxonomy and encoder stages' Feast tables, from their writers, over stand-in predictions.
-
-    session_intents.parquet carries each session's platform and customer_id from the sequence
-    mart exactly as taxonomy.distill.label_all_sessions does; the embeddings come from a seeded
-    generator instead of the encoder.
-    """
-    sequences = read_sequences(settings.marts_dir / "fct_session_sequences.parquet")
-    top_nodes = ("home_buying", "saving")
-    Taxonomy(nodes=tuple(Node(id=node, parent_id=None, level=1, name=node.replace("_", " "), description=node) for node in top_nodes)).save(
-        settings.taxonomy_dir / "taxonomy.yaml"
-    )
-    n = len(sequences)
-    probs = np.tile(np.asarray([[0.75, 0.25]], dtype=np.float32), (n, 1))
-    intents = pa.table(
-        {
-            "session_id": sequences["session_id"].astype(str).to_numpy(),
-            "platform": sequences["platform"].astype(str).to_numpy(),
-            "customer_id": pa.array(sequences["customer_id"].where(sequences["customer_id"].notna(), None).tolist(), pa.string()),
-            "session_end_ts": pa.array(pd.to_datetime(sequences["session_end_ts"], utc=True), pa.timestamp("us", tz="UTC")),
-            "intent_node_id": ["home_buying"] * n,
-            "intent_top_node_id": ["home_buying"] * n,
-            "intent_confidence": pa.array(np.full(n, 0.75, dtype=np.float32)),
-            "intent_top_node_probs": pa.array(list(probs), pa.list_(pa.float32())),
-            "taxonomy_version": ["fixture"] * n,
-        },
-        schema=SESSION_INTENTS_SCHEMA,
-    )
-    pq.write_table(intents, settings.taxonomy_dir / "session_intents.parquet")
-    teacher = pa.table({"session_id": sequences["session_id"].astype(str).to_numpy(), "primary_node_id": ["saving"] * n})
-    pq.write_table(teacher, settings.taxonomy_dir / "teacher_labels.parquet")
-    build_intent_feature_tables(settings)
-    embeddings = np.random.default_rng(7).normal(size=(n, 8)).astype(np.float32)
-    write_embedding_tables(sequences, embeddings, settings, "fixture-encoder")
-
-
 @pytest.fixture(scope="module")
-def worlds(tmp_path_factory) -> dict[str, Settings]:
-    built = {}
-    for mode in ("login", "off"):
-        data_dir = tmp_path_factory.mktemp(f"identity_{mode}") / "data"
-        write_fixture_world(data_dir)
-        settings = load_settings(environ={}, data_dir=data_dir, threads=1, identity_linking=mode)
-        result = run_dbt_build(settings, quiet=True)
-        assert result.success, result.summary()
-        _write_stage_outputs(settings)
-        built[mode] = settings
-    return built
+def worlds(identity_worlds) -> dict[str, Settings]:
+    return identity_worlds
 
 
 def _mart(settings: Settings, name: str) -> pd.DataFrame:
@@ -170,6 +122,23 @@ def test_identity_free_build_links_no_web_session_anywhere(worlds):
     assert intents.loc[intents["platform"] == "web", "customer_id"].isna().all()
 
 
+def test_identity_free_mode_writes_no_stitched_link(worlds):
+    """The control world stitches the cookie's anonymous sessions; "off" links none of them, and
+    the build's report says so."""
+    links = {mode: _mart(settings, "fct_web_login_links") for mode, settings in worlds.items()}
+    stitched = links["login"][links["login"]["link_method"] == "stitched"]
+    assert len(stitched) == 2 and set(stitched["anonymous_id"]) == {STITCH_COOKIE}
+    assert links["off"].empty
+    reports = {mode: json.loads((settings.reports_dir / REPORT_NAME).read_text()) for mode, settings in worlds.items()}
+    assert reports["login"]["linked_web_sessions"] == {"login_session_alone": 5, "stitched": 2, "with_stitching": 7}
+    assert reports["off"]["linked_web_sessions"] == {"login_session_alone": 0, "stitched": 0, "with_stitching": 0}
+    assert reports["off"]["identity_linking"] == "off"
+    # the cookie's journey is still there, the same in both modes: it names no customer
+    journeys = {mode: _mart(settings, "fct_visitor_journeys") for mode, settings in worlds.items()}
+    pd.testing.assert_frame_equal(journeys["login"], journeys["off"])
+    assert "customer_id" not in journeys["off"].columns
+
+
 def test_app_sessions_keep_the_customer_the_app_signed_in(worlds):
     """The app's own sign-in is not a web -> customer link: both modes keep it, identically."""
     app = {}
@@ -181,7 +150,7 @@ def test_app_sessions_keep_the_customer_the_app_signed_in(worlds):
     assert (app["off"]["customer_id"] == CUSTOMER).any()
     pd.testing.assert_frame_equal(app["login"].reset_index(drop=True), app["off"].reset_index(drop=True))
     # and what does not depend on the link is the same in both builds
-    for name in ("dim_customer_profiles", "fct_tile_impressions", "dim_products", "fct_session_filter_counts"):
+    for name in ("dim_customer_profiles", "fct_tile_impressions", "dim_products", "fct_session_filter_counts", "fct_customer_app_intent"):
         pd.testing.assert_frame_equal(_mart(worlds["login"], name), _mart(worlds["off"], name), obj=name)
 
 

@@ -12,7 +12,7 @@ def test_default_links_by_login_and_the_environment_switches_it_off(tmp_path) ->
     assert load_settings(environ={}, data_dir=tmp_path).identity_linking == "login"
     off = load_settings(environ={"CLICKINTENT_IDENTITY_LINKING": "off"}, data_dir=tmp_path)
     assert off.identity_linking == "off"
-    assert dbt_vars(off) == {"session_timeout_minutes": 30, "identity_linking": "off"}
+    assert dbt_vars(off) == {"session_timeout_minutes": 30, "identity_linking": "off", "stitch_window_days": 30}
     args = _dbt_args(off, "build")
     assert '"identity_linking": "off"' in args[args.index("--vars") + 1]
     # an argument wins over the environment, as for every setting
@@ -47,3 +47,13 @@ def test_an_api_key_is_never_repeated_in_an_error() -> None:
     message = str(caught.value)
     assert "argument llm_api_key = (hidden)" in message and "'not'" not in message and "sk-secret" not in message
     assert "environment variable CLICKINTENT_THREADS = 'many'" in str(caught.value)
+
+
+def test_stitch_window_days_defaults_to_30_and_reaches_dbt(tmp_path) -> None:
+    assert load_settings(environ={}, data_dir=tmp_path).stitch_window_days == 30
+    settings = load_settings(environ={"CLICKINTENT_STITCH_WINDOW_DAYS": "7"}, data_dir=tmp_path)
+    assert settings.stitch_window_days == 7
+    args = _dbt_args(settings, "build")
+    assert '"stitch_window_days": 7' in args[args.index("--vars") + 1]
+    with pytest.raises(SettingsError, match="environment variable CLICKINTENT_STITCH_WINDOW_DAYS = '-1'"):
+        load_settings(environ={"CLICKINTENT_STITCH_WINDOW_DAYS": "-1"})

@@ -10,12 +10,31 @@ import pytest
 from typer.testing import CliRunner
 
 from clickintent.cli.rank import rank_app
-from clickintent.evaluation.metrics import ConversionTestUnits, TileTestUnits, binary_logloss, multilabel_micro_f1, tile_macro_recall_at_1
+from clickintent.evaluation.metrics import (
+    ConversionTestUnits,
+    TileTestUnits,
+    binary_logloss,
+    macro_ovr_auc,
+    multilabel_micro_f1,
+    tile_macro_recall_at_1,
+)
+from clickintent.ranker.tasks import ConversionAucUnits
 from clickintent.settings import Settings
 
 REQUIRED = ["a_baseline", "b_teacher_labels", "c_distilled_labels", "d_embedding", "e_embedding_and_labels"]
+IN_APP = ["h_app_embedding", "i_app_embedding_and_labels", "j_app_and_linked_web", "k_identity_free_best", "l_app_aggregates", "m_app_all"]
 COLUMNS = ["tile_macro_recall_at_1", "tile_logloss", "conversion_micro_f1", "conversion_auc"]
-WAITING_ROWS = ["b_teacher_labels", "c_distilled_labels", "d_embedding", "e_embedding_and_labels", "g_all_online"]
+WAITING_ROWS = [
+    "b_teacher_labels",
+    "c_distilled_labels",
+    "d_embedding",
+    "e_embedding_and_labels",
+    "g_all_online",
+    "h_app_embedding",
+    "i_app_embedding_and_labels",
+    "j_app_and_linked_web",
+    "m_app_all",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +54,7 @@ def full_evaluation(ranker_stage_outputs_world: Settings) -> dict:
 
 def assert_issue_shape(evaluation: dict, measured: list[str]) -> None:
     names = [row["name"] for row in evaluation["rows"]]
-    assert names[:5] == REQUIRED and set(names) == {*REQUIRED, "f_web_aggregates", "g_all_online"}
+    assert names[:5] == REQUIRED and names[7:] == IN_APP and set(names) == {*REQUIRED, "f_web_aggregates", "g_all_online", *IN_APP}
     rows = {row["name"]: row for row in evaluation["rows"]}
     for name in measured:
         row = rows[name]
@@ -44,7 +63,8 @@ def assert_issue_shape(evaluation: dict, measured: list[str]) -> None:
             assert isinstance(row[f"{column}_change_vs_a"], float)
         assert 0.0 <= row["tile_macro_recall_at_1"] <= 1.0 and row["tile_logloss"] > 0
         assert 0.0 <= row["conversion_micro_f1"] <= 1.0 and 0.0 <= row["conversion_auc"] <= 1.0
-        assert row["services"] == {"tile": f"tile_ranker_{name}", "conversion": f"conversion_{name}"}
+        if name != "k_identity_free_best":  # a selection row reports the service of the row it took
+            assert row["services"] == {"tile": f"tile_ranker_{name}", "conversion": f"conversion_{name}"}
     baseline = rows["a_baseline"]
     assert all(baseline[f"{column}_change_vs_a"] == 0.0 for column in COLUMNS)
     for name in measured:
@@ -54,7 +74,7 @@ def assert_issue_shape(evaluation: dict, measured: list[str]) -> None:
 
 @pytest.mark.slow
 def test_rows_waiting_for_a_stage_say_so_and_have_no_figures(waiting_evaluation: dict) -> None:
-    assert_issue_shape(waiting_evaluation, ["a_baseline", "f_web_aggregates"])
+    assert_issue_shape(waiting_evaluation, ["a_baseline", "f_web_aggregates", "l_app_aggregates", "k_identity_free_best"])
     rows = {row["name"]: row for row in waiting_evaluation["rows"]}
     assert rows["a_baseline"]["status"] == "ok" and rows["f_web_aggregates"]["status"] == "ok"
     assert rows["d_embedding"]["status"] == "waiting for the encoder"
@@ -64,6 +84,10 @@ def test_rows_waiting_for_a_stage_say_so_and_have_no_figures(waiting_evaluation:
         assert all(rows[name][column] is None and rows[name][f"{column}_change_vs_a"] is None for column in COLUMNS), name
         assert rows[name]["trees"] == {"tile": None, "conversion": None}
     assert rows["f_web_aggregates"]["model_columns"]["tile"] > rows["a_baseline"]["model_columns"]["tile"]
+    assert rows["h_app_embedding"]["status"] == "waiting for the encoder" and rows["l_app_aggregates"]["status"] == "ok"
+    # (k) can only take the identity-free row that was trained: (l), the dbt aggregates.
+    assert rows["k_identity_free_best"]["chosen"] == {"tile": "l_app_aggregates", "conversion": "l_app_aggregates"}
+    assert all(rows["k_identity_free_best"][column] == rows["l_app_aggregates"][column] for column in COLUMNS)
     checks = waiting_evaluation["checks"]
     assert checks["d_status"] == "waiting for the encoder" and checks["d_improves_tile_logloss_over_a"] is None
     assert checks["c_within_7pct_of_b_conversion_micro_f1"] is None
@@ -108,6 +132,128 @@ def test_splits_and_definitions_are_recorded(full_evaluation: dict) -> None:
     assert full_evaluation["xgboost_threads"] == 1 and full_evaluation["seconds"]["total"] > 0
 
 
+def _features(store, service: str) -> list[str]:
+    from clickintent.ranker.training_sets import service_features
+
+    return [feature.reference for feature in service_features(store, service)]
+
+
+@pytest.mark.slow
+def test_in_app_rows_differ_from_their_parent_only_in_their_features(ranker_trained_world: Settings) -> None:
+    from clickintent.features.store import feature_store
+
+    store = feature_store(ranker_trained_world)
+    app_embedding = ["customer_app_embedding:app_embedding"]
+    app_labels = ["customer_app_embedding:app_distilled_top_node_probs"]
+    web = ["customer_web_embedding:web_embedding"] + [
+        f"customer_web_intent_labels:{name}" for name in ("web_distilled_top_node_id", "web_distilled_top_node_probs")
+    ]
+    for prefix in ("tile_ranker", "conversion"):
+        base = _features(store, f"{prefix}_a_baseline")
+        aggregates = [f for f in _features(store, f"{prefix}_l_app_aggregates") if f not in base]
+        assert aggregates and all(f.startswith("customer_app_intent:") for f in aggregates)
+        expected = {
+            "h_app_embedding": base + app_embedding,
+            "i_app_embedding_and_labels": base + app_embedding + app_labels,
+            "j_app_and_linked_web": base + app_embedding + app_labels + web,
+            "l_app_aggregates": base + aggregates,
+            "m_app_all": base + app_embedding + app_labels + aggregates,
+        }
+        for row, features in expected.items():
+            assert _features(store, f"{prefix}_{row}") == features, (prefix, row)
+        # The union fetched once per run holds every row's features.
+        union = set(_features(store, f"{prefix}_ablation_all"))
+        assert all(set(features) <= union for features in expected.values())
+    # The production services are untouched: no in-app feature.
+    for service in ("tile_ranker_v1", "conversion_v1"):
+        assert not any(f.startswith("customer_app_") for f in _features(store, service))
+
+
+@pytest.mark.slow
+def test_reach_is_the_share_of_test_rows_with_an_app_row_in_the_ttl(full_evaluation: dict, ranker_stage_outputs_world: Settings) -> None:
+    """(h)'s reach recomputed from the stand-in table by hand: test tiles and observations whose
+    customer has an in-app row at or before the label time and within the view's 30-day ttl."""
+    import pandas as pd
+
+    from clickintent.features.model_outputs import CUSTOMER_APP_EMBEDDING
+
+    world = ranker_stage_outputs_world
+    rows = {row["name"]: row for row in full_evaluation["rows"]}
+    app = pd.read_parquet(CUSTOMER_APP_EMBEDDING.path(world), columns=["customer_id", "as_of_ts"])
+    app["as_of_ts"] = pd.to_datetime(app["as_of_ts"], utc=True)
+    for task, mart, timestamp in (
+        ("tile", "fct_tile_impressions", "impression_ts"),
+        ("conversion", "fct_conversion_labels", "observation_ts"),
+    ):
+        labels = pd.read_parquet(world.marts_dir / f"{mart}.parquet")
+        if "label_window_complete" in labels:
+            labels = labels[labels["label_window_complete"].astype(bool)]
+        labels[timestamp] = pd.to_datetime(labels[timestamp], utc=True)
+        test = labels[labels[timestamp] >= pd.Timestamp(full_evaluation["splits"][task]["test_start"])].reset_index(drop=True)
+        joined = test[["customer_id", timestamp]].reset_index().merge(app, on="customer_id", how="left")
+        inside = (joined["as_of_ts"] <= joined[timestamp]) & (joined["as_of_ts"] > joined[timestamp] - pd.Timedelta(days=30))
+        reached = joined[inside]["index"].nunique() / len(test)
+        assert 0 < reached < 1
+        assert rows["h_app_embedding"]["reach"][task] == pytest.approx(reached, abs=1e-4), task
+        # Same app rows, so the same customers; (j) adds the web rows' customers.
+        assert rows["i_app_embedding_and_labels"]["reach"][task] == rows["h_app_embedding"]["reach"][task]
+        assert rows["j_app_and_linked_web"]["reach"][task] >= rows["i_app_embedding_and_labels"]["reach"][task]
+    assert rows["a_baseline"]["reach"] == {"tile": None, "conversion": None}
+    checks = full_evaluation["checks"]
+    assert checks["h_tile_reach"] == rows["h_app_embedding"]["reach"]["tile"]
+    assert checks["h_reaches_more_tiles_than_web"] == (checks["h_tile_reach"] > checks["web_tile_reach"])
+
+
+@pytest.mark.slow
+def test_every_row_is_compared_with_a_on_all_and_on_reached_units(full_evaluation: dict) -> None:
+    rows = {row["name"]: row for row in full_evaluation["rows"]}
+    for name in ("d_embedding", "h_app_embedding", "j_app_and_linked_web", "m_app_all"):
+        for column in COLUMNS:
+            figures = rows[name]["vs_a"][column]
+            assert figures["all"]["change"] == pytest.approx(rows[name][f"{column}_change_vs_a"], abs=1e-5), (name, column)
+            for scope in ("all", "reached"):
+                low, high = figures[scope]["interval_95pct"]
+                assert low <= figures[scope]["change"] <= high, (name, column, scope)
+            assert 0 < figures["reached"]["units"]
+    # The reached subset is applied: fewer units, another figure.
+    tile = rows["h_app_embedding"]["vs_a"]["tile_logloss"]
+    assert tile["reached"]["change"] != tile["all"]["change"]
+    # (d)'s reached units are its web customers: the existing check's subset, same figure.
+    d_reached = rows["d_embedding"]["vs_a"]["tile_logloss"]["reached"]["change"]
+    assert d_reached == pytest.approx(full_evaluation["checks"]["d_vs_a_tile_logloss_change_web_customers"], abs=1e-5)
+    # (k) is the identity-free candidate best on validation LogLoss, and reports its figures.
+    k = rows["k_identity_free_best"]
+    candidates = ["h_app_embedding", "i_app_embedding_and_labels", "l_app_aggregates", "m_app_all"]
+    best = min(candidates, key=lambda name: rows[name]["validation"]["tile_logloss"])
+    assert k["chosen"]["tile"] == best and k["tile_logloss"] == rows[best]["tile_logloss"]
+    assert k["identity_free"] and not rows["j_app_and_linked_web"]["identity_free"]
+
+
+def test_a_tile_impression_is_reached_when_any_of_its_tiles_is() -> None:
+    import pandas as pd
+
+    from clickintent.ranker.ablation import per_test_unit, present_rows
+    from clickintent.ranker.tasks import CONVERSION_TASK, TILE_TASK
+
+    test = pd.DataFrame(
+        {
+            "impression_id": ["i2", "i2", "i1", "i1", "i3"],
+            "app_embedding": [None, np.ones(2), None, None, None],
+            "n_app_sessions_30d": [np.nan, np.nan, np.nan, np.nan, 3.0],
+        }
+    )
+
+    class Prepared:
+        frames = {"test": test}
+
+    rows = present_rows(test, ["app_embedding", "n_app_sessions_30d", "not_fetched"])
+    assert rows.tolist() == [False, True, False, False, True]
+    # Units in order of first appearance (pd.factorize, as fit_tile numbers them): i2, i1, i3.
+    assert per_test_unit(TILE_TASK, Prepared, rows).tolist() == [True, False, True]
+    assert per_test_unit(CONVERSION_TASK, Prepared, rows).tolist() == rows.tolist()
+    assert not present_rows(test, []).any()
+
+
 def test_bootstrap_units_reproduce_the_point_metrics() -> None:
     """With every unit weighted once, the per-unit sums give exactly the table's metrics."""
     rng = np.random.default_rng(0)
@@ -124,6 +270,9 @@ def test_bootstrap_units_reproduce_the_point_metrics() -> None:
     predicted = rng.random((400, 7)) < 0.08
     conversion = ConversionTestUnits(truth, predicted)
     assert conversion.micro_f1(np.ones((1, 400)))[0] == pytest.approx(multilabel_micro_f1(truth.astype(int), predicted.astype(int)))
+    probabilities = rng.random((400, 7))
+    truth[:, 6] = False  # a family without positives counts nowhere, as in macro_ovr_auc
+    assert ConversionAucUnits(truth, probabilities).macro_auc(np.ones((1, 400)))[0] == pytest.approx(macro_ovr_auc(truth, probabilities)[0])
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clickintent.encoder.embed import write_embedding_tables
-from clickintent.features.model_outputs import CUSTOMER_WEB_EMBEDDING, SESSION_EMBEDDING, SESSION_INTENT
+from clickintent.features.model_outputs import CUSTOMER_APP_EMBEDDING, CUSTOMER_WEB_EMBEDDING, SESSION_EMBEDDING, SESSION_INTENT
 from clickintent.ranker.layout import FeatureLayout
 from clickintent.ranker.provenance import TrainingDataVersionError, read_views, training_data_versions, version_fields
 from clickintent.settings import Settings, load_settings
@@ -35,6 +35,7 @@ def _sessions(n: int = 6) -> pd.DataFrame:
         {
             "session_id": [f"s{i}" for i in range(n)],
             "platform": ["web", "app"] * (n // 2),
+            "anonymous_id": [f"a{i % 3}" for i in range(n)],
             "customer_id": ["c1", None, "c2", "c1", None, "c2"][:n],
             "session_end_ts": [T0 + timedelta(hours=i) for i in range(n)],
         }
@@ -124,3 +125,30 @@ def test_only_views_the_model_reads_count() -> None:
     )
     assert read_views(layout) == {"customer_profile", "customer_web_intent_labels"}
     assert version_fields(layout) == {"taxonomy_version"}
+
+
+def test_in_app_embedding_ties_to_the_encoder_and_its_probabilities_to_the_taxonomy(settings: Settings) -> None:
+    _write_embeddings(settings, "v1-aaaa1111")  # the encoder stage writes customer_app_embedding too
+    _write_session_intent(settings, ["tax-v3"] * 4)
+
+    def layout(*features: str) -> FeatureLayout:
+        return FeatureLayout(
+            feast_features=features,
+            feature_references=tuple(f"customer_app_embedding:{name}" for name in features),
+            scalars=(),
+            vectors=(),
+            derived=(),
+        )
+
+    embedding_only = layout("app_embedding")
+    assert version_fields(embedding_only) == {"encoder_version"}
+    assert training_data_versions(settings, read_views(embedding_only)) == {"encoder_version": "v1-aaaa1111"}
+    with_labels = layout("app_embedding", "app_distilled_top_node_probs")
+    assert version_fields(with_labels) == {"encoder_version", "taxonomy_version"}
+    assert training_data_versions(settings, read_views(with_labels)) == {"encoder_version": "v1-aaaa1111", "taxonomy_version": "tax-v3"}
+    # The in-app table by another encoder than the web one it is trained beside: refused.
+    app_table = pq.read_table(CUSTOMER_APP_EMBEDDING.path(settings))
+    _write_embeddings(settings, "v1-bbbb2222")
+    pq.write_table(app_table, CUSTOMER_APP_EMBEDDING.path(settings))
+    with pytest.raises(TrainingDataVersionError, match="disagree on encoder_version"):
+        training_data_versions(settings, read_views(with_labels) | {"customer_web_embedding"})

@@ -5,6 +5,8 @@ from __future__ import annotations
 from feast.types import Array, PrimitiveFeastType
 
 from clickintent.features.store import load_repo_objects
+from clickintent.ranker.anonymous_model import ANONYMOUS_REASON_TEMPLATES
+from clickintent.ranker.anonymous_model import GROUPED_VECTORS as ANONYMOUS_GROUPED_VECTORS
 from clickintent.ranker.feature_reasons import FEATURE_REASON_TEMPLATES as T
 from clickintent.ranker.layout import DERIVED_FEATURES
 from clickintent.ranker.reasons import GENERIC_REASON, ReasonTemplates
@@ -19,31 +21,39 @@ SAMPLE_VALUES = {
 }
 
 
-def servable_features(tmp_path) -> dict[str, object]:
-    """Feature name -> Feast type of every feature in the repo's production and ablation services."""
+def servable_features(tmp_path) -> dict[tuple[str, str], object]:
+    """(task, feature name) -> Feast type of every feature in the repo's production and ablation services."""
     contents = load_repo_objects(load_settings(data_dir=tmp_path / "data"))
     features = {}
     for service in contents.feature_services:
+        task = service.tags.get("task", "")
         for projection in service.feature_view_projections:
             for feature in projection.features:
-                features[feature.name] = feature.dtype
+                features[(task, feature.name)] = feature.dtype
     return features
+
+
+# Each task's models explain with their own templates; vectors whose reasons speak of the whole vector.
+TEMPLATES = {"anonymous_ranking": ANONYMOUS_REASON_TEMPLATES}
+GROUPED = {"web_embedding", "app_embedding", *ANONYMOUS_GROUPED_VECTORS}
 
 
 def test_every_servable_feature_has_a_template(tmp_path) -> None:
     features = servable_features(tmp_path)
-    assert {"web_embedding", "web_distilled_top_node_probs", "taxonomy_node_shares_30d", "tenure_months"} <= set(features)
+    names = {name for _, name in features}
+    assert {"web_embedding", "web_distilled_top_node_probs", "taxonomy_node_shares_30d", "tenure_months", "journey_embedding"} <= names
     row = {"n_linked_sessions_30d": "3", "product_family": "home"}
-    for name, dtype in features.items():
+    for (task, name), dtype in features.items():
         if name == "held_product_ids":
             continue  # read only by derived features
         if isinstance(dtype, Array):
-            feature = name if name == "web_embedding" else f"{name}.mortgage_loan"
-            value = "64-d vector" if name == "web_embedding" else "0.6"
+            grouped = name in GROUPED
+            feature = name if grouped else f"{name}.mortgage_loan"
+            value = "64-d vector" if grouped else "0.6"
         else:
             feature, value = name, SAMPLE_VALUES[dtype]
-        text = T.render(feature, value, row)
-        assert "raised the score" not in text, (feature, text)
+        text = TEMPLATES.get(task, T).render(feature, value, row)
+        assert "raised the score" not in text, (task, feature, text)
     for name in DERIVED_FEATURES:
         assert "raised the score" not in T.render(name, "no", row)
 

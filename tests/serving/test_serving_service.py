@@ -27,7 +27,8 @@ import pytest
 from clickintent.serving.process import ServiceStartError, free_port, service_environment, start_service
 from clickintent.settings import Settings, load_settings
 from serving.schemas import MAX_BODY_BYTES, MAX_CANDIDATES, MAX_EVENTS, MAX_K
-from support.serving_world import pick, session_events
+from support.service_auth import PUSH_KEY, READ_KEY, auth_headers, login_assertion, service_auth_environment
+from support.serving_world import busiest_anonymous_session, pick, raw_events, session_events
 
 pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parents[2]
@@ -43,25 +44,22 @@ def world(serving_world: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def service(world: Settings, tmp_path_factory):
-    served = start_service(world, log_path=tmp_path_factory.mktemp("logs") / "service.log", timeout=180)
+    served = start_service(
+        world, log_path=tmp_path_factory.mktemp("logs") / "service.log", timeout=180, extra_environment=service_auth_environment()
+    )
     yield served
     served.stop()
 
 
 @pytest.fixture(scope="module")
 def client(service):
-    with httpx.Client(base_url=service.url, timeout=30.0) as http:
+    with httpx.Client(base_url=service.url, timeout=30.0, headers=auth_headers()) as http:
         yield http
 
 
 @pytest.fixture(scope="module")
 def anonymous_events(world: Settings) -> list[dict]:
-    session_id = pick(
-        "select session_id from read_parquet(?) where platform = 'web' and customer_id is null and n_events between 5 and 40 "
-        "order by n_events desc, session_id limit 1",
-        [str(world.marts_dir / "fct_session_sequences.parquet")],
-    )[0]
-    return session_events(world, session_id)
+    return busiest_anonymous_session(world)
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +115,12 @@ def _fresh_login_session(events: list[dict], customer_id: str) -> list[dict]:
     return [*session, login]
 
 
+def _login_body(events: list[dict], customer_id: str, **fields) -> dict:
+    """A /recommend body for a login session, with the identity provider's assertion for it."""
+    session_id = f"s_test_{uuid.uuid4().hex[:12]}"
+    return {"session_id": session_id, "events": events, "login_assertion": login_assertion(customer_id, session_id), **fields}
+
+
 def _ok(response: httpx.Response) -> dict:
     assert response.status_code == 200, response.text[:2000]
     return response.json()
@@ -142,9 +146,11 @@ def test_readiness_and_the_openapi_schema_with_examples(client: httpx.Client) ->
     assert "events" in request["properties"] and "LiveEvent" in schema["components"]["schemas"]
 
 
-def test_anonymous_visitor_gets_session_only_ranking(client: httpx.Client, anonymous_events: list[dict]) -> None:
+def test_anonymous_visitor_gets_a_session_ranking(client: httpx.Client, anonymous_events: list[dict]) -> None:
+    # The world's own session, sent by a cookie the store has no journey for: a first visit.
+    anonymous_events = _new_visit(anonymous_events, f"a_new_{uuid.uuid4().hex[:10]}")
     answer = _ok(client.post("/recommend", json={"events": anonymous_events, "k": 4}))
-    assert answer["mode"] == "session_only" and answer["customer_id"] is None and not answer["customer_known"]
+    assert answer["mode"] == "anonymous" and answer["customer_id"] is None and not answer["customer_known"]
     assert [product["rank"] for product in answer["products"]] == [1, 2, 3, 4]
     scores = [product["score"] for product in answer["products"]]
     assert scores == sorted(scores, reverse=True) and all(0.0 < score < 1.0 for score in scores)
@@ -153,7 +159,7 @@ def test_anonymous_visitor_gets_session_only_ranking(client: httpx.Client, anony
     probabilities = [node["probability"] for node in answer["intent"]["top_nodes"]]
     assert sum(probabilities) == pytest.approx(1.0, abs=1e-6) and probabilities == sorted(probabilities, reverse=True)
     assert answer["intent"]["node_id"].startswith(answer["intent"]["top_node_id"])
-    assert set(answer["model_versions"]) >= {"encoder", "intent_classifier", "tile_ranker", "taxonomy", "feature_service"}
+    assert set(answer["model_versions"]) >= {"encoder", "intent_classifier", "tile_ranker", "conversion", "anonymous_ranker", "taxonomy"}
     assert not answer["degraded"]
     cold = _ok(client.post("/recommend", json={"k": 4}))
     assert [p["product_id"] for p in cold["products"]] != [p["product_id"] for p in answer["products"]] or [
@@ -161,9 +167,95 @@ def test_anonymous_visitor_gets_session_only_ranking(client: httpx.Client, anony
     ] != scores, "the live session changed nothing"
 
 
+def _new_visit(events: list[dict], anonymous_id: str) -> list[dict]:
+    """`events` replayed as one new web visit of `anonymous_id` ending now, a few seconds apart."""
+    now = datetime.now(UTC)
+    visit = []
+    for position, event in enumerate(events):
+        replayed = {key: value for key, value in event.items() if key != "customer_id"}
+        replayed.update(
+            anonymous_id=anonymous_id,
+            event_id=f"{event['event_id']}_{anonymous_id}_{position}",
+            event_ts=(now - timedelta(seconds=20 * (len(events) - position))).isoformat(),
+        )
+        visit.append(replayed)
+    return visit
+
+
+def _one_family_visit(world: Settings, family: str, section: str, calculators: tuple[str, ...], anonymous_id: str) -> list[dict]:
+    """A visit to one family's product pages, two of its calculators and an application start,
+    from the world's own events."""
+    anonymous = "platform = 'web' and customer_id is null"
+    pages = raw_events(world, f"{anonymous} and event_type = 'page_view' and page_path like ?", [f"/{section}/%"], limit=4)
+    tools = [raw_events(world, f"{anonymous} and event_type = 'calculator' and page_path = ?", [path], limit=1)[0] for path in calculators]
+    application = raw_events(
+        world,
+        f"{anonymous} and event_type = 'form_start' and product_id in (select product_id from read_parquet(?) where product_family = ?)",
+        [str(world.marts_dir / "dim_products.parquet"), family],
+        limit=1,
+    )
+    assert len(pages) == 4 and len(application) == 1, family
+    return _new_visit([*pages[:2], *tools, *pages[2:], *application], anonymous_id)
+
+
+@pytest.mark.parametrize(
+    ("family", "section", "calculators"),
+    [
+        ("home", "mortgages", ("/tools/mortgage-calculator", "/tools/refinance-calculator")),
+        ("investing", "investing", ("/tools/ira-calculator", "/tools/retirement-calculator")),
+    ],
+)
+def test_an_anonymous_visit_to_one_familys_pages_gets_that_familys_products(
+    world: Settings, client: httpx.Client, family: str, section: str, calculators: tuple[str, ...]
+) -> None:
+    visit = _one_family_visit(world, family, section, calculators, f"a_new_{uuid.uuid4().hex[:10]}")
+    answer = _ok(client.post("/recommend", json={"events": visit, "k": 3}))
+    assert answer["mode"] == "anonymous" and answer["models_used"] == ["anonymous_ranker"]
+    assert family in [product["family"] for product in answer["products"]], answer["products"]
+    top = answer["products"][0]
+    assert top["click_probability"] is None and 0 < top["conversion_probability"] < 1
+    assert any(reason["text"] for product in answer["products"] for reason in product["reasons"])
+
+
+def test_a_returning_visitor_is_answered_with_the_stored_journey(world: Settings, client: httpx.Client) -> None:
+    """The cookie's journey is read from the online store and changes the answer for the same visit."""
+    visitor = pick(
+        "select visitor_id from read_parquet(?) where platform = 'web' and not has_logged_in_before "
+        "order by n_sessions_30d desc, n_form_starts_30d desc, visitor_id limit 1",
+        [str(world.marts_dir / "fct_visitor_journeys.parquet")],
+    )[0]
+    anonymous_id = visitor.split(":", 1)[1]
+    events = raw_events(world, "platform = 'web' and customer_id is null and event_type = 'page_view'", limit=3)
+    returning = _ok(client.post("/recommend", json={"events": _new_visit(events, anonymous_id), "k": 5}))
+    first_visit = _ok(client.post("/recommend", json={"events": _new_visit(events, f"a_new_{uuid.uuid4().hex[:10]}"), "k": 5}))
+    assert returning["mode"] == "returning_visitor" and first_visit["mode"] == "anonymous"
+    assert returning["models_used"] == first_visit["models_used"] == ["anonymous_ranker"]
+    assert [(p["product_id"], round(p["score"], 9)) for p in returning["products"]] != [
+        (p["product_id"], round(p["score"], 9)) for p in first_visit["products"]
+    ]
+
+
+def test_cold_start_is_the_visitors_calibrated_prior(world: Settings, client: httpx.Client) -> None:
+    card = json.loads((world.models_dir / "anonymous_ranker" / "model_card.json").read_text())
+    answer = _ok(client.post("/recommend", json={"k": 50}))
+    assert answer["mode"] == "cold_start" and answer["models_used"] == ["anonymous_ranker"]
+    for product in answer["products"]:
+        family = product["family"]
+        share = card["product_shares"][family].get(product["product_id"], card["unseen_product_share"][family])
+        assert product["conversion_probability"] == pytest.approx(card["family_prior"][family])
+        assert product["score"] == pytest.approx(card["family_prior"][family] * share)
+    assert 0 < sum(card["family_prior"].values()) and len({p["family"] for p in answer["products"][:5]}) >= 1
+
+
 def test_known_customer_gets_a_personalized_ranking_with_reasons(client: httpx.Client, known_customer: str) -> None:
     answer = _ok(client.post("/recommend", json={"customer_id": known_customer, "k": 5}))
-    assert answer["mode"] == "personalized" and answer["customer_known"] and answer["intent"] is None
+    assert answer["mode"] == "customer" and answer["customer_known"] and answer["intent"] is None
+    assert answer["models_used"] == ["tile_ranker", "conversion"] and "conversion" in answer["model_versions"]
+    for product in answer["products"]:
+        assert 0 < product["conversion_probability"] < 1 and 0 < product["click_probability"] < 1
+        assert product["score"] == pytest.approx(product["click_probability"] * product["conversion_probability"])
+    scores = [product["score"] for product in answer["products"]]
+    assert scores == sorted(scores, reverse=True)
     assert len(answer["products"]) == 5 and not answer["degraded"]
     reasons = [reason for product in answer["products"] for reason in product["reasons"]]
     assert reasons and all(reason["contribution"] > 0 and reason["text"] for reason in reasons)
@@ -197,7 +289,7 @@ def test_stored_session_by_id_without_events(world: Settings, client: httpx.Clie
         [str(world.data_dir / "features" / "session_intent.parquet")],
     )[0]
     answer = _ok(client.post("/recommend", json={"session_id": session_id, "k": 3}))
-    assert answer["mode"] == "session_only" and answer["session_id"] == session_id
+    assert answer["mode"] == "anonymous" and answer["session_id"] == session_id
     assert answer["intent"] is not None and answer["session"]["n_events"] == 0
 
 
@@ -317,9 +409,9 @@ def test_login_push_then_recommend_uses_the_session(
     world: Settings, client: httpx.Client, anonymous_events: list[dict], known_customer: str
 ) -> None:
     before = _online(world, known_customer)
-    session = _fresh_login_session(anonymous_events, known_customer)
-    answer = _ok(client.post("/recommend", json={"events": session, "k": 3}))
-    assert answer["customer_id"] == known_customer and answer["mode"] == "personalized"
+    body = _login_body(_fresh_login_session(anonymous_events, known_customer), known_customer, k=3)
+    answer = _ok(client.post("/recommend", json=body))
+    assert answer["customer_id"] == known_customer and answer["mode"] == "login"
     push = answer["login_push"]
     assert push["status"] == "pushed" and set(push["feature_views"]) == {"customer_web_intent_labels", "customer_web_embedding"}
     after = _online(world, known_customer)
@@ -327,10 +419,10 @@ def test_login_push_then_recommend_uses_the_session(
     assert after["web_distilled_top_node_id"] == answer["intent"]["top_node_id"]
     assert not np.allclose(after["web_embedding"], before["web_embedding"])
     # The client re-sends the growing session on the next page: pushed once.
-    again = _ok(client.post("/recommend", json={"events": session, "k": 3}))
+    again = _ok(client.post("/recommend", json=body))
     assert again["login_push"]["status"] == "already_pushed"
     assert _online(world, known_customer)["n_linked_web_sessions"] == after["n_linked_web_sessions"]
-    assert _ok(client.post("/recommend", json={"customer_id": known_customer}))["mode"] == "personalized"
+    assert _ok(client.post("/recommend", json={"customer_id": known_customer}))["mode"] == "customer"
 
 
 def test_a_login_session_the_batch_pipeline_already_linked_is_not_pushed_again(world: Settings, client: httpx.Client) -> None:
@@ -341,19 +433,88 @@ def test_a_login_session_the_batch_pipeline_already_linked_is_not_pushed_again(w
     )
     before = _online(world, customer)
     assert before["n_linked_web_sessions"], "the batch pipeline linked this customer's login session"
-    answer = _ok(client.post("/recommend", json={"session_id": session_id, "events": session_events(world, session_id)}))
+    body = {
+        "session_id": session_id,
+        "events": session_events(world, session_id),
+        "login_assertion": login_assertion(customer, session_id),
+    }
+    answer = _ok(client.post("/recommend", json=body))
     assert answer["customer_id"] == customer and answer["login_push"]["status"] == "already_pushed"
     assert _online(world, customer) == before
 
 
-def test_a_new_customer_logging_in_is_no_longer_cold_start(world: Settings, client: httpx.Client, anonymous_events: list[dict]) -> None:
+def test_an_unknown_customer_id_creates_no_entity_key(world: Settings, client: httpx.Client, anonymous_events: list[dict]) -> None:
+    """A signed login for a customer the bank's batch data does not know is answered, not stored."""
     customer = f"c_new_{uuid.uuid4().hex[:8]}"
     assert _ok(client.post("/recommend", json={"customer_id": customer}))["mode"] == "cold_start"
-    answer = _ok(client.post("/recommend", json={"events": _fresh_login_session(anonymous_events, customer)}))
-    assert answer["login_push"]["status"] == "pushed" and answer["mode"] == "session_only"
-    assert _online(world, customer)["n_linked_web_sessions"] == 1
-    next_visit = _ok(client.post("/recommend", json={"customer_id": customer}))
-    assert next_visit["mode"] == "session_only" and not next_visit["customer_known"]
+    answer = _ok(client.post("/recommend", json=_login_body(_fresh_login_session(anonymous_events, customer), customer)))
+    push = answer["login_push"]
+    assert push["status"] == "refused" and "unknown" in push["reason"] and push["feature_views"] == []
+    assert answer["mode"] == "anonymous" and answer["products"]
+    assert _online(world, customer)["n_linked_web_sessions"] is None
+    assert _stored_entity_keys(world, customer) == 0
+
+
+def _stored_entity_keys(settings: Settings, customer_id: str) -> int:
+    """Rows of any online table whose entity key names this customer (SQLite store)."""
+    with sqlite3.connect(settings.feast_dir / "online_store.db", timeout=10) as connection:
+        tables = [row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")]
+        return sum(
+            connection.execute(f'select count(*) from "{table}" where instr(entity_key, ?) > 0', [customer_id.encode()]).fetchone()[0]
+            for table in tables
+        )
+
+
+# ---- trusted callers and pushes ---------------------------------------------------------------
+
+
+def test_every_route_but_the_probes_needs_an_api_key_with_its_scope(service) -> None:
+    with httpx.Client(base_url=service.url, timeout=30.0) as anonymous:
+        assert anonymous.get("/readyz").status_code == 200
+        for method, path in (("POST", "/recommend"), ("POST", "/intent"), ("GET", "/metrics"), ("GET", "/docs.json")):
+            response = anonymous.request(method, path, json={} if method == "POST" else None)
+            assert response.status_code == 401, (path, response.status_code)
+        assert anonymous.post("/recommend", json={}, headers={"Authorization": "Bearer not-a-key"}).status_code == 401
+        reader = auth_headers(READ_KEY)
+        assert anonymous.post("/recommend", json={"k": 1}, headers=reader).status_code == 200
+        assert anonymous.get("/metrics", headers=reader).status_code == 403
+        assert anonymous.get("/metrics", headers=auth_headers()).status_code == 200
+
+
+def test_a_push_without_the_scope_or_with_a_forged_assertion_writes_nothing(
+    world: Settings, service, client: httpx.Client, anonymous_events: list[dict], known_customer: str
+) -> None:
+    before = _online(world, known_customer)
+    events = _fresh_login_session(anonymous_events, known_customer)
+    with httpx.Client(base_url=service.url, timeout=30.0, headers=auth_headers(READ_KEY)) as reader:
+        no_scope = _ok(reader.post("/recommend", json=_login_body(events, known_customer)))
+    assert no_scope["login_push"]["status"] == "refused" and "push" in no_scope["login_push"]["reason"]
+    assert no_scope["mode"] == "login" and no_scope["products"]
+    unsigned = _ok(client.post("/recommend", json={"session_id": "s_test_unsigned", "events": events}))
+    assert unsigned["login_push"]["status"] == "refused" and "no login_assertion" in unsigned["login_push"]["reason"]
+    forged = _login_body(events, "c_someone_else")  # signed for another customer
+    answer = _ok(client.post("/recommend", json=forged))
+    assert answer["login_push"]["status"] == "refused" and "does not verify" in answer["login_push"]["reason"]
+    stale = {**_login_body(events, known_customer), "session_id": "s_test_stale"}
+    stale["login_assertion"] = login_assertion(known_customer, "s_test_stale", issued_at=int(time.time()) - 3600)
+    assert "expired" in _ok(client.post("/recommend", json=stale))["login_push"]["reason"]
+    assert _online(world, known_customer) == before
+
+
+def test_a_future_dated_login_is_clamped_to_the_services_clock(
+    world: Settings, client: httpx.Client, anonymous_events: list[dict], known_customer: str
+) -> None:
+    events = _fresh_login_session(anonymous_events, known_customer)
+    future = datetime.now(UTC) + timedelta(days=3650)
+    events[-1]["event_ts"] = future.isoformat()
+    answer = _ok(client.post("/recommend", json=_login_body(events, known_customer)))
+    assert answer["login_push"]["status"] == "pushed" and answer["session"]["future_events_clamped"] == 1
+    with sqlite3.connect(world.feast_dir / "online_store.db", timeout=10) as connection:
+        stamps = connection.execute(
+            "select max(event_ts) from clickintent_customer_web_embedding where instr(entity_key, ?) > 0", [known_customer.encode()]
+        ).fetchone()[0]
+    stored = datetime.fromtimestamp(int(stamps), UTC)  # Feast's SQLite store keeps epoch seconds
+    assert stored <= datetime.now(UTC) + timedelta(seconds=world.clock_skew_seconds + 5)
 
 
 # ---- limits and errors ------------------------------------------------------------------------
@@ -395,6 +556,8 @@ def test_schemathesis_finds_no_server_error_in_500_generated_requests(service, t
         "not_a_server_error",
         "--include-method",
         "POST",
+        "--header",
+        f"Authorization: Bearer {PUSH_KEY}",
         "--max-examples",
         "90",
         "--seed",
@@ -432,8 +595,8 @@ def test_unavailable_sqlite_store_gives_a_flagged_degraded_answer(
         alone = _ok(client.post("/recommend", json={"customer_id": known_customer, "k": 3}))
         assert alone["degraded"] and "online store unavailable" in alone["degraded_reasons"][0]
         assert alone["mode"] == "cold_start" and len(alone["products"]) == 3
-        login = _ok(client.post("/recommend", json={"events": _fresh_login_session(anonymous_events, known_customer)}))
-        assert login["degraded"] and login["login_push"]["status"] == "failed" and login["mode"] == "session_only"
+        login = _ok(client.post("/recommend", json=_login_body(_fresh_login_session(anonymous_events, known_customer), known_customer)))
+        assert login["degraded"] and login["login_push"]["status"] == "failed" and login["mode"] == "anonymous"
     finally:
         with sqlite3.connect(database, timeout=10) as connection:
             connection.execute(f"alter table {table}_away rename to {table}")
@@ -492,12 +655,14 @@ def test_redis_store_login_push_then_recommend_and_degraded_when_redis_stops(
 ) -> None:
     settings, redis_process = redis_world
     with (
-        start_service(settings, log_path=tmp_path / "redis_service.log", timeout=180) as served,
-        httpx.Client(base_url=served.url, timeout=30.0) as http,
+        start_service(
+            settings, log_path=tmp_path / "redis_service.log", timeout=180, extra_environment=service_auth_environment()
+        ) as served,
+        httpx.Client(base_url=served.url, timeout=30.0, headers=auth_headers()) as http,
     ):
         before = _online(settings, known_customer)
-        assert _ok(http.post("/recommend", json={"customer_id": known_customer}))["mode"] == "personalized"
-        answer = _ok(http.post("/recommend", json={"events": _fresh_login_session(anonymous_events, known_customer)}))
+        assert _ok(http.post("/recommend", json={"customer_id": known_customer}))["mode"] == "customer"
+        answer = _ok(http.post("/recommend", json=_login_body(_fresh_login_session(anonymous_events, known_customer), known_customer)))
         assert answer["login_push"]["status"] == "pushed" and not answer["degraded"]
         assert _online(settings, known_customer)["n_linked_web_sessions"] == (before["n_linked_web_sessions"] or 0) + 1
         os.killpg(redis_process.pid, signal.SIGSTOP)  # Redis hangs: requests must not
@@ -508,7 +673,7 @@ def test_redis_store_login_push_then_recommend_and_degraded_when_redis_stops(
         finally:
             os.killpg(redis_process.pid, signal.SIGCONT)
         recovered = _ok(http.post("/recommend", json={"customer_id": known_customer}))
-        assert not recovered["degraded"] and recovered["mode"] == "personalized"
+        assert not recovered["degraded"] and recovered["mode"] == "customer"
 
 
 # ---- start-up failures, the CLI, bentoml build -------------------------------------------------
@@ -517,7 +682,12 @@ def test_redis_store_login_push_then_recommend_and_degraded_when_redis_stops(
 def test_a_missing_model_fails_start_up_with_a_clear_message_and_never_ready(world: Settings, tmp_path: Path) -> None:
     models = tmp_path / "models"
     shutil.copytree(world.models_dir, models, ignore=shutil.ignore_patterns("tile_ranker"))
-    served = start_service(world.model_copy(update={"models_dir": models}), log_path=tmp_path / "broken.log", wait=False)
+    served = start_service(
+        world.model_copy(update={"models_dir": models}),
+        log_path=tmp_path / "broken.log",
+        wait=False,
+        extra_environment=service_auth_environment(),
+    )
     try:
         deadline = time.monotonic() + 180
         while "model 'tile_ranker' not found" not in served.log_tail(400) and time.monotonic() < deadline:
@@ -601,7 +771,14 @@ def test_the_serve_command_stops_the_service_on_sigterm(world: Settings, tmp_pat
         "--models-dir",
         str(world.models_dir),
     ]
-    cli = subprocess.Popen(command, cwd=str(PROJECT), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    cli = subprocess.Popen(
+        command,
+        cwd=str(PROJECT),
+        env={**os.environ, **service_auth_environment()},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -634,7 +811,7 @@ def test_the_serve_command_stops_the_service_on_sigterm(world: Settings, tmp_pat
 
 def test_bentoml_build_bundles_the_models_and_the_bento_serves(world: Settings, tmp_path: Path) -> None:
     home = tmp_path / "bentoml_home"
-    environment = service_environment(world, extra={"BENTOML_HOME": str(home)})
+    environment = service_environment(world, extra={"BENTOML_HOME": str(home), **service_auth_environment()})
     build = subprocess.run(
         [sys.executable, "-m", "bentoml", "build", "-f", "serving/bentofile.yaml", "--output", "tag"],
         cwd=PROJECT,
@@ -646,7 +823,8 @@ def test_bentoml_build_bundles_the_models_and_the_bento_serves(world: Settings, 
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     tag = build.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
     bento_yaml = next((home / "bentos" / "clickintent").glob("*/bento.yaml")).read_text()
-    for model in ("clickintent-encoder", "clickintent-intent_classifier", "clickintent-tile_ranker"):
+    models = ("encoder", "intent_classifier", "tile_ranker", "conversion", "anonymous_ranker")
+    for model in (f"clickintent-{name}" for name in models):
         assert model in bento_yaml and list((home / "models" / model).glob("*/*/model_card.json"))
     # Served from the Bento with no model directory: the bundled copies are used.
     environment.pop("CLICKINTENT_MODELS_DIR")
@@ -672,6 +850,7 @@ def test_bentoml_build_bundles_the_models_and_the_bento_serves(world: Settings, 
         answer = _ok(
             httpx.post(
                 f"http://127.0.0.1:{port}/intent",
+                headers=auth_headers(),
                 json={
                     "events": [
                         {

@@ -46,10 +46,43 @@ def build_trained_world(feast_world: Settings, root: Path) -> Settings:
 
 def build_world_with_stage_outputs(feast_world: Settings, root: Path) -> Settings:
     """A copy where the taxonomy and encoder stages' customer-level tables exist (stand-ins; see
-    `write_stage_output_standins`), so every ablation row has its features."""
+    `write_stage_output_standins` and `write_app_standins`), so every ablation row has its features."""
     settings = copy_world(feast_world, root)
     write_stage_output_standins(settings)
+    write_app_standins(settings)
     return settings
+
+
+def write_app_standins(settings: Settings, embedding_dim: int = 8, seed: int = 8) -> int:
+    """customer_app_embedding as the encoder stage shapes it, one as-of row per row of dbt's
+    fct_customer_app_intent: probabilities = the window's in-app taxonomy shares, embedding = the
+    shares through a fixed random projection plus noise (no encoder run). Returns rows written."""
+    from clickintent.artifacts import atomic_write_bytes
+    from clickintent.features.model_outputs import CUSTOMER_APP_EMBEDDING
+
+    app = pd.read_parquet(
+        settings.marts_dir / "fct_customer_app_intent.parquet",
+        columns=["customer_id", "as_of_ts", "app_session_id", "n_app_sessions_30d", "app_taxonomy_node_shares_30d"],
+    )
+    shares = np.stack(app["app_taxonomy_node_shares_30d"].to_numpy()).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    embedding = shares @ rng.normal(size=(shares.shape[1], embedding_dim)).astype(np.float32) + rng.normal(
+        0, 0.1, (len(app), embedding_dim)
+    ).astype(np.float32)
+    floats = pa.list_(pa.float32())
+    columns = {
+        "customer_id": app["customer_id"].to_numpy(),
+        "as_of_ts": pd.to_datetime(app["as_of_ts"], utc=True),
+        "app_embedding": pa.array(list(embedding), floats),
+        "app_distilled_top_node_probs": pa.array(list(shares), floats),
+        "n_app_sessions": app["n_app_sessions_30d"].to_numpy(),
+        "latest_app_session_id": app["app_session_id"].to_numpy(),
+        "encoder_version": np.full(len(app), STANDIN_ENCODER_VERSION, dtype=object),
+    }
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns, schema=CUSTOMER_APP_EMBEDDING.arrow_schema()), buffer)
+    atomic_write_bytes(CUSTOMER_APP_EMBEDDING.path(settings), buffer.getvalue())
+    return len(app)
 
 
 def write_stage_output_standins(settings: Settings, embedding_dim: int = 8, seed: int = 7) -> dict[str, int]:

@@ -78,3 +78,13 @@ def pick(query: str, parameters: list | None = None) -> tuple:
     if not rows:
         raise LookupError(f"the serving world has no row for: {query}")
     return rows[0]
+
+
+def busiest_anonymous_session(settings: Settings) -> list[dict]:
+    """The raw events of the world's busiest anonymous web session of 5 to 40 events."""
+    session_id = pick(
+        "select session_id from read_parquet(?) where platform = 'web' and customer_id is null and n_events between 5 and 40 "
+        "order by n_events desc, session_id limit 1",
+        [str(settings.marts_dir / "fct_session_sequences.parquet")],
+    )[0]
+    return session_events(settings, session_id)

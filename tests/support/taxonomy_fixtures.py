@@ -2,7 +2,7 @@
 
 - `build_small_world`: a synthetic world (clickintent.synth) and, instead of a full dbt build
   (about 30 s), its session mart from one DuckDB query with the same sessionization (30 minutes
-  of inactivity per anonymous_id and platform) and the same search-query masking as dbt. One
+  of inactivity per anonymous_id and platform) and the same redaction of paths and search queries as dbt. One
   test (test_taxonomy_offline.py) runs the real dbt build on top, to show dbt reads the page map.
 - `write_mart`: a hand-made fct_session_sequences from event dicts, for the LLM-path tests.
 """
@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clickintent.events.contract import EVENTS
+from clickintent.privacy.redaction import redaction_sql
 from clickintent.settings import Settings
 
 SESSION_MART_QUERY = """
@@ -42,19 +43,20 @@ copy (
     max(customer_id) as customer_id, min(event_ts) as session_start_ts, max(event_ts) as session_end_ts,
     count(*) as n_events,
     list(event_id order by event_ts, event_id) as event_ids,
-    list(page_path order by event_ts, event_id) as page_paths,
+    list(__REDACTED_PAGE_PATH__ order by event_ts, event_id) as page_paths,
     list(event_type order by event_ts, event_id) as event_types,
     list('section:x' order by event_ts, event_id) as taxonomy_node_ids,
     list('section:x' order by event_ts, event_id) as top_taxonomy_node_ids,
     list(coalesce(dwell_ms, 0) order by event_ts, event_id) as dwell_ms,
     list(cast(epoch_ms(gap) as bigint) order by event_ts, event_id) as gap_ms,
-    list(regexp_replace(regexp_replace(search_query, '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{{2,}}', '<email>', 'g'),
-         '\\d(?:[ -]?\\d){{5,}}', '<number>', 'g') order by event_ts, event_id) as search_queries
+    list(__REDACTED_SEARCH_QUERY__ order by event_ts, event_id) as search_queries
   from events
   group by session_id
   order by session_id
 ) to '{marts}/fct_session_sequences.parquet' (format parquet)
-"""
+""".replace("__REDACTED_PAGE_PATH__", redaction_sql("page_path").replace("{", "{{").replace("}", "}}")).replace(
+    "__REDACTED_SEARCH_QUERY__", redaction_sql("search_query").replace("{", "{{").replace("}", "}}")
+)
 
 
 def build_session_mart(settings: Settings) -> None:

@@ -16,6 +16,7 @@ import jinja2
 import pytest
 
 from clickintent.taxonomy.dbt_rules import (
+    entry_source,
     is_unknown_page,
     is_unknown_page_over_titles,
     redact_search_query,
@@ -221,7 +222,7 @@ def test_a_page_is_unknown_as_int_page_taxonomy_decides_it() -> None:
 
 
 def test_redact_search_query_is_the_macro() -> None:
-    sql = render_macro("redact_search_query.sql", "redact_search_query('search_query')")
+    sql = render_macro("redact_pii.sql", "redact_pii('search_query')")
     batch = run_in_duckdb(sql, {"search_query": "varchar"}, [(query,) for query in QUERIES])
     live = [redact_search_query(query) for query in QUERIES]
     assert [
@@ -230,6 +231,36 @@ def test_redact_search_query_is_the_macro() -> None:
     assert sum(b != query for b, query in zip(batch, QUERIES)) >= 8  # the cases exercise the masks
     # a live raw query and the mart's masked copy of it meet on one lookup key
     assert [normalize_query(query) for query in QUERIES] == [normalize_query(masked) for masked in batch]
+
+
+REFERRERS = (
+    None,
+    "",
+    "   ",
+    "https://www.google.com/search?q=mortgage",
+    "https://WWW.BING.COM/",
+    "google.com",
+    "notgoogle.com",
+    "https://m.facebook.com/x",
+    "https://t.co/abc",
+    "https://x.com/bank",
+    "https://www.linkedin.co/in",
+    "https://news.example.org/rates",
+    "android-app://com.google.android.gm",
+    "\tgoogle.com",
+)
+UTM_SOURCES = (None, "", "  ", "newsletter", " email ")
+
+
+def test_entry_source_is_the_macro() -> None:
+    cases = list(itertools.product(REFERRERS, UTM_SOURCES))
+    sql = render_macro("entry_source.sql", "entry_source('referrer', 'utm_source')")
+    batch = run_in_duckdb(sql, {"referrer": "varchar", "utm_source": "varchar"}, cases)
+    live = [entry_source(referrer, utm) for referrer, utm in cases]
+    assert [
+        (case, batch_answer, live_answer) for case, batch_answer, live_answer in zip(cases, batch, live) if batch_answer != live_answer
+    ] == []
+    assert set(live) == {"campaign", "direct", "search", "social", "referral"}
 
 
 def test_sql_lower_is_duckdbs_lower() -> None:

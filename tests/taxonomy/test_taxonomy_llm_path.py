@@ -16,6 +16,7 @@ import re
 import pyarrow.parquet as pq
 import pytest
 
+from clickintent.privacy.redaction import redact
 from clickintent.settings import load_settings
 from clickintent.taxonomy.distill import DistillConfig
 from clickintent.taxonomy.io import TaxonomyPaths
@@ -184,7 +185,8 @@ def test_generate_label_and_distill_over_http_survive_injection_and_unknown_ids_
     assert any("node id 'retirement_planning' does not exist in the taxonomy" in text for text in corrections)
 
     page_map = pq.read_table(paths.page_map).to_pandas().set_index("page_path")
-    assert set(page_map.index) == set(PAGES) | {"/search"}  # every page, the injected one by nearest node
+    # every page (as stg_events redacts it), the injected one by nearest node
+    assert set(page_map.index) == {redact(page) for page in PAGES} | {"/search"}
     assert set(page_map["node_id"]) <= set(taxonomy.node_ids)
     assert page_map.at["/mortgages/rates", "node_id"] == "home_buying.mortgage.compare"
 

@@ -20,6 +20,8 @@ web_observations as (
         'web_session_end' as observation_point
 
     from {{ ref('fct_web_login_links') }}
+    -- a stitched session ended before anyone knew whose it was: no observation point
+    where link_method = 'web_session_login'
 
 ),
 

@@ -1,9 +1,12 @@
 {#-
-  One row per customer per linked web session: as_of_ts is that session's end, and every
-  feature aggregates the customer's linked web sessions that ended in the trailing window
-  [as_of_ts - 30 days, as_of_ts], both ends included. Only sessions ended by as_of_ts count, so
-  the row is point-in-time correct at as_of_ts. The 30 days are part of the features' names
-  (n_events_30d ...), so the window is fixed here: another window is another set of features.
+  One row per customer per moment a linked web session starts to count (fct_web_login_links.
+  counts_from_ts: a login session's end, or the login time for the sessions stitched to it):
+  as_of_ts is that moment, and every feature aggregates the customer's linked web sessions that
+  count by as_of_ts and ended in the trailing window [as_of_ts - 30 days, as_of_ts], both ends
+  included. Only sessions counted by as_of_ts take part, so the row is point-in-time correct at
+  as_of_ts: a stitched session is absent before the login that linked it. The 30 days are part
+  of the features' names (n_events_30d ...), so the window is fixed here: another window is
+  another set of features.
 -#}
 {%- set window_days = 30 -%}
 
@@ -11,7 +14,7 @@ with
 
 links as (
 
-    select web_session_id, customer_id
+    select web_session_id, customer_id, counts_from_ts
     from {{ ref('fct_web_login_links') }}
 
 ),
@@ -26,10 +29,25 @@ linked_sessions as (
 
     select
         links.customer_id,
+        links.counts_from_ts,
         web_sessions.*  exclude (customer_id)
 
     from links
     inner join web_sessions on links.web_session_id = web_sessions.web_session_id
+
+),
+
+as_of_points as (
+
+    -- sessions that start to count at one instant (those a login stitches) give one row, named
+    -- after the latest-ending of them
+    select
+        customer_id,
+        counts_from_ts as as_of_ts,
+        arg_max(web_session_id, struct_pack(ts := session_end_ts, id := web_session_id)) as web_session_id
+
+    from linked_sessions
+    group by customer_id, counts_from_ts
 
 ),
 
@@ -43,31 +61,31 @@ top_nodes as (
 windowed as (
 
     select
-        customer_id,
-        web_session_id,
-        session_end_ts as as_of_ts,
-        count(*) over last_30_days as n_linked_sessions,
-        cast(sum(n_events) over last_30_days as bigint) as n_events,
-        cast(sum(n_page_views) over last_30_days as bigint) as n_page_views,
-        cast(sum(n_searches) over last_30_days as bigint) as n_searches,
-        cast(sum(n_calculator_events) over last_30_days as bigint) as n_calculator_events,
-        cast(sum(n_form_starts) over last_30_days as bigint) as n_form_starts,
-        cast(sum(n_form_submits) over last_30_days as bigint) as n_form_submits,
-        cast(sum(n_product_events) over last_30_days as bigint) as n_product_events,
-        sum(total_dwell_s) over last_30_days as total_dwell_s,
-        avg(duration_s) over last_30_days as mean_session_duration_s,
-        max(depth) over last_30_days as max_session_depth,
-        min(session_start_ts) over last_30_days as window_first_session_start_ts,
+        points.customer_id,
+        points.web_session_id,
+        points.as_of_ts,
+        count(*) as n_linked_sessions,
+        cast(sum(sessions.n_events) as bigint) as n_events,
+        cast(sum(sessions.n_page_views) as bigint) as n_page_views,
+        cast(sum(sessions.n_searches) as bigint) as n_searches,
+        cast(sum(sessions.n_calculator_events) as bigint) as n_calculator_events,
+        cast(sum(sessions.n_form_starts) as bigint) as n_form_starts,
+        cast(sum(sessions.n_form_submits) as bigint) as n_form_submits,
+        cast(sum(sessions.n_product_events) as bigint) as n_product_events,
+        sum(sessions.total_dwell_s) as total_dwell_s,
+        avg(sessions.duration_s) as mean_session_duration_s,
+        max(sessions.depth) as max_session_depth,
+        min(sessions.session_start_ts) as window_first_session_start_ts,
         -- events per top node, per session in the window (shares x events gives the counts back)
-        list(list_transform(taxonomy_node_shares, lambda share: round(share * n_events))) over last_30_days
+        list(list_transform(sessions.taxonomy_node_shares, lambda share: round(share * sessions.n_events)))
             as node_events_per_session
 
-    from linked_sessions
-    window last_30_days as (
-        partition by customer_id
-        order by session_end_ts
-        range between interval {{ window_days }} days preceding and current row
-    )
+    from as_of_points as points
+    inner join linked_sessions as sessions
+        on sessions.customer_id = points.customer_id
+        and sessions.counts_from_ts <= points.as_of_ts
+        and sessions.session_end_ts >= points.as_of_ts - interval {{ window_days }} days
+    group by points.customer_id, points.web_session_id, points.as_of_ts
 
 ),
 

@@ -1,5 +1,6 @@
--- One row per raw event (web and app). Types pinned, search text redacted; nothing dropped.
--- (Which pages do not exist is decided once per page in int_page_taxonomy, not per event.)
+-- One row per raw event (web and app). Types pinned; search text, page path and referrer
+-- redacted (macros/redact_pii.sql, generated from the Python redactor the service uses); nothing
+-- dropped. (Which pages do not exist is decided once per page in int_page_taxonomy, not per event.)
 with
 
 source as (
@@ -8,25 +9,52 @@ source as (
 
 ),
 
+-- Paths, referrers and queries repeat (thousands of distinct values over millions of events):
+-- each distinct value is redacted once and joined back ("materialized", or DuckDB inlines the
+-- CTE and redacts every row again).
+page_paths as materialized (
+
+    select page_path, {{ redact_pii('page_path') }} as page_path_redacted
+    from (select distinct page_path from source where page_path is not null)
+
+),
+
+referrers as materialized (
+
+    select referrer, {{ redact_pii('referrer') }} as referrer_redacted
+    from (select distinct referrer from source where referrer is not null)
+
+),
+
+search_queries as materialized (
+
+    select search_query, {{ redact_pii('search_query') }} as search_query_redacted
+    from (select distinct search_query from source where search_query is not null)
+
+),
+
 renamed as (
 
     select
-        event_id,
-        cast(event_ts as timestamptz) as event_ts,
-        platform,
-        anonymous_id,
-        customer_id,
-        event_type,
-        page_path,
-        page_title,
-        {{ redact_search_query('search_query') }} as search_query_redacted,
-        cast(dwell_ms as bigint) as dwell_ms,
-        referrer,
-        utm_source,
-        device_type,
-        product_id
+        source.event_id,
+        cast(source.event_ts as timestamptz) as event_ts,
+        source.platform,
+        source.anonymous_id,
+        source.customer_id,
+        source.event_type,
+        page_paths.page_path_redacted as page_path,
+        source.page_title,
+        search_queries.search_query_redacted,
+        cast(source.dwell_ms as bigint) as dwell_ms,
+        referrers.referrer_redacted as referrer,
+        source.utm_source,
+        source.device_type,
+        source.product_id
 
     from source
+    left join page_paths on source.page_path = page_paths.page_path
+    left join referrers on source.referrer = referrers.referrer
+    left join search_queries on source.search_query = search_queries.search_query
 
 )
 

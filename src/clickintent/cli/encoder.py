@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from clickintent.cli.locks import stage_guard
 from clickintent.settings import load_settings
 
 encoder_app = typer.Typer(
@@ -78,7 +79,8 @@ def train(
         threads=threads,
     )
     try:
-        card = train_encoder(settings, config, sequences=sequences, log=console.print, budget_seconds=budget_seconds)
+        with stage_guard(settings, "encoder train"):
+            card = train_encoder(settings, config, sequences=sequences, log=console.print, budget_seconds=budget_seconds)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
     console.print(
@@ -100,7 +102,8 @@ def embed(
 
     settings = load_settings(data_dir=data_dir, models_dir=models_dir)
     try:
-        summary = embed_all(settings, sequences=sequences, batch_size=batch_size, threads=threads)
+        with stage_guard(settings, "encoder embed"):
+            summary = embed_all(settings, sequences=sequences, batch_size=batch_size, threads=threads)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
     console.print(
@@ -120,7 +123,8 @@ def evaluate(
 
     settings = load_settings(data_dir=data_dir, models_dir=models_dir)
     try:
-        report = evaluate_encoder(settings, out_path=out)
+        with stage_guard(settings, "encoder evaluate"):
+            report = evaluate_encoder(settings, out_path=out)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
     console.print(

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from clickintent.cli.locks import stage_guard
 from clickintent.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -61,7 +62,8 @@ def generate(
     from clickintent.synth import generate_world
 
     settings = _settings(data_dir, seed)
-    summary = generate_world(settings, target_events=events)
+    with stage_guard(settings, "generate"):
+        summary = generate_world(settings, target_events=events)
     console.print(summary.as_table())
 
 
@@ -75,7 +77,8 @@ def load(
 
     settings = _settings(data_dir)
     try:
-        counts = load_and_install(source, settings.raw_dir)
+        with stage_guard(settings, "load"):
+            counts = load_and_install(source, settings.raw_dir)
     except ContractError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
@@ -91,7 +94,9 @@ def build(
     """dbt build of dbt_project/ against the DuckDB warehouse in the data directory (models and tests)."""
     from clickintent.features.dbt import run_dbt_build
 
-    result = run_dbt_build(_settings(data_dir), select=select)
+    settings = _settings(data_dir)
+    with stage_guard(settings, "build"):
+        result = run_dbt_build(settings, select=select)
     console.print(result.summary())
     if not result.success:
         raise typer.Exit(code=1)
@@ -102,16 +107,20 @@ def features_apply(data_dir: Path | None = DataDirOption) -> None:
     """Register entities, sources, feature views and services in the Feast registry."""
     from clickintent.features.store import apply_feature_repo
 
-    applied = apply_feature_repo(_settings(data_dir))
+    settings = _settings(data_dir)
+    with stage_guard(settings, "features apply"):
+        applied = apply_feature_repo(settings)
     console.print(f"applied {applied}")
 
 
 @features_app.command("materialize")
 def features_materialize(data_dir: Path | None = DataDirOption) -> None:
-    """Load the latest feature values into the online store (incremental)."""
+    """Load the latest feature values into the online store (incremental; a view whose source changed is loaded again in full)."""
     from clickintent.features.store import materialize
 
-    rows = materialize(_settings(data_dir))
+    settings = _settings(data_dir)
+    with stage_guard(settings, "features materialize"):
+        rows = materialize(settings)
     console.print(f"online rows: {rows:,}")
 
 
@@ -122,7 +131,9 @@ def features_generate(
     """Regenerate feature_repo/ data sources and feature views from the dbt manifest."""
     from clickintent.features.codegen import write_generated_definitions
 
-    changed = write_generated_definitions(load_settings(), check=check)
+    settings = load_settings()
+    with stage_guard(settings, "features generate"):
+        changed = write_generated_definitions(settings, check=check)
     if check and changed:
         console.print(f"[red]out of date: {', '.join(map(str, changed))}; run `clickintent features generate`[/red]")
         raise typer.Exit(code=1)
@@ -137,7 +148,9 @@ def demo(
     """Run every stage on the embedded default: generate, dbt, taxonomy, encoder, Feast, rankers and report, then the service."""
     from clickintent.demo import run_demo
 
-    run_demo(_settings(data_dir), target_events=events, console=console)
+    settings = _settings(data_dir)
+    with stage_guard(settings, "demo"):
+        run_demo(settings, target_events=events, console=console)
 
 
 _add_stage_commands()

@@ -91,13 +91,16 @@ def _stage_settings(data_dir: Path | None, models_dir: Path | None, seed: int | 
     return load_settings(data_dir=data_dir, models_dir=models_dir, seed=seed)
 
 
-def _run_stage(function, settings):
-    """Run a ranker stage with its progress lines on stderr; clear errors for missing inputs."""
+def _run_stage(function, settings, stage: str):
+    """Run a ranker stage under the data directory's lock, with its progress lines on stderr; clear
+    errors for missing inputs."""
+    from clickintent.cli.locks import stage_guard
     from clickintent.ranker.layout import LayoutError
     from clickintent.ranker.training_sets import TrainingSetError
 
     try:
-        return function(settings, log=lambda line: console.print(line))
+        with stage_guard(settings, stage):
+            return function(settings, log=lambda line: console.print(line))
     except (TrainingSetError, LayoutError, FileNotFoundError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
@@ -113,7 +116,7 @@ def train(
     on point-in-time Feast training sets; store them with model cards in <models dir>/tile_ranker and /conversion."""
     from clickintent.ranker.production import train_production_models
 
-    summary = _run_stage(train_production_models, _stage_settings(data_dir, models_dir, seed))
+    summary = _run_stage(train_production_models, _stage_settings(data_dir, models_dir, seed), "rank train")
     for task in ("tile", "conversion"):
         test = summary[task]["metrics"]["test"]
         figures = "  ".join(f"{key} {test[key]:.4f}" for key in ("macro_recall_at_1", "logloss", "micro_f1", "macro_auc") if key in test)
@@ -141,7 +144,7 @@ def ablation(
     time splits and seed; writes <data dir>/reports/evaluation.json. Rows whose stage output is missing say so."""
     from clickintent.ranker.pipeline import run_ablation
 
-    report = _run_stage(run_ablation, _stage_settings(data_dir, models_dir, seed))
+    report = _run_stage(run_ablation, _stage_settings(data_dir, models_dir, seed), "rank ablation")
     _print_ablation(report)
     console.print(f"-> {report['path']}")
 
@@ -174,7 +177,7 @@ def stage(
             settings, log=log, online_shoppers=not skip_online_shoppers, online_shoppers_dir=online_shoppers_dir, report=not skip_report
         )
 
-    result = _run_stage(run, settings)
+    result = _run_stage(run, settings, "rank stage")
     evaluation = json.loads(Path(result["evaluation"]).read_text(encoding="utf-8"))
     _print_ablation(evaluation)
     for name in ("evaluation", "training", "report"):
@@ -182,6 +185,24 @@ def stage(
             console.print(f"{name}: {result[name]}")
     console.print(f"models: {result['models']['tile']}, {result['models']['conversion']} (version {result['version']})")
     console.print(f"seconds: {result['seconds']}")
+
+
+@rank_app.command("anonymous")
+def anonymous(
+    data_dir: Path | None = DataDirOption,
+    models_dir: Path | None = ModelsDirOption,
+    seed: int | None = typer.Option(None, "--seed", help="Seed (default: settings seed, 7)."),
+) -> None:
+    """The anonymous-visitor ranker's ablation (popularity, session aggregates, + distilled labels, + embedding,
+    + journey) on fct_anonymous_session_outcomes; writes <data dir>/reports/anonymous_ranker.json. The served
+    model is trained by `rank stage`, with the tile ranker and the conversion model it is committed with."""
+    from functools import partial
+
+    from clickintent.ranker.anonymous_training import print_lines, run_anonymous_stage
+
+    document = _run_stage(partial(run_anonymous_stage, production=False), _stage_settings(data_dir, models_dir, seed), "rank anonymous")
+    for line in print_lines(document):
+        console.print(line)
 
 
 @rank_app.command("designs")
@@ -193,5 +214,5 @@ def designs(
     on validation data; writes <data dir>/reports/ranker_designs.json."""
     from clickintent.ranker.designs import compare_designs
 
-    document = _run_stage(compare_designs, _stage_settings(data_dir, models_dir))
+    document = _run_stage(compare_designs, _stage_settings(data_dir, models_dir), "rank designs")
     console.print(f"-> {document['path']}")

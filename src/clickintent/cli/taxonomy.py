@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from clickintent.cli.locks import stage_guard
+
 taxonomy_app = typer.Typer(
     help="Intent taxonomy: generate it (offline clustering or TnT-LLM), map pages, label sessions, distil the fast classifier.",
     no_args_is_help=True,
@@ -75,6 +77,13 @@ def _run(function):
         raise typer.Exit(code=2) from error
 
 
+def committing_taxonomy(settings, step: str):
+    """The taxonomy outputs' commit around one command (clickintent.taxonomy.commit)."""
+    from clickintent.taxonomy.commit import committing_taxonomy as commit
+
+    return commit(settings, step)
+
+
 def _progress(message: str) -> None:
     console.print(f"[dim]{message}[/dim]")
 
@@ -99,7 +108,8 @@ def generate(
     settings = _settings(data_dir, seed=seed)
     context = _context(settings, _options(backend, sample_size=sample_size, max_top_nodes=max_top_nodes))
     try:
-        result = _run(lambda: generate_taxonomy(settings, context=context))
+        with stage_guard(settings, "taxonomy generate"), committing_taxonomy(settings, "generate"):
+            result = _run(lambda: generate_taxonomy(settings, context=context))
     finally:
         context.close()
     state = "new version" if result.changed else "unchanged"
@@ -115,7 +125,8 @@ def map_command(data_dir: Path | None = DataDir) -> None:
 
     settings = _settings(data_dir)
     context = _context(settings, _options())
-    result = _run(lambda: map_pages(settings, context=context))
+    with stage_guard(settings, "taxonomy map"), committing_taxonomy(settings, "map"):
+        result = _run(lambda: map_pages(settings, context=context))
     summary = result.summary
     console.print(
         f"mapped {summary['n_pages_mapped']}/{summary['n_pages']} pages (coverage {summary['coverage']:.1%}; "
@@ -135,7 +146,8 @@ def label(
     settings = _settings(data_dir)
     context = _context(settings, _options(backend, label_sample_size=sample_size))
     try:
-        result = _run(lambda: label_sessions(settings, context=context))
+        with stage_guard(settings, "taxonomy label"), committing_taxonomy(settings, "label"):
+            result = _run(lambda: label_sessions(settings, context=context))
     finally:
         context.close()
     console.print(f"{result.labelled:,} sessions labelled by {result.teacher}; {len(result.failures)} skipped -> {result.path}")
@@ -156,7 +168,8 @@ def distill(
     settings = _settings(data_dir, models_dir)
     context = _context(settings, _options(backend))
     try:
-        summary = _run(lambda: distill_classifier(settings, context=context))
+        with stage_guard(settings, "taxonomy distill"), committing_taxonomy(settings, "distill"):
+            summary = _run(lambda: distill_classifier(settings, context=context))
     finally:
         context.close()
     agreement = summary.metrics["agreement_node"]
@@ -169,6 +182,11 @@ def distill(
 
 
 def _evaluate(settings) -> None:
+    with stage_guard(settings, "taxonomy evaluate"):
+        _write_evaluation(settings)
+
+
+def _write_evaluation(settings) -> None:
     from clickintent.taxonomy.report import report_frame, write_taxonomy_report
 
     report = _run(lambda: write_taxonomy_report(settings))
@@ -198,7 +216,8 @@ def run(
     from clickintent.taxonomy.pipeline import run_taxonomy_stage
 
     settings = _settings(data_dir, models_dir, seed)
-    result = _run(lambda: run_taxonomy_stage(settings, _options(backend), progress=_progress))
+    with stage_guard(settings, "taxonomy run"):
+        result = _run(lambda: run_taxonomy_stage(settings, _options(backend), progress=_progress))
     console.print(f"taxonomy stage done in {result.seconds['total']:.1f} s: {result.seconds}")
     if result.report and "ground_truth" in result.report:
         truth = result.report["ground_truth"]

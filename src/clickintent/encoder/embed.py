@@ -3,12 +3,15 @@
 Outputs (Parquet, UTC timestamps, each written atomically; paths in encoder/paths.py):
 - `<data_dir>/embeddings/session_embeddings.parquet`: one row per session of fct_session_sequences
   (web and app): session_id, platform, customer_id, session_end_ts, embedding float[64], encoder_version;
-- `<data_dir>/embeddings/customer_web_embeddings.parquet`: one row per customer per linked web
-  session end (as_of_ts): the recency-weighted mean (half-life 14 days) of the embeddings of the
-  customer's linked web sessions that ended at or before as_of_ts, plus how many there were and
-  the latest one's id. A web session is linked when fct_session_sequences gives it a customer_id
-  (it logged in), the only web-to-customer link the design allows. As-of rows make the feature
-  point-in-time correct in Feast: a tile shown at t sees only sessions that ended by t.
+- `<data_dir>/embeddings/customer_web_embeddings.parquet`: one row per customer per moment a
+  linked web session starts to count (as_of_ts): the recency-weighted mean (half-life 14 days) of
+  the embeddings of the customer's linked web sessions counted by as_of_ts, plus how many there
+  were and the latest one's id. Links are dbt's fct_web_login_links (a login session counts from
+  its end, a session stitched at a later login from that login), the only web-to-customer links
+  the design allows. As-of rows make the feature point-in-time correct in Feast: a tile shown at
+  t sees only sessions counted by t;
+- `visitor_journey_embedding` and `customer_app_embedding` (features/model_outputs.py): a
+  visitor's and a customer's app sessions over 30 days, as of each session end.
 
 Both carry `encoder_version`, the model card version of the encoder that wrote them (the same in
 every row; not a Feast feature): the ranker stage records it in its card, so the service can tell
@@ -153,41 +156,47 @@ def session_embedding_table(frame: pd.DataFrame, embeddings: np.ndarray, encoder
     )
 
 
-def customer_web_embeddings(frame: pd.DataFrame, embeddings: np.ndarray, half_life_days: float = HALF_LIFE_DAYS) -> pd.DataFrame:
+def customer_web_embeddings(
+    frame: pd.DataFrame, embeddings: np.ndarray, half_life_days: float = HALF_LIFE_DAYS, links: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """As-of recency-weighted means of each customer's linked web session embeddings.
 
-    Row per customer per linked web session end: sum_j w_j e_j / sum_j w_j over the customer's
-    linked web sessions j that ended by then, w_j = 0.5 ** ((as_of - end_j) / half_life), the
-    same aggregation (one shared function) as the customer-level intent labels.
+    Row per customer per moment a linked web session starts to count: sum_j w_j e_j / sum_j w_j
+    over the customer's linked web sessions j counted by then, w_j = 0.5 ** ((as_of - end_j) /
+    half_life), the same aggregation (one shared function) as the customer-level intent labels.
+    `links` are dbt's (fct_web_login_links, with stitched sessions counting from their login);
+    without them, a web session carrying a customer_id is linked from its end.
     """
-    from clickintent.features.model_outputs import recency_weighted_as_of
+    from clickintent.features.model_outputs import linked_web_rows, recency_weighted_as_of
 
-    linked = (frame["platform"].astype(str) == "web").to_numpy() & frame["customer_id"].notna().to_numpy()
-    rows = pd.DataFrame(
+    sessions = pd.DataFrame(
         {
-            "customer_id": frame.loc[linked, "customer_id"].astype(str).to_numpy(),
-            "session_id": frame.loc[linked, "session_id"].astype(str).to_numpy(),
-            # a DatetimeIndex keeps the time zone even with no linked session (identity-free mode);
-            # an empty array of Timestamps would come back naive
-            "end": pd.DatetimeIndex(_utc(frame.loc[linked, "session_end_ts"])),
-            "row": np.flatnonzero(linked),
+            "session_id": frame["session_id"].astype(str).to_numpy(),
+            "platform": frame["platform"].astype(str).to_numpy(),
+            "customer_id": frame["customer_id"].to_numpy(),
+            "session_end_ts": pd.DatetimeIndex(_utc(frame["session_end_ts"])),
+            "row": np.arange(len(frame)),
         }
-    ).sort_values(["customer_id", "end", "session_id"], kind="stable")
-    customers = rows["customer_id"].to_numpy()
-    ends = pd.DatetimeIndex(rows["end"]).tz_convert("UTC").tz_localize(None).to_numpy()
+    )
+    rows = linked_web_rows(sessions, links)
+    customers = rows["customer_id"].astype(str).to_numpy()
+    # a DatetimeIndex keeps the time zone even with no linked session (identity-free mode);
+    # an empty array of Timestamps would come back naive
+    as_of = pd.DatetimeIndex(rows["as_of_ts"]).tz_convert("UTC")
+    ends = pd.DatetimeIndex(rows["session_end_ts"]).tz_convert("UTC").tz_localize(None).to_numpy()
     vectors = np.asarray(embeddings, dtype=np.float64)[rows["row"].to_numpy()].reshape(len(rows), embeddings.shape[1])
-    weighted = recency_weighted_as_of(customers, ends, vectors, half_life_days)
+    weighted = recency_weighted_as_of(customers, as_of.tz_localize(None).to_numpy(), vectors, half_life_days, event_ts=ends)
     result = pd.DataFrame(
         {
             "customer_id": customers,
-            "as_of_ts": pd.DatetimeIndex(rows["end"]).tz_convert("UTC"),
+            "as_of_ts": as_of,
             "web_embedding": list(weighted.astype(np.float32)),
             "n_linked_web_sessions": rows.groupby("customer_id", sort=False).cumcount().to_numpy() + 1,
             "latest_web_session_id": rows["session_id"].to_numpy(),
         }
     )
-    # Two linked sessions of one customer ending at the same instant: keep the row with both
-    # (a point-in-time join needs one row per entity and timestamp).
+    # Two linked sessions of one customer counting from the same instant (a login stitching
+    # several): keep the row with all of them (a point-in-time join needs one row per entity and timestamp).
     return result.drop_duplicates(["customer_id", "as_of_ts"], keep="last").reset_index(drop=True)
 
 
@@ -228,13 +237,20 @@ def write_embedding_tables(
     `encoder_version` is the producing encoder's card version, stored in every row of both."""
     if len(frame) != len(embeddings):
         raise ValueError(f"{len(embeddings)} embeddings for {len(frame)} sessions")
-    from clickintent.features.model_outputs import CUSTOMER_WEB_EMBEDDING, SESSION_EMBEDDING
+    from clickintent.features.model_outputs import (
+        CUSTOMER_WEB_EMBEDDING,
+        SESSION_EMBEDDING,
+        read_web_links,
+        write_journey_embedding_tables,
+    )
 
     session_table = session_embedding_table(frame, embeddings, encoder_version)
-    customers = customer_web_embeddings(frame, embeddings)
+    customers = customer_web_embeddings(frame, embeddings, links=read_web_links(settings))
     customer_table = customer_embedding_table(customers, embeddings.shape[1], encoder_version)
     session_path = SESSION_EMBEDDING.write(settings, session_table)
     customer_path = CUSTOMER_WEB_EMBEDDING.write(settings, customer_table)
+    # the visitors' journeys and the customers' app sessions (visitor_journey_embedding, customer_app_embedding)
+    write_journey_embedding_tables(settings, frame, embeddings, encoder_version)
     return session_path, customer_path, customers
 
 

@@ -30,6 +30,7 @@ from clickintent.encoder.tokens import (
     validate_sequences,
 )
 from clickintent.encoder.train import TrainConfig, TrainResult, build_model, fit, split_by_time
+from clickintent.fit_window import CARD_FIELD, EVERY_SESSION, FitWindow, fit_window
 from clickintent.settings import Settings
 
 
@@ -83,17 +84,24 @@ class PreparedSessions:
     vocabulary: Vocabulary
     tokens: TokenizedSessions
     query_dim: int
+    fit_window: FitWindow = EVERY_SESSION  # the sessions train and validation rows come from
 
 
 def prepare_sessions(
-    frame: pd.DataFrame, config: PretrainConfig, query_cache: Path | None, query_vectors: QueryVectorSource | None = None
+    frame: pd.DataFrame,
+    config: PretrainConfig,
+    query_cache: Path | None,
+    query_vectors: QueryVectorSource | None = None,
+    fit_window: FitWindow = EVERY_SESSION,
 ) -> PreparedSessions:
-    """Split by session end (latest share for validation), fit the vocabulary on the training part
-    only, tokenize every session (search queries through MiniLM, cached in `query_cache`, unless
-    `query_vectors` are given)."""
+    """Split the sessions `fit_window` keeps by session end (latest share for validation), fit the
+    vocabulary on the training part only, tokenize every session (search queries through MiniLM,
+    cached in `query_cache`, unless `query_vectors` are given)."""
     validate_sequences(frame)
     end = pd.to_datetime(frame["session_end_ts"], utc=True)
-    train_rows, validation_rows = split_by_time(end.to_numpy(), config.validation_fraction)
+    fitted = fit_window.rows(end, "the encoder")
+    train_fitted, validation_fitted = split_by_time(end.to_numpy()[fitted], config.validation_fraction)
+    train_rows, validation_rows = fitted[train_fitted], fitted[validation_fitted]
     vocabulary = fit_vocabulary(frame.iloc[train_rows], config.min_page_count, n_oov_buckets=config.n_oov_buckets)
     if config.use_queries and query_vectors is None:
         query_vectors = MiniLMQueryEmbedder(query_cache)
@@ -101,7 +109,9 @@ def prepare_sessions(
     tokens = tokenize_sequences(frame, vocabulary, config.max_len, source)
     if isinstance(source, MiniLMQueryEmbedder):
         source.save()
-    return PreparedSessions(frame, end, train_rows, validation_rows, vocabulary, tokens, source.dim if source is not None else 0)
+    return PreparedSessions(
+        frame, end, train_rows, validation_rows, vocabulary, tokens, source.dim if source is not None else 0, fit_window
+    )
 
 
 def _pretrain(
@@ -135,6 +145,7 @@ def _pretrain(
             "validation_sessions_end": [str(end.iloc[validation_rows].min()), str(end.iloc[validation_rows].max())],
             "sessions": {"train": int(len(train_rows)), "validation": int(len(validation_rows))},
         },
+        CARD_FIELD: prepared.fit_window.card(),
         "features": list(model_config.channels)
         + (["search_query (MiniLM all-MiniLM-L6-v2, 384-d, projected)"] if model_config.query_dim else []),
         "embedding_dim": model_config.embedding_dim,
@@ -167,6 +178,9 @@ def train_encoder(
 ) -> dict:
     """Pretrain on the sequence mart (or `sequences`) and save `<models dir>/encoder/`; returns the model card.
 
+    Trains and validates on the sessions `settings.fit_sessions_before` keeps (clickintent.fit_window,
+    recorded in the card); `clickintent encoder embed` embeds every session.
+
     `config` defaults to `default_config(settings.seed)`. Resumes from `<data dir>/encoder/checkpoints/`
     after an interruption; re-running a finished configuration on unchanged data only re-saves the
     best weights. `budget_seconds` bounds the epochs of this call (see train.fit); a later call
@@ -175,7 +189,7 @@ def train_encoder(
     paths = EncoderPaths(settings)
     config = config or default_config(settings.seed)
     frame = read_sequences(sequences or paths.sequences)
-    prepared = prepare_sessions(frame, config, paths.query_cache, query_vectors)
+    prepared = prepare_sessions(frame, config, paths.query_cache, query_vectors, fit_window(settings))
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
     _, card, _ = _pretrain(prepared, paths, config, progress, log, deadline)
     return card
@@ -272,7 +286,7 @@ def run_encoder_stage(
     paths = EncoderPaths(settings)
     config = config or default_config(settings.seed)
     frame = read_sequences(paths.sequences)
-    prepared = prepare_sessions(frame, config, paths.query_cache)
+    prepared = prepare_sessions(frame, config, paths.query_cache, fit_window=fit_window(settings))
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
     model, card, result = _pretrain(prepared, paths, config, progress, log, deadline)
 

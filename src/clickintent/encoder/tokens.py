@@ -36,6 +36,7 @@ import pandas as pd
 from clickintent.encoder.model import MASK, N_RESERVED, PAD
 from clickintent.encoder.ragged import RaggedSessions
 from clickintent.events.contract import EVENT_TYPES, PLATFORMS
+from clickintent.privacy.redaction import redact
 from clickintent.taxonomy import text_keys
 from clickintent.taxonomy.dbt_rules import is_unknown_page, url_section
 
@@ -61,20 +62,25 @@ SEQUENCE_COLUMNS = (
 )
 
 _ID_SEGMENT = re.compile(r"^(\d+|[0-9a-f]{8,}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+# A segment the redactor changed (a placeholder such as `[account]` in it) was an identifier or
+# personal data: one token for all of them, like ids. A UUID's digit run is redacted before it is seen.
+_REDACTED_SEGMENT = re.compile(r"\[[a-z_]+\]")
 
 
 @lru_cache(maxsize=65_536)
 def normalize_page_path(path: str | None) -> str:
-    """Lower-case path without query string, fragment or trailing slash; id-like segments -> ':id'.
+    """Redacted, lower-case path without query string, fragment or trailing slash; id-like segments -> ':id'.
 
     Real sites put account, product or article ids in paths (`/app/accounts/83412/activity`);
-    without this every id would be its own rare page.
+    without this every id would be its own rare page. Redaction comes first and is dbt's
+    (stg_events redacts page_path with the same rules), so a live path with an e-mail or a
+    long digit run gets the token its redacted training copy got, and neither is a token.
     """
     if path is None:
         return "/"
-    text = str(path).split("?", 1)[0].split("#", 1)[0].strip().lower()
+    text = redact(str(path)).split("?", 1)[0].split("#", 1)[0].strip().lower()
     segments = [s for s in text.split("/") if s]
-    segments = [":id" if _ID_SEGMENT.match(s) else s for s in segments]
+    segments = [":id" if _ID_SEGMENT.match(s) or _REDACTED_SEGMENT.search(s) else s for s in segments]
     return "/" + "/".join(segments)
 
 

@@ -225,3 +225,63 @@ def relative_change_interval(values: np.ndarray, baseline: np.ndarray, level: fl
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(change, [tail, 100 - tail])
     return [round(float(low), 6), round(float(high), 6)]
+
+
+class CandidateRankingTestUnits:
+    """Per-unit ranking of a fixed candidate set (the anonymous ranker: one session, seven product
+    families), behind Recall@k, NDCG@k and the pooled AUC, for weighted recomputation.
+
+    `truth` and `scores` are (units, candidates). Recall@k of a unit: the share of its true
+    candidates among its k best-scored ones; NDCG@k: binary-relevance DCG of its k best over the
+    best possible. Both are averaged over units with at least one true candidate (the others
+    have nothing to find). Ties keep candidate order. AUC: ROC AUC of every (unit, candidate)
+    score against its truth, pooled over all units; a resample weights a unit's candidates by
+    the unit's count.
+    """
+
+    def __init__(self, truth: np.ndarray, scores: np.ndarray):
+        truth = np.asarray(truth, dtype=bool)
+        scores = np.asarray(scores, dtype=np.float64)
+        if truth.shape != scores.shape or truth.ndim != 2:
+            raise ValueError(f"truth {truth.shape} and scores {scores.shape} must be the same (units, candidates) shape")
+        order = np.argsort(-scores, axis=1, kind="stable")
+        self.ranked_truth = np.take_along_axis(truth, order, axis=1).astype(np.float64)
+        self.n_true = truth.sum(axis=1).astype(np.float64)
+        self.has_truth = (self.n_true > 0).astype(np.float64)
+        self.discounts = 1.0 / np.log2(np.arange(2, truth.shape[1] + 2))
+        units, candidates = truth.shape
+        self.row_unit = np.repeat(np.arange(units), candidates)
+        flat_scores, self.row_truth = scores.reshape(-1), truth.reshape(-1)
+        # Tie groups of the pooled scores, lowest first: AUC counts a tie as half.
+        _, self.row_group = np.unique(flat_scores, return_inverse=True)
+        self.groups = int(self.row_group.max()) + 1 if len(self.row_group) else 0
+
+    def _per_unit_mean(self, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (weights @ values) / (weights @ self.has_truth)
+
+    def recall_at(self, k: int, weights: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = np.where(self.n_true > 0, self.ranked_truth[:, :k].sum(axis=1) / np.maximum(self.n_true, 1), 0.0)
+        return self._per_unit_mean(recall, weights)
+
+    def ndcg_at(self, k: int, weights: np.ndarray) -> np.ndarray:
+        dcg = self.ranked_truth[:, :k] @ self.discounts[:k]
+        ideal_cumulative = np.concatenate([[0.0], np.cumsum(self.discounts[:k])])
+        ideal = ideal_cumulative[np.minimum(self.n_true, k).astype(np.intp)]
+        ndcg = np.where(ideal > 0, dcg / np.where(ideal > 0, ideal, 1.0), 0.0)
+        return self._per_unit_mean(ndcg, weights)
+
+    def auc(self, weights: np.ndarray) -> np.ndarray:
+        """Per resample (row of `weights`): the weighted pooled ROC AUC; NaN without both classes."""
+        out = np.full(weights.shape[0], np.nan)
+        positive = self.row_truth
+        for index, unit_weights in enumerate(weights):
+            row_weights = unit_weights[self.row_unit]
+            positives = np.bincount(self.row_group, weights=row_weights * positive, minlength=self.groups)
+            negatives = np.bincount(self.row_group, weights=row_weights * ~positive, minlength=self.groups)
+            total_positive, total_negative = positives.sum(), negatives.sum()
+            if total_positive > 0 and total_negative > 0:
+                below = np.cumsum(negatives) - negatives
+                out[index] = float(positives @ (below + 0.5 * negatives)) / (total_positive * total_negative)
+        return out

@@ -7,7 +7,8 @@ Reads what the ranker stage wrote and never trains anything:
   (reliability) and lift plots, per-family AUC, feature importances (gain, an embedding summed
   into one bar), reason-code examples;
 - ranker_designs.json (`clickintent rank designs`): the measurements behind the design choices;
-- online_shoppers.json (`clickintent rank cv` on the public dataset), when present.
+- online_shoppers.json (`clickintent rank cv` on the public dataset), when present;
+- replay.json (`clickintent report --replay`, clickintent.evaluation.replay), when present.
 
 Everything is written under temporary names and renamed, report.md last, so a reader never sees
 a half-written report. Plots use matplotlib's Agg backend (no display needed).
@@ -28,6 +29,8 @@ import pandas as pd
 
 from clickintent.artifacts import CARD_FILE, ModelCardError, atomic_write_bytes, read_card
 from clickintent.evaluation.metrics import calibration_bins, lift_by_decile
+from clickintent.evaluation.replay import REPLAY_FILE
+from clickintent.evaluation.replay import report_section as replay_section
 from clickintent.settings import Settings
 
 REPORT_FILE = "report.md"
@@ -40,7 +43,21 @@ ROW_LABELS = {
     "e_embedding_and_labels": "(e) + embedding + distilled labels",
     "f_web_aggregates": "(f) + dbt 30-day web aggregates",
     "g_all_online": "(g) e + f (all servable)",
+    "h_app_embedding": "(h) + in-app embedding",
+    "i_app_embedding_and_labels": "(i) + in-app embedding + distilled labels",
+    "j_app_and_linked_web": "(j) i + linked web (identity)",
+    "k_identity_free_best": "(k) best identity-free (validation)",
+    "l_app_aggregates": "(l) + dbt 30-day in-app aggregates",
+    "m_app_all": "(m) i + l (all identity-free)",
 }
+INTERVALS_FIGURE = "ablation_intervals.png"
+# (evaluation.json column, title, +1 if higher is better) of the interval plot and table.
+INTERVAL_METRICS = (
+    ("tile_logloss", "tile LogLoss (lower is better)", -1),
+    ("tile_macro_recall_at_1", "tile macro Recall@1", 1),
+    ("conversion_micro_f1", "conversion micro-F1", 1),
+    ("conversion_auc", "conversion AUC", 1),
+)
 
 
 def write_report(settings: Settings) -> Path:
@@ -64,8 +81,10 @@ def write_report(settings: Settings) -> Path:
     sections += _cross_platform_section(_read_json(reports / "encoder.json"), _read_json(reports / "taxonomy.json"))
     sections += _tile_section(settings, training, figures)
     sections += _conversion_section(settings, training, figures)
+    sections += _anonymous_section(_read_json(reports / "anonymous_ranker.json"))
     sections += _designs_section(_read_json(reports / "ranker_designs.json"))
     sections += _online_shoppers_section(_read_json(reports / "online_shoppers.json"))
+    sections += replay_section(_read_json(reports / REPLAY_FILE), figures)
     sections += _timing_section(evaluation, training)
     path = reports / REPORT_FILE
     atomic_write_bytes(path, ("\n".join(sections).rstrip() + "\n").encode("utf-8"))
@@ -109,6 +128,7 @@ def _ablation_section(evaluation: dict | None, figures: Path, models_dir: Path |
         ]
     out += ["", _ablation_figure(evaluation, figures), ""]
     out += _checks_text(evaluation, models_dir)
+    out += _intervals_text(evaluation, figures.parent)
     splits = evaluation.get("splits", {})
     if splits:
         out += ["", "Splits (by label time):", ""]
@@ -130,11 +150,16 @@ def _ablation_section(evaluation: dict | None, figures: Path, models_dir: Path |
 # Model stages whose fitted function feeds ablation rows: (card directory, what it is, rows, how
 # to read the end of the sessions it was fitted on from its card).
 _STAGE_CARDS = (
-    ("encoder", "session encoder (self-supervised)", "(d), (e), (g)", lambda card: card["data_window"]["train_sessions_end"][1]),
+    (
+        "encoder",
+        "session encoder (self-supervised)",
+        "(d), (e), (g), (h), (i), (j), (m)",
+        lambda card: card["data_window"]["train_sessions_end"][1],
+    ),
     (
         "intent_classifier",
         "distilled intent classifier (and the taxonomy and teacher labels it learns)",
-        "(b), (c), (e), (g)",
+        "(b), (c), (e), (g), (i), (j), (m)",
         lambda card: card["data_window"]["end"],
     ),
 )
@@ -168,7 +193,10 @@ def _model_stage_window_notes(models_dir: Path | None, splits: Mapping[str, Any]
                 f"Caveat: the {what} was fitted on sessions up to {_day(str(stage_end))}, which reaches into the "
                 f"{', '.join(later)} splits, without the rankers' labels. Each row's features only aggregate sessions up to "
                 f"its label time, but the function computing them has seen later sessions; rows {rows} are therefore not a "
-                "strictly prospective test. Fitting that stage only on sessions before the rankers' validation split removes this.",
+                "strictly prospective test. `CLICKINTENT_FIT_SESSIONS_BEFORE=ranker_validation_start` fits it only on earlier "
+                "sessions, and `scripts/prospective_ablation.sh` runs the ablation both ways; on the demo world every row "
+                "kept the sign of its tile LogLoss and conversion AUC change against (a) (docs/measurements.md, "
+                "'Prospective ablation').",
             ]
     return out
 
@@ -260,6 +288,98 @@ def _checks_text(evaluation: dict, models_dir: Path | None = None) -> list[str]:
             f"{_pct(checks['d_vs_b_conversion_micro_f1_change'])}, 95 % interval {_interval(checks.get('d_vs_b_conversion_micro_f1_change_95pct'))}."
         )
     return out
+
+
+def _intervals_text(evaluation: dict, reports: Path) -> list[str]:
+    """Every row against (a) with its paired bootstrap interval, on all test units and on those the
+    row's added features reach; the in-app rows' expectation; the interval plot beside report.md."""
+    rows = [row for row in evaluation["rows"] if "vs_a" in row]
+    if not rows:
+        return []
+    coverage = evaluation.get("web_feature_coverage", {})
+    out = [
+        "",
+        "### Every row against (a), with intervals: on all test rows and on the rows it can change",
+        "",
+        "Reach: the share of test tiles (observations for conversion) where a feature the row adds to (a) has a value "
+        f"at the label time (any linked web feature: tiles {_share(coverage.get('tile', {}).get('test'))}, observations "
+        f"{_share(coverage.get('conversion', {}).get('test'))}). Rows (h), (i), (l), (m) read the customer's own app "
+        "sessions (no identity link); (j) adds the linked web features (login link, stitched journeys) to (i); (k) is the "
+        "identity-free row best on validation.",
+        "",
+        "| row | tile reach | tile LogLoss Δ [95 %] | on reached | Recall@1 Δ [95 %] | on reached | conversion reach "
+        "| micro-F1 Δ [95 %] | on reached | AUC Δ [95 %] | on reached |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        label = ROW_LABELS.get(row["name"], row["name"])
+        chosen = row.get("chosen")
+        if chosen:
+            label += " = " + ", ".join(f"{task} {name.split('_', 1)[0]}" for task, name in chosen.items() if name)
+        cells = [label, _share(row["reach"].get("tile"))]
+        for column, _, _ in INTERVAL_METRICS:
+            if column == "conversion_micro_f1":
+                cells.append(_share(row["reach"].get("conversion")))
+            figures = row["vs_a"][column]
+            cells.append(f"{_pct(figures['all']['change'])} {_interval(figures['all']['interval_95pct'])}")
+            cells.append(f"{_pct(figures['reached']['change'])} {_interval(figures['reached']['interval_95pct'])}")
+        out.append("| " + " | ".join(cells) + " |")
+    checks = evaluation.get("checks", {})
+    if "h_improves_tile_logloss_over_a_interval_below_zero" in checks or checks.get("h_status"):
+        verdict = checks.get("h_improves_tile_logloss_over_a_interval_below_zero")
+        out += [
+            "",
+            f"- (h) lowers tile LogLoss with an interval below zero: **{_yes(verdict)}** "
+            f"({_pct(checks.get('h_vs_a_tile_logloss_change'))}, {_interval(checks.get('h_vs_a_tile_logloss_change_95pct'))}); "
+            f"its features reach {_share(checks.get('h_tile_reach'))} of test tiles against {_share(checks.get('web_tile_reach'))} "
+            "for the linked web features" + ("." if checks.get("h_status", "ok") == "ok" else f" ({checks['h_status']})."),
+        ]
+    if checks.get("k_chosen"):
+        out.append(
+            "- (k), chosen on validation among the identity-free rows: "
+            + ", ".join(f"{task} {ROW_LABELS.get(name, name) if name else 'none trained'}" for task, name in checks["k_chosen"].items())
+            + "."
+        )
+    out += ["", _intervals_figure(rows, reports / INTERVALS_FIGURE)]
+    return out
+
+
+def _intervals_figure(rows: list[dict], path: Path) -> str:
+    """Forest plot: each row's change against (a) with its 95 % interval, all test rows (dot) and the
+    rows it reaches (square), one panel per metric."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(INTERVAL_METRICS), figsize=(17, 0.42 * len(rows) + 1.6), sharey=True)
+    names = [ROW_LABELS.get(row["name"], row["name"]) for row in rows]
+    for axis, (column, title, direction) in zip(axes, INTERVAL_METRICS):
+        for offset, scope, marker in ((-0.15, "all", "o"), (0.15, "reached", "s")):
+            for index, row in enumerate(rows):
+                figures = row["vs_a"][column][scope]
+                if figures["change"] is None:
+                    continue
+                low, high = figures["interval_95pct"] or (figures["change"], figures["change"])
+                better = direction * figures["change"] > 0
+                color = "#2b8cbe" if better else "#e34a33"
+                axis.errorbar(
+                    100 * figures["change"],
+                    index + offset,
+                    xerr=[[100 * (figures["change"] - low)], [100 * (high - figures["change"])]],
+                    fmt=marker,
+                    color=color,
+                    markersize=4,
+                    capsize=2,
+                    label=None,
+                )
+        axis.axvline(0, color="black", linewidth=0.8)
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("% change vs (a), 95 % interval")
+    axes[0].set_yticks(range(len(rows)), names, fontsize=8)
+    axes[0].invert_yaxis()
+    axes[0].plot([], [], "o", color="#555555", label="all test rows")
+    axes[0].plot([], [], "s", color="#555555", label="rows the features reach")
+    axes[0].legend(fontsize=7, loc="lower left")
+    _save_figure(figure, path)
+    return f"![each row's change against (a) with its 95 % interval]({path.name})"
 
 
 def _classifier_agreement(models_dir: Path | None) -> float | None:
@@ -456,6 +576,41 @@ def _cross_platform_section(encoder: dict | None, taxonomy: dict | None) -> list
             "",
             f"Distilled intent labels against the hidden intents (AMI, top node): web {_f(truth.get('ami_distilled_top_web'))}, "
             f"app {_f(truth.get('ami_distilled_top_app'))} ({truth.get('sessions_app', 0):,} app sessions).",
+        ]
+    return out + [""]
+
+
+def _anonymous_section(document: dict | None) -> list[str]:
+    """The anonymous-visitor ranker's ablation (clickintent.ranker.anonymous_training's document)."""
+    out = ["## Anonymous visitors: the ranker that answers them", ""]
+    if document is None:
+        return out + ["Not run here: `clickintent rank stage` (or `clickintent rank anonymous`) writes `anonymous_ranker.json`.", ""]
+    test = document.get("rows", [{}])[0].get("test", {})
+    out += [
+        "Which product family an anonymous web visitor applies for or opens within 14 days of a session, ranked over "
+        f"the 7 families; test sessions of visitors who never logged in during the training window ({test.get('sessions', 0):,} "
+        f"sessions, {test.get('sessions_with_outcome', 0):,} with an outcome). Change in NDCG@3 against (b), paired bootstrap 95 % interval.",
+        "",
+        "| row | Recall@1 | Recall@3 | NDCG@3 | AUC | NDCG@3 vs (b) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for row in document.get("rows", []):
+        figures = row.get("test")
+        if figures is None:
+            out.append(f"| {row['name']} | {row.get('status', '')} | | | | |")
+            continue
+        change = row.get("vs_b_session_aggregates", {}).get("ndcg_at_3", {})
+        interval = change.get("change_95pct")
+        versus = f"{_pct(change.get('change'))} [{_pct(interval[0])}, {_pct(interval[1])}]" if interval else "–"
+        out.append(
+            f"| {row['name']} | {_f(figures.get('recall_at_1'), 3)} | {_f(figures.get('recall_at_3'), 3)} | "
+            f"{_f(figures.get('ndcg_at_3'), 3)} | {_f(figures.get('auc'), 3)} | {versus} |"
+        )
+    production = document.get("production")
+    if production:
+        out += [
+            "",
+            f"Served: `{production['feature_service']}` (row {production.get('ablation_row', '–')}), version {production['version']}.",
         ]
     return out + [""]
 

@@ -10,11 +10,16 @@ Conventions:
 - every timestamp is UTC (`timestamp[us, tz=UTC]` in Parquet; ISO 8601 with an offset or `Z`
   in CSV, and a naive CSV timestamp is read as UTC);
 - list-valued attributes are `;`-separated strings, so that CSV and Parquet carry the same thing.
+
+The limits below are the contract's too: `clickintent load` rejects a row that breaks one, and the
+service's request schema (serving/schemas.py) imports the same constants, so that nothing the
+service would refuse can reach the marts through a load.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
@@ -37,6 +42,36 @@ PRODUCT_FAMILIES = ("deposits", "cards", "lending", "home", "investing", "insura
 CUSTOMER_SEGMENTS = ("mass", "emerging_affluent", "affluent", "student", "small_business")
 CONVERSION_CHANNELS = ("web", "app", "branch", "phone")
 
+# ---- limits (written in the regular-expression syntax RE2, which the loader runs through
+# pyarrow, and Rust's regex, which pydantic runs for the service, read alike) ----
+
+MAX_ID_CHARS = 128
+MAX_PATH_CHARS = 2048
+MAX_TEXT_CHARS = 1000  # titles, search queries, referrers, campaign tags
+# A dwell time above 24 days is a broken tracker, not a reader; int32 keeps it portable.
+MAX_DWELL_MS = 2**31 - 1
+# Events before this are a broken clock or a placeholder date (0001-01-01), not web analytics.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+# How far ahead of our clock a source's event times may run (a load; the service clamps instead).
+MAX_FUTURE_SKEW = timedelta(days=1)
+
+_CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+_SPACE_CHARACTERS = r"\x{20}\x{a0}\x{1680}\x{2000}-\x{200b}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}"
+# An identifier: 1 to MAX_ID_CHARS characters, none a space or a control character.
+ID_PATTERN = f"^[^{_CONTROL_CHARACTERS}{_SPACE_CHARACTERS}]+$"
+# Any text: no control characters (no newline, tab or NUL in a path, title or query).
+TEXT_PATTERN = f"^[^{_CONTROL_CHARACTERS}]*$"
+
+
+def event_time_problem(value: datetime, now: datetime | None = None) -> str | None:
+    """Why an event time is outside the contract's window, or None. `now=None`: no upper bound
+    (the service clamps future times to its clock instead of refusing them)."""
+    if value < EARLIEST_EVENT_TIME:
+        return f"is before {EARLIEST_EVENT_TIME:%Y-%m-%d}, the earliest event time the contract accepts"
+    if now is not None and value > now + MAX_FUTURE_SKEW:
+        return f"is more than {MAX_FUTURE_SKEW} after the time of loading"
+    return None
+
 
 @dataclass(frozen=True)
 class Column:
@@ -48,6 +83,14 @@ class Column:
     allowed: tuple[str, ...] | None = None
     # When set, a non-null numeric value must be at least this.
     minimum: float | None = None
+    # When set, a non-null numeric value must be at most this.
+    maximum: float | None = None
+    # A pseudonymous key: ID_PATTERN (no blank, no spaces or control characters, MAX_ID_CHARS).
+    identifier: bool = False
+    # When set, a non-null text has at most this many characters (every text: TEXT_PATTERN).
+    max_chars: int | None = None
+    # An event time: within [EARLIEST_EVENT_TIME, time of loading + MAX_FUTURE_SKEW].
+    event_time: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,25 +120,32 @@ EVENTS = Table(
     grain="one row per raw event, web and app together",
     unique_key=("event_id",),
     columns=(
-        Column("event_id", pa.string(), False, "Unique event identifier."),
-        Column("event_ts", UTC_TIMESTAMP, False, "When the event happened, UTC."),
+        Column("event_id", pa.string(), False, "Unique event identifier.", identifier=True),
+        Column("event_ts", UTC_TIMESTAMP, False, "When the event happened, UTC.", event_time=True),
         Column("platform", pa.string(), False, "web (public site) or app (authenticated mobile app).", PLATFORMS),
-        Column("anonymous_id", pa.string(), False, "Pseudonymous cookie (web) or device (app) identifier."),
+        Column("anonymous_id", pa.string(), False, "Pseudonymous cookie (web) or device (app) identifier.", identifier=True),
         Column(
             "customer_id",
             pa.string(),
             True,
             "Pseudonymous customer key, set only once the visitor is authenticated (from the login event on).",
+            identifier=True,
         ),
         Column("event_type", pa.string(), False, "What happened.", EVENT_TYPES),
-        Column("page_path", pa.string(), False, "URL path (web) or screen path (app), without query string."),
-        Column("page_title", pa.string(), True, "Page or screen title as rendered."),
-        Column("search_query", pa.string(), True, "Search text typed by the visitor (search events); may contain PII."),
-        Column("dwell_ms", pa.int64(), True, "Time on the page or screen, milliseconds.", minimum=0),
-        Column("referrer", pa.string(), True, "Referring host or URL (first event of a visit mostly)."),
-        Column("utm_source", pa.string(), True, "Campaign source tag, if any."),
+        Column("page_path", pa.string(), False, "URL path (web) or screen path (app), without query string.", max_chars=MAX_PATH_CHARS),
+        Column("page_title", pa.string(), True, "Page or screen title as rendered.", max_chars=MAX_TEXT_CHARS),
+        Column(
+            "search_query",
+            pa.string(),
+            True,
+            "Search text typed by the visitor (search events); may contain PII.",
+            max_chars=MAX_TEXT_CHARS,
+        ),
+        Column("dwell_ms", pa.int64(), True, "Time on the page or screen, milliseconds.", minimum=0, maximum=MAX_DWELL_MS),
+        Column("referrer", pa.string(), True, "Referring host or URL (first event of a visit mostly).", max_chars=MAX_TEXT_CHARS),
+        Column("utm_source", pa.string(), True, "Campaign source tag, if any.", max_chars=MAX_TEXT_CHARS),
         Column("device_type", pa.string(), False, "Device class.", DEVICE_TYPES),
-        Column("product_id", pa.string(), True, "Catalog product the page or event is about, if any."),
+        Column("product_id", pa.string(), True, "Catalog product the page or event is about, if any.", identifier=True),
     ),
 )
 
@@ -104,7 +154,7 @@ PRODUCTS = Table(
     grain="one row per catalog product",
     unique_key=("product_id",),
     columns=(
-        Column("product_id", pa.string(), False, "Product key."),
+        Column("product_id", pa.string(), False, "Product key.", identifier=True),
         Column("product_name", pa.string(), False, "Display name."),
         Column("family", pa.string(), False, "Product family.", PRODUCT_FAMILIES),
         Column("category", pa.string(), False, "Finer grouping inside the family (checking, credit_card, mortgage ...)."),
@@ -122,8 +172,8 @@ CUSTOMERS = Table(
     grain="one row per customer profile snapshot",
     unique_key=("customer_id", "snapshot_ts"),
     columns=(
-        Column("customer_id", pa.string(), False, "Pseudonymous customer key."),
-        Column("snapshot_ts", UTC_TIMESTAMP, False, "When this profile was observed, UTC."),
+        Column("customer_id", pa.string(), False, "Pseudonymous customer key.", identifier=True),
+        Column("snapshot_ts", UTC_TIMESTAMP, False, "When this profile was observed, UTC.", event_time=True),
         Column("segment", pa.string(), False, "Customer segment.", CUSTOMER_SEGMENTS),
         Column("tenure_months", pa.int64(), False, "Months since the first account was opened.", minimum=0),
         Column("age_band", pa.string(), True, "Age band, e.g. 25-34."),
@@ -137,10 +187,10 @@ CONVERSIONS = Table(
     grain="one row per product opened by a customer",
     unique_key=("conversion_id",),
     columns=(
-        Column("conversion_id", pa.string(), False, "Conversion key."),
-        Column("customer_id", pa.string(), False, "Pseudonymous customer key of who converted."),
-        Column("product_id", pa.string(), False, "Product opened."),
-        Column("converted_ts", UTC_TIMESTAMP, False, "When the product was opened, UTC."),
+        Column("conversion_id", pa.string(), False, "Conversion key.", identifier=True),
+        Column("customer_id", pa.string(), False, "Pseudonymous customer key of who converted.", identifier=True),
+        Column("product_id", pa.string(), False, "Product opened.", identifier=True),
+        Column("converted_ts", UTC_TIMESTAMP, False, "When the product was opened, UTC.", event_time=True),
         Column("channel", pa.string(), False, "Where the application was completed.", CONVERSION_CHANNELS),
     ),
 )
@@ -150,11 +200,11 @@ TILE_IMPRESSIONS = Table(
     grain="one row per product tile shown on the app homepage (an impression shows several tiles)",
     unique_key=("impression_id", "position"),
     columns=(
-        Column("impression_id", pa.string(), False, "One homepage render; its tiles share it."),
-        Column("customer_id", pa.string(), False, "Pseudonymous customer key."),
-        Column("impression_ts", UTC_TIMESTAMP, False, "When the homepage was shown, UTC."),
+        Column("impression_id", pa.string(), False, "One homepage render; its tiles share it.", identifier=True),
+        Column("customer_id", pa.string(), False, "Pseudonymous customer key.", identifier=True),
+        Column("impression_ts", UTC_TIMESTAMP, False, "When the homepage was shown, UTC.", event_time=True),
         Column("position", pa.int64(), False, "Tile slot, 1 = first.", minimum=1),
-        Column("product_id", pa.string(), False, "Product on the tile."),
+        Column("product_id", pa.string(), False, "Product on the tile.", identifier=True),
         Column("clicked", pa.bool_(), False, "Whether the tile was clicked."),
     ),
 )

@@ -7,10 +7,14 @@ previous raw tables exactly as they were.
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +24,17 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from clickintent.events.contract import RAW_TABLES, Column, Table
+from clickintent.events.contract import (
+    EARLIEST_EVENT_TIME,
+    ID_PATTERN,
+    MAX_FUTURE_SKEW,
+    MAX_ID_CHARS,
+    RAW_TABLES,
+    TEXT_PATTERN,
+    Column,
+    Table,
+    event_time_problem,
+)
 
 # Tables a load must provide; the others default to empty (a source without tile impressions
 # still builds sessions and web-intent features).
@@ -62,28 +76,103 @@ class ContractError(ValueError):
 
 
 def find_table_file(source_dir: Path, table: str) -> Path | None:
-    """`<table>.parquet` or `<table>.csv` in source_dir; both present is ambiguous."""
+    """`<table>.parquet` or `<table>.csv` in source_dir; both present is ambiguous, a symbolic link is refused."""
     candidates = [source_dir / f"{table}.{ext}" for ext in ("parquet", "csv")]
+    for path in candidates:
+        # A link could point anywhere readable (/etc/passwd): a source's files are its own.
+        if path.is_symlink():
+            raise ContractError([Problem(str(path), None, None, "is a symbolic link; copy the file itself into the source directory")])
     present = [path for path in candidates if path.is_file()]
     if len(present) > 1:
         raise ContractError([Problem(str(present[1]), None, None, f"both {present[0].name} and {present[1].name} exist; keep one")])
     return present[0] if present else None
 
 
-def read_table_file(path: Path) -> pa.Table:
+# Delimiters a CSV export uses instead of commas, named in the error when a header has one column.
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _csv_header(path: Path, table: Table | None) -> list[str]:
+    """The CSV header's column names, refusing a header that is not UTF-8, repeats a column or
+    holds one column where the contract expects many (a file with another delimiter)."""
+    with path.open("rb") as handle:
+        first_line = handle.readline()
+    try:
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ContractError([Problem(str(path), None, None, _encoding_message(error.start, 1))]) from None
+    names = [name.strip().strip('"') for name in text.rstrip("\r\n").split(",")]
+    if table is not None and len(names) == 1 and len(table.columns) > 1:
+        found = [f"{label} ('{delimiter}')" for delimiter, label in _OTHER_DELIMITERS.items() if delimiter in names[0]]
+        hint = f"; the header looks {found[0]}-separated" if found else ""
+        raise ContractError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    f"the header has one column where the {table.name} contract has {len(table.columns)}: "
+                    f"the file must be comma-separated{hint}",
+                )
+            ]
+        )
+    _refuse_repeated_columns(path, names)
+    return names
+
+
+def _refuse_repeated_columns(path: Path, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ContractError(
+            [Problem(str(path), None, name, f"appears {names.count(name)} times in the header; keep one") for name in repeated]
+        )
+
+
+def _encoding_message(byte_offset: int, line: int) -> str:
+    return (
+        f"is not UTF-8: invalid byte at line {line}, byte {byte_offset + 1}; re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
+    )
+
+
+def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+    """(byte offset, line) of the first byte that is not UTF-8 in `path`, or None; read in blocks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                # the decoder may hold up to 3 bytes of an unfinished character from the block before
+                start = max(error.start - len(decoder.getstate()[0]), 0)
+                return offset + start, line + block.count(b"\n", 0, start)
+            offset += len(block)
+            line += block.count(b"\n")
+    return None
+
+
+def _arrow_message(error: Exception) -> str:
+    """pyarrow's parse error without the row it quotes (a row is data, and may be personal)."""
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return re.sub(r"(got \d+)(?: columns?)?:.*", r"\1", message)
+
+
+def read_table_file(path: Path, table: Table | None = None) -> pa.Table:
     if path.suffix == ".parquet":
+        _refuse_repeated_columns(path, pq.read_schema(path).names)
         return pq.read_table(path)
     if path.suffix == ".csv":
         # Every column as text: types are decided by the contract, not guessed per file, so a
         # bad value is reported against its row instead of failing the whole read.
-        with path.open("rb") as handle:
-            header = handle.readline().decode("utf-8").strip().split(",")
-        convert = pa_csv.ConvertOptions(
-            column_types={name.strip().strip('"'): pa.string() for name in header},
-            strings_can_be_null=True,
-            null_values=[""],
-        )
-        return pa_csv.read_csv(path, convert_options=convert)
+        header = _csv_header(path, table)
+        convert = pa_csv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True, null_values=[""])
+        try:
+            return pa_csv.read_csv(path, convert_options=convert)
+        except pa.ArrowInvalid as error:
+            invalid = _first_invalid_utf8(path) if "utf8" in str(error).lower() else None
+            if invalid is not None:
+                raise ContractError([Problem(str(path), None, None, _encoding_message(*invalid))]) from None
+            raise ContractError([Problem(str(path), None, None, f"cannot be read as CSV: {_arrow_message(error)}")]) from None
     raise ContractError([Problem(str(path), None, None, "unsupported file type; use .parquet or .csv")])
 
 
@@ -181,9 +270,80 @@ def conform_column(values: pa.ChunkedArray, column: Column) -> tuple[pa.ChunkedA
     return _conform_string(values)
 
 
-def validate_table(raw: pa.Table, table: Table, file: str) -> tuple[pa.Table, list[Problem]]:
-    """The table conformed to the contract's types and column order, and every problem found."""
+def _shown(value: object) -> str:
+    """A value for an error message: repr, cut short (a 10 MB title is not echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _rule_problems(file: str, column: str, mask: np.ndarray, describe: Callable[[int], str]) -> list[Problem]:
+    """The first rows `mask` marks, each described, and how many rows break the rule in all."""
+    count = int(mask.sum())
+    if count == 0:
+        return []
+    total = f"{count} row{'s' if count != 1 else ''} break{'s' if count == 1 else ''} this rule"
+    return [Problem(file, int(row) + 1, column, f"{describe(int(row))} ({total})") for row in _first_rows(mask)]
+
+
+def _mask(condition: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return _to_numpy_mask(pc.fill_null(condition, False))
+
+
+def limit_problems(values: pa.ChunkedArray, column: Column, file: str, loaded_at: datetime) -> list[Problem]:
+    """Rows of a conformed column that break the contract's limits (events.contract): identifiers,
+    text lengths and characters, numeric maximum, the event time window."""
     problems: list[Problem] = []
+    name = column.name
+    if pa.types.is_string(values.type):
+        lengths = pc.utf8_length(values)
+        if column.identifier:
+            blank = _mask(pc.equal(pc.utf8_trim_whitespace(values), ""))
+            too_long = _mask(pc.greater(lengths, MAX_ID_CHARS))
+            bad = _mask(pc.invert(pc.match_substring_regex(values, ID_PATTERN))) & ~blank & ~too_long
+            problems += _rule_problems(
+                file, name, blank, lambda row: f"{_shown(values[row].as_py())} is blank; an identifier needs a value"
+            )
+            problems += _rule_problems(
+                file, name, too_long, lambda row: f"has {lengths[row].as_py()} characters; an identifier has at most {MAX_ID_CHARS}"
+            )
+            problems += _rule_problems(
+                file, name, bad, lambda row: f"{_shown(values[row].as_py())} contains a space or a control character; identifiers cannot"
+            )
+            return problems
+        if not column.nullable and column.max_chars is not None:  # page_path (held_product_ids may be empty)
+            blank = _mask(pc.equal(pc.utf8_trim_whitespace(values), ""))
+            problems += _rule_problems(file, name, blank, lambda _row: "is blank, but the contract requires a value")
+        if column.max_chars is not None:
+            too_long = _mask(pc.greater(lengths, column.max_chars))
+            problems += _rule_problems(
+                file, name, too_long, lambda row: f"has {lengths[row].as_py()} characters; at most {column.max_chars}"
+            )
+        control = _mask(pc.invert(pc.match_substring_regex(values, TEXT_PATTERN)))
+        problems += _rule_problems(
+            file, name, control, lambda row: f"{_shown(values[row].as_py())} contains a control character (newline, tab, NUL ...)"
+        )
+    if column.maximum is not None and (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        above = _mask(pc.greater(values, pa.scalar(column.maximum).cast(values.type)))
+        problems += _rule_problems(file, name, above, lambda row: f"{values[row].as_py()!r} is above {column.maximum:g}")
+    if column.event_time and pa.types.is_timestamp(values.type):
+        earliest = pa.scalar(EARLIEST_EVENT_TIME, type=values.type)
+        latest = pa.scalar(loaded_at + MAX_FUTURE_SKEW, type=values.type)
+        outside = _mask(pc.or_(pc.less(values, earliest), pc.greater(values, latest)))
+        problems += _rule_problems(
+            file, name, outside, lambda row: f"{values[row].as_py().isoformat()} {event_time_problem(values[row].as_py(), loaded_at)}"
+        )
+    return problems
+
+
+def validate_table(raw: pa.Table, table: Table, file: str, loaded_at: datetime | None = None) -> tuple[pa.Table, list[Problem]]:
+    """The table conformed to the contract's types and column order, and every problem found."""
+    loaded_at = loaded_at or datetime.now(UTC)
+    problems: list[Problem] = []
+    repeated = sorted({name for name in raw.column_names if raw.column_names.count(name) > 1})
+    for name in repeated:
+        problems.append(Problem(file, None, name, f"appears {raw.column_names.count(name)} times in the header; keep one"))
+    if repeated:
+        return raw, problems
     missing = [name for name in table.column_names if name not in raw.column_names]
     for name in missing:
         problems.append(Problem(file, None, name, f"missing column (the {table.name} contract needs: {', '.join(table.column_names)})"))
@@ -212,6 +372,7 @@ def validate_table(raw: pa.Table, table: Table, file: str) -> tuple[pa.Table, li
             below = pc.fill_null(pc.less(values, column.minimum), False)
             for row in _first_rows(_to_numpy_mask(below)):
                 problems.append(Problem(file, int(row) + 1, column.name, f"{values[int(row)].as_py()!r} is below {column.minimum:g}"))
+        problems.extend(limit_problems(values, column, file, loaded_at))
         conformed[column.name] = values
 
     if problems:
@@ -267,9 +428,9 @@ def load_source_dir(source_dir: Path) -> dict[str, pa.Table]:
         if path is None:
             continue
         try:
-            tables[name] = (read_table_file(path), str(path))
-        except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as error:
-            raise ContractError([Problem(str(path), None, None, f"cannot be read: {error}")]) from error
+            tables[name] = (read_table_file(path, RAW_TABLES[name]), str(path))
+        except (pa.ArrowInvalid, OSError) as error:
+            raise ContractError([Problem(str(path), None, None, f"cannot be read: {_arrow_message(error)}")]) from error
     return validate_tables(tables)
 
 

@@ -9,15 +9,16 @@ dbt's --target-path and --log-path. So two builds of two data directories at onc
 a manifest, and a plain `dbt build` inside dbt_project/ keeps its own target/.
 
 Marts are written by the project's `external` materialization (dbt_project/macros/
-materialization_external.sql), one file per model, each by DuckDB's COPY (a temporary file
-renamed over the target, so a file is never half-written).
-A build can still fail half-way, after some marts were rewritten and before others: a failing
-data test skips the models downstream of it. Feast reads the marts as a set, so
-`run_dbt_build` keeps the previous set until the build succeeds: it hard-links the marts aside
-before dbt starts and, if the build fails (or was interrupted, noticed at the next build), puts
-exactly that set back. During a build, readers may see a mix; after it, they see the previous
-set or the new one. The warehouse's tables and views are not restored: they belong to the last
-attempt, and the marts are what other stages read.
+materialization_external.sql), one file per model, each by DuckDB's COPY. Feast reads the marts
+as a set, so a build never writes into `<data dir>/marts/`: dbt writes the new set into a hidden
+sibling (`.marts.tmp-*`, its `external_root` in a profile generated per build under
+`<data dir>/dbt/profile/`), and only a successful build records the set (`_commit.json`: each
+mart with its size and hash) and swaps it in (artifacts.swap_directory). A failed or killed
+build leaves the previous set as it was, and its staging directory is removed by the next build.
+Readers (Feast apply, the rankers, the service) check the record (`verify_marts`), so a set a
+plain `dbt build` or a crash left mixed is refused with what to run. The warehouse's views over
+the marts are pointed back at `<data dir>/marts/` after the swap; its tables belong to the last
+attempt.
 """
 
 from __future__ import annotations
@@ -32,10 +33,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clickintent.artifacts import (
+    UncommittedOutputError,
+    atomic_write_text,
+    recover_directory,
+    staging_sibling,
+    swap_directory,
+    verify_commit,
+    write_commit,
+)
 from clickintent.settings import Settings
 
-# The directory beside the marts where the previous set is kept while a build runs.
-PREVIOUS_MARTS_DIRNAME = ".marts.previous"
+BUILD_STAGE = "clickintent build"
 # How many failures a summary spells out before it only counts them.
 MAX_LISTED_FAILURES = 5
 
@@ -110,8 +119,13 @@ def dbt_vars(settings: Settings) -> dict[str, object]:
     identity_linking: "login" links a web session with a login event to its customer (the
     default in dbt_project.yml too, so a plain `dbt build` links); "off" builds every mart
     without any web-to-customer link (int_sessions gives no web session a customer_id).
+    stitch_window_days: how far back a login stitches the cookie's anonymous sessions.
     """
-    return {"session_timeout_minutes": settings.session_timeout_minutes, "identity_linking": settings.identity_linking}
+    return {
+        "session_timeout_minutes": settings.session_timeout_minutes,
+        "identity_linking": settings.identity_linking,
+        "stitch_window_days": settings.stitch_window_days,
+    }
 
 
 def dbt_target_dir(settings: Settings) -> Path:
@@ -124,16 +138,16 @@ def dbt_log_dir(settings: Settings) -> Path:
     return settings.dbt_dir / "logs"
 
 
-def _dbt_args(settings: Settings, command: str) -> list[str]:
+def _dbt_args(settings: Settings, command: str, profiles_dir: Path | None = None) -> list[str]:
     settings = settings.absolute()  # a relative target path would be taken from dbt_project/
     project_dir = str(settings.dbt_project_dir)
     return [
         command,
         "--project-dir",
         project_dir,
-        # profiles.yml lives in the project (no ~/.dbt needed)
+        # profiles.yml lives in the project (no ~/.dbt needed); a build uses a copy writing to staging
         "--profiles-dir",
-        project_dir,
+        str(profiles_dir or project_dir),
         # per data directory, and over DBT_TARGET_PATH / DBT_LOG_PATH / dbt_project.yml
         "--target-path",
         str(dbt_target_dir(settings)),
@@ -223,36 +237,79 @@ def check_raw_tables(settings: Settings) -> None:
 
 
 def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool = False) -> DbtBuildResult:
-    """`dbt build` of the project against settings.data_dir, in-process; keeps the previous marts if it fails.
+    """`dbt build` of the project against settings.data_dir, in-process; the marts change only if it succeeds.
 
-    select: a dbt selection (e.g. "fct_web_sessions+"); None builds everything.
+    select: a dbt selection (e.g. "fct_web_sessions+"); None builds everything. With a
+    selection, the marts it does not select are carried over (hard links) into the new set.
     quiet: show only errors on the console (dbt's --quiet).
     """
+    from clickintent.features.identity_links import write_identity_link_report
+    from clickintent.taxonomy.commit import verify_taxonomy
+
     settings = settings.absolute()
     check_raw_tables(settings)
-    args = _dbt_args(settings, "build")
-    if select:
-        args += ["--select", select]
-    if quiet:
-        args.insert(0, "--quiet")
-
-    marts = MartsSnapshot(settings.marts_dir)
-    marts.take()
-    started = time.perf_counter()
+    verify_taxonomy(settings)  # the page map is a dbt source: not one a killed taxonomy run left
+    marts_dir = settings.marts_dir
+    recover_directory(marts_dir)  # a build killed earlier: its staging set goes, the last committed set stays
+    staging = staging_sibling(marts_dir)
     try:
+        if select:
+            for mart in sorted(marts_dir.glob("*.parquet")):
+                os.link(mart, staging / mart.name)  # DuckDB's COPY replaces by rename: the committed file stays
+        args = _dbt_args(settings, "build", profiles_dir=_staging_profile(settings, staging))
+        if select:
+            args += ["--select", select]
+        if quiet:
+            args.insert(0, "--quiet")
+        started = time.perf_counter()
         outcome = _invoke(settings, args)
         nodes = _node_results(outcome.result)
-    except BaseException:
-        marts.restore()
-        raise
-    elapsed = time.perf_counter() - started
-    success = bool(outcome.success) and not any(node.failed for node in nodes)
-    if success:
-        marts.discard()
-    else:
-        marts.restore()
+        elapsed = time.perf_counter() - started
+        success = bool(outcome.success) and not any(node.failed for node in nodes)
+        if success:
+            write_commit(staging, BUILD_STAGE, staging.glob("*.parquet"), select=select)
+            swap_directory(staging, marts_dir)
+            _point_views_at(settings, staging, marts_dir)
+            write_identity_link_report(settings)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     error = None if outcome.exception is None else f"{type(outcome.exception).__name__}: {outcome.exception}"
     return DbtBuildResult(success=success, elapsed_s=elapsed, nodes=nodes, error=error, marts_restored=not success)
+
+
+def _staging_profile(settings: Settings, marts_dir: Path) -> Path:
+    """A copy of the project's profiles.yml whose external_root is `marts_dir`; its directory."""
+    import yaml
+
+    document = yaml.safe_load((settings.dbt_project_dir / "profiles.yml").read_text(encoding="utf-8"))
+    for name, profile in document.items():
+        if name != "config" and isinstance(profile, dict):
+            for output in profile.get("outputs", {}).values():
+                output["external_root"] = str(marts_dir)
+    directory = settings.dbt_dir / "profile"
+    atomic_write_text(directory / "profiles.yml", yaml.safe_dump(document, sort_keys=False))
+    return directory
+
+
+def _point_views_at(settings: Settings, staging: Path, marts_dir: Path) -> None:
+    """The warehouse's views over the staged marts, pointed at the committed ones (a later
+    `--select` build reads the marts it does not rebuild through them)."""
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse_path)) as connection:
+        views = connection.execute("select sql from duckdb_views() where not internal and contains(sql, ?)", [str(staging)]).fetchall()
+        for (sql,) in views:
+            connection.execute(sql.replace(str(staging), str(marts_dir)).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+
+
+def verify_marts(settings: Settings) -> dict | None:
+    """The marts are the set the last successful `clickintent build` committed; UncommittedOutputError otherwise.
+
+    Marts without a commit record (a plain `dbt build`, or built before records existed) pass.
+    """
+    if not settings.marts_dir.is_dir():
+        raise UncommittedOutputError(f"no marts at {settings.marts_dir}; run `clickintent build`")
+    return verify_commit(settings.marts_dir, what="the feature marts", command="clickintent build", unlisted=("*.parquet",))
 
 
 def manifest_path(settings: Settings, *, refresh: bool = False) -> Path:
@@ -280,47 +337,3 @@ def session_filter_counts(settings: Settings) -> dict[str, dict[str, int]]:
     for row in table:
         counts.setdefault(row["platform"], {})[row["session_class"]] = row["n_sessions"]
     return counts
-
-
-class MartsSnapshot:
-    """Keeps the Parquet marts of the last successful build while a new build runs.
-
-    take() hard-links every `<marts>/*.parquet` into `<data dir>/.marts.previous/` (a copy
-    where hard links are not possible). dbt then replaces the marts by rename, which leaves
-    the linked files untouched. restore() makes the marts directory hold exactly that set
-    again; discard() drops it after a successful build. A snapshot left by an interrupted
-    build is restored by the next take().
-    """
-
-    def __init__(self, marts_dir: Path):
-        self.marts_dir = Path(marts_dir)
-        self.previous_dir = self.marts_dir.parent / PREVIOUS_MARTS_DIRNAME
-
-    def take(self) -> None:
-        if self.previous_dir.exists():
-            # the last build died between take() and discard()/restore(): its marts are suspect
-            self.restore()
-        self.marts_dir.mkdir(parents=True, exist_ok=True)
-        staging = self.previous_dir.with_name(PREVIOUS_MARTS_DIRNAME + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        for mart in sorted(self.marts_dir.glob("*.parquet")):
-            try:
-                os.link(mart, staging / mart.name)
-            except OSError:
-                shutil.copy2(mart, staging / mart.name)
-        os.replace(staging, self.previous_dir)  # the snapshot exists only once complete
-
-    def restore(self) -> None:
-        if not self.previous_dir.exists():
-            return
-        previous = {path.name for path in self.previous_dir.glob("*.parquet")}
-        for mart in self.marts_dir.glob("*.parquet"):
-            if mart.name not in previous:
-                mart.unlink()
-        for name in sorted(previous):
-            os.replace(self.previous_dir / name, self.marts_dir / name)
-        shutil.rmtree(self.previous_dir)
-
-    def discard(self) -> None:
-        shutil.rmtree(self.previous_dir, ignore_errors=True)

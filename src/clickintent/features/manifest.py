@@ -38,6 +38,7 @@ ENTITY_JOIN_KEYS: dict[str, str] = {
     "session": "session_id",
     "customer": "customer_id",
     "product": "product_id",
+    "visitor": "visitor_id",
 }
 
 

@@ -4,6 +4,15 @@
 `CLICKINTENT_DATA_DIR`, so `feast apply` in it works with that variable exported. This module
 reads the same file with the variable set to `settings.data_dir`, so the CLI, tests and serving
 point the one repo at any data directory and can't disagree with the feast CLI.
+
+Materialize tells the truth about what the online store holds. Feast's incremental materialize
+loads only rows newer than its previous run, and a batch table's timestamps are in the data's
+past: a rewritten table (new embeddings from a retrained encoder, a rebuilt mart) would never
+reach the store. So each run fingerprints every online view's source (content hash) and loads a
+view whose source changed from its earliest row, after clearing the view's online rows. And it
+records its progress in `<feast dir>/materialize_state.json` ("in progress" with the views not
+done yet, written before any view is loaded; "complete" last): the service refuses to start on
+a store a killed or failed run left half-loaded, naming the views (serving/artifacts.py).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from feast import FeatureStore, RepoConfig
 from feast.repo_config import load_repo_config
 from feast.repo_contents import RepoContents
 
+from clickintent.artifacts import COMMITTED, IN_PROGRESS, atomic_write_json, file_sha256
 from clickintent.settings import Settings
 
 PROJECT = "clickintent"
@@ -30,6 +40,8 @@ REPO_MODULES = ("entities", "data_sources", "feature_views", "feature_services")
 # The repo's configuration; its paths are ${DATA_DIR_VARIABLE}/...
 FEATURE_STORE_YAML = "feature_store.yaml"
 DATA_DIR_VARIABLE = "CLICKINTENT_DATA_DIR"
+# What the last materialize loaded, per view, and whether it finished (module docstring).
+MATERIALIZE_STATE = "materialize_state.json"
 # Held while CLICKINTENT_DATA_DIR (process-wide) is set for one data directory.
 _ENVIRONMENT_LOCK = threading.RLock()
 
@@ -100,9 +112,16 @@ def load_repo_objects(settings: Settings) -> RepoContents:
 
 
 def apply_feature_repo(settings: Settings) -> str:
-    """Register (or update) every object of feature_repo/ in the registry of settings.data_dir."""
-    from clickintent.features.model_outputs import ensure_model_output_files
+    """Register (or update) every object of feature_repo/ in the registry of settings.data_dir.
 
+    Refuses marts or taxonomy outputs that are not the set their stage committed (UncommittedOutputError).
+    """
+    from clickintent.features.dbt import verify_marts
+    from clickintent.features.model_outputs import ensure_model_output_files
+    from clickintent.taxonomy.commit import verify_taxonomy
+
+    verify_marts(settings)
+    verify_taxonomy(settings)
     placeholders = ensure_model_output_files(settings)
     contents = load_repo_objects(settings)
     missing = [view.name for view in contents.feature_views if view.batch_source is not None and not Path(view.batch_source.path).is_file()]
@@ -137,25 +156,89 @@ def _source_time_range(path: str, timestamp_field: str) -> tuple[datetime, datet
 def materialize(settings: Settings, end_date: datetime | None = None) -> int:
     """Load the latest feature values into the online store; rows written.
 
-    A view that was never materialized is loaded from its earliest row (an incremental run
-    would start at now - ttl and miss history); afterwards each run is incremental.
+    A view that was never materialized, or whose source changed since it was (module
+    docstring), is loaded from its earliest row; otherwise the run is incremental.
     """
+    from clickintent.features.dbt import verify_marts
+
+    verify_marts(settings)
     store = feature_store(settings)
     end_date = end_date or datetime.now(UTC)
+    views = [view for view in store.list_feature_views() if view.online]
+    previous = read_materialize_state(settings) or {}
+    loaded: dict[str, str] = dict(previous.get("sources", {}))
+    pending = [view.name for view in views]
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def record(state: str) -> None:
+        atomic_write_json(
+            materialize_state_path(settings),
+            {"state": state, "started_at": started_at, "pending_views": pending, "sources": loaded},
+            sort_keys=True,
+        )
+
+    record(IN_PROGRESS)
     written = 0
-    for view in store.list_feature_views():
-        if not view.online:
-            continue
+    for view in views:
         source = view.batch_source
+        fingerprint = source_fingerprint(source.path)
+        changed = loaded.get(view.name) != fingerprint
+        if changed and view.most_recent_end_time is not None:
+            clear_online_view(store, view)  # rows of entities the rewritten source no longer has go too
         time_range = _source_time_range(source.path, source.timestamp_field)
-        if time_range is None:
-            continue
-        if view.most_recent_end_time is None:
-            store.materialize(start_date=time_range[0] - timedelta(seconds=1), end_date=end_date, feature_views=[view.name])
-        else:
-            store.materialize_incremental(end_date=end_date, feature_views=[view.name])
+        if time_range is not None:
+            if changed or view.most_recent_end_time is None:
+                store.materialize(start_date=time_range[0] - timedelta(seconds=1), end_date=end_date, feature_views=[view.name])
+            else:
+                store.materialize_incremental(end_date=end_date, feature_views=[view.name])
+        loaded[view.name] = fingerprint
+        pending.remove(view.name)
+        record(IN_PROGRESS)
         written += online_row_count(settings, view.name)
+    record(COMMITTED)
     return written
+
+
+def source_fingerprint(path: str | Path) -> str:
+    """What identifies a view's source content: its size and hash."""
+    return f"{Path(path).stat().st_size}:{file_sha256(path)}"
+
+
+def clear_online_view(store: FeatureStore, view) -> None:
+    """Remove a feature view's rows from the online store (any store kind), keeping its table."""
+    from feast.infra.online_stores.helpers import get_online_store_from_config
+
+    online_store = get_online_store_from_config(store.config.online_store)
+    online_store.update(store.config, tables_to_delete=[view], tables_to_keep=[], entities_to_delete=[], entities_to_keep=[], partial=True)
+    online_store.update(store.config, tables_to_delete=[], tables_to_keep=[view], entities_to_delete=[], entities_to_keep=[], partial=True)
+
+
+def materialize_state_path(settings: Settings) -> Path:
+    return settings.feast_dir / MATERIALIZE_STATE
+
+
+def read_materialize_state(settings: Settings) -> dict | None:
+    """The last materialize's record (None before the first one): state, pending_views, sources."""
+    import json
+
+    try:
+        return json.loads(materialize_state_path(settings).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {"state": "unreadable", "pending_views": []}
+
+
+def unfinished_materialize(settings: Settings) -> str | None:
+    """Why the online store is not the complete result of a materialize, or None when it is."""
+    state = read_materialize_state(settings)
+    if state is None or state.get("state") == COMMITTED:
+        return None
+    views = ", ".join(state.get("pending_views") or []) or "unknown"
+    return (
+        f"the online store of {settings.data_dir} is partly materialized: the run started at {state.get('started_at', '?')} "
+        f"did not finish (views not loaded: {views}); run `clickintent features materialize`"
+    )
 
 
 def online_row_count(settings: Settings, feature_view: str) -> int:

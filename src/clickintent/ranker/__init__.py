@@ -14,6 +14,8 @@ Modules:
 - `reasons`: contributions -> reason texts (templates, formatting); `feature_reasons`: the
   templates of the real features; `tree_shap`: exact TreeSHAP from per-leaf tables.
 - `conversion_model`, `cross_validation`: `rank cv` on any table, online shoppers.
+- `anonymous_model` (the stored anonymous-visitor ranker), `anonymous_training` (its ablation and
+  model, `rank anonymous`).
 Names are imported lazily so that `import clickintent.ranker.tabular` does not load XGBoost.
 """
 
@@ -43,6 +45,8 @@ _EXPORTS = {
     "PathTreeShap": "tree_shap",
     "TileRanker": "tile_model",
     "FamilyConversionModel": "conversion_family",
+    "AnonymousRanker": "anonymous_model",
+    "run_anonymous_stage": "anonymous_training",
     "load_conversion_model": "conversion_family",
     "ModelCardError": "served",
     "train_production_models": "pipeline",

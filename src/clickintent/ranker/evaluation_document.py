@@ -9,7 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from clickintent.evaluation.metrics import BOOTSTRAP_RESAMPLES, bootstrap_weights, relative_change, relative_change_interval
+from clickintent.evaluation.metrics import (
+    BOOTSTRAP_RESAMPLES,
+    TileTestUnits,
+    bootstrap_weights,
+    relative_change,
+    relative_change_interval,
+)
 from clickintent.ranker.ablation import AblationRow, RowResult
 from clickintent.ranker.tasks import XGBOOST_THREADS
 from clickintent.settings import Settings
@@ -29,6 +35,13 @@ METRIC_COLUMNS = {
     "tile_logloss": ("tile", "logloss", -1),
     "conversion_micro_f1": ("conversion", "micro_f1", +1),
     "conversion_auc": ("conversion", "macro_auc", +1),
+}
+# Per table column: (Fit.extra entry holding the test units, their per-resample method).
+BOOTSTRAP_UNITS = {
+    "tile_macro_recall_at_1": ("test_units", "macro_recall_at_1"),
+    "tile_logloss": ("test_units", "logloss"),
+    "conversion_micro_f1": ("test_units", "micro_f1"),
+    "conversion_auc": ("test_auc_units", "macro_auc"),
 }
 
 
@@ -71,10 +84,20 @@ def evaluation_document(
         entry["trees"] = {task: (result.fit.trained.trees if result.fit else None) for task, result in by_task.items()}
         entry["conversion_threshold"] = by_task["conversion"].fit.extra["threshold"] if by_task["conversion"].fit else None
         entry["train_seconds"] = {task: (round(result.fit.trained.seconds, 2) if result.fit else None) for task, result in by_task.items()}
+        entry["identity_free"] = row.identity_free
+        entry["added_features"] = {task: list(result.added_features) for task, result in by_task.items()}
+        entry["reach"] = {task: _share(result.reach) for task, result in by_task.items()}
+        if row.chosen_among:
+            entry["chosen"] = {task: result.chosen for task, result in by_task.items()}
         table.append(entry)
+    weights = _task_weights(results, settings.seed)
+    if has_baseline:
+        for entry in table:
+            if entry["name"] != "a_baseline":
+                entry["vs_a"] = _versus_baseline(entry["name"], results, weights)
     return {
         "rows": table,
-        "checks": _checks(table, results, settings.seed, web_units),
+        "checks": {**_checks(table, results, settings.seed, web_units), **_in_app_checks(table, coverage)},
         "metric_definitions": {
             "tile_macro_recall_at_1": "test impressions with a click: share where the clicked product is ranked first among the tiles shown (all scored at the serving slot), per clicked product, averaged over products",
             "tile_logloss": "binary cross-entropy of P(click) over every test tile, at the slot it was shown in",
@@ -84,6 +107,9 @@ def evaluation_document(
             "*_95pct": f"paired bootstrap ({BOOTSTRAP_RESAMPLES} resamples of test impressions or observations, the same resamples for both rows) 2.5 and 97.5 percentiles of the relative change",
             "status": "ok, or the stage whose output the row adds but which has not produced it yet (the row is then not trained and has no figures)",
             "*_web_customers": "the same comparison restricted to test impressions / observations whose customer has any web feature at the label time (the only rows web features can change)",
+            "reach": "share of the test tiles (tile) or observations (conversion) where any feature the row adds to (a) has a value at the label time: the rows it can change",
+            "vs_a": "per table column: the change against (a) with its paired bootstrap interval on all test units (all) and on the units the row reaches (reached: impressions with a reached tile, observations), with the reached units' count",
+            "chosen": "a selection row's choice per task among its candidates, by validation LogLoss (tile) or validation micro-F1 (conversion); its figures are the chosen row's",
         },
         "splits": splits,
         "web_feature_coverage": coverage,
@@ -95,6 +121,69 @@ def evaluation_document(
     }
 
 
+def _share(mask: np.ndarray | None) -> float | None:
+    return round(float(mask.mean()), 4) if mask is not None and len(mask) else None
+
+
+def _task_weights(results: dict[str, dict[str, RowResult]], seed: int) -> dict[str, np.ndarray]:
+    """One bootstrap weight matrix per task over its test units, shared by every comparison."""
+    weights = {}
+    for task, by_row in results.items():
+        fit = next((result.fit for result in by_row.values() if result.fit is not None), None)
+        if fit is not None:
+            weights[task] = bootstrap_weights(_unit_count(fit.extra["test_units"]), seed=seed)
+    return weights
+
+
+def _unit_count(units: Any) -> int:
+    """Test units of a fit: impressions (TileTestUnits) or observations (ConversionTestUnits)."""
+    return len(units.rows) if isinstance(units, TileTestUnits) else len(units.tp)
+
+
+def _versus_baseline(name: str, results: dict[str, dict[str, RowResult]], weights: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Every table column of row `name` against (a): on all test units and on those it reaches."""
+    out: dict[str, Any] = {}
+    for column, (task, _, _) in METRIC_COLUMNS.items():
+        by_row = results.get(task, {})
+        row = by_row.get(name)
+        units_key, method = BOOTSTRAP_UNITS[column]
+        reached = None if row is None or row.fit is None else row.reach_units
+        change, interval = _paired_change(by_row, name, "a_baseline", method, weights.get(task), units=units_key)
+        reached_change, reached_interval = _paired_change(by_row, name, "a_baseline", method, weights.get(task), reached, units_key)
+        out[column] = {
+            "all": {"change": change, "interval_95pct": interval},
+            "reached": {
+                "change": reached_change,
+                "interval_95pct": reached_interval,
+                "units": None if reached is None else int(reached.sum()),
+            },
+        }
+    return out
+
+
+def _in_app_checks(table: list[dict[str, Any]], coverage: dict[str, Any]) -> dict[str, Any]:
+    """The in-app rows' expectation: (h) lowers tile LogLoss with an interval below zero, on more
+    test tiles than the linked web features reach; and which row (k) took."""
+    by_name = {row["name"]: row for row in table}
+    checks: dict[str, Any] = {}
+    h = by_name.get("h_app_embedding")
+    if h is not None and "vs_a" in h:
+        logloss = h["vs_a"]["tile_logloss"]
+        interval = logloss["all"]["interval_95pct"]
+        checks["h_status"] = h["status"]
+        checks["h_vs_a_tile_logloss_change"] = logloss["all"]["change"]
+        checks["h_vs_a_tile_logloss_change_95pct"] = interval
+        checks["h_improves_tile_logloss_over_a_interval_below_zero"] = None if interval is None else bool(interval[1] < 0)
+        checks["h_tile_reach"] = h["reach"].get("tile")
+        checks["web_tile_reach"] = (coverage.get("tile") or {}).get("test")
+        if checks["h_tile_reach"] is not None and checks["web_tile_reach"] is not None:
+            checks["h_reaches_more_tiles_than_web"] = bool(checks["h_tile_reach"] > checks["web_tile_reach"])
+    k = by_name.get("k_identity_free_best")
+    if k is not None:
+        checks["k_chosen"] = k.get("chosen")
+    return checks
+
+
 def _test_positives(results: dict[str, dict[str, RowResult]]) -> dict[str, int] | None:
     for result in results.get("conversion", {}).values():
         if result.fit is not None:
@@ -103,15 +192,21 @@ def _test_positives(results: dict[str, dict[str, RowResult]]) -> dict[str, int] 
 
 
 def _paired_change(
-    results: dict[str, RowResult], name: str, baseline: str, metric: str, weights: np.ndarray | None, subset: np.ndarray | None = None
+    results: dict[str, RowResult],
+    name: str,
+    baseline: str,
+    metric: str,
+    weights: np.ndarray | None,
+    subset: np.ndarray | None = None,
+    units: str = "test_units",
 ) -> tuple[float | None, list[float] | None]:
     """Relative change of `metric` of row `name` against row `baseline` on the test units (or the
     `subset` of them), with its paired bootstrap interval over `weights`."""
     row, base = results.get(name), results.get(baseline)
     if weights is None or row is None or base is None or row.fit is None or base.fit is None:
         return None, None
-    row_metric = getattr(row.fit.extra["test_units"], metric)
-    base_metric = getattr(base.fit.extra["test_units"], metric)
+    row_metric = getattr(row.fit.extra[units], metric)
+    base_metric = getattr(base.fit.extra[units], metric)
     mask = np.ones((1, weights.shape[1]), dtype=np.float32) if subset is None else subset[None, :].astype(np.float32)
     if not mask.any():
         return None, None
@@ -128,10 +223,8 @@ def _checks(
     by_name = {row["name"]: row for row in table}
     checks: dict[str, Any] = {}
     tile, conversion = results.get("tile", {}), results.get("conversion", {})
-    any_tile = next((result.fit for result in tile.values() if result.fit is not None), None)
-    any_conversion = next((result.fit for result in conversion.values() if result.fit is not None), None)
-    tile_weights = bootstrap_weights(len(any_tile.extra["test_units"].rows), seed=seed) if any_tile else None
-    conversion_weights = bootstrap_weights(len(any_conversion.extra["test_units"].tp), seed=seed) if any_conversion else None
+    weights = _task_weights(results, seed)
+    tile_weights, conversion_weights = weights.get("tile"), weights.get("conversion")
 
     def compare(prefix: str, results_of_task, name: str, baseline: str, metric: str, weights, subset) -> None:
         _, checks[f"{prefix}_95pct"] = _paired_change(results_of_task, name, baseline, metric, weights)

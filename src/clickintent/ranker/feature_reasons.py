@@ -71,6 +71,25 @@ _register(
 )
 _register(r"web_embedding", "recent web browsing resembles customers who chose this")
 
+# ---- in-app intent of the customer's own app sessions (customer_app_intent, customer_app_embedding)
+_register(r"app_top_taxonomy_node_id_30d=(?P<node>.+)", "used the app most for {node} in the last 30 days")
+_register(r"app_taxonomy_node_shares_30d\.(?P<node>[^=]+)", "used the app for {node} in the last 30 days", min_value=RESEARCHED_SHARE)
+_register(r"app_taxonomy_node_shares_30d\.(?P<node>[^=]+)", "little app activity on {node} in the last 30 days")
+_register(r"n_app_sessions_30d", "app sessions in the last 30 days: {value}", min_value=1)
+_register(r"n_app_events_30d", "{value} app interactions in the last 30 days", min_value=1)
+_register(r"n_app_calculator_events_30d", "used calculators in the app {value} times in the last 30 days", min_value=1)
+_register(r"n_app_form_starts_30d", "started {value} applications in the app in the last 30 days", min_value=1)
+_register(r"n_app_form_starts_30d", "no application started in the app in the last 30 days")
+_register(r"n_app_form_submits_30d", "submitted {value} applications in the app in the last 30 days", min_value=1)
+_register(
+    r"app_distilled_top_node_probs\.(?P<node>[^=]+)", "recent app use was about {node} (intent of app sessions)", min_value=RESEARCHED_SHARE
+)
+_register(r"app_distilled_top_node_probs\.(?P<node>[^=]+)", "little recent app interest in {node}")
+_register(
+    r"app_embedding", "recent app use resembles customers who chose this (app sessions in the last 30 days: {row[n_app_sessions_30d]})"
+)
+_register(r"app_embedding", "recent app use resembles customers who chose this")
+
 # ---- the candidate product (product_features, derived) --------------------------------------
 _register(r"holds_candidate_product=no", "does not hold this product yet")
 _register(r"holds_candidate_product=yes", "already holds this product")

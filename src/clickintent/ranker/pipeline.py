@@ -29,9 +29,19 @@ from typing import Any
 import numpy as np
 
 from clickintent.artifacts import atomic_write_json
+from clickintent.fit_window import UPSTREAM_FIELD, recorded_windows
 from clickintent.ranker.ablation import ABLATION_ROWS, AblationRow, RowResult, fit_rows, web_coverage, web_test_units
+from clickintent.ranker.anonymous_training import run_anonymous_step
 from clickintent.ranker.evaluation_document import EVALUATION_FILE, evaluation_document
-from clickintent.ranker.production import TRAINING_FILE, production_fit, save_production, train_production_models, training_document
+from clickintent.ranker.production import (
+    TRAINING_FILE,
+    commit_production,
+    production_fit,
+    save_production,
+    staged_models,
+    train_production_models,
+    training_document,
+)
 from clickintent.ranker.tasks import TASKS, Log, load_prepared, model_version, quiet, vector_element_labels
 from clickintent.settings import Settings
 
@@ -81,6 +91,7 @@ def run_ranker_stage(
         "version": result["training"]["version"],
         "checks": result["evaluation"]["checks"],
     }
+    out["anonymous_ranker"] = result["anonymous_ranker"]
     if online_shoppers:
         from clickintent.ranker.cross_validation import run_online_shoppers
         from clickintent.ranker.tabular import TableError
@@ -108,8 +119,21 @@ def run_ranker_stage(
 
 
 def _run(settings: Settings, *, rows: Sequence[AblationRow], log: Log | None, store: Any, production: bool, write: bool) -> dict[str, Any]:
+    if production:
+        with staged_models(settings) as staged:
+            return _run_staged(settings, staged, rows=rows, log=log, store=store, write=write)
+    return _run_staged(settings, None, rows=rows, log=log, store=store, write=write)
+
+
+def _run_staged(
+    settings: Settings, staged: Settings | None, *, rows: Sequence[AblationRow], log: Log | None, store: Any, write: bool
+) -> dict[str, Any]:
+    """`_run`'s work; production models go to `staged` (a staging models directory) and are
+    committed with training.json and evaluation.json at the end (production.commit_production)."""
+    from clickintent.features.dbt import verify_marts
     from clickintent.features.store import feature_store
 
+    verify_marts(settings)
     log = log or quiet
     store = store or feature_store(settings)
     labels = vector_element_labels(settings)
@@ -131,17 +155,25 @@ def _run(settings: Settings, *, rows: Sequence[AblationRow], log: Log | None, st
         fits_started = time.perf_counter()
         results[task.name] = fit_rows(settings, store, task, prepared, rows, log)
         seconds[f"{task.name}_fits"] = round(time.perf_counter() - fits_started, 2)
-        if production:
+        if staged is not None:
             production_started = time.perf_counter()
             fit = production_fit(settings, store, task, prepared, results[task.name], log)
-            production_summaries[task.name] = save_production(settings, task, prepared, fit, version=version, element_labels=labels)
+            production_summaries[task.name] = save_production(staged, task, prepared, fit, version=version, element_labels=labels)
             seconds[f"{task.name}_production"] = round(time.perf_counter() - production_started, 2)
         del prepared
     evaluation = evaluation_document(rows, results, splits, coverage, web_units, settings)
+    # Which sessions the taxonomy and encoder behind rows (b) onwards were fitted on.
+    evaluation[UPSTREAM_FIELD] = recorded_windows(settings.models_dir)
     seconds["total"] = round(time.perf_counter() - started, 2)
     evaluation["seconds"] = seconds
     out: dict[str, Any] = {"evaluation": evaluation}
-    if production:
+    evaluation_path = Path(settings.reports_dir) / EVALUATION_FILE
+    if staged is not None:
+        # The anonymous-visitor ranker: its ablation and model (clickintent.ranker.anonymous_training),
+        # staged with the other two so the run commits all three together.
+        anonymous_started = time.perf_counter()
+        out["anonymous_ranker"] = run_anonymous_step(staged, log=log, store=store)
+        seconds["anonymous_ranker"] = round(time.perf_counter() - anonymous_started, 2)
         production_seconds = {
             task.name: {
                 "feast_fetch_and_encode_shared_with_ablation": seconds[f"{task.name}_fetch_and_encode"],
@@ -150,9 +182,12 @@ def _run(settings: Settings, *, rows: Sequence[AblationRow], log: Log | None, st
             for task in TASKS
         }
         training = training_document(version, production_summaries, production_seconds)
-        atomic_write_json(Path(settings.reports_dir) / TRAINING_FILE, training)
+        training[UPSTREAM_FIELD] = evaluation[UPSTREAM_FIELD]
+        documents = {Path(settings.reports_dir) / TRAINING_FILE: training, **({evaluation_path: evaluation} if write else {})}
+        commit_production(settings, staged, version, training, documents)
         out["training"] = training
+    elif write:
+        atomic_write_json(evaluation_path, evaluation)
     if write:
-        atomic_write_json(Path(settings.reports_dir) / EVALUATION_FILE, evaluation)
-        evaluation["path"] = str(Path(settings.reports_dir) / EVALUATION_FILE)
+        evaluation["path"] = str(evaluation_path)
     return out

@@ -6,23 +6,44 @@ Production feature sets are fixed services, not picked per run, so serving knows
 computable for a live session); `conversion_v1` = row (g), (e) + the dbt 30-day web aggregates.
 The ablation row with the same features is the production model (same splits and seed), so the
 stage trains it once.
+
+The models of one run (tile ranker, conversion model) and its documents (training.json,
+evaluation.json) belong together. They are saved into a staging models directory
+(`<models>/.rank_run.tmp-*`) and committed by `commit_production`: `<models>/rank_run.json` says
+"in progress", the model folders are swapped in, the documents written, and the record, written
+last, names the run's version and each model file with its hash. The service refuses a tile
+ranker that is not the one its run committed (serving/artifacts.py), so a kill between two
+swaps never serves a ranker beside another run's companions.
 """
 
 from __future__ import annotations
 
 import io
+import shutil
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from clickintent.artifacts import atomic_write_bytes, atomic_write_json
+from clickintent.artifacts import (
+    atomic_write_bytes,
+    atomic_write_json,
+    mark_in_progress,
+    recover_directory,
+    staging_sibling,
+    swap_directory,
+    write_commit,
+)
 from clickintent.ranker.ablation import RowResult
+from clickintent.ranker.anonymous_model import ANONYMOUS_RANKER_DIR
 from clickintent.ranker.conversion_family import CONVERSION_DIR, NO_CONVERSION, save_conversion_model
 from clickintent.ranker.evaluation_document import round_figures
 from clickintent.ranker.provenance import version_fields
+from clickintent.ranker.run_record import RANK_RUN_FILE, RANK_STAGE
 from clickintent.ranker.tasks import (
     CLASSES,
     FITTERS,
@@ -45,6 +66,8 @@ from clickintent.ranker.training_sets import PRODUCT_FAMILIES, service_features
 from clickintent.settings import Settings
 
 TRAINING_FILE = "training.json"
+# The model folders one run writes and commits together.
+PRODUCTION_DIRS = (TILE_RANKER_DIR, CONVERSION_DIR, ANONYMOUS_RANKER_DIR)
 PREDICTIONS_DIR = "predictions"
 TILE_PREDICTIONS = "tile_test.parquet"
 CONVERSION_PREDICTIONS = "conversion_test.parquet"
@@ -134,7 +157,8 @@ def training_document(version: str, production: dict[str, dict[str, Any]], secon
 
 
 def train_production_models(settings: Settings, *, log: Log | None = None, store: Any = None) -> dict[str, Any]:
-    """Train, test and store the production tile ranker and conversion model (services *_v1).
+    """Train, test and store the production tile ranker and conversion model (services *_v1) and
+    the anonymous-visitor ranker (its production row only).
 
     Each task's production feature service is fetched from Feast on its own. Also writes the
     test-split predictions under <data_dir>/reports/predictions/ for the report's calibration and
@@ -148,20 +172,66 @@ def train_production_models(settings: Settings, *, log: Log | None = None, store
     version = model_version(datetime.now(UTC))
     production: dict[str, dict[str, Any]] = {}
     seconds: dict[str, Any] = {}
-    for task in TASKS:
-        prepared = load_prepared(settings, store, task, task.production_service, labels, log)
-        fetched = time.perf_counter()
-        fit = FITTERS[task.name](prepared, None, prepared.layout, seed=settings.seed)
-        log(f"{task.name}: {fit.trained.trees} trees in {fit.trained.seconds:.1f} s; test {short_figures(fit.metrics['test'])}")
-        production[task.name] = save_production(settings, task, prepared, fit, version=version, element_labels=labels)
-        seconds[task.name] = {
-            "feast_fetch": round(prepared.training_set.fetch_seconds, 2),
-            "encode": round(prepared.seconds, 2),
-            "train_and_test": round(time.perf_counter() - fetched, 2),
-        }
-    summary = training_document(version, production, seconds)
-    atomic_write_json(Path(settings.reports_dir) / TRAINING_FILE, summary)
+    with staged_models(settings) as staged:
+        for task in TASKS:
+            prepared = load_prepared(settings, store, task, task.production_service, labels, log)
+            fetched = time.perf_counter()
+            fit = FITTERS[task.name](prepared, None, prepared.layout, seed=settings.seed)
+            log(f"{task.name}: {fit.trained.trees} trees in {fit.trained.seconds:.1f} s; test {short_figures(fit.metrics['test'])}")
+            production[task.name] = save_production(staged, task, prepared, fit, version=version, element_labels=labels)
+            seconds[task.name] = {
+                "feast_fetch": round(prepared.training_set.fetch_seconds, 2),
+                "encode": round(prepared.seconds, 2),
+                "train_and_test": round(time.perf_counter() - fetched, 2),
+            }
+        from clickintent.ranker.anonymous_training import run_anonymous_step
+
+        anonymous = run_anonymous_step(staged, log=log, store=store, ablation=False)
+        summary = training_document(version, production, seconds)
+        summary["anonymous_ranker"] = {key: value for key, value in anonymous.items() if key != "model"}
+        commit_production(settings, staged, version, summary, {Path(settings.reports_dir) / TRAINING_FILE: summary})
     return summary
+
+
+@contextmanager
+def staged_models(settings: Settings) -> Iterator[Settings]:
+    """Settings whose models directory is a fresh staging directory inside the real one (same file
+    system, so commit_production's swaps are renames); removed on leaving, committed or not.
+    Leftovers of a run killed earlier, and of its swaps, are cleaned first."""
+    models_dir = Path(settings.models_dir)
+    created = not models_dir.exists()
+    recover_directory(models_dir / RANK_RUN_FILE.removesuffix(".json"))
+    for name in PRODUCTION_DIRS:
+        recover_directory(models_dir / name)
+    staging = staging_sibling(models_dir / RANK_RUN_FILE.removesuffix(".json"))
+    try:
+        yield settings.model_copy(update={"models_dir": staging})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and models_dir.is_dir() and not any(models_dir.iterdir()):
+            models_dir.rmdir()  # a run that failed before saving anything leaves no trace
+
+
+def commit_production(settings: Settings, staged: Settings, version: str, training: dict[str, Any], documents: Mapping[Path, Any]) -> None:
+    """Swap the staged production models in, write the run's documents, then the run record (module docstring)."""
+    models_dir = Path(settings.models_dir)
+    mark_in_progress(models_dir, RANK_STAGE, record=RANK_RUN_FILE, version=version)
+    for name in PRODUCTION_DIRS:
+        if (Path(staged.models_dir) / name).is_dir():
+            swap_directory(Path(staged.models_dir) / name, models_dir / name)
+        else:
+            # Not trained this run (the anonymous ranker without its label mart): an older model
+            # must not be served beside this run's.
+            shutil.rmtree(models_dir / name, ignore_errors=True)
+    for task in TASKS:
+        if isinstance(training.get(task.name), dict) and "directory" in training[task.name]:
+            training[task.name]["directory"] = str(models_dir / Path(training[task.name]["directory"]).name)
+    for path, document in documents.items():
+        atomic_write_json(path, document)
+    files = sorted(
+        path for name in PRODUCTION_DIRS if (models_dir / name).is_dir() for path in (models_dir / name).iterdir() if path.is_file()
+    )
+    write_commit(models_dir, RANK_STAGE, files, record=RANK_RUN_FILE, version=version)
 
 
 def _tile_reason_examples(settings: Settings, test: pd.DataFrame, impressions: int = 3) -> list[dict[str, Any]]:

@@ -10,7 +10,13 @@ tables Feast joined into its training rows:
   distilled session labels `customer_web_intent_labels` is aggregated from (both written together
   by `clickintent taxonomy distill`; the customer table has no version column of its own);
 - `encoder_version`: the `encoder_version` column the encoder stage writes into the embedding
-  table of the view read (`clickintent encoder embed`).
+  table of the view read (`clickintent encoder embed`): the web, the customer's in-app and the
+  visitor-journey embeddings alike.
+
+The in-app and journey embedding tables also hold the recency-weighted distilled probabilities of
+their sessions, read from `session_intent` when the encoder stage wrote them; such a feature has a
+source of its own (`FEATURE_VERSION_SOURCES`): reading it ties the model to the taxonomy too,
+while reading only the embedding beside it does not.
 
 A version is recorded only for a view whose features the model actually reads (a feature in the
 layout's `unused`, e.g. all-missing because the stage has not run, ties the model to nothing).
@@ -56,19 +62,33 @@ VERSION_SOURCES: dict[str, VersionSource] = {
     "session_intent": _INTENT,
     "customer_web_embedding": VersionSource(ENCODER_VERSION, "customer_web_embedding", "encoder_version", "clickintent encoder embed"),
     "session_embedding": VersionSource(ENCODER_VERSION, "session_embedding", "encoder_version", "clickintent encoder embed"),
+    "customer_app_embedding": VersionSource(ENCODER_VERSION, "customer_app_embedding", "encoder_version", "clickintent encoder embed"),
+    "visitor_journey_embedding": VersionSource(
+        ENCODER_VERSION, "visitor_journey_embedding", "encoder_version", "clickintent encoder embed"
+    ),
+}
+# Features ("view:feature") whose values another stage's table versions, beside their view's source.
+FEATURE_VERSION_SOURCES: dict[str, VersionSource] = {
+    "customer_app_embedding:app_distilled_top_node_probs": _INTENT,
+    "visitor_journey_embedding:journey_distilled_top_node_probs": _INTENT,
 }
 
 
 def read_views(layout: FeatureLayout) -> set[str]:
-    """Feature views whose features the model reads (not the layout's unused ones)."""
-    return {
-        reference.split(":", 1)[0] for reference, name in zip(layout.feature_references, layout.feast_features) if name not in layout.unused
-    }
+    """Feature views whose features the model reads (not the layout's unused ones), and the
+    `view:feature` references among them that have a version source of their own."""
+    read = [reference for reference, name in zip(layout.feature_references, layout.feast_features) if name not in layout.unused]
+    return {reference.split(":", 1)[0] for reference in read} | {reference for reference in read if reference in FEATURE_VERSION_SOURCES}
+
+
+def _sources(views: Iterable[str]) -> set[VersionSource]:
+    """The version sources behind `views` (view names or `view:feature` references, as read_views gives)."""
+    return {source for view in views if (source := VERSION_SOURCES.get(view) or FEATURE_VERSION_SOURCES.get(view)) is not None}
 
 
 def version_fields(layout: FeatureLayout) -> set[str]:
     """Card fields (taxonomy_version, encoder_version) that apply to a model with this layout."""
-    return {VERSION_SOURCES[view].card_field for view in read_views(layout) if view in VERSION_SOURCES}
+    return {source.card_field for source in _sources(read_views(layout))}
 
 
 def training_data_versions(settings: Settings, views: Iterable[str], log: Callable[[str], None] | None = None) -> dict[str, str]:
@@ -82,7 +102,7 @@ def training_data_versions(settings: Settings, views: Iterable[str], log: Callab
     log = log or (lambda _: None)
     outputs = {output.feature_view: output for output in MODEL_OUTPUTS}
     found: dict[str, dict[str, str]] = {}  # card field -> {version: path it came from}
-    for source in sorted({VERSION_SOURCES[view] for view in views if view in VERSION_SOURCES}, key=lambda s: s.table):
+    for source in sorted(_sources(views), key=lambda s: s.table):
         path = outputs[source.table].path(settings)
         versions = _column_values(path, source.column)
         if versions is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from clickintent.evaluation.metrics import (
+    CandidateRankingTestUnits,
     ConversionTestUnits,
     TileTestUnits,
     best_global_threshold,
@@ -55,6 +57,8 @@ MODEL_GENERATION = "1"  # matches the _v1 feature services
 CLASSES = (NO_CONVERSION, *PRODUCT_FAMILIES)
 
 Log = Callable[[str], None]
+# Embeddings only ablation rows read so far: reasons sum them like the production models' web_embedding.
+ABLATION_GROUPED = ("app_embedding",)
 
 
 def quiet(_: str) -> None:
@@ -85,7 +89,7 @@ TILE_TASK = Task(
     "tile_ranker_ablation_all",
     TILE_CONTEXT,
     TILE_DERIVED,
-    TILE_GROUPED,
+    (*TILE_GROUPED, *ABLATION_GROUPED),
     TILE_BOOSTING,
 )
 CONVERSION_TASK = Task(
@@ -96,7 +100,7 @@ CONVERSION_TASK = Task(
     "conversion_ablation_all",
     CONVERSION_CONTEXT,
     (),
-    CONVERSION_GROUPED,
+    (*CONVERSION_GROUPED, *ABLATION_GROUPED),
     CONVERSION_BOOSTING,
 )
 TASKS = (TILE_TASK, CONVERSION_TASK)
@@ -120,10 +124,12 @@ def vector_element_labels(settings: Settings) -> dict[str, list[str]]:
         top = [_column_safe(node) for node in Taxonomy.load(taxonomy_file).top_node_ids]
         labels["web_distilled_top_node_probs"] = top
         labels["web_teacher_top_node_dist"] = top
+        labels["app_distilled_top_node_probs"] = top
     dimension = settings.marts_dir / "dim_taxonomy_top_nodes.parquet"
     if dimension.is_file():
         nodes = pd.read_parquet(dimension, columns=["top_node_position", "top_taxonomy_node_id"]).sort_values("top_node_position")
         labels["taxonomy_node_shares_30d"] = [_column_safe(node) for node in nodes["top_taxonomy_node_id"]]
+        labels["app_taxonomy_node_shares_30d"] = labels["taxonomy_node_shares_30d"]
     return labels
 
 
@@ -296,14 +302,40 @@ def fit_conversion(prepared: Prepared, columns: np.ndarray | None, layout: Featu
             "positives_per_family": {family: int(n) for family, n in zip(PRODUCT_FAMILIES, truth.sum(axis=0))},
             "threshold": threshold,
         }
-    units = ConversionTestUnits(conversion_truth(prepared.frames["test"]), probabilities["test"][:, 1:] >= threshold)
+    test_truth = conversion_truth(prepared.frames["test"])
+    units = ConversionTestUnits(test_truth, probabilities["test"][:, 1:] >= threshold)
     return Fit(
         trained,
         layout,
         metrics,
         probabilities["test"],
-        {"threshold": threshold, "validation_probabilities": probabilities["validation"], "test_units": units},
+        {
+            "threshold": threshold,
+            "validation_probabilities": probabilities["validation"],
+            "test_units": units,
+            "test_auc_units": ConversionAucUnits(test_truth, probabilities["test"][:, 1:]),
+        },
     )
+
+
+class ConversionAucUnits:
+    """Macro one-vs-rest AUC over families (as macro_ovr_auc) per bootstrap resample of test
+    observations: each family's weighted AUC through the pooled-AUC units with one candidate."""
+
+    def __init__(self, truth: np.ndarray, family_probabilities: np.ndarray):
+        self.families = [
+            CandidateRankingTestUnits(truth[:, [column]], family_probabilities[:, [column]])
+            for column in range(truth.shape[1])
+            if 0 < truth[:, column].sum() < len(truth)
+        ]
+
+    def macro_auc(self, weights: np.ndarray) -> np.ndarray:
+        if not self.families:
+            return np.full(weights.shape[0], np.nan)
+        with warnings.catch_warnings():
+            # a resample without both classes in every family has no AUC: NaN, left out of the interval
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(np.stack([family.auc(weights) for family in self.families]), axis=0)
 
 
 FITTERS = {"tile": fit_tile, "conversion": fit_conversion}

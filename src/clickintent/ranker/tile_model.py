@@ -49,9 +49,9 @@ conversion_v1 all three):
   plus the live session's own counts (shares re-weighted by events), or the live session's
   alone when nothing is stored (then `n_linked_sessions_30d` = 1).
 
-An anonymous visitor has no customer_profile row: those features are missing. The model never
-saw a customer without a profile in training, so such scores lean on the web and product
-features through XGBoost's default branches; treat them as a cold-start heuristic.
+The service answers customers with this model; a visitor without a profile is answered by the
+anonymous-visitor ranker (clickintent.ranker.anonymous_model), since this one never saw a row
+without a customer profile in training.
 """
 
 from __future__ import annotations

@@ -190,6 +190,19 @@ def time_split(timestamps: pd.Series, label_window_days: int = 0, fractions: Seq
     return TimeSplit(validation_start, test_start, window)
 
 
+def ranker_validation_start(settings: Settings) -> pd.Timestamp:
+    """The earliest label time any ranker validates on, for the label marts of this data directory.
+
+    The earlier of the tile and conversion tasks' `validation_start`, split as the rank stage
+    splits them (the anonymous-visitor ranker uses the conversion task's boundaries). A model
+    stage fitted only on sessions that end before it gives the ablation a prospective test.
+    """
+    return min(
+        time_split(read_label_table(settings, table)[table.timestamp], table.label_window_days).validation_start
+        for table in (TILE_LABELS, CONVERSION_LABELS)
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # the sets
 

@@ -12,6 +12,12 @@ card and refuses to start, with a message that says which model and what to run,
   `encoder_version`), or on a feature service the Feast registry does not have. A ranker card
   without `taxonomy_version` / `encoder_version` (older models) skips that check.
 
+- the stages' outputs are not complete sets (`check_committed_outputs`, the last check): marts
+  or taxonomy outputs a killed or failed run left half-written, a tile ranker whose companion
+  models belong to another rank run, or an online store a materialize did not finish loading
+  (the service does not start rather than answer from a partial store: its answers would
+  silently be cold starts).
+
 A service that cannot start never reports ready, so a deployment keeps the previous version.
 """
 
@@ -22,14 +28,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clickintent.artifacts import ModelCardError, read_card
+from clickintent.artifacts import ModelCardError, UncommittedOutputError, read_card
 
 # Model folder -> (files that must exist beside the card, the command that writes them).
 MODEL_FILES: dict[str, tuple[tuple[str, ...], str]] = {
     "encoder": (("model.safetensors", "config.json", "vocab.json"), "clickintent encoder train"),
     "intent_classifier": (("weights.safetensors", "features.json"), "clickintent taxonomy distill"),
     "tile_ranker": ((), "clickintent rank train"),
+    "conversion": ((), "clickintent rank train"),
+    "anonymous_ranker": ((), "clickintent rank anonymous"),
 }
+# How a start-up message names each ranker the service loads.
+RANKER_TITLES = {"tile_ranker": "the tile ranker", "conversion": "the conversion model", "anonymous_ranker": "the anonymous-visitor ranker"}
+# The features a ranker reads that the live session's embedding and intent probabilities fill, by
+# ranker: the customer-level web slots, or (anonymous visitors) the session's own.
+EMBEDDING_FEATURES = {"anonymous_ranker": "embedding"}
+TOP_NODE_PROBS_FEATURES = {"anonymous_ranker": "distilled_intent_top_node_probs"}
 REQUIRED_CARD_FIELDS = ("name", "version", "created_at")
 
 
@@ -91,6 +105,7 @@ def check_compatibility(
     registered_feature_services: set[str] | None,
     ranker_feature_service: str,
     encoder_version: str | None = None,
+    ranker_name: str = "tile_ranker",
 ) -> None:
     """The loaded models fit together and with the Feast registry; ArtifactError lists each misfit.
 
@@ -99,44 +114,71 @@ def check_compatibility(
     must be the ones the ranker learned. `encoder_version` is the loaded encoder's card version;
     the ranker's card names the encoder whose embeddings it trained on (ranker.provenance).
     """
+    title, hint = RANKER_TITLES.get(ranker_name, ranker_name), train_hint(ranker_name)
     problems: list[str] = []
-    web_embedding = ranker_vector_lengths.get("web_embedding")
+    web_embedding = ranker_vector_lengths.get(EMBEDDING_FEATURES.get(ranker_name, "web_embedding"))
     if web_embedding is not None and web_embedding != embedding_dim:
         problems.append(
-            f"the tile ranker was trained on {web_embedding}-dimensional web embeddings but the encoder produces "
-            f"{embedding_dim}: retrain the ranker on this encoder's embeddings (`{train_hint('tile_ranker')}`)"
+            f"{title} was trained on {web_embedding}-dimensional web embeddings but the encoder produces "
+            f"{embedding_dim}: retrain the ranker on this encoder's embeddings (`{hint}`)"
         )
-    probs = ranker_vector_lengths.get("web_distilled_top_node_probs")
+    probs_feature = TOP_NODE_PROBS_FEATURES.get(ranker_name, "web_distilled_top_node_probs")
+    probs = ranker_vector_lengths.get(probs_feature)
     if probs is not None and probs != len(classifier_top_nodes):
         problems.append(
-            f"the tile ranker was trained on {probs} intent top nodes but the intent classifier has "
-            f"{len(classifier_top_nodes)} (taxonomy {taxonomy_version}): retrain the ranker (`{train_hint('tile_ranker')}`)"
+            f"{title} was trained on {probs} intent top nodes but the intent classifier has "
+            f"{len(classifier_top_nodes)} (taxonomy {taxonomy_version}): retrain the ranker (`{hint}`)"
         )
-    trained_order = (ranker_element_labels or {}).get("web_distilled_top_node_probs")
+    trained_order = (ranker_element_labels or {}).get(probs_feature)
     if trained_order is not None and len(trained_order) == len(classifier_top_nodes) and list(trained_order) != list(classifier_top_nodes):
         problems.append(
-            "the tile ranker's intent probabilities are in another top-node order than the intent classifier's "
+            f"{title}'s intent probabilities are in another top-node order than the intent classifier's "
             f"({', '.join(trained_order[:3])} ... vs {', '.join(classifier_top_nodes[:3])} ...): retrain the ranker "
-            f"(`{train_hint('tile_ranker')}`)"
+            f"(`{hint}`)"
         )
     trained_taxonomy = ranker_card.get("taxonomy_version")
     if trained_taxonomy and trained_taxonomy != taxonomy_version:
         problems.append(
-            f"the tile ranker was trained with taxonomy {trained_taxonomy} but the intent classifier is {taxonomy_version}: "
-            f"retrain the ranker (`{train_hint('tile_ranker')}`)"
+            f"{title} was trained with taxonomy {trained_taxonomy} but the intent classifier is {taxonomy_version}: "
+            f"retrain the ranker (`{hint}`)"
         )
     trained_encoder = ranker_card.get("encoder_version")
     if trained_encoder and encoder_version and trained_encoder != encoder_version:
         # Same width, other space: the scores would be quietly wrong, not fail.
         problems.append(
-            f"the tile ranker was trained on embeddings of encoder {trained_encoder} but the loaded encoder is {encoder_version}: "
+            f"{title} was trained on embeddings of encoder {trained_encoder} but the loaded encoder is {encoder_version}: "
             f"embed the sessions with this encoder (`clickintent encoder embed`), then `clickintent features materialize` "
-            f"and retrain the ranker (`{train_hint('tile_ranker')}`); or restore encoder {trained_encoder}"
+            f"and retrain the ranker (`{hint}`); or restore encoder {trained_encoder}"
         )
     if registered_feature_services is not None and ranker_feature_service not in registered_feature_services:
         problems.append(
-            f"the tile ranker reads feature service '{ranker_feature_service}', which the Feast registry does not have "
+            f"{title} reads feature service '{ranker_feature_service}', which the Feast registry does not have "
             f"(registered: {', '.join(sorted(registered_feature_services)) or 'none'}): run `clickintent features apply`"
         )
     if problems:
         raise ArtifactError("cannot start the service, the models do not fit together:\n  " + "\n  ".join(problems))
+
+
+def check_committed_outputs(settings: Any, model_dirs: Mapping[str, Path]) -> None:
+    """Every stage output the service reads is the complete set its stage committed; ArtifactError lists each that is not."""
+    from clickintent.features.dbt import verify_marts
+    from clickintent.features.store import unfinished_materialize
+    from clickintent.ranker.run_record import verify_rank_run
+    from clickintent.taxonomy.commit import verify_taxonomy
+
+    problems: list[str] = []
+    checks = (
+        lambda: verify_marts(settings),
+        lambda: verify_taxonomy(settings),
+        lambda: verify_rank_run(Path(model_dirs["tile_ranker"]).parent),
+    )
+    for check in checks:
+        try:
+            check()
+        except UncommittedOutputError as error:
+            problems.append(str(error))
+    unfinished = unfinished_materialize(settings)
+    if unfinished:
+        problems.append(unfinished)
+    if problems:
+        raise ArtifactError("cannot start the service, a stage's outputs are incomplete:\n  " + "\n  ".join(problems))

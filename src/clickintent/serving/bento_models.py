@@ -54,10 +54,20 @@ def import_folder(directory: Path, name: str) -> Any:
     except NotFound:
         pass
     labels = {"project": "clickintent", "model_version": str(card.get("version", ""))}
-    with bentoml.models.create(tag, labels=labels, metadata={"model_card": card}) as model:
+    with bentoml.models.create(tag, labels=labels, metadata={"model_card": _without_nulls(card)}) as model:
         # Kept under its folder name: the loaders take a models directory and find <folder>/ in it.
         shutil.copytree(directory, Path(model.path) / directory.name, ignore=_temporary_files)
     return bentoml.models.get(tag)
+
+
+def _without_nulls(value: Any) -> Any:
+    """The card as BentoML metadata, which refuses None: null entries left out (the card itself,
+    with them, is bundled beside the model)."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value if item is not None]
+    return value
 
 
 @attrs.frozen

@@ -3,11 +3,14 @@
     from clickintent.serving.demo import run_service_demo
     facts = run_service_demo(settings, console)     # {label: value} for the demo's summary
 
-1. an anonymous web visitor: a real session of the world, no login (session-only ranking);
-2. a customer opening the app: a customer with linked web history (personalized ranking);
+1. an anonymous web visitor: a real session of the world, no login (mode anonymous);
+2. a customer opening the app: a customer with linked web history (mode customer: the tile ranker
+   and the conversion model);
 3. a visitor who logs in mid-session: that customer's own pre-login browsing, replayed as a new
    live web session (demo ids, ending an hour after the world's last event) up to its login;
-   the service pushes the session's intent and embedding to the customer's online features;
+   the demo plays the identity provider too: it signs the login (clickintent.serving.auth) with a
+   key made for this run, and the service pushes the session's intent and embedding to the
+   customer's online features;
 4. the same customer opening the app again: the answer now uses that session (shown against 2).
 
 The sessions are real ones from the world's session mart (their raw events from the events
@@ -146,13 +149,20 @@ def run_service_demo(settings: Settings, console: Console | None = None, k: int 
     tile_ranker) and the Feast registry and online store of settings.data_dir; if one is missing
     the service does not start and this raises ServiceStartError with the service's message.
     """
+    import secrets
+
     import httpx
 
+    from clickintent.serving.auth import sign_login_assertion
     from clickintent.serving.process import start_service
 
     console = console or Console(stderr=True)
     sessions = pick_demo_sessions(settings)
     customer_id = sessions["customer_id"]
+    # The service on the loopback for this run only: every local caller allowed (an explicit
+    # setting), and the login-signing key shared with it for this run.
+    assertion_key = secrets.token_hex(16)
+    environment = {"CLICKINTENT_SERVING_AUTH": "open", "CLICKINTENT_LOGIN_ASSERTION_KEY": assertion_key}
     # Customers are asked for every product (k is capped at the catalogue) so the answer after the
     # login can be set against the one before it; the tables show the top k.
     everything = 50
@@ -162,14 +172,19 @@ def run_service_demo(settings: Settings, console: Console | None = None, k: int 
         (
             "login",
             f"a web visitor who logs in mid-session as {customer_id}",
-            {"session_id": sessions["login"]["session_id"], "events": sessions["login"]["events"], "k": k},
+            {
+                "session_id": sessions["login"]["session_id"],
+                "events": sessions["login"]["events"],
+                "k": k,
+                "login_assertion": sign_login_assertion(assertion_key, customer_id, sessions["login"]["session_id"], int(time.time())),
+            },
         ),
         ("app_after", f"customer {customer_id} opening the app after that login", {"customer_id": customer_id, "k": everything}),
     ]
     facts: dict[str, Any] = {}
     answers: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
-    with start_service(settings) as served:
+    with start_service(settings, extra_environment=environment) as served:
         facts["service start (s)"] = round(time.perf_counter() - started, 1)
         console.print(f"service ready at {served.url} in {facts['service start (s)']} s")
         with httpx.Client(base_url=served.url, timeout=30.0) as client:

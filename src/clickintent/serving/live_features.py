@@ -19,16 +19,17 @@ dim_taxonomy_top_nodes' (as the ranker's card names its elements).
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from clickintent.serving.session import event_time
-from clickintent.taxonomy.dbt_rules import is_unknown_page, url_section
+from clickintent.taxonomy.dbt_rules import entry_source, is_unknown_page, url_section
 
 FALLBACK_CACHE_SIZE = 50_000
 AGGREGATE_FEATURES = (
@@ -189,3 +190,98 @@ def merge_aggregates(
         merged["top_taxonomy_node_id_30d"] = taxonomy.top_node_order[top]
         merged["top_taxonomy_node_share_30d"] = float(shares[top])
     return merged
+
+
+def session_row(events: Sequence[Mapping[str, Any]], taxonomy: PageTaxonomy, aggregates: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One live web session as its fct_web_sessions row (the web_session_stats view the anonymous
+    ranker reads), by int_sessions' and fct_web_sessions' rules: counts, dwell in seconds over the
+    events that have one, the entry from the first event (the smallest event_id at the session's
+    first instant), the events' shares per top-level node."""
+    aggregates = aggregates or session_aggregates(events, taxonomy)
+    first_time = aggregates["start"]
+    first = min((event for event in events if event_time(event["event_ts"]) == first_time), key=lambda event: event["event_id"])
+    dwell_s = [event["dwell_ms"] / 1000.0 for event in events if event.get("dwell_ms") is not None]
+    n_events = aggregates["n_events"]
+    row: dict[str, Any] = {
+        "n_events": n_events,
+        "n_page_views": aggregates["n_page_views_30d"],
+        "n_clicks": sum(1 for event in events if event["event_type"] == "click"),
+        "n_searches": aggregates["n_searches_30d"],
+        "n_calculator_events": aggregates["n_calculator_events_30d"],
+        "n_form_starts": aggregates["n_form_starts_30d"],
+        "n_form_submits": aggregates["n_form_submits_30d"],
+        "n_product_events": aggregates["n_product_events"],
+        "total_dwell_s": sum(dwell_s) if dwell_s else None,
+        "mean_dwell_s": statistics.fmean(dwell_s) if dwell_s else None,
+        "median_dwell_s": statistics.median(dwell_s) if dwell_s else None,
+        "max_dwell_s": max(dwell_s) if dwell_s else None,
+        "depth": aggregates["depth"],
+        "duration_s": aggregates["duration_s"],
+        "device_type": first.get("device_type"),
+        "entry_page_path": first.get("page_path"),
+        "entry_source": entry_source(first.get("referrer"), first.get("utm_source")),
+    }
+    node_events = np.asarray(aggregates["node_events"], dtype=np.float64)
+    if len(node_events) and n_events:
+        top = int(np.argmax(node_events))  # ties: the first node in dim_taxonomy_top_nodes order, as dbt
+        row["top_taxonomy_node_id"] = taxonomy.top_node_order[top]
+        row["top_taxonomy_node_share"] = float(node_events[top] / n_events)
+        row["taxonomy_node_shares"] = (node_events / n_events).astype(np.float32).tolist()
+    return row
+
+
+JOURNEY_WINDOW_DAYS = 30.0
+
+
+def journey_row(
+    stored: Mapping[str, Any],
+    stored_as_of: datetime | None,
+    session: Mapping[str, Any],
+    taxonomy: PageTaxonomy,
+    *,
+    signed_in: bool = False,
+) -> dict[str, Any]:
+    """The visitor's 30-day journey (fct_visitor_journeys' row) as of the live session's end: the
+    stored row (as of the visitor's previous session) with the live session added, as dbt would
+    add it, or the live session's alone for a first visit.
+
+    `session` is `session_aggregates` of the live events. Like the customer-level merge, the
+    stored window is not re-cut at the new end: sessions that fell out of the 30 days since the
+    stored row still count, until the next batch run recomputes the row."""
+    n_stored = _number(stored.get("n_sessions_30d")) if stored_as_of is not None else None
+    has_stored = n_stored is not None and n_stored > 0
+    start, end = session["start"], session["end"]
+
+    def stored_count(name: str) -> float:
+        return (_number(stored.get(name)) or 0.0) if has_stored else 0.0
+
+    n_events = session["n_events"] + stored_count("n_events_30d")
+    row: dict[str, Any] = {
+        "n_sessions_30d": int(n_stored or 0) + 1,
+        "n_events_30d": int(n_events),
+        "n_calculator_events_30d": int(stored_count("n_calculator_events_30d") + session["n_calculator_events_30d"]),
+        "n_form_starts_30d": int(stored_count("n_form_starts_30d") + session["n_form_starts_30d"]),
+        "n_form_submits_30d": int(stored_count("n_form_submits_30d") + session["n_form_submits_30d"]),
+        "n_product_events_30d": int(stored_count("n_product_events_30d") + session["n_product_events"]),
+        "n_searches_30d": int(stored_count("n_searches_30d") + session["n_searches_30d"]),
+        "has_logged_in_before": bool(signed_in or (has_stored and stored.get("has_logged_in_before"))),
+    }
+    if has_stored:
+        first_days = _number(stored.get("days_since_first_session_30d")) or 0.0
+        first_start = stored_as_of - timedelta(days=first_days)
+        row["days_since_first_session_30d"] = min((end - first_start).total_seconds() / 86_400.0, JOURNEY_WINDOW_DAYS)
+        row["days_since_previous_session"] = (start - stored_as_of).total_seconds() / 86_400.0
+    else:
+        row["days_since_first_session_30d"] = (end - start).total_seconds() / 86_400.0
+        row["days_since_previous_session"] = None
+    # Shares of the events on a top node (dbt's node_event_shares): the stored row keeps its shares,
+    # not its node-event total, so its events stand in for that total.
+    node_events = np.array(session["node_events"], dtype=np.float64)
+    stored_shares = stored.get("taxonomy_node_shares_30d") if has_stored else None
+    if stored_shares is not None and len(stored_shares) == len(node_events):
+        node_events = node_events + np.round(np.asarray(stored_shares, dtype=np.float64) * stored_count("n_events_30d"))
+    total = float(node_events.sum())
+    if len(node_events):
+        row["taxonomy_node_shares_30d"] = (node_events / total if total > 0 else node_events * 0.0).astype(np.float32).tolist()
+        row["top_taxonomy_node_id_30d"] = taxonomy.top_node_order[int(np.argmax(node_events))] if total > 0 else None
+    return row

@@ -11,7 +11,8 @@ At start-up (`OnlineFeatures.open`):
   is using; pushes are serialized by a lock.
 
 Per request: the customer's rows (profile, web embedding, intent labels, 30-day web
-aggregates) with their timestamps (a login push decays the stored values by their age); from
+aggregates, and the in-app views when the service holds them), or a visitor's journey rows
+(`visitor`, by cookie or device), with their timestamps (a login push decays the stored values by their age); from
 SQLite view by view through the provider, as `get_online_features` reads them, from Redis by
 `get_online_features` itself (see `customer`). Any failure of the store raises
 OnlineStoreUnavailable, which the recommender turns into a degraded answer.
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 CUSTOMER_KEY = "customer_id"
 PRODUCT_KEY = "product_id"
 SESSION_KEY = "session_id"
+VISITOR_KEY = "visitor_id"
+# A visitor's journey views (a cookie's or device's sessions over 30 days), read by `visitor`.
+VISITOR_VIEWS = ("visitor_journey", "visitor_journey_embedding")
 # Seconds before a Redis call gives up, and retries after that: a hung server must degrade a
 # request, not hang it (redis-py's default retries held a read for 5.4 s).
 REDIS_TIMEOUT_SECONDS = 0.25
@@ -74,6 +78,17 @@ class CustomerRow:
     customer_id: str
     # The batch pipeline knows the customer: a feature of a view that only batch jobs write
     # (profile, dbt aggregates). A customer seen only through login pushes is not known yet.
+    known: bool
+    values: dict[str, Any]
+    timestamps: dict[str, datetime | None] = field(default_factory=dict)
+
+
+@dataclass
+class VisitorRow:
+    """A visitor's online journey features (view prefixes dropped), as `CustomerRow` holds a customer's."""
+
+    visitor_id: str
+    # The batch pipeline has a journey for the visitor: some feature is set.
     known: bool
     values: dict[str, Any]
     timestamps: dict[str, datetime | None] = field(default_factory=dict)
@@ -119,8 +134,11 @@ def _first(values: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
 class OnlineFeatures:
     """The online half of a ranker's feature service, opened once per worker."""
 
-    def __init__(self, settings: Settings, feature_service: str):
+    def __init__(self, settings: Settings, feature_service: str | Sequence[str]):
+        """`feature_service`: the service (or services, one per model the worker serves) whose
+        customer- and product-keyed features are read; the first names `self.feature_service`."""
         self.settings = settings
+        service_names = [feature_service] if isinstance(feature_service, str) else list(feature_service)
         missing = feast_compat.missing_internals()
         if missing:
             log.warning("Feast internals missing in this version, public API used instead (slower): %s", ", ".join(missing))
@@ -133,25 +151,27 @@ class OnlineFeatures:
                 f"no Feast registry at {self.store.config.registry.path}: run `clickintent features apply` and "
                 "`clickintent features materialize` for this data directory"
             )
-        self.feature_service = self.store.get_feature_service(feature_service)
+        services = [self.store.get_feature_service(name) for name in service_names]
+        self.feature_service = services[0]
         self.registered_feature_services = {service.name for service in self.store.list_feature_services()}
         customer_refs: list[str] = []
         product_refs: list[str] = []
         self.product_view: str | None = None
-        for projection in self.feature_service.feature_view_projections:
-            view = self.store.get_feature_view(projection.name)
-            join_keys = {column.name for column in view.entity_columns}
-            refs = [f"{projection.name_to_use()}:{feature.name}" for feature in projection.features]
-            if join_keys == {CUSTOMER_KEY}:
-                customer_refs.extend(refs)
-            elif join_keys == {PRODUCT_KEY}:
-                product_refs.extend(refs)
-                self.product_view = projection.name
-            else:
-                raise ValueError(
-                    f"feature service '{feature_service}' has view '{projection.name}' keyed by {sorted(join_keys)}; "
-                    "the service reads customer- and product-keyed views only"
-                )
+        for service in services:
+            for projection in service.feature_view_projections:
+                view = self.store.get_feature_view(projection.name)
+                join_keys = {column.name for column in view.entity_columns}
+                refs = [f"{projection.name_to_use()}:{feature.name}" for feature in projection.features]
+                if join_keys == {CUSTOMER_KEY}:
+                    customer_refs.extend(ref for ref in refs if ref not in customer_refs)
+                elif join_keys == {PRODUCT_KEY}:
+                    product_refs.extend(ref for ref in refs if ref not in product_refs)
+                    self.product_view = projection.name
+                else:
+                    raise ValueError(
+                        f"feature service '{service.name}' has view '{projection.name}' keyed by {sorted(join_keys)}; "
+                        "the service reads customer- and product-keyed views only"
+                    )
         # The login push carries over what it does not recompute (teacher labels, session counts),
         # so read every feature of the pushed views too: same rows, no extra round trip per view.
         read = {ref.split(":", 1)[1] for ref in customer_refs}
@@ -171,6 +191,7 @@ class OnlineFeatures:
         self.product_features = [ref.split(":", 1)[1] for ref in product_refs]
         self._push_views = self._resolve_push_sources((INTENT_LABELS_PUSH_SOURCE, EMBEDDING_PUSH_SOURCE))
         self._customer_reads = self._plan_reads(customer_refs)
+        self._visitor_reads = self._plan_visitor_reads()
         if settings.online_store == "sqlite":
             database = Path(self.store.config.online_store.path)
             if database.is_file():
@@ -227,6 +248,18 @@ class OnlineFeatures:
             plan.append((view, features, types))
         return plan
 
+    def _plan_visitor_reads(self) -> list[tuple[Any, list[str], dict[str, Any]]]:
+        """Every feature of the visitor views the registry has (their names are unique across them)."""
+        refs = []
+        for view_name in VISITOR_VIEWS:
+            try:
+                view = self.store.get_feature_view(view_name)
+            except Exception:  # a registry applied before the visitor views existed
+                log.warning("feature view %s is not in the registry: visitor reads return nothing from it", view_name)
+                continue
+            refs.extend(f"{view_name}:{feature.name}" for feature in view.features)
+        return self._plan_reads(refs)
+
     def customer(self, customer_id: str) -> CustomerRow:
         """The customer's online features; OnlineStoreUnavailable if the store fails.
 
@@ -239,16 +272,25 @@ class OnlineFeatures:
         """
         if self.settings.online_store != "sqlite":
             return self._customer_from_feast(customer_id)
+        values, timestamps = self._read_views(CUSTOMER_KEY, customer_id, self._customer_reads, "customer")
+        known = any(values.get(name) is not None for name in self.batch_customer_features)
+        return CustomerRow(customer_id=customer_id, known=known, values=values, timestamps=timestamps)
+
+    def _read_views(
+        self, join_key: str, entity_id: str, plan: Sequence[tuple[Any, list[str], dict[str, Any]]], what: str
+    ) -> tuple[dict[str, Any], dict[str, datetime | None]]:
+        """One entity's features from SQLite, view by view through the provider's `online_read`
+        (see `customer`); values and whole-second event times by feature name."""
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
         from feast.type_map import feast_value_type_to_python_type
 
         values: dict[str, Any] = {}
         timestamps: dict[str, datetime | None] = {}
-        key = EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=customer_id)])
+        key = EntityKey(join_keys=[join_key], entity_values=[Value(string_val=entity_id)])
         try:
             provider = self.store.provider
-            for view, features, types in self._customer_reads:
+            for view, features, types in plan:
                 ((stamp, data),) = provider.online_read(
                     config=self.store.config, table=view, entity_keys=[key], requested_features=features
                 )
@@ -258,9 +300,32 @@ class OnlineFeatures:
                     values[name] = None if proto is None else feast_value_type_to_python_type(proto, types.get(name))
                     timestamps[name] = stamp
         except Exception as error:  # SQLite, Redis and Feast each raise their own
-            raise OnlineStoreUnavailable(f"customer features: {type(error).__name__}: {error}") from error
-        known = any(values.get(name) is not None for name in self.batch_customer_features)
-        return CustomerRow(customer_id=customer_id, known=known, values=values, timestamps=timestamps)
+            raise OnlineStoreUnavailable(f"{what} features: {type(error).__name__}: {error}") from error
+        return values, timestamps
+
+    def visitor(self, visitor_id: str) -> VisitorRow:
+        """A visitor's journey online (visitor_journey and visitor_journey_embedding, every feature),
+        by '<platform>:<anonymous_id>' (clickintent.features.visitors.visitor_id); read as
+        `customer` reads, so OnlineStoreUnavailable if the store fails. A registry without the
+        views gives an unknown visitor (logged once at start-up)."""
+        if not self._visitor_reads:
+            return VisitorRow(visitor_id=visitor_id, known=False, values={})
+        if self.settings.online_store == "sqlite":
+            values, timestamps = self._read_views(VISITOR_KEY, visitor_id, self._visitor_reads, "visitor")
+        else:
+            refs = [f"{view.name}:{name}" for view, features, _ in self._visitor_reads for name in features]
+            try:
+                response = self.store.get_online_features(features=refs, entity_rows=[{VISITOR_KEY: visitor_id}]).to_dict(
+                    include_event_timestamps=True
+                )
+            except Exception as error:  # SQLite, Redis and Feast each raise their own
+                raise OnlineStoreUnavailable(f"visitor features: {type(error).__name__}: {error}") from error
+            row = _first(response)
+            names = [ref.split(":", 1)[1] for ref in refs]
+            values = {name: row.get(name) for name in names}
+            timestamps = {name: _epoch_seconds(row.get(f"{name}__ts")) for name in names}
+        known = any(value is not None for value in values.values())
+        return VisitorRow(visitor_id=visitor_id, known=known, values=values, timestamps=timestamps)
 
     def _customer_from_feast(self, customer_id: str) -> CustomerRow:
         """The customer's row through `get_online_features`: for Redis, whose store reads every

@@ -2,7 +2,13 @@
 
 Tests, the benchmark and the demo talk to the service over HTTP exactly as a client would, so
 they start it the way `clickintent serve` does. The process gets its own session (process
-group) so that stopping it stops its workers too, and nothing is left running.
+group) so that stopping it stops its workers too, and nothing is left running: `stop_process_tree`
+signals the group and every descendant found before signalling (a worker that left the group
+goes too), and on Linux the server gets SIGTERM if whoever started it dies, even by kill -9.
+
+`preflight` loads what a worker loads, once, in a short-lived process: a model that does not
+fit is one clear message and exit status 2 before BentoML starts, instead of a worker that
+fails its start-up and is restarted in a loop.
 """
 
 from __future__ import annotations
@@ -52,6 +58,74 @@ def service_environment(settings: Settings, workers: int = 1, extra: Mapping[str
     )
     environment.update(extra or {})
     return environment
+
+
+def _parent_death_signal():
+    """A function for the child, before exec, that asks for SIGTERM when the parent dies (Linux
+    prctl PR_SET_PDEATHSIG); None elsewhere. libc is loaded here, in the parent, so that the
+    forked child only makes the call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def spawn_server(command: list[str], *, cwd: Path, env: Mapping[str, str], **popen: object) -> subprocess.Popen:
+    """Start a server in its own session that ends when this process does (module docstring)."""
+    return subprocess.Popen(command, cwd=str(cwd), env=dict(env), start_new_session=True, preexec_fn=_parent_death_signal(), **popen)
+
+
+def stop_process_tree(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    """SIGTERM to `process`, its process group and every descendant; SIGKILL to whatever is left after `timeout`."""
+    import psutil
+
+    try:
+        members = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        members = []
+
+    def signal_all(signum: int) -> None:
+        try:
+            os.killpg(process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for member in members:
+            try:
+                member.send_signal(signum)
+            except psutil.NoSuchProcess:
+                pass
+
+    signal_all(signal.SIGTERM)
+    _, alive = psutil.wait_procs(members, timeout=timeout)
+    if alive or process.poll() is None:
+        signal_all(signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=timeout)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def preflight_command() -> list[str]:
+    """The command that runs `preflight` in a fresh interpreter (the service's environment decides what it checks)."""
+    return [sys.executable, "-c", "import sys; from clickintent.serving.process import preflight; sys.exit(preflight())"]
+
+
+def preflight() -> int:
+    """Load the models, the online store and the catalogue as a worker does; 0 if the service can
+    start, else 2 with the reason on stderr. Nothing is kept: the process ends after it."""
+    from clickintent.serving.artifacts import ArtifactError
+    from clickintent.serving.recommender import Recommender
+    from clickintent.settings import load_settings
+
+    try:
+        Recommender.load(load_settings(), push_on_login=False).close()
+    except ArtifactError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return 0
 
 
 def serve_command(target: str, port: int, host: str = "127.0.0.1", project_dir: Path | None = None) -> list[str]:
@@ -127,16 +201,7 @@ class ServedProcess:
         return self._total(lambda member: sum(member.cpu_times()[:2]))
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=timeout)
+        stop_process_tree(self.process, timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -164,13 +229,12 @@ def start_service(
     log_path = Path(log_path or settings.reports_dir / f"serve_{target.split(':')[-1].lower()}_{port}.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("wb")
-    process = subprocess.Popen(
+    process = spawn_server(
         serve_command(target, port, project_dir=settings.project_dir),
-        cwd=str(settings.project_dir),
+        cwd=settings.project_dir,
         env=service_environment(settings, workers, extra_environment),
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
     served = ServedProcess(target=target, port=port, process=process, log_path=log_path, _log=log)
     if wait:

@@ -7,21 +7,25 @@
 Each call returns a plain dict in the shape of the service's response models (serving/schemas.py).
 
 /recommend, step by step:
-1. The live events (if any) go through the encoder and the distilled classifier (session.py).
+1. Event times are clamped to the service's clock plus the allowed skew, and paths, referrers
+   and queries redacted as the marts hold them; the live events (if any) go through the encoder
+   and the distilled classifier (session.py).
 2. The customer (the request's, or the one a login event in the session names) is read from
    the online store: profile, linked-web embedding and intent labels, 30-day web aggregates.
-3. A web session that logs in is pushed (login.py): the session's intent and embedding update
-   the customer's linked-web rows, so this answer and the customer's next one use them. Pushed
-   once per session: a client re-sends the growing session on each page, and a session the
-   stored rows already include (their time is its end or later) is not added again.
-4. One ranker row per candidate (clickintent.ranker.tile_model's contract): the customer's
-   features and the product's (from memory). The live session joins the customer-level web
-   features (embedding and intent recency-merged, 30-day aggregates added) when it is the
-   visitor's own (no customer) or the customer's signed-in one (its events carry the customer's
-   id); a pre-login session sent beside a customer_id is not linked (login is the only link)
-   and only its intent is returned. Without a known customer the session stands in for the
-   linked web sessions (session_only); with neither, every customer feature is missing and the
-   ranker gives its answer for a visitor it knows nothing about (cold_start), one fixed order.
+3. A web session that logs in is pushed (login.py) when the login is proven (the caller's push
+   scope, a verified login assertion, a customer the batch data knows; auth.py): the session's
+   intent and embedding update the customer's linked-web rows, so this answer and the
+   customer's next one use them. Pushed once per session: a client re-sends the growing
+   session on each page, and a session the stored rows already include is not added again.
+4. The mode decides the model (MODE_MODELS; docs/design.md, "One model per mode"). A known
+   customer (`customer`, or `login` when the live web session logs in): one tile-ranker row per
+   candidate (clickintent.ranker.tile_model's contract), the live session joining the
+   customer-level web features when it is the customer's signed-in one (its events carry the
+   customer's id; a pre-login session sent beside a customer_id is not linked and only its
+   intent is returned), and the conversion model's probability of the candidate's family: the
+   score is their product. No known customer but a session (`anonymous`; `returning_visitor`
+   when the cookie has a stored journey): the anonymous ranker on the session's own features
+   and the journey brought up to it. Nothing (`cold_start`): the anonymous ranker's prior.
 5. Scores, the top k, and reason codes for those k only (TreeSHAP is the costly part).
 
 If the online store fails, the answer is computed from what is left (the live session, the
@@ -46,42 +50,64 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from clickintent.artifacts import ModelCardError
+from clickintent.features.model_outputs import RECENCY_HALF_LIFE_DAYS
+from clickintent.features.visitors import visitor_id
+from clickintent.privacy.redaction import redact_event
 from clickintent.ranker.encoding import CandidateBlock
 from clickintent.ranker.reasons import Reason
-from clickintent.serving.artifacts import ArtifactError, ModelCard, check_compatibility, read_model_cards
-from clickintent.serving.live_features import PageTaxonomy, merge_aggregates, session_aggregates
-from clickintent.serving.login import disabled_push, login_rows
+from clickintent.serving.artifacts import ArtifactError, ModelCard, check_committed_outputs, check_compatibility, read_model_cards
+from clickintent.serving.auth import LoginAssertions
+from clickintent.serving.live_features import PageTaxonomy, journey_row, merge_aggregates, session_aggregates, session_row
+from clickintent.serving.login import disabled_push, login_rows, recency_update
 from clickintent.serving.online import (
     EMBEDDING_PUSH_SOURCE,
     INTENT_LABELS_PUSH_SOURCE,
     CustomerRow,
     OnlineFeatures,
     OnlineStoreUnavailable,
+    VisitorRow,
 )
 from clickintent.serving.session import LiveSession, SessionModels, intent_labels
 from clickintent.settings import Settings
 
-if TYPE_CHECKING:  # pragma: no cover - loaded by load_tile_ranker (XGBoost) only when the service starts
+if TYPE_CHECKING:  # pragma: no cover - loaded by Recommender.load (XGBoost) only when the service starts
+    from clickintent.ranker.anonymous_model import AnonymousRanker
+    from clickintent.ranker.conversion_family import FamilyConversionModel
+    from clickintent.ranker.served import LayoutModel
     from clickintent.ranker.tile_model import TileRanker
+
+    M = TypeVar("M", bound=LayoutModel)
 
 log = logging.getLogger("clickintent.serving")
 
-MODEL_NAMES = ("encoder", "intent_classifier", "tile_ranker")
+MODEL_NAMES = ("encoder", "intent_classifier", "tile_ranker", "conversion", "anonymous_ranker")
+# What each mode of /recommend answers with (docs/design.md, "Serving").
+MODE_MODELS: dict[str, tuple[str, ...]] = {
+    "customer": ("tile_ranker", "conversion"),
+    "login": ("tile_ranker", "conversion"),
+    "returning_visitor": ("anonymous_ranker",),
+    "anonymous": ("anonymous_ranker",),
+    "cold_start": ("anonymous_ranker",),
+}
 PUSHED_SESSIONS_REMEMBERED = 100_000
 # The customer-level vectors a login push updates; their stored times say which sessions they include.
 PUSHED_VECTOR_FEATURES = ("web_embedding", "web_distilled_top_node_probs")
 # The customer-keyed views built only from web sessions linked to the customer: the identity-free
 # mode never uses them (see the module docstring).
 LINKED_WEB_VIEWS = ("customer_web_intent", "customer_web_intent_labels", "customer_web_embedding")
-# Feast returns stored event times in whole seconds.
-STORED_TIME_SLACK = timedelta(seconds=1)
+# A pushed row is stamped this long before its session's end, so the batch row computed from that
+# session (stamped at its end) is the newer one and replaces it, in Redis too (which keeps the
+# newer of two writes).
+PUSHED_ROW_LEAD = timedelta(seconds=1)
+# Feast's SQLite store keeps whole seconds: a pushed row reads back up to the lead plus one second early.
+STORED_TIME_SLACK = PUSHED_ROW_LEAD + timedelta(seconds=1)
 REASONS_PER_PRODUCT = 3
 
 
@@ -122,6 +148,8 @@ class Recommender:
         settings: Settings,
         session_models: SessionModels,
         ranker: TileRanker,
+        conversion: FamilyConversionModel | None,
+        anonymous: AnonymousRanker | None,
         online: OnlineFeatures,
         cards: Mapping[str, ModelCard],
         products: dict[str, dict[str, Any]],
@@ -132,6 +160,10 @@ class Recommender:
         self.session_models = session_models
         self.classifier = session_models.classifier
         self.ranker = ranker
+        self.conversion = conversion
+        self.anonymous = anonymous
+        # The production anonymous ranker may or may not read the visitor's journey (its feature service says).
+        self._reads_journey = anonymous is not None and "n_sessions_30d" in getattr(anonymous, "feature_names", ())
         self.online = online
         self.cards = dict(cards)
         self.products = products
@@ -141,6 +173,8 @@ class Recommender:
         self._candidate_block = CandidateBlock(ranker.encoder, {product_id: self._candidate(product_id) for product_id in self.catalogue})
         self.push_on_login = push_on_login
         self._pushed = _PushMemory()
+        self.login_assertions = LoginAssertions.from_settings(settings)
+        self.clock_skew = timedelta(seconds=settings.clock_skew_seconds)
         # "off": no web session is linked to a customer (module docstring, "Identity-free mode")
         self.identity_free = settings.identity_linking == "off"
         self._linked_web_features = frozenset(
@@ -149,10 +183,19 @@ class Recommender:
         self.page_taxonomy = PageTaxonomy.load(
             settings.taxonomy_dir, settings.marts_dir, ranker_element_labels(ranker).get("taxonomy_node_shares_30d")
         )
+        anonymous_order = ranker_element_labels(anonymous).get("taxonomy_node_shares") if anonymous is not None else None
+        if anonymous_order and list(anonymous_order) != list(self.page_taxonomy.top_node_order):
+            raise ArtifactError(
+                "cannot start the service: the anonymous-visitor ranker's taxonomy shares are in another top-node order than "
+                f"the tile ranker's ({', '.join(anonymous_order[:3])} ... vs {', '.join(self.page_taxonomy.top_node_order[:3])} ...): "
+                "retrain both on the same marts (`clickintent rank stage`)"
+            )
         self.model_versions = {
             "encoder": cards["encoder"].version,
             "intent_classifier": cards["intent_classifier"].version,
             "tile_ranker": ranker.version,
+            **({"conversion": conversion.version} if conversion is not None else {}),
+            **({"anonymous_ranker": anonymous.version} if anonymous is not None else {}),
             "taxonomy": self.classifier.taxonomy_version,
             "feature_service": str(ranker.feature_service),
         }
@@ -185,9 +228,15 @@ class Recommender:
             raise ArtifactError(
                 f"cannot start the service: the intent classifier in {model_dirs['intent_classifier']} does not load: {error}"
             ) from error
-        ranker = load_tile_ranker(Path(model_dirs["tile_ranker"]))
+        from clickintent.ranker.anonymous_model import AnonymousRanker
+        from clickintent.ranker.conversion_family import FamilyConversionModel
+        from clickintent.ranker.tile_model import TileRanker
+
+        ranker = load_ranker(Path(model_dirs["tile_ranker"]), TileRanker)
+        conversion = load_ranker(Path(model_dirs["conversion"]), FamilyConversionModel)
+        anonymous = load_ranker(Path(model_dirs["anonymous_ranker"]), AnonymousRanker)
         try:
-            online = OnlineFeatures(settings, ranker.feature_service)
+            online = OnlineFeatures(settings, [ranker.feature_service, conversion.feature_service])
         except FileNotFoundError as error:
             raise ArtifactError(f"cannot start the service: {error}") from error
         except Exception as error:  # Feast raises its own errors for a missing service
@@ -196,17 +245,20 @@ class Recommender:
                 f"Feast registry of {settings.data_dir} ({type(error).__name__}: {error}); run `clickintent features apply`"
             ) from error
         session_models = SessionModels(embedder, classifier)
-        check_compatibility(
-            embedding_dim=session_models.embedding_dim,
-            classifier_top_nodes=classifier.top_node_ids,
-            taxonomy_version=classifier.taxonomy_version,
-            ranker_vector_lengths=ranker_vector_lengths(ranker),
-            ranker_element_labels=ranker_element_labels(ranker),
-            ranker_card=cards["tile_ranker"],
-            registered_feature_services=online.registered_feature_services,
-            ranker_feature_service=ranker.feature_service,
-            encoder_version=embedder.card.get("version"),
-        )
+        for name, model in (("tile_ranker", ranker), ("conversion", conversion), ("anonymous_ranker", anonymous)):
+            check_compatibility(
+                embedding_dim=session_models.embedding_dim,
+                classifier_top_nodes=classifier.top_node_ids,
+                taxonomy_version=classifier.taxonomy_version,
+                ranker_vector_lengths=ranker_vector_lengths(model),
+                ranker_element_labels=ranker_element_labels(model),
+                ranker_card=cards[name],
+                registered_feature_services=online.registered_feature_services,
+                ranker_feature_service=model.feature_service,
+                encoder_version=embedder.card.get("version"),
+                ranker_name=name,
+            )
+        check_committed_outputs(settings, model_dirs)
         products, source = online.load_products()
         if not products:
             raise ArtifactError(f"cannot start the service: no products in the catalogue ({source})")
@@ -214,6 +266,8 @@ class Recommender:
             settings=settings,
             session_models=session_models,
             ranker=ranker,
+            conversion=conversion,
+            anonymous=anonymous,
             online=online,
             cards=cards,
             products=products,
@@ -250,6 +304,11 @@ class Recommender:
         rows = [self._row(self._session_values(session), product_id) for product_id in self.catalogue[:3]]
         scores = np.asarray(self.ranker.score(rows))
         self._rank(rows, 1)  # also builds the ranker's TreeSHAP tables
+        if self.conversion is not None:
+            self.conversion.family_probabilities([self._session_values(session)])
+        if self.anonymous is not None:
+            self.anonymous.score_families(self._anonymous_values(session, events))
+            self.anonymous.reasons(self._anonymous_values(session, events), self.anonymous.families[0])
         if scores.shape != (len(rows),):
             raise ArtifactError(f"cannot start the service: the tile ranker returned {scores.shape} scores for {len(rows)} rows")
 
@@ -285,7 +344,24 @@ class Recommender:
         events: Sequence[Mapping[str, Any]] = (),
         candidates: Sequence[str] | None = None,
         k: int = 5,
+        may_push: bool = False,
+        login_assertion: str | None = None,
+        now: datetime | None = None,
+        tile_ranker_alone: bool = False,
     ) -> dict[str, Any]:
+        """The ranked products for one request (the module docstring, step by step).
+
+        A login in the session writes to the online store only when the caller `may_push` (its API
+        key's push scope) and `login_assertion` verifies (clickintent.serving.auth); `now` is the
+        service's clock (default: the current time), which bounds event times and assertion ages.
+        `tile_ranker_alone` answers every mode with the tile ranker's click probability, as the
+        service did before each mode had its model (the replay evaluation's baseline).
+        """
+        now = now or datetime.now(UTC)
+        events, clamped = clamp_event_times(events, now + self.clock_skew)
+        # As the marts hold them (stg_events redacts paths, referrers and queries): the live
+        # aggregates look pages up by the same keys as dbt did.
+        events = [redact_event(event) for event in events]
         candidates = list(candidates) if candidates else self.catalogue
         unknown = [product_id for product_id in candidates if product_id not in self.products]
         if unknown:
@@ -294,11 +370,12 @@ class Recommender:
                 + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
             )
         degraded: list[str] = []
-        session = self.session_models.read(events, session_id)
+        session = self.session_models.read(events, session_id, redacted=True)
         customer_id = customer_id or session.login_customer_id or session.event_customer_id
         intent_block = intent_labels(session.intent, self.classifier.names) if session.intent is not None else None
 
         login_push = None
+        stored_session: Mapping[str, Any] | None = None
         if self.identity_free and events and session.platform == "web":
             # Identity-free mode: the web session is the visitor's own, whoever it names.
             if customer_id:
@@ -324,29 +401,48 @@ class Recommender:
             included = logs_in and self._session_included(customer_id, customer, session)
             values.update(self._with_live_session(values, customer.timestamps if customer else {}, session, events, vectors=not included))
             if logs_in and self.push_on_login:
-                login_push = self._push_login(customer_id, session, customer, values, degraded, included)
+                refusal = self._push_refusal(customer_id, customer, session, may_push, login_assertion, now)
+                if refusal is not None:
+                    login_push = refused_push(customer_id, session.session_id, refusal)
+                else:
+                    login_push = self._push_login(customer_id, session, customer, values, degraded, included)
         elif not events and session_id:
             stored = self._stored_session(session_id, degraded)
             if stored is not None:
-                stored_values, intent_block = stored
+                stored_values, intent_block, stored_session = stored
                 if not values:
                     values.update(stored_values)
 
+        visitor: VisitorRow | None = None
         if customer is not None and customer.known:
-            mode = "personalized"
+            mode = "login" if events and customer_id and session.login_customer_id == customer_id else "customer"
         elif any(value is not None for value in values.values()):
-            mode = "session_only"
+            mode = "anonymous"
+            visitor = self._visitor(events, session, degraded)
+            if visitor is not None and visitor.known:
+                mode = "returning_visitor"
         else:
             mode, values = "cold_start", {}
 
-        rows = [self._row(values, product_id) for product_id in candidates]
-        scores, order, reasons = self._rank(rows, k, shared=values, candidate_ids=candidates)
+        families = [self.products[product_id].get("product_family") for product_id in candidates]
+        if "tile_ranker" in MODE_MODELS[mode] or tile_ranker_alone:
+            rows = [self._row(values, product_id) for product_id in candidates]
+            conversion = None if tile_ranker_alone else self._family_conversion(values, session)
+            weights = None if conversion is None else np.asarray([conversion.get(family, 0.0) for family in families])
+            clicks, scores, order, reasons = self._rank(rows, k, shared=values, candidate_ids=candidates, weights=weights)
+            outcome = weights
+        else:
+            anonymous_values = self._anonymous_values(session, events, stored_session, visitor) if mode != "cold_start" else None
+            clicks = None
+            outcome, scores, order, reasons = self._rank_anonymous(anonymous_values, candidates, families, k)
         products = [
             {
                 "product_id": candidates[index],
                 "rank": rank,
                 "score": float(scores[index]),
-                "family": self.products[candidates[index]].get("product_family"),
+                "click_probability": None if clicks is None else float(clicks[index]),
+                "conversion_probability": None if outcome is None else float(outcome[index]),
+                "family": families[index],
                 "reasons": [_reason(reason) for reason in row_reasons],
             }
             for rank, (index, row_reasons) in enumerate(zip(order, reasons), start=1)
@@ -354,11 +450,12 @@ class Recommender:
         return {
             "products": products,
             "mode": mode,
+            "models_used": ["tile_ranker"] if tile_ranker_alone else list(MODE_MODELS[mode]),
             "customer_id": customer_id,
             "customer_known": bool(customer is not None and customer.known),
             "session_id": (session.session_id or None) if events else session_id,
             "intent": intent_block,
-            "session": _summary(session),
+            "session": {**_summary(session), "future_events_clamped": clamped},
             "login_push": login_push,
             "degraded": bool(degraded),
             "degraded_reasons": degraded,
@@ -368,22 +465,142 @@ class Recommender:
     # ---- parts ----------------------------------------------------------------------------
 
     def _rank(
-        self, rows: list[dict[str, Any]], k: int, *, shared: Mapping[str, Any] | None = None, candidate_ids: Sequence[str] | None = None
-    ) -> tuple[np.ndarray, np.ndarray, list[list[Reason]]]:
-        """Scores of every row, the best k (ties keep the candidates' order) and their reasons.
+        self,
+        rows: list[dict[str, Any]],
+        k: int,
+        *,
+        shared: Mapping[str, Any] | None = None,
+        candidate_ids: Sequence[str] | None = None,
+        weights: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[Reason]]]:
+        """Click probabilities of every row, the ranking scores (click probability times `weights`,
+        each candidate's conversion probability, when given), the best k by score (ties keep the
+        candidates' order) and their reasons.
 
         The rows are encoded once: the top k's reasons read the same matrix the scores came from.
         Given the rows' shared values and candidate ids, only the shared part is encoded per
         request; the candidates' columns come from the catalogue block encoded at start-up.
         """
         if not rows:
-            return np.zeros(0), np.zeros(0, dtype=np.intp), []
+            return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.intp), []
         over = (self._candidate_block, shared, candidate_ids) if candidate_ids is not None else None
         matrix = self.ranker.matrix(rows, over=over)
-        scores = self.ranker.score_matrix(matrix).astype(np.float64)
+        clicks = self.ranker.score_matrix(matrix).astype(np.float64)
+        scores = clicks if weights is None else clicks * weights
         order = np.argsort(-scores, kind="stable")[: min(k, len(rows))]
         reasons = self.ranker.explain_matrix([rows[index] for index in order], matrix[order], REASONS_PER_PRODUCT)
-        return scores, order, reasons
+        return clicks, scores, order, reasons
+
+    def _visitor(self, events: Sequence[Mapping[str, Any]], session: LiveSession, degraded: list[str]) -> VisitorRow | None:
+        """The live web visitor's stored journey (visitor_journey, visitor_journey_embedding), when
+        the anonymous ranker reads one; None without a live web session or if the store fails."""
+        if not events or session.platform != "web" or not self._reads_journey:
+            return None
+        anonymous_id = events[-1].get("anonymous_id")
+        if not anonymous_id:
+            return None
+        try:
+            return self.online.visitor(visitor_id("web", str(anonymous_id)))
+        except OnlineStoreUnavailable as error:
+            self._degrade(degraded, f"online store unavailable, the visitor's journey not read ({error})")
+            return None
+
+    def _anonymous_values(
+        self,
+        session: LiveSession,
+        events: Sequence[Mapping[str, Any]],
+        stored: Mapping[str, Any] | None = None,
+        visitor: VisitorRow | None = None,
+    ) -> dict[str, Any]:
+        """The anonymous ranker's inputs: the live session as its fct_web_sessions row, its distilled
+        labels and embedding (what web_session_stats, session_intent and session_embedding hold
+        for a finished session) and the visitor's journey with it (visitor_journey,
+        visitor_journey_embedding, as dbt and the embedding stage would write them at the
+        session's end); or a finished session's stored labels and embedding."""
+        if not events:
+            return dict(stored or {})
+        aggregates = session_aggregates(events, self.page_taxonomy)
+        values: dict[str, Any] = session_row(events, self.page_taxonomy, aggregates)
+        if session.intent is not None:
+            values.update(
+                {
+                    "distilled_intent_node_id": session.intent.node_id,
+                    "distilled_intent_top_node_id": session.intent.top_node_id,
+                    "distilled_intent_confidence": float(session.intent.confidence),
+                    "distilled_intent_top_node_probs": [float(p) for p in session.intent.top_node_probs],
+                }
+            )
+        if session.embedding is not None:
+            values["embedding"] = session.embedding.astype(float).tolist()
+        if self._reads_journey:
+            stored_journey = visitor.values if visitor is not None and visitor.known else {}
+            stamps = visitor.timestamps if visitor is not None and visitor.known else {}
+            stored_at = stamps.get("n_sessions_30d")
+            if stored_at is not None and session.end_ts is not None and stored_at >= session.end_ts - STORED_TIME_SLACK:
+                # The stored journey is as of this session's end or later: it includes the session already.
+                values.update(stored_journey)
+            else:
+                values.update(journey_row(stored_journey, stored_at, aggregates, self.page_taxonomy))
+                values.update(self._journey_vectors(stored_journey, stamps, session))
+        return values
+
+    def _journey_vectors(self, stored: Mapping[str, Any], stamps: Mapping[str, Any], session: LiveSession) -> dict[str, Any]:
+        """The journey's recency-weighted embedding and intent with the live session added (login.recency_update)."""
+        if session.embedding is None or session.intent is None or session.end_ts is None:
+            return {}
+        n_stored = int(stored.get("n_journey_sessions") or 0)
+        vectors = {}
+        for name, live in (("journey_embedding", session.embedding), ("journey_distilled_top_node_probs", session.intent.top_node_probs)):
+            merged = recency_update(
+                stored.get(name), stamps.get(name), n_stored, np.asarray(live, dtype=np.float64), session.end_ts, RECENCY_HALF_LIFE_DAYS
+            )
+            vectors[name] = merged.astype(np.float32).tolist()
+        vectors["n_journey_sessions"] = n_stored + 1
+        return vectors
+
+    def _rank_anonymous(
+        self, values: Mapping[str, Any] | None, candidates: Sequence[str], families: Sequence[str | None], k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[Reason]]]:
+        """The anonymous ranker's answer: per candidate, P(the visitor applies for or opens a product
+        of its family within 14 days), the ranking score (that times the product's share of its
+        family), the best k and their reasons. Without values (cold start): the families' rates
+        among the training sessions, and no reasons."""
+        assert self.anonymous is not None
+        family_of = {product_id: family or "" for product_id, family in zip(candidates, families)}
+        if values is None:
+            by_family = self.anonymous.family_prior
+            by_product = self.anonymous.prior_products(family_of)
+        else:
+            by_family = self.anonymous.score_families(values)
+            by_product = {
+                product_id: by_family.get(family, 0.0) * self.anonymous.product_share(product_id, family)
+                for product_id, family in family_of.items()
+            }
+        outcome = np.asarray([by_family.get(family_of[product_id], 0.0) for product_id in candidates], dtype=np.float64)
+        scores = np.asarray([by_product[product_id] for product_id in candidates], dtype=np.float64)
+        order = np.argsort(-scores, kind="stable")[: min(k, len(candidates))]
+        # One explanation per family shown (products of one family share it).
+        explained: dict[str, list[Reason]] = {}
+        reasons = []
+        for index in order:
+            family = family_of[candidates[index]]
+            if values is None or family not in self.anonymous.families:
+                reasons.append([])
+                continue
+            if family not in explained:
+                explained[family] = self.anonymous.reasons(values, family, REASONS_PER_PRODUCT)
+            reasons.append(explained[family])
+        return outcome, scores, order, reasons
+
+    def _family_conversion(self, values: Mapping[str, Any], session: LiveSession) -> dict[str, float] | None:
+        """P(the customer opens a product of each family within 14 days), from the conversion model,
+        observed where the request comes from (the app asking, or right after a web visit)."""
+        from clickintent.ranker.conversion_family import SERVING_OBSERVATION_POINT
+
+        if self.conversion is None:
+            return None
+        point = "web_session_end" if session.platform == "web" else SERVING_OBSERVATION_POINT
+        return self.conversion.family_probabilities([{**values, "observation_point": point}])[0]
 
     def _row(self, customer_values: Mapping[str, Any], product_id: str) -> dict[str, Any]:
         return {**customer_values, **self._candidate(product_id)}
@@ -430,8 +647,9 @@ class Recommender:
             merged.update(merge_aggregates(stored, stored_as_of, aggregates, self.page_taxonomy))
         return merged
 
-    def _stored_session(self, session_id: str, degraded: list[str]) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-        """A finished session's stored embedding and intent (session_embedding / session_intent views)."""
+    def _stored_session(self, session_id: str, degraded: list[str]) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]] | None:
+        """A finished session's stored embedding and intent (session_embedding / session_intent views):
+        as the customer-level web slots, as the intent block, and as stored."""
         try:
             stored = self.online.session(session_id)
         except OnlineStoreUnavailable as error:
@@ -463,7 +681,7 @@ class Recommender:
                 ],
                 "taxonomy_version": stored.get("taxonomy_version") or self.classifier.taxonomy_version,
             }
-        return (values, intent_block) if values else None
+        return (values, intent_block, stored) if values else None
 
     def _session_included(self, customer_id: str, customer: CustomerRow | None, session: LiveSession) -> bool:
         """The customer's stored linked-web vectors already include this session.
@@ -482,6 +700,27 @@ class Recommender:
         stamps = [customer.timestamps.get(name) for name in PUSHED_VECTOR_FEATURES]
         stamps = [stamp for stamp in stamps if stamp is not None]
         return bool(stamps) and min(stamps) >= session.end_ts - STORED_TIME_SLACK
+
+    def _push_refusal(
+        self,
+        customer_id: str,
+        customer: CustomerRow | None,
+        session: LiveSession,
+        may_push: bool,
+        login_assertion: str | None,
+        now: datetime,
+    ) -> str | None:
+        """Why this login may not write to the online store (None: it may). A login event is a claim;
+        the push needs the caller's push scope, the identity provider's assertion and a customer the
+        batch data knows, so a caller cannot rewrite another customer's features or mint entity keys."""
+        if not may_push:
+            return "the caller's API key lacks the 'push' scope"
+        refusal = self.login_assertions.refusal(login_assertion, customer_id, session.session_id, now)
+        if refusal is not None:
+            return refusal
+        if customer is not None and not customer.known:
+            return "the customer id is unknown to the bank's batch data (no profile in the online store), so no entity key is created"
+        return None
 
     def _without_linked_web_features(self, customer: CustomerRow) -> CustomerRow:
         """The customer's row without the features of linked web sessions (identity-free mode)."""
@@ -514,7 +753,7 @@ class Recommender:
             # The stored values could not be read: a push would replace the history with this session alone.
             self._degrade(degraded, "login not pushed: the customer's stored web features could not be read")
             return {**block, "status": "failed"}
-        as_of = session.end_ts
+        as_of = session.end_ts - PUSHED_ROW_LEAD
         stored = customer.values
         labels_row = {
             "customer_id": customer_id,
@@ -555,6 +794,24 @@ class Recommender:
         log.warning("degraded answer: %s", reason)
 
 
+def clamp_event_times(events: Sequence[Mapping[str, Any]], latest: datetime) -> tuple[Sequence[Mapping[str, Any]], int]:
+    """The events with any time after `latest` (the service's clock plus the allowed skew) set to
+    it, and how many were: a session dated in the future would shadow every later one in the
+    online store, whose rows keep the latest event time."""
+    late = [index for index, event in enumerate(events) if event["event_ts"] > latest]
+    if not late:
+        return events, 0
+    clamped = [dict(event) for event in events]
+    for index in late:
+        clamped[index]["event_ts"] = latest
+    return clamped, len(late)
+
+
+def refused_push(customer_id: str, session_id: str, reason: str) -> dict[str, Any]:
+    """The answer's login_push block for a login that may not write: nothing written, and why."""
+    return {"status": "refused", "customer_id": customer_id, "session_id": session_id, "feature_views": [], "reason": reason}
+
+
 def _summary(session: LiveSession) -> dict[str, int]:
     return {"n_events": session.n_events, "n_events_encoded": session.n_encoded, "unknown_pages": session.unknown_pages}
 
@@ -566,20 +823,21 @@ def _reason(reason: Reason) -> dict[str, Any]:
 # ---- the ranker ------------------------------------------------------------------------------
 
 
-def load_tile_ranker(directory: Path) -> TileRanker:
-    """The tile ranker in `directory` (named tile_ranker/), one XGBoost thread; ArtifactError if it does not load."""
-    from clickintent.ranker.tile_model import TILE_RANKER_DIR, TileRanker
+def load_ranker(directory: Path, model_class: type[M]) -> M:
+    """The stored ranker of `model_class` in `directory` (named after the class's folder), one
+    XGBoost thread; ArtifactError naming the model if it does not load."""
+    from clickintent.serving.artifacts import RANKER_TITLES
 
-    if directory.name != TILE_RANKER_DIR:
-        raise ArtifactError(f"cannot start the service: the tile ranker folder must be named {TILE_RANKER_DIR}/, not {directory}")
+    folder = model_class.directory_name
+    title = RANKER_TITLES.get(folder, folder)
+    if directory.name != folder:
+        raise ArtifactError(f"cannot start the service: {title}'s folder must be named {folder}/, not {directory}")
     try:
-        return TileRanker.load(directory.parent, threads=1)
+        return model_class.load(directory.parent, threads=1)
     except ModelCardError as error:
-        raise ArtifactError(f"cannot start the service: the tile ranker in {directory} does not load: {error}") from error
+        raise ArtifactError(f"cannot start the service: {title} in {directory} does not load: {error}") from error
     except (OSError, ValueError, KeyError) as error:
-        raise ArtifactError(
-            f"cannot start the service: the tile ranker in {directory} does not load: {type(error).__name__}: {error}"
-        ) from error
+        raise ArtifactError(f"cannot start the service: {title} in {directory} does not load: {type(error).__name__}: {error}") from error
 
 
 def ranker_vector_lengths(ranker: TileRanker) -> dict[str, int]:

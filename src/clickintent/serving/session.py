@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from clickintent.encoder.model import N_RESERVED
+from clickintent.privacy.redaction import redact_event
 from clickintent.taxonomy.classifier import IntentClassifier, IntentPrediction
 
 
@@ -92,7 +93,10 @@ class SessionModels:
         *,
         embed: bool = True,
         label: bool = True,
+        redacted: bool = False,
     ) -> LiveSession:
+        """The session through the encoder and the classifier; `redacted`: the caller has already
+        passed the events through privacy.redaction.redact_event (the Recommender does, once)."""
         if not events:
             return LiveSession(
                 session_id=session_id or "",
@@ -106,6 +110,10 @@ class SessionModels:
                 event_customer_id=None,
                 end_ts=None,
             )
+        # Paths, referrers and queries as the marts hold them (stg_events redacts them), so that
+        # the page map, the classifier and the encoder see what they were trained on.
+        if not redacted:
+            events = [redact_event(event) for event in events]
         embedding = self.embedder.embed_events(events) if embed else None
         intent = self.classifier.predict_events(events) if label else None
         return LiveSession(

@@ -18,16 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from clickintent.privacy.redaction import redact_optional
+
 # RE2's \s: [\t\n\f\r ] (no \v, no Unicode spaces).
 _RE2_SPACE = r"[\t\n\f\r ]"
 
 # macros/is_unknown_page.sql
 _UNKNOWN_PATH = re.compile(r"(^|/)(404|error|not[-_]?found)(/|\.|\Z)", re.ASCII)
 _UNKNOWN_TITLE = re.compile(r"(^|[^0-9])404([^0-9]|\Z)|not found|^" + _RE2_SPACE + r"*(error|oops)\b", re.ASCII)
-
-# macros/redact_search_query.sql
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", re.ASCII)
-_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){5,}", re.ASCII)
 
 
 def sql_lower(text: str) -> str:
@@ -67,8 +65,26 @@ def is_unknown_page_over_titles(page_path: str | None, page_titles: Iterable[str
     return all(is_unknown_page(page_path, title) for title in titles)
 
 
+# macros/entry_source.sql
+_SEARCH_REFERRER = re.compile(r"(^|[/.])(google|bing|duckduckgo|yahoo|baidu|yandex|ecosia)\.", re.ASCII)
+_SOCIAL_REFERRER = re.compile(r"(^|[/.])(facebook|instagram|linkedin|twitter|x|t|reddit|youtube|tiktok|pinterest)\.(com|co)", re.ASCII)
+
+
+def entry_source(referrer: str | None, utm_source: str | None) -> str:
+    """macros/entry_source.sql: campaign, direct, search, social or referral, from the first event's utm_source and referrer."""
+    # DuckDB's trim() removes spaces only.
+    if utm_source is not None and utm_source.strip(" "):
+        return "campaign"
+    if referrer is None or not referrer.strip(" "):
+        return "direct"
+    lowered = sql_lower(referrer)
+    if _SEARCH_REFERRER.search(lowered):
+        return "search"
+    if _SOCIAL_REFERRER.search(lowered):
+        return "social"
+    return "referral"
+
+
 def redact_search_query(query: str | None) -> str | None:
-    """macros/redact_search_query.sql: e-mail addresses -> '<email>', runs of 6+ digits (spaces or dashes inside) -> '<number>'."""
-    if query is None:
-        return None
-    return _DIGIT_RUN.sub("<number>", _EMAIL.sub("<email>", str(query)))
+    """macros/redact_pii.sql on a search query: that macro is generated from clickintent.privacy.redaction."""
+    return redact_optional(query)

@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
 from clickintent.artifacts import atomic_file, write_card
+from clickintent.fit_window import CARD_FIELD, EVERY_SESSION
 from clickintent.taxonomy.classifier import MODEL_NAME, IntentClassifier
 from clickintent.taxonomy.features import batch_features, build_layout
 from clickintent.taxonomy.io import JSON_OPTIONS, write_json_atomically
@@ -164,9 +165,10 @@ def _agreement(teacher: np.ndarray, student: np.ndarray) -> dict[str, float]:
     }
 
 
-def save_classifier(result: DistillResult, directory: Path, *, teacher: str) -> None:
+def save_classifier(result: DistillResult, directory: Path, *, teacher: str, fit_sessions_before: dict | None = None) -> None:
     """weights.safetensors + features.json + model_card.json, each written atomically; the
-    card last, so a card always describes weights that are already in place."""
+    card last, so a card always describes weights that are already in place. `fit_sessions_before`
+    (FitWindow.card) records which sessions the taxonomy, teacher and classifier were fitted on."""
     classifier = result.classifier
     directory.mkdir(parents=True, exist_ok=True)
     with atomic_file(directory / "weights.safetensors") as temporary:
@@ -190,6 +192,7 @@ def save_classifier(result: DistillResult, directory: Path, *, teacher: str) -> 
         "teacher": teacher,
         "taxonomy_version": classifier.taxonomy_version,
         "data_window": result.metrics["data_window"],
+        CARD_FIELD: fit_sessions_before or EVERY_SESSION.card(),
         "features": {
             "count": classifier.layout.n_features,
             "blocks": [

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from clickintent.privacy.redaction import redaction_sql
 from clickintent.settings import Settings
 from clickintent.taxonomy.dbt_rules import is_unknown_page_over_titles
 
@@ -67,18 +68,21 @@ def load_pages(settings: Settings) -> pd.DataFrame:
         raise TaxonomyInputError(f"no raw events at {path}: run `clickintent generate` or `clickintent load` first")
     with duckdb.connect() as connection:
         connection.execute(f"set threads = {int(settings.threads)}")
+        # Paths redacted as stg_events redacts them: the page map is joined to the marts' paths,
+        # and a path with an e-mail in it must not reach the taxonomy.
         frame = connection.execute(
-            """
+            f"""
+            with events as (select page_path, page_title, platform from read_parquet(?) where page_path is not null),
+            paths as materialized (select page_path, {redaction_sql("page_path")} as redacted from (select distinct page_path from events))
             select
-                page_path,
+                paths.redacted as page_path,
                 mode(page_title) filter (where page_title is not null) as page_title,
                 list(distinct page_title) as page_titles,
                 case when bool_or(platform = 'web') then 'web' else 'app' end as platform,
                 count(*) as n_events
-            from read_parquet(?)
-            where page_path is not null
-            group by page_path
-            order by page_path
+            from events join paths using (page_path)
+            group by paths.redacted
+            order by paths.redacted
             """,
             [str(path)],
         ).df()

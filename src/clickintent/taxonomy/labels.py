@@ -67,7 +67,11 @@ class NodeEvidence:
     mass: np.ndarray  # float32 (n_sessions, n_nodes)
 
 
-def node_evidence(taxonomy: Taxonomy, page_map: pd.DataFrame, query_map: pd.DataFrame, batch: SessionBatch) -> NodeEvidence:
+def node_evidence(
+    taxonomy: Taxonomy, page_map: pd.DataFrame, query_map: pd.DataFrame, batch: SessionBatch, reference: SessionBatch | None = None
+) -> NodeEvidence:
+    """Evidence of `batch`'s sessions; the page weights (idf, the search weight) are statistics of
+    `reference` (default: `batch`), the sessions the teacher is fitted on."""
     mapped = set(page_map["node_id"]) | set(query_map["node_id"])
     node_ids = [node_id for node_id in taxonomy.node_ids if node_id in mapped]
     column = {node_id: index for index, node_id in enumerate(node_ids)}
@@ -78,25 +82,35 @@ def node_evidence(taxonomy: Taxonomy, page_map: pd.DataFrame, query_map: pd.Data
     codes, uniques = pd.factorize(pd.Series(batch.page_path, dtype=object))
     page_node = dict(zip(page_map["page_path"], page_map["node_id"]))
     node_of_code = np.array([column.get(page_node.get(path, ""), -1) for path in uniques], dtype=np.int64)
+    reference = batch if reference is None else reference
+    reference_codes = codes if reference is batch else uniques.get_indexer(pd.Series(reference.page_path, dtype=object))
     # Sessions containing each page: its document frequency.
-    pairs = np.unique(batch.event_session * len(uniques) + codes)
+    pairs = np.unique(reference.event_session * len(uniques) + reference_codes)
     document_frequency = np.bincount(pairs % len(uniques), minlength=len(uniques))
-    idf = np.log((1.0 + len(batch)) / (1.0 + document_frequency))
+    idf = np.log((1.0 + len(reference)) / (1.0 + document_frequency))
 
-    is_search = batch.event_type == "search"
-    event_node = node_of_code[codes]
-    page_events = (~is_search) & (event_node >= 0)
-    dwell = np.sqrt(np.clip(batch.dwell_ms / 1000.0, 1.0, MAX_DWELL_SECONDS))
-    weights = idf[codes] * dwell
-    np.add.at(mass, (batch.event_session[page_events], event_node[page_events]), weights[page_events])
+    weights, page_events = _page_view_weights(batch, codes, node_of_code, idf)
+    np.add.at(mass, (batch.event_session[page_events], node_of_code[codes][page_events]), weights[page_events])
 
     query_node = dict(zip(query_map["query"], query_map["node_id"]))
     has_query = pd.notna(batch.search_query)
     query_nodes = np.array([column.get(query_node.get(query, ""), -1) for query in batch.search_query[has_query]], dtype=np.int64)
-    search_weight = float(np.percentile(weights[page_events], SEARCH_WEIGHT_PERCENTILE)) if page_events.any() else 1.0
+    reference_weights, reference_page_events = (
+        (weights, page_events) if reference is batch else _page_view_weights(reference, reference_codes, node_of_code, idf)
+    )
+    search_weight = (
+        float(np.percentile(reference_weights[reference_page_events], SEARCH_WEIGHT_PERCENTILE)) if reference_page_events.any() else 1.0
+    )
     known = query_nodes >= 0
     np.add.at(mass, (batch.event_session[has_query][known], query_nodes[known]), search_weight)
     return NodeEvidence(node_ids, mass.astype(np.float32))
+
+
+def _page_view_weights(batch: SessionBatch, codes: np.ndarray, node_of_code: np.ndarray, idf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's weight idf(page) x sqrt(dwell seconds), and which events are mapped page views."""
+    page_events = (batch.event_type != "search") & (node_of_code[codes] >= 0)
+    dwell = np.sqrt(np.clip(batch.dwell_ms / 1000.0, 1.0, MAX_DWELL_SECONDS))
+    return idf[codes] * dwell, page_events
 
 
 def top_down_primary(taxonomy: Taxonomy, evidence: NodeEvidence) -> np.ndarray:
@@ -114,9 +128,12 @@ def top_down_primary(taxonomy: Taxonomy, evidence: NodeEvidence) -> np.ndarray:
     return primary
 
 
-def offline_teacher_labels(taxonomy: Taxonomy, page_map: pd.DataFrame, query_map: pd.DataFrame, batch: SessionBatch) -> pd.DataFrame:
-    """Offline teacher labels for every session of `batch` that has any evidence."""
-    evidence = node_evidence(taxonomy, page_map, query_map, batch)
+def offline_teacher_labels(
+    taxonomy: Taxonomy, page_map: pd.DataFrame, query_map: pd.DataFrame, batch: SessionBatch, reference: SessionBatch | None = None
+) -> pd.DataFrame:
+    """Offline teacher labels for every session of `batch` that has any evidence, with the page
+    weights of `reference` (default: `batch`; see node_evidence)."""
+    evidence = node_evidence(taxonomy, page_map, query_map, batch, reference)
     primary = top_down_primary(taxonomy, evidence)
     totals = evidence.mass.sum(axis=1, keepdims=True)
     shares = evidence.mass / np.where(totals > 0, totals, 1.0)

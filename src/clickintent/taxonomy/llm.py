@@ -42,8 +42,8 @@ import jsonschema
 import openai
 
 from clickintent.artifacts import atomic_write_json
+from clickintent.privacy.redaction import redact_with_report
 from clickintent.settings import Settings
-from clickintent.taxonomy.redaction import redact_with_report
 from clickintent.taxonomy.schemas import Validator
 from clickintent.taxonomy.session_text import UNTRUSTED_DATA_NOTICE
 

@@ -8,6 +8,10 @@ taxonomy_version) brings them up to date itself: an edited taxonomy.yaml is vali
 re-labelled (offline teacher; LLM labels are kept where their node ids still exist) and re-distilled.
 
 Backend: "auto" is the LLM when an endpoint is configured (OPENAI_BASE_URL), else offline.
+
+The stage's outputs belong together (taxonomy.yaml, the page and query maps, the labels and the
+Feast intent tables made of them), so a run records them as one commit: `taxonomy/_commit.json`
+(clickintent.taxonomy.commit).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
+from clickintent.fit_window import FitWindow, fit_window
 from clickintent.settings import Settings
+from clickintent.taxonomy.commit import committing_taxonomy
 from clickintent.taxonomy.distill import DistillConfig, label_all_sessions, save_classifier, train_classifier
 from clickintent.taxonomy.embeddings import TextEmbedder
 from clickintent.taxonomy.inputs import load_pages
@@ -96,8 +102,32 @@ class StageContext:
         return SessionBatch.load(self.settings)
 
     @cached_property
+    def fit_window(self) -> FitWindow:
+        return fit_window(self.settings)
+
+    @cached_property
+    def fit_batch(self) -> SessionBatch:
+        """The sessions the taxonomy, the teacher and the classifier are fitted on (the setting
+        fit_sessions_before); `batch`, every session, is what they label."""
+        if self.fit_window.before is None:
+            return self.batch
+        rows = self.fit_window.rows(self.batch.sessions["session_end_ts"], "the taxonomy stage")
+        self.progress(f"fitting on the {len(rows):,} of {len(self.batch):,} sessions that end before {self.fit_window.before}")
+        return self.batch.subset(rows)
+
+    @cached_property
     def pages(self) -> pd.DataFrame:
         return load_pages(self.settings)
+
+    @cached_property
+    def fit_pages(self) -> pd.DataFrame:
+        """The pages seen in `fit_batch`, with their views there: what generation may know of.
+        Pages first seen later are placed by the map step, as a new page would be."""
+        if self.fit_batch is self.batch:
+            return self.pages
+        views = pd.Series(self.fit_batch.page_path, dtype=object).value_counts()
+        seen = self.pages[self.pages["page_path"].isin(views.index)]
+        return seen.assign(n_events=seen["page_path"].map(views).astype("int64")).reset_index(drop=True)
 
     @cached_property
     def titles(self) -> dict[str, str | None]:
@@ -157,14 +187,16 @@ def generate_taxonomy(settings: Settings, options: TaxonomyOptions | None = None
     if context.backend == "offline":
         context.progress("embedding pages and clustering them")
         config = replace(options.offline, seed=settings.seed)
-        space = build_page_space(context.pages, context.batch, context.embedder, config)
+        space = build_page_space(context.fit_pages, context.fit_batch, context.embedder, config)
         generated = generate_offline(space, config)
         taxonomy, page_nodes = generated.taxonomy, generated.page_nodes
         details["top_silhouette"] = generated.top_silhouette
     else:
         context.progress("TnT-LLM: summarising sampled sessions, generating, updating, reviewing")
-        rows = seeded_sample(context.batch, options.tnt.sample_size, settings.seed, platforms=("web",))
-        result = generate_with_llm(context.llm, context.batch, rows.tolist(), context.titles, context.pages, context.embedder, options.tnt)
+        rows = seeded_sample(context.fit_batch, options.tnt.sample_size, settings.seed, platforms=("web",))
+        result = generate_with_llm(
+            context.llm, context.fit_batch, rows.tolist(), context.titles, context.fit_pages, context.embedder, options.tnt
+        )
         taxonomy, page_nodes = result.taxonomy, result.page_assignments
         write_json_atomically(paths.generation_log, result.log)
         context.save_llm_usage()
@@ -227,10 +259,10 @@ def _keep_pins(taxonomy: Taxonomy, previous: Taxonomy) -> Taxonomy:
 
 
 def _offline_examples(context: StageContext, taxonomy: Taxonomy, page_nodes: pd.DataFrame) -> dict[str, list[str]]:
-    """For each node, the web sessions (3+ events) with the largest share of evidence on it."""
-    mapped = build_page_map(taxonomy, context.pages, context.batch, context.embedder, page_nodes)
-    evidence = node_evidence(taxonomy, mapped.page_map, mapped.query_map, context.batch)
-    sessions = context.batch.sessions
+    """For each node, the web sessions (3+ events) it is fitted on with the largest share of evidence on it."""
+    mapped = build_page_map(taxonomy, context.fit_pages, context.fit_batch, context.embedder, page_nodes)
+    evidence = node_evidence(taxonomy, mapped.page_map, mapped.query_map, context.fit_batch)
+    sessions = context.fit_batch.sessions
     eligible = (sessions["platform"].to_numpy() == "web") & (sessions["n_events"].to_numpy() >= 3)
     totals = evidence.mass.sum(axis=1)
     eligible &= totals > 0
@@ -260,7 +292,8 @@ def map_pages(settings: Settings, options: TaxonomyOptions | None = None, *, con
     paths = context.paths
     taxonomy = Taxonomy.load(paths.taxonomy)
     context.progress("mapping pages and queries to taxonomy nodes")
-    result = build_page_map(taxonomy, context.pages, context.batch, context.embedder, _read_parquet(paths.page_assignments))
+    # Every page is mapped; co-visits and the known queries come from the sessions fitted on.
+    result = build_page_map(taxonomy, context.pages, context.fit_batch, context.embedder, _read_parquet(paths.page_assignments))
     write_parquet_atomically(paths.query_map, result.query_table())
     write_json_atomically(paths.taxonomy_dir / "page_map_summary.json", {"taxonomy_version": taxonomy.taxonomy_version, **result.summary})
     # The page map last: dbt reads it, and it marks the mapping of this version complete.
@@ -305,11 +338,12 @@ def label_sessions(settings: Settings, options: TaxonomyOptions | None = None, *
     failures: list[dict] = []
     if context.backend == "offline":
         context.progress("offline teacher: labelling every session from its pages and searches")
-        labels = offline_teacher_labels(taxonomy, page_map, query_map, context.batch)
+        # Its page weights (idf, the search weight) are statistics of the sessions fitted on.
+        labels = offline_teacher_labels(taxonomy, page_map, query_map, context.batch, reference=context.fit_batch)
     else:
-        rows = seeded_sample(context.batch, options.label_sample_size, settings.seed + 1, platforms=options.label_platforms)
+        rows = seeded_sample(context.fit_batch, options.label_sample_size, settings.seed + 1, platforms=options.label_platforms)
         context.progress(f"LLM teacher: labelling {len(rows)} sampled sessions")
-        run = llm_teacher_labels(context.llm, taxonomy, context.batch, rows, context.titles, workers=options.llm_workers)
+        run = llm_teacher_labels(context.llm, taxonomy, context.fit_batch, rows, context.titles, workers=options.llm_workers)
         labels, failures = run.labels, run.failures
         context.save_llm_usage()
         write_json_atomically(paths.taxonomy_dir / "label_failures.json", failures)
@@ -356,10 +390,10 @@ def distill_classifier(
     labels = _current_labels(context, taxonomy)
     config = replace(options.distill, seed=settings.seed)
     context.progress(f"distilling {len(labels)} teacher labels into the classifier")
-    result = train_classifier(taxonomy, page_map, query_map, context.batch, labels, config)
+    result = train_classifier(taxonomy, page_map, query_map, context.fit_batch, labels, config)
     teacher = str(labels["teacher"].iloc[0]) if len(labels) else "none"
     result.metrics["split"] = {"heldout_share": config.heldout_share, "seed": config.seed}
-    save_classifier(result, paths.classifier_dir, teacher=teacher)
+    save_classifier(result, paths.classifier_dir, teacher=teacher, fit_sessions_before=context.fit_window.card())
     context.progress("labelling every session with the distilled classifier")
     table = label_all_sessions(result.classifier, context.batch)
     write_parquet_atomically(paths.session_intents, table)
@@ -395,6 +429,11 @@ def run_taxonomy_stage(
     settings: Settings, options: TaxonomyOptions | None = None, *, progress: Progress | None = None, evaluate: bool = True
 ) -> StageRun:
     """generate -> map -> label -> distill (+ batch labels) -> report (when ground truth exists)."""
+    with committing_taxonomy(settings, "run"):
+        return _run_taxonomy_stage(settings, options, progress=progress, evaluate=evaluate)
+
+
+def _run_taxonomy_stage(settings: Settings, options: TaxonomyOptions | None, *, progress: Progress | None, evaluate: bool) -> StageRun:
     context = StageContext(settings, options, progress)
     seconds: dict[str, float] = {}
 

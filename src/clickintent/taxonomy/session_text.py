@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from clickintent.events.contract import EVENT_TYPES
-from clickintent.taxonomy.redaction import redact
+from clickintent.privacy.redaction import redact
 
 SESSION_OPEN = "<session>"
 SESSION_CLOSE = "</session>"

@@ -1,7 +1,7 @@
 """Lookup keys shared by the batch stage and the online classifier (standard library only, so
 the serving path imports nothing heavy).
 
-- `normalize_query`: dbt's masking (`dbt_rules.redact_search_query`), then lower case and single
+- `normalize_query`: dbt's redaction (`dbt_rules.redact_search_query`), then lower case and single
   spaces. Idempotent, so a live raw query and the mart's masked copy of it meet on one key.
 - `query_tokens`: the words of a normalised query, for hashed token features.
 """

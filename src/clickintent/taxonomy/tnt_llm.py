@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from clickintent.privacy.redaction import redact
 from clickintent.taxonomy.embeddings import TextEmbedder
 from clickintent.taxonomy.llm import LLMError, StructuredLLM
 from clickintent.taxonomy.model import Taxonomy
-from clickintent.taxonomy.redaction import redact
 from clickintent.taxonomy.schemas import TAXONOMY_SCHEMA, TAXONOMY_SCHEMA_NAME, validate_taxonomy
 from clickintent.taxonomy.session_text import render_session_text
 from clickintent.taxonomy.sessions import SessionBatch

@@ -1,10 +1,8 @@
-"""PII redaction: what must go (with its placeholder), what must stay, and the report."""
+"""Texts for the redaction tests: what must go, what must stay, and strings that probe where
+Python's `re` and DuckDB's RE2 could differ. tests/privacy/test_redaction.py checks the first
+two against the rules; tests/privacy/test_macro.py runs all of them through both engines."""
 
 from __future__ import annotations
-
-import pytest
-
-from clickintent.taxonomy.redaction import PLACEHOLDERS, redact, redact_with_report
 
 # (text, the personal part that must disappear, the kind reported)
 MUST_REDACT = [
@@ -12,11 +10,13 @@ MUST_REDACT = [
     ("contact jane.doe@example.com today", "jane.doe@example.com", "EMAIL"),
     ("JOHN_SMITH+bank@mail.example.co.uk", "JOHN_SMITH+bank@mail.example.co.uk", "EMAIL"),
     ("search?q=jane%40example.com", "jane%40example.com", "EMAIL"),
+    ("john.doe%40yahoo.com", "john.doe%40yahoo.com", "EMAIL"),
     ("/profile/jane.doe@example.com/edit", "jane.doe@example.com", "EMAIL"),
     # phone
     ("call (415) 555-0123 now", "555-0123", "PHONE"),
     ("415-555-0123", "415-555-0123", "PHONE"),
     ("415.555.0123", "415.555.0123", "PHONE"),
+    ("call 212.555.0123 after 5", "212.555.0123", "PHONE"),
     ("reach me on 415 555 0123", "415 555 0123", "PHONE"),
     ("1-800-555-0199", "800-555-0199", "PHONE"),
     ("+1 415 555 0123", "415 555 0123", "PHONE"),
@@ -31,8 +31,10 @@ MUST_REDACT = [
     ("amex 3782 822463 10005", "3782 822463 10005", "CARD"),
     ("5555555555554444", "5555555555554444", "CARD"),
     ("6011 0009 9013 9424", "6011 0009 9013 9424", "CARD"),
-    # a mistyped card (fails Luhn) is still removed
-    ("card 4111 1111 1111 1112", "4111 1111 1111 1112", "ACCOUNT"),
+    # a mistyped card (fails Luhn) is still a card number
+    ("card 4111 1111 1111 1112", "4111 1111 1111 1112", "CARD"),
+    ("card 4111.1111.1111.1111", "4111.1111.1111.1111", "CARD"),
+    ("card １２３４ ５６７８ ９０１２ ３４５６", "１２３４ ５６７８", "CARD"),
     # accounts and routing numbers
     ("my account number is 123456789012", "123456789012", "ACCOUNT"),
     ("account 12345678", "12345678", "ACCOUNT"),
@@ -40,6 +42,8 @@ MUST_REDACT = [
     ("a/c 998877", "998877", "ACCOUNT"),
     ("routing 021000021", "021000021", "ACCOUNT"),
     ("wire to 000123456789", "000123456789", "ACCOUNT"),
+    ("account ٠١٢٣٤٥٦٧٨", "٠١٢٣٤٥٦٧٨", "ACCOUNT"),
+    ("/app/accounts/12345678/activity", "12345678", "ACCOUNT"),
     # SSN
     ("ssn 123-45-6789", "123-45-6789", "SSN"),
     ("123 45 6789", "123 45 6789", "SSN"),
@@ -78,14 +82,6 @@ MUST_REDACT = [
 ]
 
 
-@pytest.mark.parametrize(("text", "personal", "kind"), MUST_REDACT)
-def test_personal_data_is_replaced_by_its_typed_placeholder(text: str, personal: str, kind: str) -> None:
-    result = redact_with_report(text)
-    assert personal not in result.text, result.text
-    assert f"[{kind}]" in result.text
-    assert kind in result.kinds
-
-
 # Finance text that must come through untouched (the decisions are in the module doc).
 MUST_KEEP = [
     "30-year fixed",
@@ -122,40 +118,52 @@ MUST_KEEP = [
 ]
 
 
-@pytest.mark.parametrize("text", MUST_KEEP)
-def test_finance_text_is_kept(text: str) -> None:
-    result = redact_with_report(text)
-    assert result.text == text
-    assert not result.changed
-
-
-def test_the_report_counts_each_kind() -> None:
-    text = (
-        "my name is John Smith, email john@example.com or jsmith@example.org, "
-        "card 4111 1111 1111 1111, phone (415) 555-0123, account 12345678"
-    )
-    result = redact_with_report(text)
-    assert result.counts == {"NAME": 1, "EMAIL": 2, "CARD": 1, "PHONE": 1, "ACCOUNT": 1}
-    assert result.text == ("my name is [NAME], email [EMAIL] or [EMAIL], card [CARD], phone [PHONE], account [ACCOUNT]")
-
-
-def test_the_name_stops_at_the_first_ordinary_word() -> None:
-    assert redact("my name is john and i want a mortgage") == "my name is [NAME] and i want a mortgage"
-
-
-def test_redaction_is_idempotent_and_leaves_only_known_placeholders() -> None:
-    texts = [text for text, _, _ in MUST_REDACT] + MUST_KEEP
-    for text in texts:
-        once = redact(text)
-        assert redact(once) == once
-        for token in once.split("["):
-            if "]" in token:
-                assert f"[{token.split(']')[0]}]" in PLACEHOLDERS
-
-
-def test_none_of_the_personal_digits_survive_in_a_long_mixed_text() -> None:
-    personal = ["4111111111111111", "415-555-0123", "123-45-6789", "021000021", "jane@example.com"]
-    text = " | ".join(f"Rates for 30-year fixed, item {index}: {value}" for index, value in enumerate(personal * 20))
-    redacted = redact(text)
-    assert not any(value in redacted for value in personal)
-    assert redacted.count("30-year fixed") == len(personal) * 20
+# Where the two regular-expression engines differ by default (Unicode classes and case folding,
+# \s and \v, $ before a final newline, look-behind emulated by a captured lead) and what a
+# tester sent through `clickintent load`.
+ENGINE_EDGES = [
+    None,
+    "212.555.0123",
+    "john.doe%40yahoo.com",
+    "JOHN.DOE%40YAHOO.COM and jane@example.org",
+    "my name is John Smith",
+    "my name is not on file",
+    "MY NAME IS JOHN",
+    "4111.1111.1111.1111",
+    "4111111111111111 5555555555554444",
+    "4111111111111111\n",
+    "12345678901234567890123",
+    "x\n",
+    "/profile/john-smith\n",
+    "/profile/john-smith\v",
+    "/users/jane.doe@example.com/edit",
+    "/app/accounts/12345678/activity",
+    "/app/accounts/83412/activity",
+    "/statements/2024-06-01/download?acct=12345678",
+    "https://mail.example.com/?email=jane@example.com&ref=x",
+    "?email=a@b.co&phone=+1 415 555 0123",
+    "/transfer?IBAN=GB29NWBK60161331926819&step=2",
+    "a.12345678",
+    ".12345678",
+    "1.12345678",
+    "3.141592653589793",
+    "\ue000x my name is \ue000Tom",
+    "my name is José Núñez",
+    "hi Tom\n",
+    "hi\tTom",
+    "hi\vTom",
+    "\u212aelvin ssn 123-45-6789",
+    "\u017fsn 123-45-6789",
+    "\u0130stanbul 12345678",
+    "This Is How Rates Work",
+    "Welcome Back To Online Banking",
+    "\tcall +44 20 7946 0958\v",
+    "card \uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11",
+    "account \u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667",
+    "name='O\u2019Brien' name=\"x\"",
+    "it''s 50% off; 100%40 not an email",
+    "\\1 \\2 [NAME] [EMAIL]",
+    "\U0001f642 my name is \U0001f642",
+    "",
+    " " * 3 + "\n" * 2,
+]

@@ -1,0 +1,54 @@
+"""A live web session's fct_web_sessions row, computed in Python from its raw events, equals the
+row dbt built for the same session: the anonymous ranker trains on dbt's rows and is served on
+the live ones, so any difference is training/serving skew."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from clickintent.serving.live_features import PageTaxonomy, session_row
+from clickintent.settings import Settings
+from support.serving_world import session_events
+
+SESSIONS_COMPARED = 150
+NUMERIC = (
+    "n_events",
+    "n_page_views",
+    "n_clicks",
+    "n_searches",
+    "n_calculator_events",
+    "n_form_starts",
+    "n_form_submits",
+    "n_product_events",
+    "total_dwell_s",
+    "mean_dwell_s",
+    "median_dwell_s",
+    "max_dwell_s",
+    "depth",
+    "duration_s",
+    "top_taxonomy_node_share",
+)
+CATEGORICAL = ("device_type", "entry_page_path", "entry_source", "top_taxonomy_node_id")
+
+
+def test_live_session_rows_equal_dbts(pipeline_world: Settings) -> None:
+    taxonomy = PageTaxonomy.load(pipeline_world.taxonomy_dir, pipeline_world.marts_dir)
+    with duckdb.connect() as connection:
+        frame = connection.execute(
+            f"select * from read_parquet(?) using sample reservoir({SESSIONS_COMPARED} rows) repeatable (7) order by web_session_id",
+            [str(pipeline_world.marts_dir / "fct_web_sessions.parquet")],
+        ).df()
+    assert len(frame) == SESSIONS_COMPARED
+    assert frame["entry_source"].nunique() >= 3 and (frame["n_events"] > 1).any()
+    for batch in frame.to_dict(orient="records"):
+        live = session_row(session_events(pipeline_world, batch["web_session_id"]), taxonomy)
+        for name in NUMERIC:
+            expected = batch[name]
+            if expected is None or expected != expected:
+                assert live[name] is None, (batch["web_session_id"], name)
+            else:
+                assert live[name] == pytest.approx(float(expected), rel=1e-6, abs=1e-6), (batch["web_session_id"], name)
+        for name in CATEGORICAL:
+            assert live[name] == batch[name], (batch["web_session_id"], name)
+        assert live["taxonomy_node_shares"] == pytest.approx(list(batch["taxonomy_node_shares"]), abs=1e-6)
