@@ -356,7 +356,15 @@ class RecommendResponse(BaseModel):
         ),
         examples=["anonymous"],
     )
-    models_used: list[str] = Field(description="The models this answer came from.", examples=[["tile_ranker"]])
+    models_used: list[str] = Field(description="The models this answer came from.", examples=[["anonymous_ranker"]])
+    features_used: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Where the answer's inputs came from: the online feature views that held a value for it (e.g. customer_profile, "
+            "customer_app_embedding, visitor_journey) and live_session when the request's events were read."
+        ),
+        examples=[["live_session", "visitor_journey", "visitor_journey_embedding"]],
+    )
     customer_id: str | None = Field(default=None, examples=[None])
     customer_known: bool = Field(
         description="The online store holds the customer's batch features (profile); a customer seen only through a login push is not known yet.",

@@ -87,6 +87,9 @@ def test_identity_free_app_request_reads_the_customer_without_linked_web_feature
     answer = recommender.recommend(events=_events(app_event), k=2)
     assert online.reads == [CUSTOMER] and online.pushes == []
     assert answer["customer_id"] == CUSTOMER and answer["customer_known"] and answer["login_push"] is None
+    # the answer says what it read: the profile and the live app session, no linked-web view
+    assert {"customer_profile", "live_session"} <= set(answer["features_used"])
+    assert not set(answer["features_used"]) & {"customer_web_intent", "customer_web_intent_labels", "customer_web_embedding"}
     assert seen and all(row["segment"] == "mass" for row in seen)
     # the live app session fills the session slots; nothing stored from linked web sessions is used
     assert all(row["n_linked_web_sessions"] == 1 and row.get("n_events_30d") is None for row in seen)

@@ -229,6 +229,8 @@ def test_a_returning_visitor_is_answered_with_the_stored_journey(world: Settings
     returning = _ok(client.post("/recommend", json={"events": _new_visit(events, anonymous_id), "k": 5}))
     first_visit = _ok(client.post("/recommend", json={"events": _new_visit(events, f"a_new_{uuid.uuid4().hex[:10]}"), "k": 5}))
     assert returning["mode"] == "returning_visitor" and first_visit["mode"] == "anonymous"
+    assert returning["features_used"] == ["live_session", "visitor_journey", "visitor_journey_embedding"]
+    assert first_visit["features_used"] == ["live_session"]
     assert returning["models_used"] == first_visit["models_used"] == ["anonymous_ranker"]
     assert [(p["product_id"], round(p["score"], 9)) for p in returning["products"]] != [
         (p["product_id"], round(p["score"], 9)) for p in first_visit["products"]
@@ -238,7 +240,7 @@ def test_a_returning_visitor_is_answered_with_the_stored_journey(world: Settings
 def test_cold_start_is_the_visitors_calibrated_prior(world: Settings, client: httpx.Client) -> None:
     card = json.loads((world.models_dir / "anonymous_ranker" / "model_card.json").read_text())
     answer = _ok(client.post("/recommend", json={"k": 50}))
-    assert answer["mode"] == "cold_start" and answer["models_used"] == ["anonymous_ranker"]
+    assert answer["mode"] == "cold_start" and answer["models_used"] == ["anonymous_ranker"] and answer["features_used"] == []
     for product in answer["products"]:
         family = product["family"]
         share = card["product_shares"][family].get(product["product_id"], card["unseen_product_share"][family])
@@ -251,6 +253,7 @@ def test_known_customer_gets_a_personalized_ranking_with_reasons(client: httpx.C
     answer = _ok(client.post("/recommend", json={"customer_id": known_customer, "k": 5}))
     assert answer["mode"] == "customer" and answer["customer_known"] and answer["intent"] is None
     assert answer["models_used"] == ["tile_ranker", "conversion"] and "conversion" in answer["model_versions"]
+    assert "customer_profile" in answer["features_used"] and "live_session" not in answer["features_used"]
     for product in answer["products"]:
         assert 0 < product["conversion_probability"] < 1 and 0 < product["click_probability"] < 1
         assert product["score"] == pytest.approx(product["click_probability"] * product["conversion_probability"])

@@ -69,6 +69,7 @@ from clickintent.serving.login import disabled_push, login_rows, recency_update
 from clickintent.serving.online import (
     EMBEDDING_PUSH_SOURCE,
     INTENT_LABELS_PUSH_SOURCE,
+    VISITOR_VIEWS,
     CustomerRow,
     OnlineFeatures,
     OnlineStoreUnavailable,
@@ -109,6 +110,10 @@ PUSHED_ROW_LEAD = timedelta(seconds=1)
 # Feast's SQLite store keeps whole seconds: a pushed row reads back up to the lead plus one second early.
 STORED_TIME_SLACK = PUSHED_ROW_LEAD + timedelta(seconds=1)
 REASONS_PER_PRODUCT = 3
+# The answer's features_used: what the request's own events gave, and the views of a stored
+# session (online.SESSION_FEATURES) by a feature each holds.
+LIVE_SESSION = "live_session"
+STORED_SESSION_VIEWS = {"session_intent": ("distilled_intent_top_node_probs",), "session_embedding": ("embedding",)}
 
 
 class UnknownProducts(ValueError):
@@ -180,6 +185,11 @@ class Recommender:
         self._linked_web_features = frozenset(
             ref.split(":", 1)[1] for ref in getattr(online, "customer_refs", ()) if ref.split(":", 1)[0] in LINKED_WEB_VIEWS
         )
+        # Feature name -> the online view it is read from (the answer's features_used).
+        self._view_of_feature: dict[str, str] = {}
+        for ref in getattr(online, "customer_refs", ()):
+            view, feature = ref.split(":", 1)
+            self._view_of_feature.setdefault(feature, view)
         self.page_taxonomy = PageTaxonomy.load(
             settings.taxonomy_dir, settings.marts_dir, ranker_element_labels(ranker).get("taxonomy_node_shares_30d")
         )
@@ -451,6 +461,7 @@ class Recommender:
             "products": products,
             "mode": mode,
             "models_used": ["tile_ranker"] if tile_ranker_alone else list(MODE_MODELS[mode]),
+            "features_used": self._features_used(mode, customer, events, stored_session, visitor),
             "customer_id": customer_id,
             "customer_known": bool(customer is not None and customer.known),
             "session_id": (session.session_id or None) if events else session_id,
@@ -490,6 +501,34 @@ class Recommender:
         order = np.argsort(-scores, kind="stable")[: min(k, len(rows))]
         reasons = self.ranker.explain_matrix([rows[index] for index in order], matrix[order], REASONS_PER_PRODUCT)
         return clicks, scores, order, reasons
+
+    def _features_used(
+        self,
+        mode: str,
+        customer: CustomerRow | None,
+        events: Sequence[Mapping[str, Any]],
+        stored_session: Mapping[str, Any] | None,
+        visitor: VisitorRow | None,
+    ) -> list[str]:
+        """Where this answer's inputs came from: the online views that held a value for it, and
+        `live_session` when the request's events were read (the models and the response say which mode)."""
+        used: set[str] = set()
+        if mode in ("customer", "login") and customer is not None:
+            used |= {
+                self._view_of_feature[name]
+                for name, value in customer.values.items()
+                if value is not None and name in self._view_of_feature
+            }
+        elif mode in ("anonymous", "returning_visitor"):
+            if not events and stored_session:
+                used |= {
+                    view for view, names in STORED_SESSION_VIEWS.items() if any(stored_session.get(name) is not None for name in names)
+                }
+            if visitor is not None and visitor.known and self._reads_journey:
+                used |= set(VISITOR_VIEWS)
+        if events:
+            used.add(LIVE_SESSION)
+        return sorted(used)
 
     def _visitor(self, events: Sequence[Mapping[str, Any]], session: LiveSession, degraded: list[str]) -> VisitorRow | None:
         """The live web visitor's stored journey (visitor_journey, visitor_journey_embedding), when
