@@ -45,6 +45,7 @@ materialized by an earlier build with links could still hold them.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -144,6 +145,40 @@ class _PushMemory:
                 self._pushed.popitem(last=False)
 
 
+class _MaterializeWatch:
+    """Whether the online store is mid-materialize under the running service (start-up refuses a
+    partly loaded one; a run can start later): the state file's stamp checked per request (one
+    stat), the file read again only when it changed."""
+
+    def __init__(self, settings: Settings):
+        from clickintent.features.store import materialize_state_path
+
+        self.settings = settings
+        self.path = materialize_state_path(settings)
+        self._stamp = self._stat()
+        self.reason: str | None = None
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            status = os.stat(self.path)
+        except OSError:
+            return None
+        return status.st_mtime_ns, status.st_size
+
+    def check(self) -> str | None:
+        """Why answers are degraded now (None: the store is complete)."""
+        stamp = self._stat()
+        if stamp != self._stamp:
+            from clickintent.features.store import unfinished_materialize
+
+            self._stamp = stamp
+            reason = unfinished_materialize(self.settings)
+            if reason != self.reason:
+                log.warning("online store: %s", reason or "materialize finished, answers complete again")
+            self.reason = reason
+        return self.reason
+
+
 class Recommender:
     """Models, the online store and the catalogue of one worker."""
 
@@ -179,6 +214,7 @@ class Recommender:
         self.push_on_login = push_on_login
         self._pushed = _PushMemory()
         self.login_assertions = LoginAssertions.from_settings(settings)
+        self._materialize = _MaterializeWatch(settings)
         self.clock_skew = timedelta(seconds=settings.clock_skew_seconds)
         # "off": no web session is linked to a customer (module docstring, "Identity-free mode")
         self.identity_free = settings.identity_linking == "off"
@@ -380,6 +416,9 @@ class Recommender:
                 + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
             )
         degraded: list[str] = []
+        unfinished = self._materialize.check()
+        if unfinished:
+            degraded.append(unfinished)  # logged once when it changes (_MaterializeWatch)
         session = self.session_models.read(events, session_id, redacted=True)
         customer_id = customer_id or session.login_customer_id or session.event_customer_id
         intent_block = intent_labels(session.intent, self.classifier.names) if session.intent is not None else None
