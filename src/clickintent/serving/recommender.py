@@ -441,14 +441,23 @@ class Recommender:
                 customer = self._without_linked_web_features(customer)
         values: dict[str, Any] = dict(customer.values) if customer is not None else {}
 
+        # The live web session's fct_web_sessions counts, counted once where a join needs them: the
+        # customer-level merge and the anonymous ranker's inputs both start from them.
+        live_aggregates: dict[str, Any] | None = None
         if events and (customer_id is None or session.event_customer_id == customer_id):
+            if session.platform == "web":
+                live_aggregates = session_aggregates(events, self.page_taxonomy)
             # The live session is the visitor's own (anonymous) or the customer's signed-in one:
             # it joins the customer-level web features for this answer (tile_model's contract).
             logs_in = bool(customer_id) and session.login_customer_id == customer_id
             # A session already in the stored vectors (pushed before, or linked by the batch
             # pipeline) is not added to them twice: only its aggregates are added (they have no push).
             included = logs_in and self._session_included(customer_id, customer, session)
-            values.update(self._with_live_session(values, customer.timestamps if customer else {}, session, events, vectors=not included))
+            values.update(
+                self._with_live_session(
+                    values, customer.timestamps if customer else {}, session, events, vectors=not included, aggregates=live_aggregates
+                )
+            )
             if logs_in and self.push_on_login:
                 refusal = self._push_refusal(customer_id, customer, session, may_push, login_assertion, now)
                 if refusal is not None:
@@ -481,7 +490,9 @@ class Recommender:
             clicks, scores, order, reasons = self._rank(rows, k, shared=values, candidate_ids=candidates, weights=weights)
             outcome = weights
         else:
-            anonymous_values = self._anonymous_values(session, events, stored_session, visitor) if mode != "cold_start" else None
+            anonymous_values = (
+                self._anonymous_values(session, events, stored_session, visitor, live_aggregates) if mode != "cold_start" else None
+            )
             clicks = None
             outcome, scores, order, reasons = self._rank_anonymous(anonymous_values, candidates, families, k)
         products = [
@@ -589,6 +600,7 @@ class Recommender:
         events: Sequence[Mapping[str, Any]],
         stored: Mapping[str, Any] | None = None,
         visitor: VisitorRow | None = None,
+        aggregates: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The anonymous ranker's inputs: the live session as its fct_web_sessions row, its distilled
         labels and embedding (what web_session_stats, session_intent and session_embedding hold
@@ -597,7 +609,7 @@ class Recommender:
         session's end); or a finished session's stored labels and embedding."""
         if not events:
             return dict(stored or {})
-        aggregates = session_aggregates(events, self.page_taxonomy)
+        aggregates = aggregates or session_aggregates(events, self.page_taxonomy)
         values: dict[str, Any] = session_row(events, self.page_taxonomy, aggregates)
         if session.intent is not None:
             values.update(
@@ -700,9 +712,11 @@ class Recommender:
         session: LiveSession,
         events: Sequence[Mapping[str, Any]],
         vectors: bool = True,
+        aggregates: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Web embedding, distilled labels and (for a web session) the 30-day aggregates, with the
-        live session added to what is stored, as the producing stages would at its end."""
+        live session added to what is stored, as the producing stages would at its end
+        (`aggregates`: the session's session_aggregates, when the caller has them)."""
         merged: dict[str, Any] = {}
         if vectors and session.embedding is not None and session.intent is not None:
             rows = login_rows(
@@ -720,7 +734,7 @@ class Recommender:
             merged["web_distilled_top_node_probs"] = rows.intent_labels["web_distilled_top_node_probs"]
             merged["n_linked_web_sessions"] = rows.n_linked_web_sessions
         if events and session.platform == "web":
-            aggregates = session_aggregates(events, self.page_taxonomy)
+            aggregates = aggregates or session_aggregates(events, self.page_taxonomy)
             stored_as_of = stored_at.get("n_linked_sessions_30d") if stored_at else None
             merged.update(merge_aggregates(stored, stored_as_of, aggregates, self.page_taxonomy))
         return merged
