@@ -1,6 +1,7 @@
 """Encoder performance: pretraining time per epoch, batch embedding throughput, single-session latency.
 
     python bench/encoder.py [--data-dir DIR] [--sequences MART.parquet] [--sessions 100000] [--threads 1 2]
+                            [--device auto|cpu|cuda] [--skip-speed]
 
 Targets (docs/design.md): pretraining on 100k sessions <= 3 min per epoch on CPU; batch embedding
 >= 5k sessions/s; single session <= 1 ms. Uses the sequence mart in <data dir>/marts/ when it
@@ -9,11 +10,17 @@ With --sequences, the mart is read from that file (e.g. a demo world's) and the 
 to this data dir. Prints the figures and writes <data dir>/reports/bench_encoder.json. The model
 is trained in a temporary directory; nothing in the models directory is touched. Pretraining is
 timed once per thread count given (one epoch each, same seed, same batches).
+With --device cuda (or auto on a GPU machine) pretraining and batch embedding run on the GPU
+with their CUDA batches and bf16 autocast (clickintent.encoder.device), and pretraining is also
+timed at the CPU batch of 256; single-session latency stays on CPU, as the service runs it.
 
-Two optional studies behind the encoder's choices (docs/measurements.md, "Encoder") (minutes each, off by default):
+Optional studies behind the encoder's choices (docs/measurements.md, "Encoder") (minutes each, off by default):
 --ablations            pooling, contrastive term and search queries: the intent probe of
                        evaluate.py after 2 epochs of each variant, on the whole mart (needs the
                        world's ground_truth/ beside its marts/);
+--next-item-subsamples TRAIN TEST [--subsample-sizes 1000 3000 10000]
+                       the next-item benchmark (settings chosen on each training sample alone)
+                       on the latest N sessions of TRAIN and on all of it, the same TEST file;
 --next-item-variants TRAIN VALID
                        the next-item encoder as configured, with a copy head, and with random
                        (not length-sorted) batches, on a hyper-parameter split of click data.
@@ -38,10 +45,11 @@ import torch
 
 from clickintent.artifacts import atomic_write_json
 from clickintent.encoder.artifacts import StoredEncoder
+from clickintent.encoder.device import DEVICE_CHOICES, resolve_device
 from clickintent.encoder.embed import SessionEmbedder
 from clickintent.encoder.model import count_parameters
 from clickintent.encoder.paths import EncoderPaths
-from clickintent.encoder.pipeline import PretrainConfig
+from clickintent.encoder.pipeline import PretrainConfig, on_device
 from clickintent.encoder.synthetic import synthesize_sequences
 from clickintent.encoder.tokens import MiniLMQueryEmbedder, fit_vocabulary, mart_row_events, tokenize_sequences
 from clickintent.encoder.train import build_model, fit, split_by_time
@@ -129,38 +137,52 @@ def next_item_variants(train: Path, valid: Path) -> dict:
     return results
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--sessions", type=int, default=100_000)
-    parser.add_argument("--sequences", type=Path, default=None, help="sequence mart to read (default: the data dir's)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to time pretraining with")
-    parser.add_argument("--embed-threads", type=int, default=1, help="torch threads for batch embedding")
-    parser.add_argument("--contrastive", action="store_true", help="also time an epoch with the contrastive term")
-    parser.add_argument("--ablations", action="store_true", help="probe macro-F1 of pooling/contrastive/query variants")
-    parser.add_argument(
-        "--next-item-variants",
-        type=Path,
-        nargs=2,
-        metavar=("TRAIN", "VALID"),
-        default=None,
-        help="click files of a hyper-parameter split for the next-item variants",
-    )
-    args = parser.parse_args(argv)
-    settings = load_settings(data_dir=args.data_dir)
-    config = PretrainConfig()
-    report: dict = {
-        # The machine is shared: the 1-minute load average says how contended the figures are.
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "platform": platform.platform(),
-            "load_average_1m_at_start": os.getloadavg()[0],
-        },
-        "targets": {"pretrain_seconds_per_epoch_100k": 180, "batch_sessions_per_second": 5000, "single_session_ms": 1.0},
-    }
+def latest_sessions(clicks: pd.DataFrame, n_sessions: int) -> pd.DataFrame:
+    """The clicks of the `n_sessions` sessions whose last click is latest (columns as read from the file)."""
+    session, time_column = clicks.columns[0], clicks.columns[2]
+    ends = pd.to_numeric(clicks[time_column]).groupby(clicks[session]).max().sort_values(kind="stable")
+    return clicks[clicks[session].isin(ends.index[-n_sessions:])]
 
+
+def next_item_subsamples(train: Path, test: Path, sizes: list[int], seed: int, device: str) -> dict:
+    """The benchmark (settings chosen on each training sample alone) on the latest `sizes` sessions
+    of the training file and on all of it, the same test file; a row per model, and whether the
+    validated choice matches the best baseline on both metrics at each size."""
+    from clickintent.encoder.benchmark import run_benchmark
+    from clickintent.encoder.choice import BASELINE_NAMES, METRICS
+
+    clicks = pd.read_csv(train, sep=None, engine="python", dtype=str)
+    n_total = clicks[clicks.columns[0]].nunique()
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for size in [*sorted(n for n in sizes if n < n_total), n_total]:
+            label = f"{size} sessions" if size < n_total else f"full ({size} sessions)"
+            if size < n_total:
+                sample = Path(scratch) / f"train_{size}.tsv"
+                latest_sessions(clicks, size).to_csv(sample, sep="\t", index=False)
+            else:
+                sample = train
+            report = run_benchmark(sample, test, None, log=lambda _: None, seed=seed, device=device)
+            models = report["models"]
+            best = {m: max(BASELINE_NAMES, key=lambda name: models[name][m]) for m in METRICS}
+            chosen = models["validated_choice"]
+            results[label] = {
+                "models": models,
+                "best_baseline": {m: {"model": best[m], "value": models[best[m]][m]} for m in METRICS},
+                "validated_choice_at_least_best_baseline": {m: chosen[m] >= models[best[m]][m] for m in METRICS},
+                "chosen": report["choice"]["chosen"],
+                "why": report["choice"]["why"],
+                "seconds": report["total_seconds"],
+            }
+            row = "  ".join(f"{m} {chosen[m]:.4f} vs {best[m]} {models[best[m]][m]:.4f}" for m in METRICS)
+            print(f"next-item, {label}: validated choice {row}; {report['total_seconds']:.0f}s")
+            for name, scores in models.items():
+                print(f"    {name:20s} " + "  ".join(f"{m} {scores[m]:.4f}" for m in METRICS))
+    return results
+
+
+def measure_speed(args: argparse.Namespace, settings: Settings, config: PretrainConfig, report: dict) -> None:
+    """Pretraining epochs, batch embedding and single-session latency on the demo mart (or synthetic sessions)."""
     tick = time.perf_counter()
     frame, source = load_sessions(args.sequences or EncoderPaths(settings).sequences, args.sessions, settings.seed)
     n_events = int(frame["page_paths"].map(len).sum())
@@ -184,6 +206,9 @@ def main(argv: list[str] | None = None) -> dict:
         model_config = config.model_config(vocabulary.vocab_sizes(), queries.dim)
         train_tokens, validation_tokens = tokens.subset(train_rows), tokens.subset(validation_rows)
         variants = [(f"masked, {n} thread{'s' if n > 1 else ''}", replace(config.training, max_epochs=1, threads=n)) for n in args.threads]
+        if config.training.device == "cuda":
+            # The CPU batch on the GPU, beside the GPU batch: what the larger batch is worth.
+            variants.append(("masked, cuda, batch 256", replace(config.training, max_epochs=1, batch_size=256)))
         if args.contrastive:
             variants.append(("masked+contrastive, 1 thread", replace(config.training, max_epochs=1, threads=1, contrastive_weight=0.1)))
         report["pretrain"] = {}
@@ -200,13 +225,16 @@ def main(argv: list[str] | None = None) -> dict:
                 "epoch_seconds_per_100k_sessions": round(per_100k, 1),
                 "parameters": count_parameters(model),
                 "threads": training.threads,
+                "device": training.device,
+                "batch_size": training.batch_size,
+                "sessions_per_second": round(len(train_rows) / seconds),
             }
             print(f"pretraining ({name}): {seconds:.1f}s per epoch on {len(train_rows):,} sessions = {per_100k:.1f}s per 100k")
         model = build_model(model_config, config.training.seed)  # weights do not change the speed
         model.eval()
         stored = StoredEncoder(model=model, vocabulary=vocabulary, card={})
 
-        embedder = SessionEmbedder(stored, queries, threads=args.embed_threads)
+        embedder = SessionEmbedder(stored, queries, threads=args.embed_threads, device=config.training.device)
         embedder.embed_tokens(tokens.subset(np.arange(min(2000, tokens.n_sessions))))  # warm-up
         tick = time.perf_counter()
         embedder.embed_tokens(tokens, batch_size=256)
@@ -215,6 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
         embedder.embed_frame(frame, batch_size=256)
         frame_seconds = time.perf_counter() - tick
         report["batch_embedding"] = {
+            "device": config.training.device,
             "sessions": len(frame),
             "threads": args.embed_threads,
             "sessions_per_second_from_mart_rows": round(len(frame) / frame_seconds),
@@ -264,11 +293,63 @@ def main(argv: list[str] | None = None) -> dict:
         report["architecture"]["vocab_sizes"] = model_config.vocab_sizes
         report["training_config"] = asdict(config.training)
 
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--sequences", type=Path, default=None, help="sequence mart to read (default: the data dir's)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to time pretraining with")
+    parser.add_argument("--embed-threads", type=int, default=1, help="torch threads for batch embedding")
+    parser.add_argument("--contrastive", action="store_true", help="also time an epoch with the contrastive term")
+    parser.add_argument("--ablations", action="store_true", help="probe macro-F1 of pooling/contrastive/query variants")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where to pretrain, embed in batch and run the benchmark")
+    parser.add_argument("--skip-speed", action="store_true", help="skip the speed figures (pretraining, embedding, latency)")
+    parser.add_argument(
+        "--next-item-subsamples",
+        type=Path,
+        nargs=2,
+        metavar=("TRAIN", "TEST"),
+        default=None,
+        help="click files: the next-item benchmark on the latest --subsample-sizes sessions of TRAIN and on all of it, same TEST",
+    )
+    parser.add_argument("--subsample-sizes", type=int, nargs="+", default=[1000, 3000, 10_000])
+    parser.add_argument(
+        "--next-item-variants",
+        type=Path,
+        nargs=2,
+        metavar=("TRAIN", "VALID"),
+        default=None,
+        help="click files of a hyper-parameter split for the next-item variants",
+    )
+    args = parser.parse_args(argv)
+    settings = load_settings(data_dir=args.data_dir)
+    device = resolve_device(args.device)
+    config = on_device(PretrainConfig(), device)
+    report: dict = {
+        # The machine is shared: the 1-minute load average says how contended the figures are.
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+            "load_average_1m_at_start": os.getloadavg()[0],
+            "device": device,
+            "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+        },
+        "targets": {"pretrain_seconds_per_epoch_100k": 180, "batch_sessions_per_second": 5000, "single_session_ms": 1.0},
+    }
+
+    if not args.skip_speed:
+        measure_speed(args, settings, config, report)
+
     mart = args.sequences or EncoderPaths(settings).sequences
     if args.ablations:
         report["ablations"] = probe_ablations(mart)
     if args.next_item_variants:
         report["next_item_validation_variants"] = next_item_variants(*args.next_item_variants)
+    if args.next_item_subsamples:
+        report["next_item_subsamples"] = next_item_subsamples(*args.next_item_subsamples, args.subsample_sizes, settings.seed, device)
     report["machine"]["load_average_1m_at_end"] = os.getloadavg()[0]
     out = settings.reports_dir / "bench_encoder.json"
     atomic_write_json(out, report)

@@ -32,6 +32,7 @@ from clickintent.events.contract import (
     MAX_TEXT_CHARS,
     PLATFORMS,
     TEXT_PATTERN,
+    UNKNOWN_EVENT_TYPE,
     event_time_problem,
 )
 
@@ -125,7 +126,9 @@ class LiveEvent(BaseModel):
     customer_id: Identifier | None = Field(
         default=None, description="Pseudonymous customer key, set from the login event on (never a name, e-mail or account number)."
     )
-    event_type: Literal[EVENT_TYPES] = Field(description="What happened.")
+    event_type: Identifier = Field(
+        description=f"What happened: {', '.join(EVENT_TYPES)}. Any other type a tracker sends is kept as 'other', as the loader keeps it."
+    )
     page_path: str = Field(
         min_length=1,
         max_length=MAX_PATH_CHARS,
@@ -139,8 +142,13 @@ class LiveEvent(BaseModel):
     dwell_ms: int | None = Field(default=None, ge=0, le=MAX_DWELL_MS, description="Time on the page or screen, milliseconds.")
     referrer: Text | None = Field(default=None, description="Referring host or URL.")
     utm_source: Text | None = Field(default=None, description="Campaign source tag, if any.")
-    device_type: Literal[DEVICE_TYPES] = Field(description="Device class.")
+    device_type: Identifier = Field(description=f"Device class, as the source names it (the synthetic world's: {', '.join(DEVICE_TYPES)}).")
     product_id: Identifier | None = Field(default=None, description="Catalogue product the page or event is about, if any.")
+
+    @field_validator("event_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        return value if value in EVENT_TYPES else UNKNOWN_EVENT_TYPE
 
     @field_validator("event_ts")
     @classmethod

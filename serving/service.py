@@ -40,6 +40,7 @@ import clickintent.serving.threads  # noqa: F401  (before numpy and torch load: 
 from clickintent.serving.auth import Authentication, caller_of, check_auth_settings
 from clickintent.serving.bento_models import ModelFolder
 from clickintent.serving.http import RequestLimits, field_error, install_rejected_request_log, load_limits
+from clickintent.serving.intent_metrics import observe_intent
 from clickintent.settings import load_settings
 from serving.schemas import (
     MAX_BODY_BYTES,
@@ -51,6 +52,10 @@ from serving.schemas import (
 )
 
 WORKERS = int(os.environ.get("CLICKINTENT_SERVING_WORKERS", "1"))
+# Resolved now, against the working directory BentoML imports the service in: the build context
+# for `bentoml build` (which asks for the models later, from where it was started), the working
+# directory for `bentoml serve`.
+MODELS_DIR = load_settings().models_dir
 
 
 @bentoml.service(
@@ -63,11 +68,11 @@ class ClickIntent:
     """Session intent, session embedding and product ranking for web visitors and app customers."""
 
     # Model artifacts, declared at class level: each resolves to a Path on the instance.
-    encoder_model = ModelFolder.of("encoder")
-    intent_classifier_model = ModelFolder.of("intent_classifier")
-    tile_ranker_model = ModelFolder.of("tile_ranker")
-    conversion_model = ModelFolder.of("conversion")
-    anonymous_ranker_model = ModelFolder.of("anonymous_ranker")
+    encoder_model = ModelFolder.of("encoder", MODELS_DIR)
+    intent_classifier_model = ModelFolder.of("intent_classifier", MODELS_DIR)
+    tile_ranker_model = ModelFolder.of("tile_ranker", MODELS_DIR)
+    conversion_model = ModelFolder.of("conversion", MODELS_DIR)
+    anonymous_ranker_model = ModelFolder.of("anonymous_ranker", MODELS_DIR)
 
     def __init__(self) -> None:
         from clickintent.serving.recommender import Recommender
@@ -120,12 +125,15 @@ class ClickIntent:
                 "RecommendRequest",
                 [(("candidates", i), f"unknown product {p!r}", p) for i, p in enumerate(request.candidates or []) if p not in known],
             ) from error
+        observe_intent(result.get("intent"))
         return RecommendResponse.model_validate(result)
 
     @bentoml.api(route="/intent")
     async def intent(self, request: SessionRequest, /) -> IntentResponse:
         """The live session's intent: taxonomy node, its level-1 node, every top node's probability."""
-        return IntentResponse.model_validate(self.recommender.intent(_events(request)))
+        result = self.recommender.intent(_events(request))
+        observe_intent(result.get("intent"))
+        return IntentResponse.model_validate(result)
 
     @bentoml.api(route="/embed")
     async def embed(self, request: SessionRequest, /) -> EmbedResponse:

@@ -65,6 +65,14 @@ def _rebuild_with_taxonomy(run: DemoRun) -> None:
         raise RuntimeError(f"dbt rebuild with the taxonomy page map failed:\n{result.summary()}")
 
 
+def _drift(run: DemoRun) -> None:
+    from clickintent.taxonomy.drift import write_drift_report
+
+    # Weekly intent mix against the taxonomy's window, after the rebuild has mapped every page.
+    document = write_drift_report(run.settings)
+    run.facts["taxonomy update due (drift)"] = f"yes, from {document['first_flagged_week']}" if document["update_due"] else "no"
+
+
 def _encoder(run: DemoRun) -> None:
     from clickintent.encoder.pipeline import run_encoder_stage
 
@@ -118,6 +126,7 @@ STAGES: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("dbt build (DuckDB)", _build),
     ("intent taxonomy: generate, map, label, distill", _taxonomy),
     ("dbt build of the taxonomy-mapped features", _rebuild_with_taxonomy),
+    ("intent drift by week against the taxonomy's window", _drift),
     ("session encoder: pretrain, embed, probe", _encoder),
     ("Feast apply", _apply),
     ("Feast materialize (online store)", _materialize),

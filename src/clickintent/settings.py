@@ -31,10 +31,12 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "CLICKINTENT_SESSION_TIMEOUT_MINUTES": "session_timeout_minutes",
     "CLICKINTENT_IDENTITY_LINKING": "identity_linking",
     "CLICKINTENT_STITCH_WINDOW_DAYS": "stitch_window_days",
+    "CLICKINTENT_SOURCE_SHAPE": "source_shape",
     "CLICKINTENT_ONLINE_STORE": "online_store",
     "CLICKINTENT_REDIS_URL": "redis_url",
     "CLICKINTENT_SEED": "seed",
     "CLICKINTENT_THREADS": "threads",
+    "CLICKINTENT_ENCODER_DEVICE": "encoder_device",
     "CLICKINTENT_FIT_SESSIONS_BEFORE": "fit_sessions_before",
     "OPENAI_BASE_URL": "llm_base_url",
     "OPENAI_API_KEY": "llm_api_key",
@@ -108,6 +110,13 @@ class Settings(BaseModel):
     # Passed to dbt as the var `stitch_window_days`. Default: 30
     stitch_window_days: int = Field(default=30, ge=0)
 
+    # The shape of the raw events dbt reads (docs/sources.md): "contract" (<data>/raw/events.parquet,
+    # what `generate` and `load` write), or a tracker's own tables under <data>/raw, mapped to the
+    # contract by dbt staging models: "snowplow" (atomic.events), "ga4" (the BigQuery export),
+    # "segment" (pages, screens, tracks, identifies). Passed to dbt as the var `source_shape`.
+    # Default: contract
+    source_shape: Literal["contract", "snowplow", "ga4", "segment"] = "contract"
+
     # Feast online store. SQLite needs no server and suits single-writer use; Redis holds
     # reads steady under concurrent pushes (logins pushing intent while /recommend reads).
     # Default: sqlite
@@ -121,6 +130,12 @@ class Settings(BaseModel):
 
     # Threads for DuckDB and dbt. The target machine has 2 cores. Default: 2
     threads: int = Field(default=2, gt=0)
+
+    # Where the encoder pretrains, embeds in batch and runs its benchmark: "cuda" (large
+    # batches, bf16 autocast), "cpu", or "auto": cuda when torch sees a GPU, else cpu. On CPU
+    # the results are the same as without the option. One live session always runs on CPU.
+    # Default: auto
+    encoder_device: Literal["auto", "cpu", "cuda"] = "auto"
 
     # Which sessions the taxonomy (generation, teacher, distilled classifier) and the encoder are
     # fitted on; they still label and embed every session. "all": every session.

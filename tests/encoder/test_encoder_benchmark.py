@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -16,29 +14,9 @@ from clickintent.encoder.baselines import FirstOrderMarkov, Popularity, SessionK
 from clickintent.encoder.benchmark import BENCHMARK_ENCODER, BENCHMARK_TRAINING, EncoderNextItem, run_benchmark
 from clickintent.encoder.clicks import ClickDataError, ItemIndex, all_prefixes, read_clicks, to_sessions
 from clickintent.settings import load_settings
+from support.click_files import chain_sessions, write_clicks
 
 YOOCHOOSE = load_settings().project_dir.resolve().parent / "shared" / "datasets" / "yoochoose_rsc15_100k"
-
-
-def write_clicks(path: Path, sessions: list[list[str]], start: float = 1_400_000_000.0) -> Path:
-    rows = []
-    for number, items in enumerate(sessions):
-        for position, item in enumerate(items):
-            rows.append((number, item, start + number * 3600 + position * 30))
-    pd.DataFrame(rows, columns=["SessionId", "ItemId", "Time"]).to_csv(path, sep="\t", index=False)
-    return path
-
-
-def chain_sessions(n_sessions: int, seed: int) -> list[list[str]]:
-    """Walks along fixed item chains: the next item follows from the last one, popularity is flat."""
-    rng = np.random.default_rng(seed)
-    chains = [[f"c{c}i{i}" for i in range(8)] for c in range(6)]
-    sessions = []
-    for _ in range(n_sessions):
-        chain = chains[rng.integers(len(chains))]
-        first = int(rng.integers(0, 4))
-        sessions.append(chain[first : first + int(rng.integers(2, 5))])
-    return sessions
 
 
 def tiny_encoder(epochs: int = 6) -> EncoderNextItem:
@@ -90,10 +68,13 @@ def test_benchmark_command_writes_the_report(tmp_path):
         encoder_app, ["benchmark", "--train", str(train_path), "--test", str(test_path), "--out", str(out), "--threads", "1"]
     )
     assert result.exit_code == 0, result.output
-    models = json.loads(out.read_text())["models"]
-    assert {"encoder", "popularity", "session_popularity", "markov", "session_knn", "vector_session_knn"} <= set(models)
+    report = json.loads(out.read_text())
+    models = report["models"]
+    assert {"encoder", "validated_choice", "popularity", "session_popularity", "markov", "session_knn", "vector_session_knn"} <= set(models)
     for scores in models.values():
         assert 0.0 <= scores["mrr@20"] <= scores["recall@20"] <= 1.0
+    # What was chosen, and why, is in the report and on the console.
+    assert report["choice"]["chosen"]["weights"] and report["choice"]["why"] in " ".join(result.output.split())
 
 
 def test_benchmark_command_names_what_is_wrong_with_the_input(tmp_path):

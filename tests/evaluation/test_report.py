@@ -56,7 +56,7 @@ def test_report_has_the_table_plots_and_online_shoppers(ranker_trained_world: Se
             assert line.count("| – ") == 8 and line.rstrip().endswith(f"| {row['status']} |")
     assert "waiting for the encoder" in text
     assert "AUC **0.9312**, average precision **0.7456**" in text
-    assert "tile_ranker_v1" in text and "conversion_v1" in text
+    assert "tile_ranker_v2" in text and "conversion_v2" in text
     checks = text.split("### Must-show checks")[1]
     assert "(d) vs (a): waiting for the encoder" in checks and "(c) vs (b): waiting for the taxonomy stage" in checks
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -277,11 +278,57 @@ def test_a_latin1_file_names_the_encoding_the_line_and_the_fix(tmp_path):
     assert "re-encode the file as UTF-8" in message
 
 
-def test_a_semicolon_separated_file_is_named_as_such(tmp_path):
+@pytest.mark.parametrize(
+    ("separator", "said"), [(";", "delimiter ';' (semicolon)"), ("\t", "delimiter '\\t' (tab)")], ids=["semicolon", "tab"]
+)
+def test_a_semicolon_or_tab_separated_file_with_quoted_headers_is_read_and_said(tmp_path, separator, said):
     source = _write_source(tmp_path / "src", _events_frame())
-    _events_frame().to_csv(source / "events.csv", index=False, sep=";")
-    with pytest.raises(ContractError, match=r"the header has one column where the events contract has 14: .*semicolon"):
+    _events_frame().to_csv(source / "events.csv", index=False, sep=separator, quoting=csv.QUOTE_ALL)
+    _products_frame().to_csv(source / "products.csv", index=False, sep=separator, quoting=csv.QUOTE_ALL)
+    assert (source / "events.csv").read_text().startswith(f'"event_id"{separator}"event_ts"')
+    reported: list[str] = []
+    counts = load_and_install(source, tmp_path / "data" / "raw", report=reported.append)
+    assert counts["events"] == 3 and counts["products"] == 1
+    events = pq.read_table(tmp_path / "data" / "raw" / "events.parquet")
+    assert events.column("page_path").to_pylist() == ["/mortgages/rates", "/login", "/app/accounts/overview"]
+    assert events.column("dwell_ms").to_pylist() == [12000, 3000, None]
+    said_about_events = next(line for line in reported if "events.csv" in line)
+    assert said in said_about_events and "quote '\"'" in said_about_events and "header row" in said_about_events
+    assert "UTF-8" in said_about_events
+
+
+def test_a_file_without_a_header_row_is_named(tmp_path):
+    source = _write_source(tmp_path / "src", _events_frame())
+    _products_frame().assign(complexity="3", interest_rate_pct="6.1").to_csv(source / "products.csv", index=False, header=False)
+    (source / "products.csv").write_text("1,2.5,3\n4,5.5,6\n7,8.5,9\n")
+    with pytest.raises(ContractError, match=r"products.csv: has no header row \(its first row reads as data\)"):
         load_source_dir(source)
+
+
+def test_a_utf16_file_is_read(tmp_path):
+    source = _write_source(tmp_path / "src", _events_frame())
+    (source / "events.csv").write_bytes(_events_frame().to_csv(index=False, sep=";").encode("utf-16"))
+    reported: list[str] = []
+    assert load_source_dir(source, report=reported.append)["events"].num_rows == 3
+    assert any("events.csv" in line and "UTF-16" in line for line in reported)
+
+
+def test_an_unknown_event_type_is_kept_as_other_and_counted(tmp_path):
+    frame = _events_frame().assign(event_type=["page_view", "video_play", "consent_given"])
+    reported: list[str] = []
+    events = load_source_dir(_write_source(tmp_path / "src", frame), report=reported.append)["events"]
+    assert events.column("event_type").to_pylist() == ["page_view", "other", "other"]
+    assert any(
+        "2 row(s) with a event_type the contract does not know, kept as 'other'" in line and "'video_play' (1)" in line for line in reported
+    )
+
+
+def test_product_families_segments_channels_and_devices_come_from_the_data(tmp_path):
+    source = _write_source(tmp_path / "src", _events_frame().assign(device_type=["desktop", "smart_tv", "watch"]))
+    _products_frame().assign(family="wealth_management", target_segment="private_banking").to_csv(source / "products.csv", index=False)
+    tables = load_source_dir(source)
+    assert tables["products"].column("family").to_pylist() == ["wealth_management"]
+    assert tables["events"].column("device_type").to_pylist() == ["desktop", "smart_tv", "watch"]
 
 
 def test_a_symbolic_link_is_refused_and_its_target_not_read(tmp_path):

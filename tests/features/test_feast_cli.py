@@ -79,7 +79,7 @@ def test_feast_cli_and_sdk_work_in_feature_repo(pipeline_world, tmp_path, monkey
 
     monkeypatch.setenv(DATA_DIR_VARIABLE, str(settings.data_dir))
     store = FeatureStore(repo_path=str(repo_dir))
-    assert {service.name for service in store.list_feature_services()} >= {"tile_ranker_v1", "conversion_v1"}
+    assert {service.name for service in store.list_feature_services()} >= {"tile_ranker_v2", "conversion_v2"}
     profiles = pd.read_parquet(settings.marts_dir / "dim_customer_profiles.parquet").sort_values("snapshot_ts")
     latest = profiles.groupby("customer_id").tail(1).head(5)
     entity_rows = pd.DataFrame({"customer_id": latest.customer_id, "event_timestamp": latest.snapshot_ts + pd.Timedelta(seconds=1)})

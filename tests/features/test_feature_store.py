@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clickintent.features.codegen import write_generated_definitions
+from clickintent.features.codegen import PACKAGE_DIR, write_generated_definitions
 from clickintent.features.dbt import manifest_path
 from clickintent.features.manifest import ENTITY_JOIN_KEYS, read_feast_marts
 from clickintent.features.store import apply_feature_repo, feature_store, load_repo_objects
@@ -41,7 +41,7 @@ def test_every_feature_mart_becomes_a_feature_view_with_its_columns(pipeline_wor
 
 def test_apply_registers_services_and_is_idempotent(feast_world):
     store = feature_store(feast_world)
-    assert {service.name for service in store.list_feature_services()} >= {"tile_ranker_v1", "conversion_v1"}
+    assert {service.name for service in store.list_feature_services()} >= {"tile_ranker_v2", "conversion_v2"}
     before = _registered_shape(store)
     apply_feature_repo(feast_world)
     after = _registered_shape(feature_store(feast_world))
@@ -126,7 +126,7 @@ def test_online_features_by_service_are_the_latest_mart_rows(feast_world):
     product_ids = list(products.index[: len(customers)])
 
     store = feature_store(feast_world)
-    service = store.get_feature_service("tile_ranker_v1")
+    service = store.get_feature_service("tile_ranker_v2")
     online = store.get_online_features(
         features=service,
         entity_rows=[{"customer_id": c, "product_id": p} for c, p in zip(customers, product_ids)],
@@ -137,7 +137,7 @@ def test_online_features_by_service_are_the_latest_mart_rows(feast_world):
 
 
 def test_generated_files_are_valid_python_with_one_object_per_mart(pipeline_world):
-    views_source = (pipeline_world.feature_repo_dir / "feature_views.py").read_text()
+    views_source = (PACKAGE_DIR / "feature_views.py").read_text()
     tree = ast.parse(views_source)
     assigned = {target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
     from clickintent.features.model_outputs import MODEL_OUTPUTS

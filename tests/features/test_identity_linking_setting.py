@@ -12,7 +12,7 @@ def test_default_links_by_login_and_the_environment_switches_it_off(tmp_path) ->
     assert load_settings(environ={}, data_dir=tmp_path).identity_linking == "login"
     off = load_settings(environ={"CLICKINTENT_IDENTITY_LINKING": "off"}, data_dir=tmp_path)
     assert off.identity_linking == "off"
-    assert dbt_vars(off) == {"session_timeout_minutes": 30, "identity_linking": "off", "stitch_window_days": 30}
+    assert dbt_vars(off) == {"session_timeout_minutes": 30, "identity_linking": "off", "stitch_window_days": 30, "source_shape": "contract"}
     args = _dbt_args(off, "build")
     assert '"identity_linking": "off"' in args[args.index("--vars") + 1]
     # an argument wins over the environment, as for every setting

@@ -180,7 +180,7 @@ def test_feast_serves_stitched_sessions_from_the_login_and_visitor_journeys_onli
     assert joined.n_linked_sessions_30d.tolist() == expected_30d and joined.n_linked_web_sessions.tolist() == expected_all
     assert expected_all[1] - expected_all[0] == 2  # the two stitched sessions, from the login on
 
-    online = OnlineFeatures(world, "tile_ranker_v1")
+    online = OnlineFeatures(world, "tile_ranker_v2")
     try:
         cookie = f"web:{STITCH_COOKIE}"
         row = online.visitor(cookie)

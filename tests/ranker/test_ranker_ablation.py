@@ -22,7 +22,15 @@ from clickintent.ranker.tasks import ConversionAucUnits
 from clickintent.settings import Settings
 
 REQUIRED = ["a_baseline", "b_teacher_labels", "c_distilled_labels", "d_embedding", "e_embedding_and_labels"]
-IN_APP = ["h_app_embedding", "i_app_embedding_and_labels", "j_app_and_linked_web", "k_identity_free_best", "l_app_aggregates", "m_app_all"]
+ROWS_AFTER_G = [
+    "h_app_embedding",
+    "i_app_embedding_and_labels",
+    "j_app_and_linked_web",
+    "k_identity_free_best",
+    "l_app_aggregates",
+    "m_app_all",
+    "n_both_platforms",
+]
 COLUMNS = ["tile_macro_recall_at_1", "tile_logloss", "conversion_micro_f1", "conversion_auc"]
 WAITING_ROWS = [
     "b_teacher_labels",
@@ -34,6 +42,7 @@ WAITING_ROWS = [
     "i_app_embedding_and_labels",
     "j_app_and_linked_web",
     "m_app_all",
+    "n_both_platforms",
 ]
 
 
@@ -54,7 +63,9 @@ def full_evaluation(ranker_stage_outputs_world: Settings) -> dict:
 
 def assert_issue_shape(evaluation: dict, measured: list[str]) -> None:
     names = [row["name"] for row in evaluation["rows"]]
-    assert names[:5] == REQUIRED and names[7:] == IN_APP and set(names) == {*REQUIRED, "f_web_aggregates", "g_all_online", *IN_APP}
+    assert (
+        names[:5] == REQUIRED and names[7:] == ROWS_AFTER_G and set(names) == {*REQUIRED, "f_web_aggregates", "g_all_online", *ROWS_AFTER_G}
+    )
     rows = {row["name"]: row for row in evaluation["rows"]}
     for name in measured:
         row = rows[name]
@@ -158,15 +169,17 @@ def test_in_app_rows_differ_from_their_parent_only_in_their_features(ranker_trai
             "j_app_and_linked_web": base + app_embedding + app_labels + web,
             "l_app_aggregates": base + aggregates,
             "m_app_all": base + app_embedding + app_labels + aggregates,
+            "n_both_platforms": _features(store, f"{prefix}_g_all_online") + app_embedding + app_labels,
         }
         for row, features in expected.items():
             assert _features(store, f"{prefix}_{row}") == features, (prefix, row)
         # The union fetched once per run holds every row's features.
         union = set(_features(store, f"{prefix}_ablation_all"))
         assert all(set(features) <= union for features in expected.values())
-    # The production services are untouched: no in-app feature.
-    for service in ("tile_ranker_v1", "conversion_v1"):
-        assert not any(f.startswith("customer_app_") for f in _features(store, service))
+        # The production services are rows (j) and (n); the first production services had no in-app feature.
+        production_row = "j_app_and_linked_web" if prefix == "tile_ranker" else "n_both_platforms"
+        assert sorted(_features(store, f"{prefix}_v2")) == sorted(expected[production_row])
+        assert not any(f.startswith("customer_app_") for f in _features(store, f"{prefix}_v1"))
 
 
 @pytest.mark.slow

@@ -52,7 +52,7 @@ def service_rows(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
 
 
 def test_models_are_stored_as_ubj_with_a_model_card(world: Settings) -> None:
-    for directory, service in (("tile_ranker", "tile_ranker_v1"), ("conversion", "conversion_v1")):
+    for directory, service in (("tile_ranker", "tile_ranker_v2"), ("conversion", "conversion_v2")):
         path = world.models_dir / directory
         assert sorted(item.name for item in path.iterdir()) == [MODEL_FILE, CARD_FILE]
         assert (path / MODEL_FILE).read_bytes()[:1] == b"{"  # UBJSON object, not a pickle (b"\x80")
@@ -72,8 +72,8 @@ def test_models_are_stored_as_ubj_with_a_model_card(world: Settings) -> None:
 
 def test_loaded_ranker_scores_requests_exactly_as_the_batch_did(world: Settings, tile_test: pd.DataFrame) -> None:
     ranker = TileRanker.load(world.models_dir)
-    assert ranker.feature_service == "tile_ranker_v1"
-    assert ranker.feature_names == [f.name for f in service_features(feature_store(world), "tile_ranker_v1")]
+    assert ranker.feature_service == "tile_ranker_v2"
+    assert ranker.feature_names == [f.name for f in service_features(feature_store(world), "tile_ranker_v2")]
     assert ranker.row_keys == [*ranker.feature_names, "product_id", "position"]
     predictions = pd.read_parquet(world.reports_dir / "predictions" / "tile_test.parquet")
     assert predictions[["impression_id", "position"]].equals(tile_test[["impression_id", "position"]])
@@ -116,7 +116,7 @@ def test_reasons_name_real_features_in_readable_text(world: Settings, tile_test:
 
 def test_conversion_model_round_trip_and_api(world: Settings) -> None:
     model = load_conversion_model(world.models_dir)
-    assert isinstance(model, FamilyConversionModel) and model.feature_service == "conversion_v1"
+    assert isinstance(model, FamilyConversionModel) and model.feature_service == "conversion_v2"
     assert model.classes[0] == "none" and len(model.families) == 7
     training_set = build_training_set(world, feature_store(world), "conversion", CONVERSION_TASK.table, CONVERSION_TASK.production_service)
     test = training_set.part("test").reset_index(drop=True)
@@ -191,4 +191,4 @@ def test_rank_train_alone_gives_the_models_the_stage_trained(
     conversion_rows = service_rows(tile_test.drop_duplicates("customer_id").head(200), staged_conversion.row_keys)
     np.testing.assert_array_equal(trained_conversion.predict_proba(conversion_rows), staged_conversion.predict_proba(conversion_rows))
     training = json.loads((alone.reports_dir / "training.json").read_text())
-    assert set(training["seconds"]) == {"tile", "conversion"} and training["tile"]["feature_service"] == "tile_ranker_v1"
+    assert set(training["seconds"]) == {"tile", "conversion"} and training["tile"]["feature_service"] == "tile_ranker_v2"

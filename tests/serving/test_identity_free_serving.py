@@ -17,7 +17,7 @@ from clickintent.serving.online import EMBEDDING_PUSH_SOURCE, INTENT_LABELS_PUSH
 from clickintent.serving.session import live_session_id
 from serving.schemas import EXAMPLE_EVENTS, RecommendResponse
 from support.service_auth import login_assertion
-from support.stand_in_recommender import CUSTOMER, LINKED_WEB_VALUES, WEB_LOGIN
+from support.stand_in_recommender import APP_VALUES, CUSTOMER, LINKED_WEB_VALUES, WEB_LOGIN
 from support.stand_in_recommender import stand_in_recommender as _recommender
 from support.stand_in_recommender import validated_events as _events
 
@@ -91,9 +91,13 @@ def test_identity_free_app_request_reads_the_customer_without_linked_web_feature
     assert {"customer_profile", "live_session"} <= set(answer["features_used"])
     assert not set(answer["features_used"]) & {"customer_web_intent", "customer_web_intent_labels", "customer_web_embedding"}
     assert seen and all(row["segment"] == "mass" for row in seen)
-    # the live app session fills the session slots; nothing stored from linked web sessions is used
-    assert all(row["n_linked_web_sessions"] == 1 and row.get("n_events_30d") is None for row in seen)
-    np.testing.assert_allclose(seen[0]["web_embedding"], [1.0, 0.0])
+    # the live app session joins the customer's in-app features; no linked-web slot is filled
+    assert all(row.get(name) is None for row in seen for name in LINKED_WEB_VALUES)
+    assert all(row["n_app_sessions"] == APP_VALUES["n_app_sessions"] + 1 for row in seen)
+    stored, live = np.asarray(APP_VALUES["app_embedding"]), np.asarray([1.0, 0.0])
+    merged = np.asarray(seen[0]["app_embedding"])
+    assert 0 < merged[0] < 1 and 0 < merged[1] < 1  # strictly between the stored vector and the session's
+    np.testing.assert_allclose(merged, stored + (live - stored) * merged[0], atol=1e-6)  # on the segment joining them
     # the app's home screen, no events: the customer's profile only
     seen.clear()
     home = recommender.recommend(customer_id=CUSTOMER, k=2)

@@ -264,6 +264,28 @@ def test_known_customer_gets_a_personalized_ranking_with_reasons(client: httpx.C
     assert reasons and all(reason["contribution"] > 0 and reason["text"] for reason in reasons)
 
 
+def test_a_signed_in_app_session_reaches_the_models_through_the_in_app_features(world: Settings, client: httpx.Client) -> None:
+    """The app session of a customer with stored in-app rows, re-dated to now: it joins the
+    customer's in-app embedding and labels (read from the online store), and the answer moves."""
+    customer_id, session_id = pick(
+        "select s.customer_id, s.session_id from read_parquet(?) s join read_parquet(?) a using (customer_id) "
+        "where s.platform = 'app' and s.n_events between 3 and 40 group by all order by s.session_id limit 1",
+        [str(world.marts_dir / "fct_session_sequences.parquet"), str(world.data_dir / "embeddings" / "customer_app_embeddings.parquet")],
+    )
+    events = session_events(world, session_id)
+    shift = datetime.now(UTC) - timedelta(seconds=30) - max(datetime.fromisoformat(event["event_ts"]) for event in events)
+    events = [{**event, "event_ts": (datetime.fromisoformat(event["event_ts"]) + shift).isoformat()} for event in events]
+    assert all(event["platform"] == "app" and event.get("customer_id") == customer_id for event in events)
+    home = _ok(client.post("/recommend", json={"customer_id": customer_id, "k": 5}))
+    answer = _ok(client.post("/recommend", json={"events": events, "k": 5}))
+    assert answer["mode"] == "customer" and answer["customer_id"] == customer_id and answer["login_push"] is None
+    assert {"customer_app_embedding", "customer_profile", "live_session"} <= set(answer["features_used"])
+    assert "customer_app_embedding" in home["features_used"] and "live_session" not in home["features_used"]
+    clicks = {product["product_id"]: product["click_probability"] for product in answer["products"]}
+    home_clicks = {product["product_id"]: product["click_probability"] for product in home["products"]}
+    assert any(clicks[product] != pytest.approx(home_clicks[product], rel=1e-6) for product in clicks.keys() & home_clicks.keys())
+
+
 def test_cold_start_for_unknown_customers_and_empty_requests_is_one_defined_answer(client: httpx.Client) -> None:
     unknown = _ok(client.post("/recommend", json={"customer_id": "c_never_seen_0001", "k": 3}))
     empty = _ok(client.post("/recommend", json={"k": 3}))
@@ -301,7 +323,7 @@ def test_the_services_customer_read_equals_feasts_get_online_features(world: Set
     from clickintent.features.store import feature_store
     from clickintent.serving.online import OnlineFeatures
 
-    online = OnlineFeatures(world, "tile_ranker_v1")
+    online = OnlineFeatures(world, "tile_ranker_v2")
     profile_only = pick(
         "select customer_id from read_parquet(?) where customer_id not in (select customer_id from read_parquet(?)) order by customer_id limit 1",
         [str(world.marts_dir / "dim_customer_profiles.parquet"), str(world.marts_dir / "fct_customer_web_intent.parquet")],
@@ -333,7 +355,7 @@ def test_a_push_writes_what_feasts_own_push_writes(world: Settings, known_custom
     from clickintent.features.store import feature_store
     from clickintent.serving.online import EMBEDDING_PUSH_SOURCE, INTENT_LABELS_PUSH_SOURCE, OnlineFeatures
 
-    online = OnlineFeatures(world, "tile_ranker_v1")
+    online = OnlineFeatures(world, "tile_ranker_v2")
     stored = online.customer(known_customer).values
     reference = feature_store(world)
     as_of = datetime(2026, 6, 1, 12, 30, 15, tzinfo=UTC)

@@ -45,9 +45,17 @@ def test_live_events_mirror_the_event_contract_field_for_field() -> None:
     required = {name for name, field in LiveEvent.model_fields.items() if field.is_required()}
     assert required == {column.name for column in EVENTS.columns if not column.nullable}
     for column in EVENTS.columns:
-        if column.allowed:
+        if column.allowed and column.unknown_as is None:
             schema = LiveEvent.model_json_schema()["properties"][column.name]
             assert set(schema["enum"]) == set(column.allowed), column.name
+        elif column.unknown_as is not None:
+            # kept, as the loader keeps it: an unknown value becomes the contract's catch-all
+            event = LiveEvent.model_validate({**EXAMPLE_EVENTS[0], column.name: "consent_banner_shown"})
+            assert getattr(event, column.name) == column.unknown_as, column.name
+
+
+def test_device_types_are_an_open_set_as_in_the_loader() -> None:
+    assert LiveEvent.model_validate({**EXAMPLE_EVENTS[0], "device_type": "smart_tv"}).device_type == "smart_tv"
 
 
 def test_every_documented_example_is_a_valid_request() -> None:
@@ -66,7 +74,7 @@ def test_naive_timestamps_are_read_as_utc_and_offsets_converted() -> None:
     ("change", "location"),
     [
         ({"platform": "tv"}, ("events", 0, "platform")),
-        ({"event_type": "purchase"}, ("events", 0, "event_type")),
+        ({"event_type": "has space"}, ("events", 0, "event_type")),
         ({"dwell_ms": -1}, ("events", 0, "dwell_ms")),
         ({"event_ts": "yesterday"}, ("events", 0, "event_ts")),
         ({"event_ts": "0001-01-01T00:30:00+02:00"}, ("events", 0, "event_ts")),  # no UTC time before year 1
@@ -240,8 +248,8 @@ def _fitting_models(card) -> dict:
         ranker_vector_lengths={"web_embedding": 64, "web_distilled_top_node_probs": 2},
         ranker_card=card,
         ranker_element_labels={"web_distilled_top_node_probs": ["a", "b"]},
-        registered_feature_services={"tile_ranker_v1"},
-        ranker_feature_service="tile_ranker_v1",
+        registered_feature_services={"tile_ranker_v2"},
+        ranker_feature_service="tile_ranker_v2",
     )
 
 
@@ -258,7 +266,7 @@ def test_models_that_do_not_fit_together_are_refused(tmp_path: Path) -> None:
             {"encoder_version": "v1-bbbb2222"},
             r"embeddings of encoder v1-aaaa1111 but the loaded encoder is v1-bbbb2222.*clickintent encoder embed.*clickintent rank train",
         ),
-        ({"registered_feature_services": {"other"}}, "feature service 'tile_ranker_v1'"),
+        ({"registered_feature_services": {"other"}}, "feature service 'tile_ranker_v2'"),
     ]:
         with pytest.raises(ArtifactError, match=expected):
             check_compatibility(**{**fitting, **change})

@@ -32,6 +32,8 @@ LINKED_WEB_VALUES = {
     "n_linked_web_sessions": 2,
     "n_events_30d": 9,
 }
+# The customer's own app sessions (customer_app_embedding): the app's sign-in, no web link.
+APP_VALUES = {"app_embedding": [0.0, 1.0], "app_distilled_top_node_probs": [0.3, 0.7], "n_app_sessions": 3}
 
 
 class RecordingOnline:
@@ -44,8 +46,11 @@ class RecordingOnline:
         "customer_web_intent_labels:web_distilled_top_node_id",
         "customer_web_intent_labels:n_linked_web_sessions",
         "customer_web_embedding:web_embedding",
+        "customer_app_embedding:app_embedding",
+        "customer_app_embedding:app_distilled_top_node_probs",
+        "customer_app_embedding:n_app_sessions",
     ]
-    batch_customer_features = ["segment", "n_events_30d"]
+    batch_customer_features = ["segment", "n_events_30d", *APP_VALUES]
     registered_feature_services = {"ranker_test"}
 
     def __init__(self, known: bool = True) -> None:
@@ -55,7 +60,7 @@ class RecordingOnline:
 
     def customer(self, customer_id: str) -> CustomerRow:
         self.reads.append(customer_id)
-        values = {"segment": "mass", **LINKED_WEB_VALUES}
+        values = {"segment": "mass", **LINKED_WEB_VALUES, **APP_VALUES}
         if not self.known:  # nothing in the store for this id: every feature missing
             return CustomerRow(customer_id=customer_id, known=False, values=dict.fromkeys(values), timestamps=dict.fromkeys(values))
         return CustomerRow(customer_id=customer_id, known=True, values=values, timestamps=dict.fromkeys(values, STORED_AT))

@@ -5,7 +5,8 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'events') }}
+    -- the contract's raw events, or a tracker's mapped to them (macros/source_shapes.sql)
+    select * from {{ raw_events() }}
 
 ),
 
@@ -41,7 +42,13 @@ renamed as (
         source.platform,
         source.anonymous_id,
         source.customer_id,
-        source.event_type,
+        -- a type the contract does not know is kept as 'other' (counted by the data test
+        -- stg_events_unknown_event_types), not rejected
+        case
+            when source.event_type in ({% for event_type in var('event_types') %}'{{ event_type }}'{% if not loop.last %}, {% endif %}{% endfor %})
+                then source.event_type
+            else 'other'
+        end as event_type,
         page_paths.page_path_redacted as page_path,
         source.page_title,
         search_queries.search_query_redacted,

@@ -23,6 +23,15 @@ console = Console(stderr=True)
 
 DataDirOption = typer.Option(None, "--data-dir", help="Run-time data directory (default: $CLICKINTENT_DATA_DIR or ./data).")
 ModelsDirOption = typer.Option(None, "--models-dir", help="Model directory (default: $CLICKINTENT_MODELS_DIR or ./models).")
+DeviceOption = typer.Option(
+    None, "--device", help="auto, cpu or cuda (default: $CLICKINTENT_ENCODER_DEVICE or auto: cuda when torch sees a GPU)."
+)
+
+
+def _resolved_device(choice: str) -> str:
+    from clickintent.encoder.device import resolve_device
+
+    return resolve_device(choice)
 
 
 def _fail(error: Exception) -> None:
@@ -39,7 +48,7 @@ def train(
         None, "--sequences", help="Sequence mart Parquet (default: <data dir>/marts/fct_session_sequences.parquet)."
     ),
     epochs: int = typer.Option(8, "--epochs", help="Maximum epochs; early stopping on the latest 10% of sessions may end sooner."),
-    batch_size: int = typer.Option(256, "--batch-size"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Sessions per step (default: 256 on CPU, 4,096 on CUDA)."),
     contrastive_weight: float = typer.Option(
         0.0, "--contrastive-weight", help="Weight of the InfoNCE term over augmented views (0 = off)."
     ),
@@ -53,28 +62,47 @@ def train(
         "--cross-platform-weight",
         help="Weight of the cross-platform contrastive term: web and app sessions of the same dominant top node pulled together, no identity (0 = off; default: the encoder's default).",
     ),
+    platform_adversary_weight: float | None = typer.Option(
+        None,
+        "--platform-adversary-weight",
+        help="Gradient-reversal scale of a platform classifier on the pooled embedding, no identity (0 = off; default: the encoder's default).",
+    ),
+    shared_view_weight: float | None = typer.Option(
+        None,
+        "--shared-view-weight",
+        help="Weight of an InfoNCE between each session and its view without page, platform and view-type inputs (0 = off; default: the encoder's default).",
+    ),
     no_queries: bool = typer.Option(False, "--no-queries", help="Leave search text out (no MiniLM)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (default: settings seed)."),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads (one is fastest on a shared 2-core box)."),
     budget_seconds: float | None = typer.Option(
         None, "--budget-seconds", help="Start no epoch that would end after this many seconds of training; a rerun resumes."
     ),
+    device: str | None = DeviceOption,
 ) -> None:
     """Pretrain the encoder (masked event modelling) on the sequence mart; save <models dir>/encoder/."""
     from dataclasses import replace
 
     from clickintent.encoder.paths import EncoderPaths
-    from clickintent.encoder.pipeline import PretrainConfig, train_encoder, with_training
+    from clickintent.encoder.pipeline import PretrainConfig, on_device, train_encoder, with_training
 
-    settings = load_settings(data_dir=data_dir, models_dir=models_dir, seed=seed)
-    base = replace(PretrainConfig(), use_queries=not no_queries)
+    try:
+        settings = load_settings(data_dir=data_dir, models_dir=models_dir, seed=seed, encoder_device=device)
+        resolved = _resolved_device(settings.encoder_device)
+    except ValueError as error:
+        _fail(error)
+    base = on_device(replace(PretrainConfig(), use_queries=not no_queries), resolved)
     config = with_training(
         base,
         max_epochs=epochs,
-        batch_size=batch_size,
+        batch_size=base.training.batch_size if batch_size is None else batch_size,
         contrastive_weight=contrastive_weight,
         alignment_weight=base.training.alignment_weight if alignment_weight is None else alignment_weight,
         cross_platform_weight=base.training.cross_platform_weight if cross_platform_weight is None else cross_platform_weight,
+        platform_adversary_weight=base.training.platform_adversary_weight
+        if platform_adversary_weight is None
+        else platform_adversary_weight,
+        shared_view_weight=base.training.shared_view_weight if shared_view_weight is None else shared_view_weight,
         seed=settings.seed,
         threads=threads,
     )
@@ -94,16 +122,21 @@ def embed(
     data_dir: Path | None = DataDirOption,
     models_dir: Path | None = ModelsDirOption,
     sequences: Path | None = typer.Option(None, "--sequences", help="Sequence mart Parquet (default: the mart in the data dir)."),
-    batch_size: int = typer.Option(256, "--batch-size"),
+    batch_size: int = typer.Option(256, "--batch-size", help="Sessions per batch (at least 8,192 on CUDA)."),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads."),
+    device: str | None = DeviceOption,
 ) -> None:
     """Embed every session to <data dir>/embeddings/ (sessions, and customers' web embedding as of each linked session)."""
     from clickintent.encoder.embed import embed_all
 
-    settings = load_settings(data_dir=data_dir, models_dir=models_dir)
+    try:
+        settings = load_settings(data_dir=data_dir, models_dir=models_dir, encoder_device=device)
+        resolved = _resolved_device(settings.encoder_device)
+    except ValueError as error:
+        _fail(error)
     try:
         with stage_guard(settings, "encoder embed"):
-            summary = embed_all(settings, sequences=sequences, batch_size=batch_size, threads=threads)
+            summary = embed_all(settings, sequences=sequences, batch_size=batch_size, threads=threads, device=resolved)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
     console.print(
@@ -180,22 +213,27 @@ def benchmark(
     out: Path = typer.Option(..., "--out", help="JSON report to write."),
     seed: int | None = typer.Option(None, "--seed"),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads for the encoder."),
+    device: str | None = DeviceOption,
 ) -> None:
-    """Next-item benchmark: encoder vs popularity, in-session popularity, Markov and session kNN (Recall@20, MRR@20)."""
-    from dataclasses import replace
-
-    from clickintent.encoder.benchmark import BENCHMARK_TRAINING, EncoderNextItem, default_models, run_benchmark
+    """Next-item benchmark: the encoder, with settings chosen on a time split of the training file, vs
+    popularity, in-session popularity, Markov and session kNN (Recall@20, MRR@20)."""
+    from clickintent.encoder.benchmark import run_benchmark
+    from clickintent.encoder.choice import BASELINE_NAMES
     from clickintent.encoder.clicks import ClickDataError
 
-    settings = load_settings(seed=seed)
-    models = default_models(seed=settings.seed, log=console.print)
-    for model in models:
-        if isinstance(model, EncoderNextItem):
-            model.train_config = replace(BENCHMARK_TRAINING, seed=settings.seed, threads=threads)
-            model.progress = True
     try:
-        report = run_benchmark(train, test, out, models=models, log=console.print)
+        settings = load_settings(seed=seed, encoder_device=device)
+        report = run_benchmark(
+            train, test, out, log=console.print, seed=settings.seed, threads=threads, device=_resolved_device(settings.encoder_device)
+        )
     except (ClickDataError, ValueError) as error:
         _fail(error)
-    best_baseline = max((n for n in report["models"] if n != "encoder"), key=lambda n: report["models"][n]["mrr@20"])
-    console.print(f"wrote {out} in {report['total_seconds'] / 60:.1f} min (best baseline by MRR@20: {best_baseline})")
+    results = report["models"]
+    for metric in ("recall@20", "mrr@20"):
+        best = max(BASELINE_NAMES, key=lambda name: results[name][metric])
+        console.print(
+            f"{metric}: validated choice {results['validated_choice'][metric]:.4f}, encoder alone {results['encoder'][metric]:.4f}, "
+            f"best baseline {best} {results[best][metric]:.4f}"
+        )
+    console.print(f"chosen on the training file alone: {report['choice']['why']}", soft_wrap=True)
+    console.print(f"wrote {out} in {report['total_seconds'] / 60:.1f} min")

@@ -56,15 +56,33 @@ DataDirOption = typer.Option(None, "--data-dir", help="Run-time data directory (
 def generate(
     events: int = typer.Option(1_000_000, "--events", help="Approximate number of raw events to generate."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default: settings seed, 7)."),
+    source_format: str = typer.Option(
+        "contract", "--format", help="Shape of the events: contract, or a tracker's tables: snowplow, ga4, segment (docs/sources.md)."
+    ),
+    launch: str | None = typer.Option(None, "--launch", help="Launch a product family with an intent of its own mid-window: bnpl."),
+    launch_day: int | None = typer.Option(None, "--launch-day", help="Window day the --launch family launches (default 84)."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Generate the synthetic financial-services world into <data dir>/raw (ground truth apart)."""
+    from clickintent.events.shapes import SOURCE_SHAPES
     from clickintent.synth import generate_world
+    from clickintent.synth.launch import DEFAULT_LAUNCH_DAY, Launch
 
+    try:
+        launched = Launch(launch, DEFAULT_LAUNCH_DAY if launch_day is None else launch_day) if launch else None
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=2) from error
+
+    if source_format not in SOURCE_SHAPES:
+        console.print(f"[red]--format must be one of {', '.join(SOURCE_SHAPES)}, not {source_format!r}[/red]")
+        raise typer.Exit(code=2)
     settings = _settings(data_dir, seed)
     with stage_guard(settings, "generate"):
-        summary = generate_world(settings, target_events=events)
+        summary = generate_world(settings, target_events=events, source_format=source_format, launch=launched)
     console.print(summary.as_table())
+    if source_format != settings.source_shape:
+        console.print(f"events written as {source_format}: build with CLICKINTENT_SOURCE_SHAPE={source_format}")
 
 
 @app.command()
@@ -78,7 +96,7 @@ def load(
     settings = _settings(data_dir)
     try:
         with stage_guard(settings, "load"):
-            counts = load_and_install(source, settings.raw_dir)
+            counts = load_and_install(source, settings.raw_dir, report=lambda line: console.print(line, markup=False, soft_wrap=True))
     except ContractError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
@@ -128,7 +146,7 @@ def features_materialize(data_dir: Path | None = DataDirOption) -> None:
 def features_generate(
     check: bool = typer.Option(False, "--check", help="Fail if the committed definitions differ from the manifest's."),
 ) -> None:
-    """Regenerate feature_repo/ data sources and feature views from the dbt manifest."""
+    """Regenerate the Feast data sources and feature views (src/clickintent/feast_repo/) from the dbt manifest."""
     from clickintent.features.codegen import write_generated_definitions
 
     settings = load_settings()

@@ -71,6 +71,7 @@ def cv(
             categorical=categorical or [],
             categorical_encoding=categorical_encoding,  # type: ignore[arg-type]
             on_fold=report_fold,
+            on_read=lambda line: console.print(line, markup=False, soft_wrap=True),
         )
     except TableError as error:
         console.print(f"[red]{error}[/red]")
@@ -112,7 +113,7 @@ def train(
     models_dir: Path | None = ModelsDirOption,
     seed: int | None = typer.Option(None, "--seed", help="Seed (default: settings seed, 7)."),
 ) -> None:
-    """Train the production tile ranker and conversion model (feature services tile_ranker_v1, conversion_v1)
+    """Train the production tile ranker and conversion model (feature services tile_ranker_v2, conversion_v2)
     on point-in-time Feast training sets; store them with model cards in <models dir>/tile_ranker and /conversion."""
     from clickintent.ranker.production import train_production_models
 

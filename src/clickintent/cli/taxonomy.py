@@ -263,3 +263,94 @@ def diff(
     else:
         console.print(f"[red]--format must be markdown or json; got {output_format!r}[/red]")
         raise typer.Exit(code=2)
+
+
+@taxonomy_app.command()
+def update(
+    backend: str = Backend,
+    since: str | None = typer.Option(
+        None, "--since", help="Look at sessions ending at or after this ISO time (default: the end of the classifier's training window)."
+    ),
+    accept: bool = typer.Option(
+        False, "--accept", help="Accept the proposal at once (else review taxonomy/proposal.yaml, then `taxonomy accept`)."
+    ),
+    fit_until: str = typer.Option(
+        "all", "--fit-until", help="On accept: re-fit on sessions ending before this ISO time ('all': every session)."
+    ),
+    data_dir: Path | None = DataDir,
+    models_dir: Path | None = ModelsDir,
+) -> None:
+    """Propose nodes for intents the taxonomy does not cover since its window: taxonomy/proposal.yaml (ids of existing nodes kept)."""
+    import pandas as pd
+
+    from clickintent.taxonomy.update import propose_update
+
+    settings = _settings(data_dir, models_dir)
+    context = _context(settings, _options(backend))
+    try:
+        with stage_guard(settings, "taxonomy update"):
+            proposal = _run(lambda: propose_update(settings, since=pd.Timestamp(since) if since else None, context=context))
+    finally:
+        context.close()
+    coverage = proposal.coverage
+    console.print(
+        f"since {coverage.since}: {coverage.later_sessions:,} sessions, {len(coverage.new_pages)} new page(s), "
+        f"{len(coverage.new_queries)} new query(ies), low-confidence share {coverage.low_confidence_share}"
+    )
+    typer.echo(proposal.diff.to_markdown(), nl=False)
+    if proposal.diff.unchanged:
+        console.print("nothing to add: the taxonomy covers the later sessions")
+        return
+    if not accept:
+        console.print(f"proposal written to {proposal.path}: review or edit it, then `clickintent taxonomy accept`")
+        return
+    _accept(settings, backend, None, fit_until)
+
+
+@taxonomy_app.command("accept")
+def accept_command(
+    proposal: Path | None = typer.Argument(None, help="The reviewed proposal (default: <data dir>/taxonomy/proposal.yaml)."),
+    backend: str = Backend,
+    fit_until: str = typer.Option("all", "--fit-until", help="Re-fit on sessions ending before this ISO time ('all': every session)."),
+    data_dir: Path | None = DataDir,
+    models_dir: Path | None = ModelsDir,
+) -> None:
+    """Make the reviewed proposal the next taxonomy version: validate, bump, re-map, re-label, re-distill."""
+    _accept(_settings(data_dir, models_dir), backend, proposal, fit_until)
+
+
+def _accept(settings, backend: str, proposal: Path | None, fit_until: str) -> None:
+    from clickintent.taxonomy.update import accept_proposal
+
+    with stage_guard(settings, "taxonomy accept"):
+        result = _run(lambda: accept_proposal(settings, _options(backend), proposal=proposal, fit_until=fit_until, progress=_progress))
+    if not result.changed:
+        console.print(f"the proposal is the current taxonomy {result.taxonomy.taxonomy_version}: nothing to accept")
+        return
+    console.print(
+        f"taxonomy {result.taxonomy.taxonomy_version} accepted ({len(result.diff.added)} added, {len(result.diff.removed)} retired, "
+        f"{len(result.diff.renamed)} renamed); run `clickintent build` so that dbt maps pages to it"
+    )
+
+
+@taxonomy_app.command()
+def drift(data_dir: Path | None = DataDir, models_dir: Path | None = ModelsDir) -> None:
+    """Weekly intent mix, low-confidence and new-page shares against the taxonomy's window: <data dir>/reports/drift.json."""
+    from clickintent.taxonomy.drift import write_drift_report
+
+    settings = _settings(data_dir, models_dir)
+    document = _run(lambda: write_drift_report(settings))
+    table = Table(title=f"intent drift against the window ending {document['training_window_end']}")
+    for column in ("week", "sessions", "PSI", "low conf.", "new-page views", "flagged"):
+        table.add_column(column)
+    for week in document["weeks"]:
+        table.add_row(
+            week["week_start"],
+            f"{week['sessions']:,}",
+            f"{week['psi']:.3f}",
+            f"{week['low_confidence_share']:.1%}",
+            f"{week['new_page_view_share']:.1%}",
+            "yes" if week["flagged"] else "",
+        )
+    console.print(table)
+    console.print(f"update due: {'yes, from ' + document['first_flagged_week'] if document['update_due'] else 'no'}")

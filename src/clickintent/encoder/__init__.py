@@ -9,9 +9,11 @@ Public API (torch is imported only when one of these is used):
 - `load_session_embedder(settings, model_dir=None, threads=1)` -> SessionEmbedder, whose
   `embed_events(events)` embeds one live session from raw events
 - `evaluate_encoder(settings, out_path=None)` -> probe report (writes reports/encoder.json)
-- `run_benchmark(train_path, test_path, out_path)` -> next-item report
+- `run_benchmark(train_path, test_path, out_path, seed=7, threads=1, device="cpu")` -> next-item report,
+  its settings chosen on the training file alone (encoder/choice.py)
 
 Every path comes from the settings, through `EncoderPaths` (encoder/paths.py).
+Where torch computes (`auto`, `cpu`, `cuda`): encoder/device.py, setting `encoder_device`.
 """
 
 from __future__ import annotations

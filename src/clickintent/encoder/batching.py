@@ -69,7 +69,7 @@ def mask_events(batch: Batch, lengths: np.ndarray, probability: float, rng: np.r
     if empty.any():
         rows = np.flatnonzero(empty)
         chosen[rows, (rng.random(len(rows)) * lengths[rows]).astype(np.int64)] = True
-    positions = torch.from_numpy(chosen)
+    positions = torch.from_numpy(chosen).to(batch["page"].device)
     masked = dict(batch)
     for channel in MASKED_CHANNELS:
         if channel in batch:
@@ -91,8 +91,9 @@ def augment_view(batch: Batch, lengths: np.ndarray, rng: np.random.Generator, ma
     new_width = int(keep.max())
     columns = np.arange(new_width)[None, :]
     valid = columns < keep[:, None]
-    source = torch.from_numpy(np.where(valid, start[:, None] + columns, 0))
-    valid_t = torch.from_numpy(valid)
+    device = batch["page"].device
+    source = torch.from_numpy(np.where(valid, start[:, None] + columns, 0)).to(device)
+    valid_t = torch.from_numpy(valid).to(device)
     view: Batch = {}
     for key, values in batch.items():
         if key == "query_vectors":
@@ -100,7 +101,7 @@ def augment_view(batch: Batch, lengths: np.ndarray, rng: np.random.Generator, ma
             continue
         view[key] = torch.gather(values, 1, source).masked_fill(~valid_t, PAD if key != "query_index" else 0)
     if "dwell" in view:
-        jitter = torch.from_numpy(rng.integers(-1, 2, size=(n, new_width)))
+        jitter = torch.from_numpy(rng.integers(-1, 2, size=(n, new_width))).to(device)
         jittered = (view["dwell"] + jitter).clamp(UNKNOWN + 1, TIME_VOCAB_SIZE - 1)
         known = view["dwell"] > UNKNOWN
         view["dwell"] = torch.where(known, jittered, view["dwell"])

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from clickintent.artifacts import atomic_write_json
-from clickintent.encoder.baselines import FirstOrderMarkov, NextItemModel, Popularity, SessionKNN, SessionPopularity
-from clickintent.encoder.clicks import ClickSessions, ItemIndex, Prefixes, all_prefixes, read_clicks, to_sessions
+from clickintent.encoder.baselines import NextItemModel
+from clickintent.encoder.clicks import ClickDataError, ClickSessions, ItemIndex, Prefixes, all_prefixes, read_clicks, to_sessions
+from clickintent.encoder.device import autocast, to_device
 from clickintent.encoder.metrics import recall_mrr, target_ranks
 from clickintent.encoder.model import N_RESERVED, PAD, EncoderConfig
 from clickintent.encoder.tokens import TIME_VOCAB_SIZE, TokenizedSessions, time_buckets
@@ -93,17 +94,19 @@ class EncoderNextItem(NextItemModel):
     log: Callable[[str], None] | None = None
     name: str = field(default="encoder")
 
-    def fit(self, train: ClickSessions, n_items: int) -> EncoderNextItem:
+    def fit(self, train: ClickSessions, n_items: int, validation: ClickSessions | None = None) -> EncoderNextItem:
+        """Train on `train`; with `validation` sessions, stop early on their loss and keep the best epoch."""
         config = replace(
             self.model_config,
             vocab_sizes={"page": n_items + 1 + 1, "gap": TIME_VOCAB_SIZE},
         )
         self.model = build_model(config, self.train_config.seed)
         tokens = click_tokens(train, config.max_len)
+        validation_tokens = click_tokens(validation, config.max_len) if validation is not None else None
         with tempfile.TemporaryDirectory() as scratch:
             directory = self.checkpoint_dir or Path(scratch)
-            self.result = fit(self.model, tokens, None, self.train_config, directory, progress=self.progress, log=self.log)
-        self.model.eval()
+            self.result = fit(self.model, tokens, validation_tokens, self.train_config, directory, progress=self.progress, log=self.log)
+        self.model.to(self.train_config.device).eval()
         return self
 
     def score(self, test: ClickSessions, prefixes: Prefixes) -> np.ndarray:
@@ -118,24 +121,15 @@ class EncoderNextItem(NextItemModel):
         batch = {c: torch.from_numpy(np.where(valid, v[flat], PAD).astype(np.int64)) for c, v in tokens.channels.items()}
         # The first event of a cut window has no predecessor in it: gap bucket of 0, as in training.
         batch["gap"][:, 0] = int(time_buckets(np.zeros(1))[0])
-        with torch.inference_mode():
+        device = self.train_config.device
+        with torch.inference_mode(), autocast(device):
+            batch = to_device(batch, device)
             hidden, _ = self.model.encode(batch)
             log_probs = self.model.next_page_log_probs(hidden, batch["page"])
-            last = log_probs[torch.arange(len(lengths)), torch.from_numpy(lengths - 1)]
+            last = log_probs[torch.arange(len(lengths), device=device), torch.from_numpy(lengths - 1).to(device)]
         # Token t is item t - 1: drop the PAD column so that column k is item k (column 0, the
         # MASK token, stands for the padding item and is ignored by the metrics).
-        return last[:, 1:].double().numpy()
-
-
-def default_models(seed: int = 7, progress: bool = False, log: Callable[[str], None] | None = None) -> list[NextItemModel]:
-    return [
-        Popularity(),
-        SessionPopularity(),
-        FirstOrderMarkov(),
-        SessionKNN(k=100, sample_size=500, name="session_knn"),
-        SessionKNN(k=100, sample_size=500, vector=True, idf_weighting=1.0, name="vector_session_knn"),
-        EncoderNextItem(train_config=replace(BENCHMARK_TRAINING, seed=seed), progress=progress, log=log),
-    ]
+        return last[:, 1:].double().cpu().numpy()
 
 
 def evaluate_model(model: NextItemModel, test: ClickSessions, prefixes: Prefixes, batch_size: int = 1024) -> dict[str, float]:
@@ -156,26 +150,48 @@ def run_benchmark(
     out_path: Path | None = None,
     models: list[NextItemModel] | None = None,
     log: Callable[[str], None] = print,
+    *,
+    seed: int = 7,
+    threads: int = 1,
+    device: str = "cpu",
 ) -> dict:
-    """Fit and evaluate every model; write the report atomically to `out_path` if given."""
+    """Fit every model on the training file, then read the test file and evaluate them; write the
+    report atomically to `out_path` if given.
+
+    `models` None: the baselines, the encoder with the settings chosen on the training file alone
+    and its blend with session kNN, `validated_choice` (choice.py; the report's "choice" says what
+    was chosen and why). The test file is opened only once every model is fitted. `device` is
+    "cpu" or "cuda" (clickintent.encoder.device.resolve_device).
+    """
     started = time.perf_counter()
+    if not Path(test_path).is_file():  # fail before the fitting, without opening it
+        raise ClickDataError(f"click file {test_path} does not exist")
     train_clicks = read_clicks(Path(train_path))
-    test_clicks = read_clicks(Path(test_path))
     index = ItemIndex.fit(train_clicks)
     train, train_report = to_sessions(train_clicks, index, min_length=1)
+    log(f"{train.n_sessions:,} training sessions, {index.n_items:,} items")
+    choice = None
+    if models is None:
+        from clickintent.encoder.choice import validated_models
+
+        models, choice = validated_models(train, index.n_items, seed=seed, threads=threads, device=device, log=log)
+    seconds: dict[str, dict[str, float]] = {}
+    for model in models:
+        tick = time.perf_counter()
+        model.fit(train, index.n_items)
+        seconds[model.name] = {"fit": round(time.perf_counter() - tick, 2)}
+
+    test_clicks = read_clicks(Path(test_path))
     test, test_report = to_sessions(test_clicks, index, min_length=2)
     prefixes = all_prefixes(test)
     if len(prefixes) == 0:
         raise ValueError(f"{test_path}: no test session has two or more clicks on training items")
-    log(f"{train.n_sessions:,} training sessions, {index.n_items:,} items; {len(prefixes):,} test predictions")
-    models = models if models is not None else default_models(log=log)
-    results, seconds, details = {}, {}, {}
+    log(f"{len(prefixes):,} test predictions")
+    results, details = {}, {}
     for model in models:
         tick = time.perf_counter()
-        model.fit(train, index.n_items)
-        fitted = time.perf_counter()
         results[model.name] = evaluate_model(model, test, prefixes)
-        seconds[model.name] = {"fit": round(fitted - tick, 2), "predict": round(time.perf_counter() - fitted, 2)}
+        seconds[model.name]["predict"] = round(time.perf_counter() - tick, 2)
         if isinstance(model, EncoderNextItem):
             details[model.name] = {
                 "model": json.loads(model.model.config.to_json()),
@@ -205,6 +221,7 @@ def run_benchmark(
         },
         "seconds": seconds,
         "encoder": details,
+        "choice": choice,
         "total_seconds": round(time.perf_counter() - started, 1),
     }
     if out_path is not None:

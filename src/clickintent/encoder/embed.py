@@ -20,6 +20,7 @@ a ranker trained on another encoder's embeddings.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ import torch
 
 from clickintent.encoder.artifacts import StoredEncoder, load_encoder_files
 from clickintent.encoder.batching import collate, length_bucketed_batches
+from clickintent.encoder.device import CUDA_EMBED_BATCH_SIZE, autocast, to_device
 from clickintent.encoder.live_forward import LiveForward
 from clickintent.encoder.paths import EncoderPaths
 from clickintent.encoder.tokens import (
@@ -50,8 +52,13 @@ HALF_LIFE_DAYS = 14.0
 class SessionEmbedder:
     """A loaded encoder that embeds mart rows in batch or one live session from raw events."""
 
-    def __init__(self, stored: StoredEncoder, query_vectors: QueryVectorSource | None = None, threads: int | None = 1) -> None:
+    def __init__(
+        self, stored: StoredEncoder, query_vectors: QueryVectorSource | None = None, threads: int | None = 1, device: str = "cpu"
+    ) -> None:
         self.model = stored.model.eval()
+        # Batch embedding only (embed_tokens); one live session always runs on CPU.
+        self.device = device
+        self._device_model: torch.nn.Module | None = None
         self.vocabulary = stored.vocabulary
         self.card = stored.card
         self.query_vectors = query_vectors if self.model.config.query_dim else None
@@ -69,10 +76,17 @@ class SessionEmbedder:
 
     def embed_tokens(self, tokens: TokenizedSessions, batch_size: int = 1024, progress: Callable[[int], None] | None = None) -> np.ndarray:
         out = np.zeros((tokens.n_sessions, self.dim), dtype=np.float32)
+        model = self.model
+        if self.device == "cuda":
+            if self._device_model is None:
+                self._device_model = copy.deepcopy(self.model).to(self.device).eval()
+            model, batch_size = self._device_model, max(batch_size, CUDA_EMBED_BATCH_SIZE)
         with torch.inference_mode():
             for sessions in length_bucketed_batches(tokens.lengths, batch_size, None):
                 batch, _ = collate(tokens, sessions)
-                out[sessions] = self.model.embed(batch).numpy()
+                with autocast(self.device):
+                    embedded = model.embed(to_device(batch, self.device))
+                out[sessions] = embedded.float().cpu().numpy()
                 if progress:
                     progress(len(sessions))
         return out
@@ -271,12 +285,16 @@ def embed_all(
     batch_size: int = 1024,
     threads: int = 1,
     progress: bool = True,
+    device: str = "cpu",
 ) -> EmbedSummary:
-    """Embed every session of the sequence mart (or of `sequences`) and write both Parquet outputs."""
+    """Embed every session of the sequence mart (or of `sequences`) and write both Parquet outputs.
+
+    `device` is "cpu" or "cuda" (clickintent.encoder.device.resolve_device)."""
     import time
 
     frame = read_sequences(sequences or EncoderPaths(settings).sequences)
     embedder = load_session_embedder(settings, threads=threads, embed_unseen_queries=True)
+    embedder.device = device
     started = time.perf_counter()
     tokens = tokenize_sequences(frame, embedder.vocabulary, embedder.model.config.max_len, embedder.query_vectors)
     if isinstance(embedder.query_vectors, MiniLMQueryEmbedder):

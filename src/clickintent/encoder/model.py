@@ -13,7 +13,8 @@ Heads:
 - taxonomy node head (masked modelling);
 - optional copy head for next-event prediction (a pointer over the session's own events, for
   repeat clicks), mixed with the page head by a learned gate; off by default: it did not help on
-  YOOCHOOSE's validation split (Recall@20 0.6595 against 0.6616 without);
+  YOOCHOOSE's validation split (Recall@20 0.6595 against 0.6616 without); the benchmark chooses
+  it per training file (encoder/choice.py);
 - optional contrastive projection (SimCLR-style, used only by the contrastive term; off by
   default: +0.0015 probe macro-F1 on the demo world for twice the training time);
 - optional taxonomy-mix heads (`mix_heads`): linear maps from the pooled embedding to the
@@ -219,7 +220,8 @@ class SessionEncoder(nn.Module):
         blocked = future[None, :, :] | (pages == PAD)[:, None, :]
         attention = scores.masked_fill(blocked, float("-inf")).softmax(dim=-1)
         attention = torch.nan_to_num(attention, nan=0.0)  # padding rows attend to nothing
-        copy = torch.zeros_like(generate).scatter_add_(2, pages[:, None, :].expand(-1, length, -1), attention)
+        # One dtype for both under autocast (bf16 attention, fp32 log-softmax); a no-op in fp32.
+        copy = torch.zeros_like(generate).scatter_add_(2, pages[:, None, :].expand(-1, length, -1), attention.to(generate.dtype))
         gate = torch.sigmoid(self.copy_gate(hidden))
         return torch.log(gate * generate.exp() + (1.0 - gate) * copy + 1e-9)
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from clickintent.artifacts import atomic_write_json
 from clickintent.encoder.artifacts import save_encoder
+from clickintent.encoder.device import pretrain_batch_size, resolve_device
 from clickintent.encoder.embed import read_sequences
 from clickintent.encoder.model import EncoderConfig, SessionEncoder, count_parameters
 from clickintent.encoder.paths import EncoderPaths
@@ -68,9 +69,20 @@ class PretrainConfig:
         )
 
 
-def default_config(seed: int) -> PretrainConfig:
-    """The demo's configuration, seeded."""
-    return with_training(PretrainConfig(), seed=seed)
+def default_config(seed: int, device: str = "cpu") -> PretrainConfig:
+    """The demo's configuration, seeded, for a resolved device ("cpu" or "cuda")."""
+    return on_device(with_training(PretrainConfig(), seed=seed), device)
+
+
+def on_device(config: PretrainConfig, device: str) -> PretrainConfig:
+    """`config` trained on `device` ("cpu" or "cuda"): on CUDA with its larger batch
+    (clickintent.encoder.device); on CPU unchanged but for the device named."""
+    return with_training(config, device=device, batch_size=pretrain_batch_size(config.training.batch_size, device))
+
+
+def settings_device(settings: Settings) -> str:
+    """The settings' encoder device, "auto" resolved."""
+    return resolve_device(settings.encoder_device)
 
 
 @dataclass
@@ -181,13 +193,13 @@ def train_encoder(
     Trains and validates on the sessions `settings.fit_sessions_before` keeps (clickintent.fit_window,
     recorded in the card); `clickintent encoder embed` embeds every session.
 
-    `config` defaults to `default_config(settings.seed)`. Resumes from `<data dir>/encoder/checkpoints/`
+    `config` defaults to `default_config(settings.seed, <settings' encoder device>)`. Resumes from `<data dir>/encoder/checkpoints/`
     after an interruption; re-running a finished configuration on unchanged data only re-saves the
     best weights. `budget_seconds` bounds the epochs of this call (see train.fit); a later call
     continues the run.
     """
     paths = EncoderPaths(settings)
-    config = config or default_config(settings.seed)
+    config = config or default_config(settings.seed, settings_device(settings))
     frame = read_sequences(sequences or paths.sequences)
     prepared = prepare_sessions(frame, config, paths.query_cache, query_vectors, fit_window(settings))
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
@@ -232,6 +244,8 @@ def _probe_report(frame: pd.DataFrame, embeddings: np.ndarray, paths: EncoderPat
                 "contrastive_weight",
                 "alignment_weight",
                 "cross_platform_weight",
+                "platform_adversary_weight",
+                "shared_view_weight",
                 "best_epoch",
                 "epochs_run",
                 "stopped_by_budget",
@@ -284,7 +298,7 @@ def run_encoder_stage(
     """
     started = time.perf_counter()
     paths = EncoderPaths(settings)
-    config = config or default_config(settings.seed)
+    config = config or default_config(settings.seed, settings_device(settings))
     frame = read_sequences(paths.sequences)
     prepared = prepare_sessions(frame, config, paths.query_cache, fit_window=fit_window(settings))
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
@@ -293,7 +307,9 @@ def run_encoder_stage(
     from clickintent.encoder.artifacts import StoredEncoder
     from clickintent.encoder.embed import SessionEmbedder, embed_tokens_with_progress, write_embedding_tables
 
-    embedder = SessionEmbedder(StoredEncoder(model, prepared.vocabulary, card), threads=config.training.threads)
+    embedder = SessionEmbedder(
+        StoredEncoder(model, prepared.vocabulary, card), threads=config.training.threads, device=config.training.device
+    )
     embeddings = embed_tokens_with_progress(embedder, prepared.tokens, 1024, progress)
     _, _, customers = write_embedding_tables(frame, embeddings, settings, card["version"])
     report, report_path = None, None

@@ -8,7 +8,9 @@ Objectives:
   (`alignment_weight`): the pooled embedding of the masked view predicts the session's own
   taxonomy mix (see alignment_loss). Optionally plus the cross-platform term
   (`cross_platform_weight`): a symmetric InfoNCE pairing each web session with the app sessions
-  of the same dominant top node, and back (see cross_platform_infonce); no identity.
+  of the same dominant top node, and back (see cross_platform_infonce); no identity. Optionally
+  plus the identity-free terms of encoder/alignment.py (`platform_adversary_weight`,
+  `shared_view_weight`).
 - "next": left-to-right next-page prediction at every position (the benchmark's objective).
 
 Reproducibility: every random draw of epoch e (shuffling, masks, augmentations, dropout) is
@@ -36,7 +38,9 @@ from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 
 from clickintent.artifacts import atomic_file, atomic_write_json
+from clickintent.encoder import alignment
 from clickintent.encoder.batching import augment_view, collate, length_bucketed_batches, mask_events
+from clickintent.encoder.device import autocast, to_device
 from clickintent.encoder.model import N_RESERVED, EncoderConfig, SessionEncoder
 from clickintent.encoder.tokens import UNKNOWN, TokenizedSessions
 from clickintent.events.contract import PLATFORMS
@@ -64,6 +68,11 @@ class TrainConfig:
     # and app sessions whose most frequent top node is the same are pulled together, all other
     # pairs of the two platforms pushed apart. 0 = off. No extra parameters.
     cross_platform_weight: float = 0.0
+    # Identity-free remedies for an embedding organised by platform (encoder/alignment.py), 0 = off:
+    # weight of the term leaving a platform classifier on the pooled embedding at even odds, and of
+    # an InfoNCE between each session and its view with the platform-private inputs hidden.
+    platform_adversary_weight: float = 0.0
+    shared_view_weight: float = 0.0
     patience: int = 2  # epochs without validation improvement before stopping
     min_improvement: float = 1e-3  # smaller validation-loss gains count as no improvement
     seed: int = 7
@@ -82,6 +91,10 @@ class TrainConfig:
     # Length-sorted batches with a per-batch mean would weigh a target in a batch of short
     # sessions more than one in a batch of long sessions.
     equal_target_weights: bool = True
+    # "cpu" or "cuda" (clickintent.encoder.device; resolve "auto" before building the config). On
+    # CUDA batches run under bf16 autocast; weights are saved as CPU tensors either way. Speed,
+    # not the model's definition: left out of the checkpoint fingerprint like `threads`.
+    device: str = "cpu"
 
 
 @dataclass
@@ -232,13 +245,14 @@ def masked_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng:
         first = model.contrastive(model.pool(hidden, padding))
         second = model.contrastive(model.embed(view))
         logits = first @ second.T / config.temperature
-        labels = torch.arange(len(lengths))
+        labels = torch.arange(len(lengths), device=logits.device)
         contrast = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
         extra = config.contrastive_weight * contrast
     if config.alignment_weight > 0:
         extra = extra + config.alignment_weight * alignment_loss(model, model.pool(hidden, padding), batch)
     if config.cross_platform_weight > 0:
         extra = extra + config.cross_platform_weight * cross_platform_loss(model, model.pool(hidden, padding), batch, config, partner)
+    extra = extra + alignment.identity_free_terms(model, model.pool(hidden, padding), batch, config)
     return total, int(positions.sum()), extra
 
 
@@ -256,6 +270,7 @@ def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, 
         extra = config.alignment_weight * alignment_loss(model, model.pool(hidden, padding), batch)
     if config.cross_platform_weight > 0:
         extra = extra + config.cross_platform_weight * cross_platform_loss(model, model.pool(hidden, padding), batch, config, partner)
+    extra = extra + alignment.identity_free_terms(model, model.pool(hidden, padding), batch, config)
     return total, int(has_next.sum()), extra
 
 
@@ -292,7 +307,8 @@ def expected_targets_per_session(lengths: np.ndarray, config: TrainConfig) -> fl
 def validation_loss(model: SessionEncoder, tokens: TokenizedSessions, config: TrainConfig) -> float:
     """Mean loss per target over the validation sessions with fixed masks, no contrastive,
     alignment or cross-platform term (early stopping compares the same quantity whatever their weights)."""
-    plain = TrainConfig(**{**asdict(config), "contrastive_weight": 0.0, "alignment_weight": 0.0, "cross_platform_weight": 0.0})
+    off = ("contrastive_weight", "alignment_weight", "cross_platform_weight", "platform_adversary_weight", "shared_view_weight")
+    plain = TrainConfig(**{**asdict(config), **dict.fromkeys(off, 0.0)})
     rng = np.random.default_rng([config.seed, 999_983])
     lengths = tokens.lengths
     usable = np.flatnonzero(lengths >= (2 if config.objective == "next" else 1))
@@ -304,7 +320,8 @@ def validation_loss(model: SessionEncoder, tokens: TokenizedSessions, config: Tr
         for sessions in length_bucketed_batches(lengths[usable], config.batch_size, None):
             sessions = usable[sessions]
             batch, batch_lengths = collate(tokens, sessions)
-            loss_sum, n_targets, _ = LOSSES[config.objective](model, batch, batch_lengths, plain, rng)
+            with autocast(config.device):
+                loss_sum, n_targets, _ = LOSSES[config.objective](model, to_device(batch, config.device), batch_lengths, plain, rng)
             total += float(loss_sum)
             count += n_targets
     return total / max(count, 1)
@@ -315,7 +332,7 @@ def validation_loss(model: SessionEncoder, tokens: TokenizedSessions, config: Tr
 
 def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     with atomic_file(path) as temporary:
-        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(temporary))
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(temporary))
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -359,12 +376,13 @@ class CheckpointPaths:
 def training_fingerprint_settings(config: TrainConfig) -> dict:
     """The training settings a checkpoint's fingerprint covers.
 
-    The thread count changes speed, not the model: a run may resume with another one. Settings
+    The thread count and the device change speed, not the model: a run may resume with another
+    one (and a CPU run's fingerprint is the one it had before the device option). Settings
     added after checkpoints existed are left out at their off value (alignment_weight 0,
     cross_platform_weight 0), so a checkpoint written before they existed still resumes.
     """
-    settings = {k: v for k, v in asdict(config).items() if k != "threads"}
-    for late in ("alignment_weight", "cross_platform_weight"):
+    settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device")}
+    for late in ("alignment_weight", "cross_platform_weight", "platform_adversary_weight", "shared_view_weight"):
         if settings[late] == 0:
             del settings[late]
     return settings
@@ -401,6 +419,7 @@ def fit(
     """
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
+    model.to(config.device)
     paths = CheckpointPaths(Path(checkpoint_dir))
     paths.directory.mkdir(parents=True, exist_ok=True)
     if config.alignment_weight > 0 and model.mix_heads is None:
@@ -414,6 +433,7 @@ def fit(
             + (data_fingerprint(validation_tokens) if validation_tokens is not None else "-")
         ).encode()
     ).hexdigest()[:16]
+    alignment.attach_platform_adversary(model, config.platform_adversary_weight, config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     state: dict[str, Any] = {
         "fingerprint": fingerprint,
@@ -477,12 +497,15 @@ def fit(
                         group["lr"] = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress_share))
                 sessions = usable[positions]
                 batch, lengths = collate(train_tokens, sessions)
+                batch = to_device(batch, config.device)
                 partner = None
                 if config.cross_platform_weight > 0:
                     extra_positions = partner_sessions(usable_platforms[positions], partner_pools, partner_size, rng)
                     if extra_positions is not None:
                         partner, _ = collate(train_tokens, usable[extra_positions])
-                loss_sum, n_targets, extra = loss_fn(model, batch, lengths, config, rng, partner=partner)
+                        partner = to_device(partner, config.device)
+                with autocast(config.device):
+                    loss_sum, n_targets, extra = loss_fn(model, batch, lengths, config, rng, partner=partner)
                 denominator = normalizer if config.equal_target_weights else max(n_targets, 1)
                 loss = loss_sum / denominator + extra
                 optimizer.zero_grad(set_to_none=True)
@@ -531,7 +554,8 @@ def fit(
             )
     if paths.best.is_file():
         model.load_state_dict(load_file(str(paths.best)))
-    model.eval()
+    alignment.detach_platform_adversary(model)
+    model.cpu().eval()  # callers embed, score and save on CPU unless they move it themselves
     return TrainResult(
         best_epoch=state["best_epoch"],
         best_validation_loss=state["best_validation_loss"],

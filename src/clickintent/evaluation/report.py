@@ -32,6 +32,8 @@ from clickintent.evaluation.metrics import calibration_bins, lift_by_decile
 from clickintent.evaluation.replay import REPLAY_FILE
 from clickintent.evaluation.replay import report_section as replay_section
 from clickintent.settings import Settings
+from clickintent.taxonomy.drift import DRIFT_FILE
+from clickintent.taxonomy.drift import report_section as drift_section
 
 REPORT_FILE = "report.md"
 FIGURES_DIR = "figures"
@@ -49,6 +51,7 @@ ROW_LABELS = {
     "k_identity_free_best": "(k) best identity-free (validation)",
     "l_app_aggregates": "(l) + dbt 30-day in-app aggregates",
     "m_app_all": "(m) i + l (all identity-free)",
+    "n_both_platforms": "(n) g + i (both platforms)",
 }
 INTERVALS_FIGURE = "ablation_intervals.png"
 # (evaluation.json column, title, +1 if higher is better) of the interval plot and table.
@@ -85,6 +88,7 @@ def write_report(settings: Settings) -> Path:
     sections += _designs_section(_read_json(reports / "ranker_designs.json"))
     sections += _online_shoppers_section(_read_json(reports / "online_shoppers.json"))
     sections += replay_section(_read_json(reports / REPLAY_FILE), figures)
+    sections += drift_section(_read_json(reports / DRIFT_FILE), figures, _save_figure, _image)
     sections += _timing_section(evaluation, training)
     path = reports / REPORT_FILE
     atomic_write_bytes(path, ("\n".join(sections).rstrip() + "\n").encode("utf-8"))

@@ -36,7 +36,15 @@ EVENT_TYPES = (
     "form_submit",  # that form submitted
     "login",  # authentication; from this event on, customer_id is set
     "logout",
+    # anything else a tracker sends (consent banners, video plays, custom events): kept, not
+    # rejected; the loader and dbt's stg_events map an unknown type to this one
+    "other",
 )
+# The type an event of any type outside EVENT_TYPES is kept as (loader, dbt's stg_events, the service).
+UNKNOWN_EVENT_TYPE = "other"
+# Open value sets: what the synthetic world writes and the examples the documentation gives. A
+# source's own device types, product families, segments and channels are taken as they come (the
+# products and customers tables are the catalogue); only platform stays a closed set.
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "other")
 PRODUCT_FAMILIES = ("deposits", "cards", "lending", "home", "investing", "insurance", "business")
 CUSTOMER_SEGMENTS = ("mass", "emerging_affluent", "affluent", "student", "small_business")
@@ -91,6 +99,8 @@ class Column:
     max_chars: int | None = None
     # An event time: within [EARLIEST_EVENT_TIME, time of loading + MAX_FUTURE_SKEW].
     event_time: bool = False
+    # When set with `allowed`, a value outside it is kept as this one instead of rejected.
+    unknown_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ EVENTS = Table(
             "Pseudonymous customer key, set only once the visitor is authenticated (from the login event on).",
             identifier=True,
         ),
-        Column("event_type", pa.string(), False, "What happened.", EVENT_TYPES),
+        Column("event_type", pa.string(), False, "What happened.", EVENT_TYPES, unknown_as=UNKNOWN_EVENT_TYPE),
         Column("page_path", pa.string(), False, "URL path (web) or screen path (app), without query string.", max_chars=MAX_PATH_CHARS),
         Column("page_title", pa.string(), True, "Page or screen title as rendered.", max_chars=MAX_TEXT_CHARS),
         Column(
@@ -144,7 +154,7 @@ EVENTS = Table(
         Column("dwell_ms", pa.int64(), True, "Time on the page or screen, milliseconds.", minimum=0, maximum=MAX_DWELL_MS),
         Column("referrer", pa.string(), True, "Referring host or URL (first event of a visit mostly).", max_chars=MAX_TEXT_CHARS),
         Column("utm_source", pa.string(), True, "Campaign source tag, if any.", max_chars=MAX_TEXT_CHARS),
-        Column("device_type", pa.string(), False, "Device class.", DEVICE_TYPES),
+        Column("device_type", pa.string(), False, "Device class."),
         Column("product_id", pa.string(), True, "Catalog product the page or event is about, if any.", identifier=True),
     ),
 )
@@ -156,13 +166,13 @@ PRODUCTS = Table(
     columns=(
         Column("product_id", pa.string(), False, "Product key.", identifier=True),
         Column("product_name", pa.string(), False, "Display name."),
-        Column("family", pa.string(), False, "Product family.", PRODUCT_FAMILIES),
+        Column("family", pa.string(), False, "Product family."),
         Column("category", pa.string(), False, "Finer grouping inside the family (checking, credit_card, mortgage ...)."),
         Column("launched_ts", UTC_TIMESTAMP, False, "When the product became available, UTC."),
         Column("annual_fee_usd", pa.float64(), True, "Annual fee, USD.", minimum=0),
         Column("interest_rate_pct", pa.float64(), True, "Headline APR or APY, percent.", minimum=0),
         Column("min_opening_usd", pa.float64(), True, "Minimum opening deposit or loan amount, USD.", minimum=0),
-        Column("target_segment", pa.string(), True, "Segment the product is designed for.", CUSTOMER_SEGMENTS),
+        Column("target_segment", pa.string(), True, "Segment the product is designed for."),
         Column("complexity", pa.int64(), False, "1 (open in minutes) to 3 (weeks of research, e.g. a mortgage).", minimum=1),
     ),
 )
@@ -174,7 +184,7 @@ CUSTOMERS = Table(
     columns=(
         Column("customer_id", pa.string(), False, "Pseudonymous customer key.", identifier=True),
         Column("snapshot_ts", UTC_TIMESTAMP, False, "When this profile was observed, UTC.", event_time=True),
-        Column("segment", pa.string(), False, "Customer segment.", CUSTOMER_SEGMENTS),
+        Column("segment", pa.string(), False, "Customer segment."),
         Column("tenure_months", pa.int64(), False, "Months since the first account was opened.", minimum=0),
         Column("age_band", pa.string(), True, "Age band, e.g. 25-34."),
         Column("held_product_ids", pa.string(), False, "Products held at snapshot time, ';'-separated (may be empty)."),
@@ -191,7 +201,7 @@ CONVERSIONS = Table(
         Column("customer_id", pa.string(), False, "Pseudonymous customer key of who converted.", identifier=True),
         Column("product_id", pa.string(), False, "Product opened.", identifier=True),
         Column("converted_ts", UTC_TIMESTAMP, False, "When the product was opened, UTC.", event_time=True),
-        Column("channel", pa.string(), False, "Where the application was completed.", CONVERSION_CHANNELS),
+        Column("channel", pa.string(), False, "Where the application was completed."),
     ),
 )
 

@@ -7,7 +7,6 @@ previous raw tables exactly as they were.
 
 from __future__ import annotations
 
-import codecs
 import os
 import re
 import shutil
@@ -35,6 +34,7 @@ from clickintent.events.contract import (
     Table,
     event_time_problem,
 )
+from clickintent.events.csv_files import CsvDialect, CsvReadError, sniff_csv
 
 # Tables a load must provide; the others default to empty (a source without tile impressions
 # still builds sessions and web-intent features).
@@ -88,34 +88,13 @@ def find_table_file(source_dir: Path, table: str) -> Path | None:
     return present[0] if present else None
 
 
-# Delimiters a CSV export uses instead of commas, named in the error when a header has one column.
-_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
-def _csv_header(path: Path, table: Table | None) -> list[str]:
-    """The CSV header's column names, refusing a header that is not UTF-8, repeats a column or
-    holds one column where the contract expects many (a file with another delimiter)."""
-    with path.open("rb") as handle:
-        first_line = handle.readline()
-    try:
-        text = first_line.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ContractError([Problem(str(path), None, None, _encoding_message(error.start, 1))]) from None
-    names = [name.strip().strip('"') for name in text.rstrip("\r\n").split(",")]
-    if table is not None and len(names) == 1 and len(table.columns) > 1:
-        found = [f"{label} ('{delimiter}')" for delimiter, label in _OTHER_DELIMITERS.items() if delimiter in names[0]]
-        hint = f"; the header looks {found[0]}-separated" if found else ""
+def _csv_header(path: Path, dialect: CsvDialect) -> list[str]:
+    """The CSV header's column names, refusing a file without a header row or with a repeated column."""
+    if not dialect.header:
         raise ContractError(
-            [
-                Problem(
-                    str(path),
-                    None,
-                    None,
-                    f"the header has one column where the {table.name} contract has {len(table.columns)}: "
-                    f"the file must be comma-separated{hint}",
-                )
-            ]
+            [Problem(str(path), None, None, "has no header row (its first row reads as data); the first row must name the columns")]
         )
+    names = dialect.header_names(path)
     _refuse_repeated_columns(path, names)
     return names
 
@@ -128,51 +107,37 @@ def _refuse_repeated_columns(path: Path, names: list[str]) -> None:
         )
 
 
-def _encoding_message(byte_offset: int, line: int) -> str:
-    return (
-        f"is not UTF-8: invalid byte at line {line}, byte {byte_offset + 1}; re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
-    )
-
-
-def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
-    """(byte offset, line) of the first byte that is not UTF-8 in `path`, or None; read in blocks."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, line = 0, 1
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as error:
-                # the decoder may hold up to 3 bytes of an unfinished character from the block before
-                start = max(error.start - len(decoder.getstate()[0]), 0)
-                return offset + start, line + block.count(b"\n", 0, start)
-            offset += len(block)
-            line += block.count(b"\n")
-    return None
-
-
 def _arrow_message(error: Exception) -> str:
     """pyarrow's parse error without the row it quotes (a row is data, and may be personal)."""
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
     return re.sub(r"(got \d+)(?: columns?)?:.*", r"\1", message)
 
 
-def read_table_file(path: Path, table: Table | None = None) -> pa.Table:
+def read_table_file(path: Path, report: Callable[[str], None] | None = None) -> pa.Table:
+    """A Parquet or CSV file as an Arrow table; a CSV's dialect is sniffed, and said to `report`."""
     if path.suffix == ".parquet":
         _refuse_repeated_columns(path, pq.read_schema(path).names)
         return pq.read_table(path)
     if path.suffix == ".csv":
+        try:
+            dialect = sniff_csv(path)
+        except CsvReadError as error:
+            raise ContractError([Problem(str(path), None, None, str(error).removeprefix(f"{path}: "))]) from None
+        if report is not None:
+            report(f"{path}: {dialect.describe()}")
         # Every column as text: types are decided by the contract, not guessed per file, so a
         # bad value is reported against its row instead of failing the whole read.
-        header = _csv_header(path, table)
+        header = _csv_header(path, dialect)
         convert = pa_csv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True, null_values=[""])
+        parse = pa_csv.ParseOptions(delimiter=dialect.delimiter, quote_char=dialect.quote or '"', escape_char=dialect.escape or False)
         try:
-            return pa_csv.read_csv(path, convert_options=convert)
+            return pa_csv.read_csv(
+                path, read_options=pa_csv.ReadOptions(encoding=dialect.encoding), parse_options=parse, convert_options=convert
+            )
         except pa.ArrowInvalid as error:
-            invalid = _first_invalid_utf8(path) if "utf8" in str(error).lower() else None
-            if invalid is not None:
-                raise ContractError([Problem(str(path), None, None, _encoding_message(*invalid))]) from None
-            raise ContractError([Problem(str(path), None, None, f"cannot be read as CSV: {_arrow_message(error)}")]) from None
+            raise ContractError(
+                [Problem(str(path), None, None, f"cannot be read as CSV ({dialect.describe()}): {_arrow_message(error)}")]
+            ) from None
     raise ContractError([Problem(str(path), None, None, "unsupported file type; use .parquet or .csv")])
 
 
@@ -335,7 +300,9 @@ def limit_problems(values: pa.ChunkedArray, column: Column, file: str, loaded_at
     return problems
 
 
-def validate_table(raw: pa.Table, table: Table, file: str, loaded_at: datetime | None = None) -> tuple[pa.Table, list[Problem]]:
+def validate_table(
+    raw: pa.Table, table: Table, file: str, loaded_at: datetime | None = None, report: Callable[[str], None] | None = None
+) -> tuple[pa.Table, list[Problem]]:
     """The table conformed to the contract's types and column order, and every problem found."""
     loaded_at = loaded_at or datetime.now(UTC)
     problems: list[Problem] = []
@@ -362,7 +329,9 @@ def validate_table(raw: pa.Table, table: Table, file: str, loaded_at: datetime |
         if not column.nullable:
             for row in _first_rows(_to_numpy_mask(pc.is_null(values))):
                 problems.append(Problem(file, int(row) + 1, column.name, "is empty, but the contract requires a value"))
-        if column.allowed is not None:
+        if column.allowed is not None and column.unknown_as is not None:
+            values = _keep_unknown_as(values, column, file, report)
+        elif column.allowed is not None:
             outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(column.allowed))))
             for row in _first_rows(_to_numpy_mask(pc.fill_null(outside, False))):
                 problems.append(
@@ -382,6 +351,18 @@ def validate_table(raw: pa.Table, table: Table, file: str, loaded_at: datetime |
     return result, problems
 
 
+def _keep_unknown_as(values: pa.ChunkedArray, column: Column, file: str, report: Callable[[str], None] | None) -> pa.ChunkedArray:
+    """Values outside column.allowed replaced by column.unknown_as, and how many were, said to `report`."""
+    outside = pc.fill_null(pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(column.allowed)))), False)
+    count = pc.sum(outside).as_py() or 0
+    if count and report is not None:
+        kinds = pc.value_counts(pc.filter(values, outside)).to_pylist()
+        named = ", ".join(f"{kind['values']!r} ({kind['counts']})" for kind in sorted(kinds, key=lambda kind: -kind["counts"])[:5])
+        more = f" and {len(kinds) - 5} more" if len(kinds) > 5 else ""
+        report(f"{file}: {count} row(s) with a {column.name} the contract does not know, kept as {column.unknown_as!r}: {named}{more}")
+    return pc.if_else(outside, pa.scalar(column.unknown_as, values.type), values)
+
+
 def _duplicate_key_problems(result: pa.Table, table: Table, file: str) -> list[Problem]:
     if not table.unique_key or result.num_rows == 0:
         return []
@@ -396,7 +377,7 @@ def _duplicate_key_problems(result: pa.Table, table: Table, file: str) -> list[P
     return problems
 
 
-def validate_tables(tables: dict[str, tuple[pa.Table, str]]) -> dict[str, pa.Table]:
+def validate_tables(tables: dict[str, tuple[pa.Table, str]], report: Callable[[str], None] | None = None) -> dict[str, pa.Table]:
     """Validate raw tables given as {table name: (table, file label)}; raise ContractError listing every problem."""
     problems: list[Problem] = []
     conformed: dict[str, pa.Table] = {}
@@ -407,7 +388,7 @@ def validate_tables(tables: dict[str, tuple[pa.Table, str]]) -> dict[str, pa.Tab
         if name not in RAW_TABLES:
             problems.append(Problem(label, None, None, f"{name!r} is not a table of the event contract ({', '.join(RAW_TABLES)})"))
             continue
-        result, found = validate_table(raw, RAW_TABLES[name], label)
+        result, found = validate_table(raw, RAW_TABLES[name], label, report=report)
         problems.extend(found)
         conformed[name] = result
     if problems:
@@ -417,8 +398,9 @@ def validate_tables(tables: dict[str, tuple[pa.Table, str]]) -> dict[str, pa.Tab
     return conformed
 
 
-def load_source_dir(source_dir: Path) -> dict[str, pa.Table]:
-    """Read and validate every contract table found in source_dir (Parquet or CSV)."""
+def load_source_dir(source_dir: Path, report: Callable[[str], None] | None = None) -> dict[str, pa.Table]:
+    """Read and validate every contract table found in source_dir (Parquet or CSV); what was
+    detected about each CSV, and each unknown event type kept as 'other', is said to `report`."""
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
         raise ContractError([Problem(str(source_dir), None, None, "is not a directory")])
@@ -428,10 +410,10 @@ def load_source_dir(source_dir: Path) -> dict[str, pa.Table]:
         if path is None:
             continue
         try:
-            tables[name] = (read_table_file(path, RAW_TABLES[name]), str(path))
+            tables[name] = (read_table_file(path, report), str(path))
         except (pa.ArrowInvalid, OSError) as error:
             raise ContractError([Problem(str(path), None, None, f"cannot be read: {_arrow_message(error)}")]) from error
-    return validate_tables(tables)
+    return validate_tables(tables, report)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,8 +456,8 @@ def _recover_interrupted_swap(raw_dir: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def load_and_install(source_dir: Path, raw_dir: Path) -> dict[str, int]:
+def load_and_install(source_dir: Path, raw_dir: Path, report: Callable[[str], None] | None = None) -> dict[str, int]:
     """Validate the contract tables in source_dir and install them into raw_dir; row counts per table."""
-    tables = load_source_dir(source_dir)
+    tables = load_source_dir(source_dir, report)
     replace_table_set(tables, raw_dir)
     return {name: table.num_rows for name, table in tables.items()}

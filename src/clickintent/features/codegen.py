@@ -1,8 +1,10 @@
-"""Generate feature_repo/data_sources.py and feature_repo/feature_views.py from the dbt manifest.
+"""Generate the data sources and feature views of `clickintent.feast_repo` from the dbt manifest.
 
 The generated files are committed so that a reader (or a team importing our feature views into
 its own Feast repo) sees plain Feast code, one commented object at a time; `clickintent features
-generate --check` (run by the tests) fails when they drift from the dbt schemas.
+generate --check` (run by the tests) fails when they drift from the dbt schemas. They live in the
+package, not in `feature_repo/`, and import each other by package name, so that a host repo with
+its own `entities.py` imports ours without a clash (`feature_repo/` imports them too).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from clickintent.features.manifest import FeastMart, read_feast_marts
 from clickintent.settings import Settings
 
 GENERATED_FILES = ("data_sources.py", "feature_views.py")
+# Where they are written: the package `clickintent.feast_repo`, beside this one.
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "feast_repo"
+PACKAGE = "clickintent.feast_repo"
 
 _HEADER = '''"""{title}
 
@@ -110,8 +115,8 @@ def render_feature_views(marts: list[FeastMart]) -> str:
         "from datetime import timedelta\n\n",
         "from feast import FeatureView, Field\n",
         f"from feast.types import {', '.join(imports)}\n\n",
-        _import_block("data_sources", sorted(_source_name(mart) for mart in feature_marts)),
-        _import_block("entities", entities),
+        _import_block(f"{PACKAGE}.data_sources", sorted(_source_name(mart) for mart in feature_marts)),
+        _import_block(f"{PACKAGE}.entities", entities),
     ]
     for mart in feature_marts:
         fields = "\n".join(
@@ -152,7 +157,7 @@ def write_generated_definitions(settings: Settings, check: bool = False, manifes
     marts += [output.as_feast_mart() for output in MODEL_OUTPUTS]
     changed = []
     for name, content in render_all(marts).items():
-        target = settings.feature_repo_dir / name
+        target = PACKAGE_DIR / name
         if target.is_file() and target.read_text() == content:
             continue
         changed.append(target)

@@ -108,6 +108,9 @@ class DbtBuildResult:
             lines.append(f"  {node.status}: {node.name}" + (f": {message[0]}" if message else ""))
         if len(self.failures) > MAX_LISTED_FAILURES:
             lines.append(f"  ... and {len(self.failures) - MAX_LISTED_FAILURES} more")
+        # warnings are counts the build reports without failing (e.g. events of an unknown type kept as 'other')
+        for node in [node for node in self.nodes if node.status == "warn"][:MAX_LISTED_FAILURES]:
+            lines.append(f"  warn: {node.name}: {node.failures if node.failures is not None else '?'} rows")
         if self.marts_restored:
             lines.append("  the previous marts were kept (the failed build's marts were discarded)")
         return "\n".join(lines)
@@ -125,6 +128,7 @@ def dbt_vars(settings: Settings) -> dict[str, object]:
         "session_timeout_minutes": settings.session_timeout_minutes,
         "identity_linking": settings.identity_linking,
         "stitch_window_days": settings.stitch_window_days,
+        "source_shape": settings.source_shape,
     }
 
 
@@ -225,11 +229,17 @@ def _node_results(run_result) -> tuple[NodeResult, ...]:
 
 def check_raw_tables(settings: Settings) -> None:
     """Fail early, and clearly, when the raw tables dbt reads are not there."""
-    from clickintent.events.contract import RAW_TABLES
+    from clickintent.events.shapes import SHAPE_EVENT_TABLES, raw_table_names
 
-    missing = [name for name in RAW_TABLES if not (settings.raw_dir / f"{name}.parquet").is_file()]
+    names = raw_table_names(settings.source_shape)
+    missing = [name for name in names if not (settings.raw_dir / f"{name}.parquet").is_file()]
     if missing:
-        what = "no raw events" if "events" in missing else f"raw tables missing: {', '.join(missing)}"
+        events = SHAPE_EVENT_TABLES[settings.source_shape]
+        shape = "" if settings.source_shape == "contract" else f"{settings.source_shape} "
+        what = f"no raw {shape}events" if missing[0] in events else f"raw tables missing: {', '.join(missing)}"
+        written = [other for other, tables in SHAPE_EVENT_TABLES.items() if (settings.raw_dir / f"{tables[0]}.parquet").is_file()]
+        if missing[0] in events and written:
+            what += f" (the raw directory holds {written[0]} events: set CLICKINTENT_SOURCE_SHAPE={written[0]})"
         raise FileNotFoundError(
             f"{what} at {settings.raw_dir / (missing[0] + '.parquet')}; run `clickintent generate` (synthetic "
             f"world) or `clickintent load <dir>` (your own data) for data directory {settings.data_dir} first"

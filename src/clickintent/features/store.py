@@ -1,7 +1,8 @@
 """The Feast feature store of a data directory: configuration, apply, materialize.
 
 `feature_repo/` is an ordinary Feast repository: its `feature_store.yaml` takes every path from
-`CLICKINTENT_DATA_DIR`, so `feast apply` in it works with that variable exported. This module
+`CLICKINTENT_DATA_DIR`, so `feast apply` in it works with that variable exported; its objects are
+those of the package `clickintent.feast_repo`, which a host repo imports too. This module
 reads the same file with the variable set to `settings.data_dir`, so the CLI, tests and serving
 point the one repo at any data directory and can't disagree with the feast CLI.
 
@@ -27,7 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-from feast import FeatureStore, RepoConfig
+from feast import Entity, FeatureService, FeatureStore, FeatureView, RepoConfig
+from feast.data_source import DataSource
 from feast.repo_config import load_repo_config
 from feast.repo_contents import RepoContents
 
@@ -35,8 +37,8 @@ from clickintent.artifacts import COMMITTED, IN_PROGRESS, atomic_write_json, fil
 from clickintent.settings import Settings
 
 PROJECT = "clickintent"
-# Modules of feature_repo/ in dependency order (Feast imports every *.py in the repo).
-REPO_MODULES = ("entities", "data_sources", "feature_views", "feature_services")
+# The package that defines every Feast object; feature_repo/ imports it (docs/feast-repo.md).
+REPO_PACKAGE = "clickintent.feast_repo"
 # The repo's configuration; its paths are ${DATA_DIR_VARIABLE}/...
 FEATURE_STORE_YAML = "feature_store.yaml"
 DATA_DIR_VARIABLE = "CLICKINTENT_DATA_DIR"
@@ -86,29 +88,52 @@ def _data_dir_environment(settings: Settings) -> Iterator[None]:
 
 
 def load_repo_objects(settings: Settings) -> RepoContents:
-    """Import feature_repo/ afresh with its paths resolved against settings.data_dir.
+    """The objects of `clickintent.feast_repo` (what `feature_repo/` holds), imported afresh with
+    their paths resolved against settings.data_dir.
 
-    The repo's modules import each other by top-level name, as `feast apply` runs them; they are
-    dropped from sys.modules first so that two data directories in one process don't share objects.
+    The package's modules are imported again under the data directory's environment and the
+    previous ones put back afterwards, so two data directories in one process don't share
+    objects and a host's earlier import keeps its own.
     """
-    from feast.repo_operations import parse_repo
+    from feast.repo_operations import DUMMY_ENTITY
 
-    repo_dir = str(settings.feature_repo_dir)
     with _data_dir_environment(settings):
-        for name in REPO_MODULES:
-            sys.modules.pop(name, None)
-        sys.path.insert(0, repo_dir)
-        previous_cwd = os.getcwd()
+        previous = {name: module for name, module in sys.modules.items() if _is_repo_module(name)}
+        for name in previous:
+            del sys.modules[name]
         try:
-            # parse_repo names modules relative to the working directory, as the feast CLI does.
-            os.chdir(repo_dir)
-            importlib.invalidate_caches()
-            return parse_repo(Path(repo_dir))
+            package = importlib.import_module(REPO_PACKAGE)
+            objects = [getattr(package, name) for name in package.__all__]
         finally:
-            os.chdir(previous_cwd)
-            sys.path.remove(repo_dir)
-            for name in REPO_MODULES:
-                sys.modules.pop(name, None)
+            for name in [name for name in sys.modules if _is_repo_module(name)]:
+                del sys.modules[name]
+            sys.modules.update(previous)
+            # The import set the parent package's attribute too: back to the previous module.
+            parent, _, child = REPO_PACKAGE.rpartition(".")
+            if REPO_PACKAGE in previous:
+                setattr(sys.modules[parent], child, previous[REPO_PACKAGE])
+            else:
+                vars(sys.modules[parent]).pop(child, None)
+    data_sources: list = []
+    for obj in objects:
+        for source in (obj, getattr(obj, "batch_source", None)) if isinstance(obj, DataSource) else ():
+            if source is not None and all(source is not known for known in data_sources):
+                data_sources.append(source)
+    return RepoContents(
+        projects=[],
+        data_sources=data_sources,
+        entities=[obj for obj in objects if isinstance(obj, Entity)] + [DUMMY_ENTITY],
+        feature_views=[obj for obj in objects if isinstance(obj, FeatureView)],
+        feature_services=[obj for obj in objects if isinstance(obj, FeatureService)],
+        on_demand_feature_views=[],
+        stream_feature_views=[],
+        label_views=[],
+        permissions=[],
+    )
+
+
+def _is_repo_module(name: str) -> bool:
+    return name == REPO_PACKAGE or name.startswith(REPO_PACKAGE + ".")
 
 
 def apply_feature_repo(settings: Settings) -> str:

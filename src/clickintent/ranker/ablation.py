@@ -1,5 +1,5 @@
-"""The ablation: rows a-g of linked-web intent features and rows h-m of in-app intent, on the
-same time splits and seed.
+"""The ablation: rows a-g of linked-web intent features, rows h-m of in-app intent and row n of
+both, on the same time splits and seed.
 
 Each task's union service is fetched from Feast once (clickintent.ranker.tasks); every row then
 trains on exactly the columns of its own feature service (tile_ranker_<row>, conversion_<row>).
@@ -67,6 +67,7 @@ ABLATION_ROWS: tuple[AblationRow, ...] = (
     ),
     AblationRow("l_app_aggregates", "a + dbt 30-day in-app aggregates (counts, taxonomy shares; no model)", (), False, True),
     AblationRow("m_app_all", "i + l: every identity-free customer feature", ("embedding", "labels"), False, True),
+    AblationRow("n_both_platforms", "g + i: everything servable online from both platforms", ("embedding", "labels"), False),
 )
 BASELINE_ROW = "a_baseline"
 STAGE_FEATURES = {

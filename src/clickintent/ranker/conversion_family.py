@@ -16,7 +16,7 @@ families as a set (`converted_<family>` flags); a family is predicted when its p
 least the card's `threshold`, chosen on the validation split to maximise micro-F1.
 
 Rows are customer-level: the Feast features of the card's feature service (normally
-`conversion_v1`) for the customer, plus `observation_point` (context known at prediction time:
+`conversion_v2`) for the customer, plus `observation_point` (context known at prediction time:
 `app_session_start` when the app asks, `web_session_end` right after a logged-in web visit).
 Live-session substitutions are those described in clickintent.ranker.tile_model.
 """
@@ -40,7 +40,7 @@ CONVERSION_CARD_FORMAT = "clickintent-conversion-by-family/1"
 CONVERSION_OBJECTIVE = "multi:softprob"
 NO_CONVERSION = "none"
 CONVERSION_CONTEXT = (FeatureColumn("observation_point", ColumnKind.CATEGORICAL),)
-GROUPED_VECTORS = ("web_embedding",)
+GROUPED_VECTORS = ("web_embedding", "app_embedding")
 SERVING_OBSERVATION_POINT = "app_session_start"
 
 

@@ -168,13 +168,15 @@ def cross_validate_table(
     categorical: Sequence[str] = (),
     categorical_encoding: CategoricalEncoding = "native",
     on_fold: FoldCallback | None = None,
+    on_read: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Read `table`, cross-validate, and (if `out`) write the JSON result atomically.
+    """Read `table`, cross-validate, and (if `out`) write the JSON result atomically. on_read
+    hears what was detected about a CSV (delimiter, quoting, header, encoding).
 
     Every input check runs before any training, and `out` is only written when all folds have
     finished, so a bad input or an interrupted run leaves an earlier result untouched.
     """
-    frame = read_table(Path(table))
+    frame = read_table(Path(table), report=on_read)
     features, labels = split_features_and_label(frame, label, positive=positive, drop=drop)
     result = cross_validate(
         features,

@@ -2,8 +2,10 @@
 stored with their cards, their test predictions and reason examples.
 
 Production feature sets are fixed services, not picked per run, so serving knows what to fetch:
-`tile_ranker_v1` = the features of ablation row (e), session embedding + distilled labels (both
-computable for a live session); `conversion_v1` = row (g), (e) + the dbt 30-day web aggregates.
+`tile_ranker_v2` = the features of ablation row (j), the in-app embedding and distilled labels of
+the customer's own app sessions plus those of linked web sessions (each computable for a live
+session of its platform); `conversion_v2` = row (n), (j) + the dbt 30-day web aggregates. Each is
+its task's best row on validation by the selection rule of row (k).
 The ablation row with the same features is the production model (same splits and seed), so the
 stage trains it once.
 
@@ -157,7 +159,7 @@ def training_document(version: str, production: dict[str, dict[str, Any]], secon
 
 
 def train_production_models(settings: Settings, *, log: Log | None = None, store: Any = None) -> dict[str, Any]:
-    """Train, test and store the production tile ranker and conversion model (services *_v1) and
+    """Train, test and store the production tile ranker and conversion model (services *_v2) and
     the anonymous-visitor ranker (its production row only).
 
     Each task's production feature service is fetched from Feast on its own. Also writes the

@@ -14,7 +14,7 @@ on category codes, or one-hot columns.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -131,8 +131,13 @@ class FeatureSchema:
 # reading
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV (header row) or Parquet file as a DataFrame; errors name the file and the problem."""
+def read_table(path: Path, report: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """A CSV (header row) or Parquet file as a DataFrame; errors name the file and the problem.
+
+    A CSV's delimiter, quoting, header and encoding are sniffed (events.csv_files) and said to
+    `report`; the values are then typed as pandas reads them."""
+    from clickintent.events.csv_files import CsvReadError, sniff_csv
+
     path = Path(path)
     if not path.exists():
         raise TableError(f"table not found: {path}")
@@ -142,14 +147,21 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
-        elif suffix in (".csv", ".txt"):
-            frame = pd.read_csv(path)
-        elif suffix in (".gz", ".bz2", ".zst", ".xz") and path.stem.lower().endswith(".csv"):
-            frame = pd.read_csv(path)
+        elif suffix in (".csv", ".txt") or (suffix in (".gz", ".bz2", ".zst", ".xz") and path.stem.lower().endswith(".csv")):
+            dialect = sniff_csv(path)
+            if report is not None:
+                report(f"{path}: {dialect.describe()}")
+            if not dialect.header:
+                raise TableError(f"table {path} has no header row (its first row reads as data); the first row must name the columns")
+            frame = pd.read_csv(
+                path, sep=dialect.delimiter, quotechar=dialect.quote or '"', escapechar=dialect.escape, encoding=dialect.encoding
+            )
         else:
             raise TableError(f"cannot tell the format of {path}: expected a .csv or .parquet file")
     except TableError:
         raise
+    except CsvReadError as error:
+        raise TableError(str(error)) from None
     except Exception as error:  # pandas/pyarrow raise many types for corrupt input
         kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
         raise TableError(f"cannot read {path} as {kind}: {type(error).__name__}: {error}") from error

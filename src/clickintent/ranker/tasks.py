@@ -53,12 +53,10 @@ from clickintent.settings import Settings
 
 # One XGBoost thread per model (multi-threaded XGBoost under contention is 10-100x slower).
 XGBOOST_THREADS = 1
-MODEL_GENERATION = "1"  # matches the _v1 feature services
+MODEL_GENERATION = "2"  # matches the _v2 feature services
 CLASSES = (NO_CONVERSION, *PRODUCT_FAMILIES)
 
 Log = Callable[[str], None]
-# Embeddings only ablation rows read so far: reasons sum them like the production models' web_embedding.
-ABLATION_GROUPED = ("app_embedding",)
 
 
 def quiet(_: str) -> None:
@@ -85,22 +83,22 @@ TILE_TASK = Task(
     "tile",
     TILE_LABELS,
     "tile_ranker",
-    "tile_ranker_v1",
+    "tile_ranker_v2",
     "tile_ranker_ablation_all",
     TILE_CONTEXT,
     TILE_DERIVED,
-    (*TILE_GROUPED, *ABLATION_GROUPED),
+    TILE_GROUPED,
     TILE_BOOSTING,
 )
 CONVERSION_TASK = Task(
     "conversion",
     CONVERSION_LABELS,
     "conversion",
-    "conversion_v1",
+    "conversion_v2",
     "conversion_ablation_all",
     CONVERSION_CONTEXT,
     (),
-    (*CONVERSION_GROUPED, *ABLATION_GROUPED),
+    CONVERSION_GROUPED,
     CONVERSION_BOOSTING,
 )
 TASKS = (TILE_TASK, CONVERSION_TASK)

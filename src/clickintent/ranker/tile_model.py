@@ -14,7 +14,7 @@ slot cannot decide the ranking and scores are click probabilities for the top sl
 How a serving row is assembled (one dict per candidate product)
 ---------------------------------------------------------------
 Keys are `ranker.row_keys`: the Feast feature names of the feature service named in the card
-(`ranker.feature_service`, normally `tile_ranker_v1`; no view prefix, as
+(`ranker.feature_service`, normally `tile_ranker_v2`; no view prefix, as
 `get_online_features(..., full_feature_names=False)` returns them) plus `product_id`. A missing
 key or None is a missing value (XGBoost's learned default branch). `position` may be given
 (evaluation of logged impressions); otherwise it is SERVING_POSITION.
@@ -28,26 +28,29 @@ Logged-in customer, nothing live::
     ).to_dict()
     rows = [{key: online[key][i] for key in ranker.row_keys if key in online} for i in range(len(candidates))]
 
-The customer-side values are the same for every candidate (customer_profile and the web views),
-product_features differ per product; fetching the customer once and the (static) product rows
-from a start-up cache gives the same rows faster.
+The customer-side values are the same for every candidate (customer_profile and the web and
+app views), product_features differ per product; fetching the customer once and the (static)
+product rows from a start-up cache gives the same rows faster.
 
-A live web session replaces the stored customer-level web features with values that include it
-(what the producing stages would write at the session's end; the service may push them through
-`customer_web_embedding_push_source` / `customer_web_intent_labels_push_source`). For each web
-feature the model reads (`ranker.feature_names`; tile_ranker_v1 reads the first two groups,
-conversion_v1 all three):
+A live session replaces the stored customer-level features of its own platform with values that
+include it (what the producing stages would write at the session's end). A signed-in web session
+updates the linked-web features (the service may push them through
+`customer_web_embedding_push_source` / `customer_web_intent_labels_push_source`); a signed-in app
+session updates the in-app ones (the app's own sign-in, no web link; never pushed: the batch
+pipeline writes them). For each feature the model reads (`ranker.feature_names`):
 
-- `web_embedding` (customer_web_embedding): the encoder's embedding of the live session,
-  recency-merged with the stored vector (clickintent.features.model_outputs.recency_weighted_as_of);
-  with no stored vector, the live session's embedding alone.
-- `web_distilled_top_node_id`, `web_distilled_top_node_probs` (customer_web_intent_labels): the
-  distilled classifier on the live session (its top node; its top-node probabilities, merged the
-  same way).
-- the dbt 30-day aggregates (customer_web_intent: `n_linked_sessions_30d`, the event counts,
-  dwell, depth, `taxonomy_node_shares_30d`, `top_taxonomy_node_id_30d`, ...): the stored values
-  plus the live session's own counts (shares re-weighted by events), or the live session's
-  alone when nothing is stored (then `n_linked_sessions_30d` = 1).
+- `web_embedding` (customer_web_embedding), `app_embedding` (customer_app_embedding): the
+  encoder's embedding of the live session, recency-merged with the stored vector
+  (clickintent.serving.login.recency_update, the one-step form of
+  clickintent.features.model_outputs.recency_weighted_as_of); with no stored vector, the live
+  session's embedding alone.
+- `web_distilled_top_node_id`, `web_distilled_top_node_probs` (customer_web_intent_labels),
+  `app_distilled_top_node_probs` (customer_app_embedding): the distilled classifier on the live
+  session (its top node; its top-node probabilities, merged the same way).
+- the dbt 30-day web aggregates (customer_web_intent: `n_linked_sessions_30d`, the event counts,
+  dwell, depth, `taxonomy_node_shares_30d`, `top_taxonomy_node_id_30d`, ...), for a web
+  session: the stored values plus the live session's own counts (shares re-weighted by events),
+  or the live session's alone when nothing is stored (then `n_linked_sessions_30d` = 1).
 
 The service answers customers with this model; a visitor without a profile is answered by the
 anonymous-visitor ranker (clickintent.ranker.anonymous_model), since this one never saw a row
@@ -79,7 +82,7 @@ SERVING_POSITION = 1
 TILE_CONTEXT = (FeatureColumn("product_id", ColumnKind.CATEGORICAL), FeatureColumn("position", ColumnKind.NUMERIC))
 TILE_DERIVED = ("holds_candidate_product", "holds_candidate_family")
 # The embedding is one reason; its single dimensions mean nothing.
-GROUPED_VECTORS = ("web_embedding",)
+GROUPED_VECTORS = ("web_embedding", "app_embedding")
 
 
 @dataclass

@@ -75,13 +75,17 @@ class ModelFolder(bentoml.models.BentoModel):
     """A `<models_dir>/<folder>` model, or its bundled copy inside a Bento."""
 
     folder: str = attrs.field(default="")
+    # The model directory as the service module resolved it when imported (empty: the settings'
+    # at each call). `bentoml build` imports the service inside the build context and asks for
+    # its models after changing back to where it was started.
+    models_dir: str = attrs.field(default="")
 
     @classmethod
-    def of(cls, folder: str) -> ModelFolder:
-        return cls(tag=TAG_PREFIX + folder, folder=folder)
+    def of(cls, folder: str, models_dir: Path | None = None) -> ModelFolder:
+        return cls(tag=TAG_PREFIX + folder, folder=folder, models_dir=str(models_dir or ""))
 
     def local_path(self) -> Path:
-        return load_settings().models_dir / self.folder
+        return (Path(self.models_dir) if self.models_dir else load_settings().models_dir) / self.folder
 
     def resolve(self, base_path: Any = None) -> Path:  # type: ignore[override]  # noqa: ARG002 - BentoML passes it; folders need none
         local = self.local_path()

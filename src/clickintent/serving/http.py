@@ -5,7 +5,10 @@
   none) is answered 413 with a JSON message;
 - a body declared as anything but JSON is answered 415: the APIs take JSON only, and BentoML
   would otherwise hand a JSON body labelled multipart/form-data to its multipart parser, which
-  fails with a 500 (found by schemathesis);
+  fails with a 500 (found by schemathesis). One exception, BentoML's own: a service composed
+  into another one (`bentoml.depends`) runs as a dependency, reachable only through the socket
+  BentoML gives the composing service, which sends `application/vnd.bentoml+pickle`; that type
+  is let through there and only there, as BentoML's entry server refuses it from outside;
 - with a concurrency limit (`max_concurrency` > 0), a worker holds at most that many requests
   whose bodies are in, computing or waiting for their turn: one more is answered 503 with
   Retry-After at once instead of queueing. An admitted request that waited longer than
@@ -44,6 +47,10 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 JSON_MEDIA_TYPES = (b"application/json",)
+# What a composing service sends to the services it depends on (BentoML's RemoteProxy).
+COMPOSITION_MEDIA_TYPE = b"application/vnd.bentoml+pickle"
+# bentoml.server_context.service_type of a worker serving a dependency ("entry_service" otherwise).
+DEPENDENCY_SERVICE_TYPE = "service"
 # Seconds a client shed for load is asked to wait before it retries.
 RETRY_AFTER_S = 1
 # nginx's status for "client closed the request": only the access log and the metrics see it.
@@ -74,7 +81,7 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         media_type = header(scope, b"content-type")
-        if media_type is not None and media_type.split(b";", 1)[0].strip().lower() not in JSON_MEDIA_TYPES:
+        if media_type is not None and media_type.split(b";", 1)[0].strip().lower() not in accepted_media_types():
             await send_json(
                 send,
                 415,
@@ -189,6 +196,15 @@ async def send_json(send: Send, status: int, body: dict[str, Any], extra_headers
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+def accepted_media_types() -> tuple[bytes, ...]:
+    """JSON; and BentoML's composition type in a worker that serves a dependency (module docstring)."""
+    import bentoml
+
+    if bentoml.server_context.service_type == DEPENDENCY_SERVICE_TYPE:
+        return (*JSON_MEDIA_TYPES, COMPOSITION_MEDIA_TYPE)
+    return JSON_MEDIA_TYPES
 
 
 def header(scope: Scope, wanted: bytes) -> bytes | None:

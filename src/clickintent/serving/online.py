@@ -65,6 +65,9 @@ SESSION_FEATURES = (
 INTENT_LABELS_PUSH_SOURCE = "customer_web_intent_labels_push_source"
 EMBEDDING_PUSH_SOURCE = "customer_web_embedding_push_source"
 PUSHED_VIEWS = ("customer_web_intent_labels", "customer_web_embedding")
+# Views a signed-in live session is merged into without a push (the app's own sign-in): read whole
+# when a service reads any of their features, for what the merge carries over (the session count).
+LIVE_MERGED_VIEWS = ("customer_app_embedding",)
 
 
 class OnlineStoreUnavailable(RuntimeError):
@@ -173,9 +176,11 @@ class OnlineFeatures:
                         "the service reads customer- and product-keyed views only"
                     )
         # The login push carries over what it does not recompute (teacher labels, session counts),
-        # so read every feature of the pushed views too: same rows, no extra round trip per view.
+        # so read every feature of the pushed views too (and of the live-merged views the services
+        # read): same rows, no extra round trip per view.
         read = {ref.split(":", 1)[1] for ref in customer_refs}
-        for view_name in PUSHED_VIEWS:
+        read_views = {ref.split(":", 1)[0] for ref in customer_refs}
+        for view_name in (*PUSHED_VIEWS, *(view for view in LIVE_MERGED_VIEWS if view in read_views)):
             try:
                 view = self.store.get_feature_view(view_name)
             except Exception:  # a registry without the view: nothing to push to

@@ -11,7 +11,9 @@ Each call returns a plain dict in the shape of the service's response models (se
    and queries redacted as the marts hold them; the live events (if any) go through the encoder
    and the distilled classifier (session.py).
 2. The customer (the request's, or the one a login event in the session names) is read from
-   the online store: profile, linked-web embedding and intent labels, 30-day web aggregates.
+   the online store: profile, in-app embedding and intent labels (the customer's own app
+   sessions), linked-web embedding and intent labels, 30-day web aggregates, as the production
+   models' feature services name them.
 3. A web session that logs in is pushed (login.py) when the login is proven (the caller's push
    scope, a verified login assertion, a customer the batch data knows; auth.py): the session's
    intent and embedding update the customer's linked-web rows, so this answer and the
@@ -20,12 +22,13 @@ Each call returns a plain dict in the shape of the service's response models (se
 4. The mode decides the model (MODE_MODELS; docs/design.md, "One model per mode"). A known
    customer (`customer`, or `login` when the live web session logs in): one tile-ranker row per
    candidate (clickintent.ranker.tile_model's contract), the live session joining the
-   customer-level web features when it is the customer's signed-in one (its events carry the
-   customer's id; a pre-login session sent beside a customer_id is not linked and only its
-   intent is returned), and the conversion model's probability of the candidate's family: the
-   score is their product. No known customer but a session (`anonymous`; `returning_visitor`
-   when the cookie has a stored journey): the anonymous ranker on the session's own features
-   and the journey brought up to it. Nothing (`cold_start`): the anonymous ranker's prior.
+   customer-level features of its platform when it is the customer's signed-in one (its events
+   carry the customer's id; a pre-login session sent beside a customer_id is not linked and only
+   its intent is returned): a web session the linked-web features, an app session the in-app
+   ones (customer_app_embedding, not the linked-web slot). Then the conversion model's
+   probability of the candidate's family: the score is their product. No known customer but a
+   session (`anonymous`; `returning_visitor` when the cookie has a stored journey): the
+   anonymous ranker on the session's own features and the journey brought up to it. Nothing (`cold_start`): the anonymous ranker's prior.
 5. Scores, the top k, and reason codes for those k only (TreeSHAP is the costly part).
 
 If the online store fails, the answer is computed from what is left (the live session, the
@@ -39,7 +42,9 @@ why (login.disabled_push). A request with app events, or with no events (the app
 still reads the customer the app signed in: that is the app's own sign-in, not a web link. Its
 linked-web features (customer_web_intent, customer_web_intent_labels, customer_web_embedding)
 are dropped from the row read: an identity-free build leaves them empty, and an online store
-materialized by an earlier build with links could still hold them.
+materialized by an earlier build with links could still hold them. The signed-in app session
+joins the in-app features as in the default mode: what reaches the app from the web then comes
+only through the shared intent space (the models learned across platforms).
 """
 
 from __future__ import annotations
@@ -635,18 +640,17 @@ class Recommender:
         return values
 
     def _journey_vectors(self, stored: Mapping[str, Any], stamps: Mapping[str, Any], session: LiveSession) -> dict[str, Any]:
-        """The journey's recency-weighted embedding and intent with the live session added (login.recency_update)."""
-        if session.embedding is None or session.intent is None or session.end_ts is None:
+        """The journey's recency-weighted embedding and intent with the live session added."""
+        return with_session_vectors(stored, stamps, session, JOURNEY_VECTORS)
+
+    def _app_vectors(self, stored: Mapping[str, Any], stamps: Mapping[str, Any], session: LiveSession) -> dict[str, Any]:
+        """The customer's in-app embedding and intent (customer_app_embedding) with the signed-in app
+        session added; nothing when the stored row is as of the session's end or later (the batch
+        pipeline has it already: a client re-sends the growing session on every screen)."""
+        stored_at = stamps.get(APP_VECTORS.embedding)
+        if stored_at is not None and session.end_ts is not None and stored_at >= session.end_ts - STORED_TIME_SLACK:
             return {}
-        n_stored = int(stored.get("n_journey_sessions") or 0)
-        vectors = {}
-        for name, live in (("journey_embedding", session.embedding), ("journey_distilled_top_node_probs", session.intent.top_node_probs)):
-            merged = recency_update(
-                stored.get(name), stamps.get(name), n_stored, np.asarray(live, dtype=np.float64), session.end_ts, RECENCY_HALF_LIFE_DAYS
-            )
-            vectors[name] = merged.astype(np.float32).tolist()
-        vectors["n_journey_sessions"] = n_stored + 1
-        return vectors
+        return with_session_vectors(stored, stamps, session, APP_VECTORS)
 
     def _rank_anonymous(
         self, values: Mapping[str, Any] | None, candidates: Sequence[str], families: Sequence[str | None], k: int
@@ -714,11 +718,15 @@ class Recommender:
         vectors: bool = True,
         aggregates: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Web embedding, distilled labels and (for a web session) the 30-day aggregates, with the
-        live session added to what is stored, as the producing stages would at its end
-        (`aggregates`: the session's session_aggregates, when the caller has them)."""
+        """The customer-level features of the live session's platform with the session added to what
+        is stored, as the producing stages would at its end: for a web session the linked-web
+        embedding, distilled labels and 30-day aggregates (`aggregates`: the session's
+        session_aggregates, when the caller has them); for an app session the in-app embedding
+        and labels (customer_app_embedding), never the linked-web slot."""
         merged: dict[str, Any] = {}
-        if vectors and session.embedding is not None and session.intent is not None:
+        if vectors and session.platform == "app":
+            merged.update(self._app_vectors(stored, stored_at, session))
+        elif vectors and session.embedding is not None and session.intent is not None:
             rows = login_rows(
                 customer_id="",
                 session_id=session.session_id,
@@ -884,6 +892,42 @@ class Recommender:
     def _degrade(degraded: list[str], reason: str) -> None:
         degraded.append(reason)
         log.warning("degraded answer: %s", reason)
+
+
+@dataclass(frozen=True)
+class SessionVectors:
+    """The names of one recency-weighted (embedding, top-node probabilities, session count) triple."""
+
+    embedding: str
+    top_node_probs: str
+    count: str
+
+
+# The visitor's journey (visitor_journey_embedding) and the customer's in-app intent
+# (customer_app_embedding): both computed by features.model_outputs._journey_means in batch.
+JOURNEY_VECTORS = SessionVectors("journey_embedding", "journey_distilled_top_node_probs", "n_journey_sessions")
+APP_VECTORS = SessionVectors("app_embedding", "app_distilled_top_node_probs", "n_app_sessions")
+
+
+def with_session_vectors(
+    stored: Mapping[str, Any], stamps: Mapping[str, Any], session: LiveSession, names: SessionVectors
+) -> dict[str, Any]:
+    """The stored recency-weighted vectors `names` with the live session added (login.recency_update),
+    as the batch stage would write them at the session's end; nothing without the session's
+    embedding, intent or end."""
+    if session.embedding is None or session.intent is None or session.end_ts is None:
+        return {}
+    n_stored = int(stored.get(names.count) or 0)
+    if n_stored == 0 and stored.get(names.embedding) is not None:
+        n_stored = 1  # a service that reads the vectors but not their count: the stored row has some history
+    vectors: dict[str, Any] = {}
+    for name, live in ((names.embedding, session.embedding), (names.top_node_probs, session.intent.top_node_probs)):
+        merged = recency_update(
+            stored.get(name), stamps.get(name), n_stored, np.asarray(live, dtype=np.float64), session.end_ts, RECENCY_HALF_LIFE_DAYS
+        )
+        vectors[name] = merged.astype(np.float32).tolist()
+    vectors[names.count] = n_stored + 1
+    return vectors
 
 
 def clamp_event_times(events: Sequence[Mapping[str, Any]], latest: datetime) -> tuple[Sequence[Mapping[str, Any]], int]:

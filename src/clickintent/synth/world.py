@@ -24,6 +24,7 @@ from clickintent.synth.chunk import ChunkResult, generate_chunk
 from clickintent.synth.context import build_world_model
 from clickintent.synth.conversions import Conversions
 from clickintent.synth.customers import Snapshots
+from clickintent.synth.launch import Launch, add_launch
 from clickintent.synth.tables import (
     conversions_table,
     customers_table,
@@ -148,10 +149,20 @@ def build_world(seed: int, target_events: int = 1_000_000) -> World:
     return World(raw=raw, ground_truth=ground_truth, summary=summary)
 
 
-def generate_world(settings: Settings, target_events: int = 1_000_000) -> WorldSummary:
-    """Generate the world for settings.seed and write raw tables and ground truth (each set atomically)."""
+def generate_world(
+    settings: Settings, target_events: int = 1_000_000, source_format: str = "contract", launch: Launch | None = None
+) -> WorldSummary:
+    """Generate the world for settings.seed and write raw tables and ground truth (each set atomically).
+
+    source_format: "contract", or a tracker's shape ("snowplow", "ga4", "segment") whose tables
+    replace the contract's events (synth.formats). launch: a product family launched part way
+    through the window, with an intent of its own (synth.launch); None: the world without one."""
+    from clickintent.synth.formats import shaped_raw_tables
+
     started = time.perf_counter()
     world = build_world(settings.seed, target_events)
-    replace_table_set(world.raw, settings.raw_dir)
+    if launch is not None:
+        world = add_launch(world, launch, people_for(target_events))
+    replace_table_set(shaped_raw_tables(world.raw, source_format), settings.raw_dir)
     replace_table_set(world.ground_truth, settings.ground_truth_dir)
     return dataclasses.replace(world.summary, seconds=time.perf_counter() - started)

@@ -62,17 +62,29 @@ def load_sessions(settings: Settings, columns: tuple[str, ...] = SESSION_COLUMNS
 
 def load_pages(settings: Settings) -> pd.DataFrame:
     """One row per distinct page_path of the raw events: page_path, page_title (most frequent),
-    platform ('web' if ever seen on the web, else 'app'), n_events, is_error_page."""
-    path = events_path(settings)
-    if not path.is_file():
-        raise TaxonomyInputError(f"no raw events at {path}: run `clickintent generate` or `clickintent load` first")
-    with duckdb.connect() as connection:
+    platform ('web' if ever seen on the web, else 'app'), n_events, is_error_page.
+
+    The contract's events are read from their file; a tracker's (settings.source_shape) through
+    dbt's `stg_events` view in the warehouse, the contract-shaped events its adapter gives."""
+    if settings.source_shape == "contract":
+        path = events_path(settings)
+        if not path.is_file():
+            raise TaxonomyInputError(f"no raw events at {path}: run `clickintent generate` or `clickintent load` first")
+        source, parameters, database = "read_parquet(?)", [str(path)], ":memory:"
+    else:
+        if not settings.warehouse_path.is_file():
+            raise TaxonomyInputError(
+                f"no warehouse at {settings.warehouse_path}: run `clickintent build` first (the {settings.source_shape} "
+                "events reach the taxonomy through dbt's stg_events)"
+            )
+        source, parameters, database = "stg_events", [], str(settings.warehouse_path)
+    with duckdb.connect(database, read_only=database != ":memory:") as connection:
         connection.execute(f"set threads = {int(settings.threads)}")
         # Paths redacted as stg_events redacts them: the page map is joined to the marts' paths,
         # and a path with an e-mail in it must not reach the taxonomy.
         frame = connection.execute(
             f"""
-            with events as (select page_path, page_title, platform from read_parquet(?) where page_path is not null),
+            with events as (select page_path, page_title, platform from {source} where page_path is not null),
             paths as materialized (select page_path, {redaction_sql("page_path")} as redacted from (select distinct page_path from events))
             select
                 paths.redacted as page_path,
@@ -84,7 +96,7 @@ def load_pages(settings: Settings) -> pd.DataFrame:
             group by paths.redacted
             order by paths.redacted
             """,
-            [str(path)],
+            parameters,
         ).df()
     frame["page_title"] = frame["page_title"].where(frame["page_title"].notna(), None)
     frame["is_error_page"] = [

@@ -44,7 +44,7 @@ import openai
 from clickintent.artifacts import atomic_write_json
 from clickintent.privacy.redaction import redact_with_report
 from clickintent.settings import Settings
-from clickintent.taxonomy.schemas import Validator
+from clickintent.taxonomy.schemas import Repair, Validator
 from clickintent.taxonomy.session_text import UNTRUSTED_DATA_NOTICE
 
 log = logging.getLogger(__name__)
@@ -281,9 +281,12 @@ class StructuredLLM:
         schema_name: str,
         schema: dict,
         validate: Validator | None = None,
+        repair: Repair | None = None,
     ) -> dict:
         """A JSON object following `schema` (and passing `validate`, which returns a list of
-        problems, empty when fine), answered by the model or by the cache."""
+        problems, empty when fine), answered by the model or by the cache. `repair` mends what
+        needs no guess (it returns the mended answer and what it changed, logged) before the
+        answer is validated; only what it cannot mend is sent back to the model."""
         schema_validator = self._schema_validator(schema_name, schema)
         system_text = system if UNTRUSTED_DATA_NOTICE in system else f"{system.rstrip()}\n\n{UNTRUSTED_DATA_NOTICE}"
         messages = [
@@ -309,7 +312,7 @@ class StructuredLLM:
                 with self._lock:
                     self.usage.output_retries += 1
             reply = self._request(messages, schema_name, schema)
-            answer, problems = self._parse(reply, schema_validator, validate)
+            answer, problems = self._parse(reply, schema_validator, validate, repair, schema_name)
             if not problems:
                 assert answer is not None
                 if self._cache is not None:
@@ -373,7 +376,12 @@ class StructuredLLM:
         return list(validate(answer)) if validate is not None else []
 
     def _parse(
-        self, reply: _Reply, schema_validator: jsonschema.protocols.Validator, validate: Validator | None
+        self,
+        reply: _Reply,
+        schema_validator: jsonschema.protocols.Validator,
+        validate: Validator | None,
+        repair: Repair | None = None,
+        schema_name: str = "",
     ) -> tuple[dict | None, list[str]]:
         if reply.refusal:
             return None, [f"the model refused: {reply.refusal}"]
@@ -385,6 +393,10 @@ class StructuredLLM:
             answer = json.loads(strip_code_fences(reply.content))
         except json.JSONDecodeError as error:
             return None, [f"the answer is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"]
+        if repair is not None and isinstance(answer, dict) and not list(schema_validator.iter_errors(answer)):
+            answer, repairs = repair(answer)
+            if repairs:
+                log.warning("repaired '%s' answer without asking again: %s", schema_name, "; ".join(repairs))
         problems = self._problems(answer, schema_validator, validate)
         return (answer if not problems else None), problems
 

@@ -23,6 +23,8 @@ MAX_LEVELS = 3
 NODE_ID_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,63}$"
 
 Validator = Callable[[dict], list[str]]
+# Mends an answer where no guess is needed: (the mended answer, what was changed).
+Repair = Callable[[dict], tuple[dict, list[str]]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,6 +107,45 @@ def validate_taxonomy(payload: dict) -> list[str]:
                 f"{levels[node.parent_id]} (a child is one level below its parent; at most {MAX_LEVELS} levels)"
             )
     return problems
+
+
+def repair_taxonomy_levels(payload: dict, nodes_key: str = "nodes") -> tuple[dict, list[str]]:
+    """The payload with each node's level derived from its parent links, and what was changed.
+
+    A model that answers a node "level 1" with a parent, or "level 2" with none, has said where
+    the node goes twice and disagreed with itself; the parent link is the structure, so the
+    level follows from it (no parent: 1; else the parent's level + 1). Nothing is changed
+    where the links do not settle it (an unknown parent, a cycle, a depth beyond MAX_LEVELS):
+    validation then reports the problem and the model is asked again."""
+    nodes = payload.get(nodes_key) if isinstance(payload, dict) else None
+    if not isinstance(nodes, list) or not all(isinstance(node, dict) for node in nodes):
+        return payload, []
+    parent_of = {node.get("id"): node.get("parent_id") for node in nodes}
+    if len(parent_of) != len(nodes):
+        return payload, []
+    derived: dict[object, int] = {}
+    for node_id in parent_of:
+        chain, current = [], node_id
+        while current is not None and current not in derived:
+            if current in chain or current not in parent_of or len(chain) > MAX_LEVELS:
+                return payload, []
+            chain.append(current)
+            current = parent_of[current]
+        level = 0 if current is None else derived[current]
+        for link in reversed(chain):
+            level += 1
+            derived[link] = level
+    if max(derived.values(), default=1) > MAX_LEVELS:
+        return payload, []
+    repairs = [
+        f"node {node.get('id')!r}: level {node.get('level')!r} -> {derived[node.get('id')]} (from its parent_id {node.get('parent_id')!r})"
+        for node in nodes
+        if node.get("level") != derived[node.get("id")]
+    ]
+    if not repairs:
+        return payload, []
+    fixed = [{**node, "level": derived[node.get("id")]} for node in nodes]
+    return {**payload, nodes_key: fixed}, repairs
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from clickintent.privacy.redaction import redact
 from clickintent.taxonomy.embeddings import TextEmbedder
 from clickintent.taxonomy.llm import LLMError, StructuredLLM
 from clickintent.taxonomy.model import Taxonomy
-from clickintent.taxonomy.schemas import TAXONOMY_SCHEMA, TAXONOMY_SCHEMA_NAME, validate_taxonomy
+from clickintent.taxonomy.schemas import TAXONOMY_SCHEMA, TAXONOMY_SCHEMA_NAME, repair_taxonomy_levels, validate_taxonomy
 from clickintent.taxonomy.session_text import render_session_text
 from clickintent.taxonomy.sessions import SessionBatch
 
@@ -236,6 +236,7 @@ def generate_with_llm(
             TAXONOMY_SCHEMA_NAME,
             TAXONOMY_SCHEMA,
             _size_validator(config),
+            repair=repair_taxonomy_levels,
         )
     except LLMError as error:
         raise TaxonomyGenerationError(f"the first taxonomy generation failed: {error}") from error
@@ -251,6 +252,7 @@ def generate_with_llm(
                 TAXONOMY_UPDATE_SCHEMA_NAME,
                 TAXONOMY_UPDATE_SCHEMA,
                 _size_validator(config),
+                repair=repair_taxonomy_levels,
             )
         except LLMError as error:
             run_log["steps"].append({"step": "update", "minibatch": number, "ok": False, "error": _one_line(error)})
@@ -267,6 +269,7 @@ def generate_with_llm(
             TAXONOMY_SCHEMA_NAME,
             TAXONOMY_SCHEMA,
             _size_validator(config),
+            repair=repair_taxonomy_levels,
         )
         current = {"nodes": reviewed["nodes"]}
         run_log["steps"].append({"step": "review", "ok": True, "nodes": len(current["nodes"])})

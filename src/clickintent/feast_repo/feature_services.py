@@ -26,6 +26,7 @@ the same in the identity-free mode), which meet the web only in the shared inten
     l  a + the dbt 30-day in-app aggregates (counts, taxonomy shares; no model), apart from i so
        that i tests the paper's two outputs alone, as e does for the web
     m  i + l: everything identity-free
+    n  g + i: everything servable online from both platforms (linked web and in-app)
     k  no service of its own: the identity-free row (h, i, l, m) best on validation, per task
 
 Projections (`view[["col", ...]]`) pick one representation per row, so that rows differ in
@@ -35,7 +36,8 @@ out of all of them (the dbt aggregates carry session counts in row f), and so is
 """
 
 from feast import FeatureService
-from feature_views import (
+
+from clickintent.feast_repo.feature_views import (
     customer_app_embedding_fv,
     customer_app_intent_fv,
     customer_profile_fv,
@@ -176,6 +178,22 @@ tile_ranker_m_app_all = FeatureService(
     tags={"task": "tile_ranking", "ablation_row": "m_app_all", "identity_free": "true"},
 )
 
+# (n) (g) + (i): everything servable online from both platforms, the linked web (embedding,
+# labels, dbt aggregates) beside the customer's own app sessions (embedding, labels).
+tile_ranker_n_both_platforms = FeatureService(
+    name="tile_ranker_n_both_platforms",
+    features=[
+        customer_profile_fv,
+        product_features_fv,
+        customer_web_embedding_fv[EMBEDDING_COLUMNS],
+        customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
+        customer_web_intent_fv,
+        customer_app_embedding_fv[APP_EMBEDDING_AND_LABEL_COLUMNS],
+    ],
+    description="Ablation (n): (g) + (i), every feature servable online from both platforms.",
+    tags={"task": "tile_ranking", "ablation_row": "n_both_platforms"},
+)
+
 # The union of the tile ablation rows' features, fetched once per evaluation run; each row then
 # reads only its own service's columns (the same point-in-time values a separate fetch gives:
 # Feast joins every feature view independently).
@@ -194,11 +212,9 @@ tile_ranker_ablation_all = FeatureService(
     tags={"task": "tile_ranking", "ablation_row": "all"},
 )
 
-# The production tile ranker (and the BentoML service) use this one: the features of ablation
-# row (e), the paper's pairing of session embedding and distilled intent labels, both of which
-# the service can compute for a live session (encoder, distilled classifier). The ablation
-# report shows how it compares with the other rows on the current data; a different choice is a
-# new service (tile_ranker_v2), not an edit of this one.
+# The first production tile ranker, kept for the models trained on it: the features of ablation
+# row (e), the paper's pairing of session embedding and distilled intent labels of linked web
+# sessions. Superseded by tile_ranker_v2 (a new service, not an edit of this one).
 tile_ranker_v1 = FeatureService(
     name="tile_ranker_v1",
     features=[
@@ -208,7 +224,24 @@ tile_ranker_v1 = FeatureService(
         customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
     ],
     description="Tile ranker inputs: customer profile, product attributes, web session embedding, distilled web intent.",
-    tags={"task": "tile_ranking", "production": "true", "ablation_row": "e_embedding_and_labels"},
+    tags={"task": "tile_ranking", "superseded_by": "tile_ranker_v2", "ablation_row": "e_embedding_and_labels"},
+)
+
+# The production tile ranker since the in-app features: the features of ablation row (j), the
+# best tile row on validation LogLoss (the rule row (k) picks by). A signed-in app session joins the in-app embedding and
+# labels live (serving/recommender.py), a web session the linked-web ones; in the identity-free
+# mode the linked-web columns are empty in training and dropped in serving, which leaves row (i).
+tile_ranker_v2 = FeatureService(
+    name="tile_ranker_v2",
+    features=[
+        customer_profile_fv,
+        product_features_fv,
+        customer_app_embedding_fv[APP_EMBEDDING_AND_LABEL_COLUMNS],
+        customer_web_embedding_fv[EMBEDDING_COLUMNS],
+        customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
+    ],
+    description="Tile ranker inputs: customer profile, product attributes, in-app embedding and intent, linked web embedding and intent.",
+    tags={"task": "tile_ranking", "production": "true", "ablation_row": "j_app_and_linked_web"},
 )
 
 # ---- conversion within 14 days by product family: one row per customer observation ---------
@@ -325,6 +358,20 @@ conversion_m_app_all = FeatureService(
     tags={"task": "conversion", "ablation_row": "m_app_all", "identity_free": "true"},
 )
 
+# (n) (g) + (i): everything servable online from both platforms.
+conversion_n_both_platforms = FeatureService(
+    name="conversion_n_both_platforms",
+    features=[
+        customer_profile_fv,
+        customer_web_embedding_fv[EMBEDDING_COLUMNS],
+        customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
+        customer_web_intent_fv,
+        customer_app_embedding_fv[APP_EMBEDDING_AND_LABEL_COLUMNS],
+    ],
+    description="Ablation (n): (g) + (i), every feature servable online from both platforms.",
+    tags={"task": "conversion", "ablation_row": "n_both_platforms"},
+)
+
 # The union of the conversion ablation rows' features, fetched once per evaluation run.
 conversion_ablation_all = FeatureService(
     name="conversion_ablation_all",
@@ -340,10 +387,9 @@ conversion_ablation_all = FeatureService(
     tags={"task": "conversion", "ablation_row": "all"},
 )
 
-# The production conversion model uses this one: the features of ablation row (g), embedding and
-# distilled labels plus the dbt 30-day aggregates. Conversions are rarer than clicks, and counts
-# such as applications started on the web are direct evidence a mean embedding can blur; all of
-# it is servable online. The ablation report shows how row (g) compares on the current data.
+# The first production conversion model, kept for the models trained on it: the features of
+# ablation row (g), linked web embedding and distilled labels plus the dbt 30-day web aggregates.
+# Superseded by conversion_v2.
 conversion_v1 = FeatureService(
     name="conversion_v1",
     features=[
@@ -353,7 +399,23 @@ conversion_v1 = FeatureService(
         customer_web_intent_fv,
     ],
     description="Conversion model inputs: customer profile, web embedding, distilled intent, 30-day web aggregates.",
-    tags={"task": "conversion", "production": "true", "ablation_row": "g_all_online"},
+    tags={"task": "conversion", "superseded_by": "conversion_v2", "ablation_row": "g_all_online"},
+)
+
+# The production conversion model since the in-app features: the features of ablation row (n),
+# everything servable online from both platforms, the best conversion row on validation
+# micro-F1 (the rule row (k) picks by, ranker.ablation.SELECTION_METRIC).
+conversion_v2 = FeatureService(
+    name="conversion_v2",
+    features=[
+        customer_profile_fv,
+        customer_web_embedding_fv[EMBEDDING_COLUMNS],
+        customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
+        customer_web_intent_fv,
+        customer_app_embedding_fv[APP_EMBEDDING_AND_LABEL_COLUMNS],
+    ],
+    description="Conversion model inputs: customer profile, linked web embedding, intent and 30-day aggregates, in-app embedding and intent.",
+    tags={"task": "conversion", "production": "true", "ablation_row": "n_both_platforms"},
 )
 
 # ---- anonymous visitors: one row per (anonymous web session, product family) ---------------

@@ -10,7 +10,7 @@ from datetime import timedelta
 from feast import FeatureView, Field
 from feast.types import Array, Bool, Float32, Float64, Int64, String
 
-from data_sources import (
+from clickintent.feast_repo.data_sources import (
     customer_app_embedding_source,
     customer_app_intent_source,
     customer_profile_source,
@@ -25,7 +25,7 @@ from data_sources import (
     visitor_journey_source,
     web_session_stats_source,
 )
-from entities import (
+from clickintent.feast_repo.entities import (
     customer,
     product,
     session,

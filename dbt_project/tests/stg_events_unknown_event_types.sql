@@ -1,0 +1,9 @@
+{{ config(severity='warn') }}
+-- Events whose type the contract does not know, which stg_events keeps as 'other' (and those a
+-- load already wrote as 'other'): a warning, not a failure, so that the build summary counts
+-- them, one result per event, and the stored failures name the source's types (a tracker's
+-- consent banners, video plays, custom events).
+select event_id, event_type as unknown_event_type
+from {{ raw_events() }}
+where coalesce(event_type, 'other')
+    not in ({% for event_type in var('event_types') if event_type != 'other' %}'{{ event_type }}'{% if not loop.last %}, {% endif %}{% endfor %})

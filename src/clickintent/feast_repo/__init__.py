@@ -1,0 +1,95 @@
+"""clickintent's Feast objects as a package: entities, data sources, feature views, feature services.
+
+A host Feast repo imports them beside its own objects (docs/feast-repo.md):
+
+    # <host repo>/clickintent_features.py
+    from clickintent.feast_repo import *  # noqa: F403  (every clickintent entity, source, view, service)
+    from clickintent.feast_repo import require_sources
+
+    require_sources()  # `feast apply` stops here, naming the data directory, when the tables are not there
+
+The modules import each other by package name (`clickintent.feast_repo.entities`, never a bare
+`entities`), so a host repo's own `entities.py` or `data_sources.py` neither shadows ours nor is
+shadowed. `feature_repo/` in the checkout is a plain Feast repo made of the same two lines.
+
+Paths: every file source points into the data directory of the settings when the package is
+imported (`CLICKINTENT_DATA_DIR`, else `clickintent.toml`, else `./data` of the working
+directory). `feast apply` imports the repo, so the paths are resolved at apply time; Feast then
+stores them in the registry. `clickintent.features.store.load_repo_objects(settings)` imports the
+package afresh for another data directory in the same process.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from feast import Entity, FeatureService, FeatureView, FileSource
+from feast.data_source import DataSource, PushSource
+
+from clickintent.feast_repo import data_sources, entities, feature_services, feature_views
+
+# In dependency order, as a Feast repo would list its files.
+MODULES = (entities, data_sources, feature_views, feature_services)
+_FEAST_TYPES = (Entity, DataSource, FeatureView, FeatureService)
+
+
+def _feast_objects() -> dict[str, object]:
+    found: dict[str, object] = {}
+    for module in MODULES:
+        for name, value in vars(module).items():
+            if not name.startswith("_") and isinstance(value, _FEAST_TYPES):
+                found[name] = value
+    return found
+
+
+globals().update(_feast_objects())
+__all__ = sorted(_feast_objects())  # every Feast object of the modules, nothing else
+
+
+class MissingFeatureTablesError(FileNotFoundError):
+    """A file source of the package points at a table that is not there."""
+
+
+def file_sources() -> list[FileSource]:
+    """Every file source of the package (the batch sources of the push sources included)."""
+    sources: list[FileSource] = []
+    for value in _feast_objects().values():
+        source = value.batch_source if isinstance(value, PushSource) else value
+        if isinstance(source, FileSource) and all(source is not known for known in sources):
+            sources.append(source)
+    return sources
+
+
+def data_dir() -> Path:
+    """The data directory the file sources were resolved against (the marts' parent)."""
+    marts = [Path(source.path) for source in file_sources() if "dbt_model" in source.tags]
+    return marts[0].parent.parent
+
+
+def require_sources() -> None:
+    """Raise MissingFeatureTablesError, naming the data directory and where it came from, when a
+    dbt mart of a file source is missing: `feast apply` would otherwise register the paths and
+    fail only at query time ("No files found that match the pattern"). Missing model-stage
+    tables (written after the taxonomy and encoder stages) are a warning: until then their views
+    have nothing to serve, and `clickintent features apply` writes empty ones."""
+    missing = [source for source in file_sources() if not Path(source.path).is_file()]
+    marts = sorted(source.tags["dbt_model"] for source in missing if "dbt_model" in source.tags)
+    stage_tables = sorted(Path(source.path).name for source in missing if "dbt_model" not in source.tags)
+    origin = (
+        f"CLICKINTENT_DATA_DIR={os.environ['CLICKINTENT_DATA_DIR']}"
+        if os.environ.get("CLICKINTENT_DATA_DIR")
+        else "CLICKINTENT_DATA_DIR unset: clickintent.toml or ./data of the working directory"
+    )
+    if marts:
+        raise MissingFeatureTablesError(
+            f"clickintent marts missing under {data_dir()} ({origin}): {', '.join(marts)}; "
+            "run `clickintent build` (or dbt with the profile's external_root at <data dir>/marts)"
+        )
+    if stage_tables:
+        warnings.warn(
+            f"clickintent model-stage tables missing under {data_dir()}: {', '.join(stage_tables)} "
+            "(the taxonomy and encoder stages write them; `clickintent features apply` writes empty ones)",
+            stacklevel=2,
+        )
