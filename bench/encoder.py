@@ -3,6 +3,8 @@
     python bench/encoder.py [--data-dir DIR] [--sequences MART.parquet] [--sessions 100000] [--threads 1 2]
                             [--device auto|cpu|cuda] [--skip-speed]
 
+--device defaults to the `encoder_device` setting (CLICKINTENT_ENCODER_DEVICE, default auto).
+
 Targets (docs/design.md): pretraining on 100k sessions <= 3 min per epoch on CPU; batch embedding
 >= 5k sessions/s; single session <= 1 ms. Uses the sequence mart in <data dir>/marts/ when it
 holds enough sessions, else synthesizes them in the mart's schema (clickintent.encoder.synthetic).
@@ -45,7 +47,8 @@ import torch
 
 from clickintent.artifacts import atomic_write_json
 from clickintent.encoder.artifacts import StoredEncoder
-from clickintent.encoder.device import DEVICE_CHOICES, resolve_device
+from clickintent.encoder.clicks import read_clicks
+from clickintent.encoder.device import DEVICE_CHOICES, embed_batch_size, settings_device
 from clickintent.encoder.embed import SessionEmbedder
 from clickintent.encoder.model import count_parameters
 from clickintent.encoder.paths import EncoderPaths
@@ -138,10 +141,9 @@ def next_item_variants(train: Path, valid: Path) -> dict:
 
 
 def latest_sessions(clicks: pd.DataFrame, n_sessions: int) -> pd.DataFrame:
-    """The clicks of the `n_sessions` sessions whose last click is latest (columns as read from the file)."""
-    session, time_column = clicks.columns[0], clicks.columns[2]
-    ends = pd.to_numeric(clicks[time_column]).groupby(clicks[session]).max().sort_values(kind="stable")
-    return clicks[clicks[session].isin(ends.index[-n_sessions:])]
+    """The clicks (as clicks.read_clicks gives them) of the `n_sessions` sessions whose last click is latest."""
+    ends = clicks.groupby("session")["time"].max().sort_values(kind="stable")
+    return clicks[clicks["session"].isin(ends.index[-n_sessions:])]
 
 
 def next_item_subsamples(train: Path, test: Path, sizes: list[int], seed: int, device: str) -> dict:
@@ -151,8 +153,8 @@ def next_item_subsamples(train: Path, test: Path, sizes: list[int], seed: int, d
     from clickintent.encoder.benchmark import run_benchmark
     from clickintent.encoder.choice import BASELINE_NAMES, METRICS
 
-    clicks = pd.read_csv(train, sep=None, engine="python", dtype=str)
-    n_total = clicks[clicks.columns[0]].nunique()
+    clicks = read_clicks(train)
+    n_total = clicks["session"].nunique()
     results: dict = {}
     with tempfile.TemporaryDirectory() as scratch:
         for size in [*sorted(n for n in sizes if n < n_total), n_total]:
@@ -235,15 +237,18 @@ def measure_speed(args: argparse.Namespace, settings: Settings, config: Pretrain
         stored = StoredEncoder(model=model, vocabulary=vocabulary, card={})
 
         embedder = SessionEmbedder(stored, queries, threads=args.embed_threads, device=config.training.device)
+        # The batch `clickintent encoder embed` uses by default on this device.
+        batch_size = embed_batch_size(None, config.training.device, cpu_default=256)
         embedder.embed_tokens(tokens.subset(np.arange(min(2000, tokens.n_sessions))))  # warm-up
         tick = time.perf_counter()
-        embedder.embed_tokens(tokens, batch_size=256)
+        embedder.embed_tokens(tokens, batch_size=batch_size)
         model_seconds = time.perf_counter() - tick
         tick = time.perf_counter()
-        embedder.embed_frame(frame, batch_size=256)
+        embedder.embed_frame(frame, batch_size=batch_size)
         frame_seconds = time.perf_counter() - tick
         report["batch_embedding"] = {
             "device": config.training.device,
+            "batch_size": batch_size,
             "sessions": len(frame),
             "threads": args.embed_threads,
             "sessions_per_second_from_mart_rows": round(len(frame) / frame_seconds),
@@ -261,7 +266,7 @@ def measure_speed(args: argparse.Namespace, settings: Settings, config: Pretrain
         for label, fastpath in (("fused_kernel", True), ("plain_modules", False)):
             torch.backends.mha.set_fastpath_enabled(fastpath)
             tick = time.perf_counter()
-            embedder.embed_tokens(sample, batch_size=256)
+            embedder.embed_tokens(sample, batch_size=batch_size)
             paths[label] = round(sample.n_sessions / (time.perf_counter() - tick))
         torch.backends.mha.set_fastpath_enabled(True)
         report["batch_embedding"]["model_only_sessions_per_second_by_inference_path"] = paths
@@ -303,7 +308,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--embed-threads", type=int, default=1, help="torch threads for batch embedding")
     parser.add_argument("--contrastive", action="store_true", help="also time an epoch with the contrastive term")
     parser.add_argument("--ablations", action="store_true", help="probe macro-F1 of pooling/contrastive/query variants")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where to pretrain, embed in batch and run the benchmark")
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default=None,
+        help="where to pretrain, embed in batch and run the benchmark (default: the encoder_device setting, auto unless set)",
+    )
     parser.add_argument("--skip-speed", action="store_true", help="skip the speed figures (pretraining, embedding, latency)")
     parser.add_argument(
         "--next-item-subsamples",
@@ -323,8 +333,11 @@ def main(argv: list[str] | None = None) -> dict:
         help="click files of a hyper-parameter split for the next-item variants",
     )
     args = parser.parse_args(argv)
-    settings = load_settings(data_dir=args.data_dir)
-    device = resolve_device(args.device)
+    try:  # an unknown setting, or cuda without a GPU: a usage error naming it, not a traceback
+        settings = load_settings(data_dir=args.data_dir, encoder_device=args.device)
+        device = settings_device(settings)
+    except ValueError as error:
+        parser.error(str(error))
     config = on_device(PretrainConfig(), device)
     report: dict = {
         # The machine is shared: the 1-minute load average says how contended the figures are.

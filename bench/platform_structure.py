@@ -30,7 +30,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from clickintent.artifacts import atomic_write_json
-from clickintent.encoder.evaluate import PLATFORMS, cross_platform_probe, session_labels
+from clickintent.encoder.evaluate import PLATFORMS, cross_platform_probe, probe_sample, session_labels
 from clickintent.settings import load_settings
 
 PROBE_TRAIN, PROBE_TEST = 30_000, 10_000
@@ -98,17 +98,12 @@ def platform_structure(embeddings: np.ndarray, platform: np.ndarray, labels: np.
     }
 
 
-def post_hoc_probe(frame: pd.DataFrame, by_id: dict, ground_truth: Path, seed: int, train_share: float = 0.7) -> dict:
-    """The cross-platform probe's sample and split (encoder.evaluate.probe_embeddings) on the
+def post_hoc_probe(frame: pd.DataFrame, by_id: dict, ground_truth: Path, seed: int) -> dict:
+    """The cross-platform probe's sample and split (encoder.evaluate.probe_sample) on the
     embedding as stored, centered per platform, standardized per platform."""
-    labels = session_labels(frame, ground_truth)
-    subset = frame[frame["session_id"].isin(labels.index)].reset_index(drop=True)
-    rows = np.sort(np.random.default_rng(seed).choice(len(subset), size=min(60_000, len(subset)), replace=False))
-    subset = subset.iloc[rows].reset_index(drop=True)
-    x = np.stack([np.asarray(by_id[s], np.float32) for s in subset["session_id"]])
-    y, platform = labels.loc[subset["session_id"]].to_numpy(), subset["platform"].to_numpy()
-    start = pd.to_datetime(subset["session_start_ts"], utc=True)
-    train = (start <= start.quantile(train_share)).to_numpy()
+    sample = probe_sample(frame, ground_truth, seed=seed)
+    x = np.stack([np.asarray(by_id[s], np.float32) for s in sample.sessions["session_id"]])
+    y, platform, train = sample.labels, sample.sessions["platform"].to_numpy(), sample.train_mask
     centered, standardized = x.copy(), x.copy()
     for p in PLATFORMS:
         fitted = (platform == p) & train

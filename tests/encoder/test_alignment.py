@@ -33,8 +33,8 @@ from clickintent.encoder.artifacts import load_encoder_files
 from clickintent.encoder.batching import collate
 from clickintent.encoder.model import MASK, PAD, SessionEncoder
 from clickintent.encoder.synthetic import write_synthetic_sequences
-from clickintent.encoder.tokens import UNKNOWN
-from clickintent.encoder.train import APP, WEB, TrainConfig, build_model, fit, training_fingerprint_settings
+from clickintent.encoder.tokens import APP, UNKNOWN, WEB
+from clickintent.encoder.train import TrainConfig, build_model, fit, training_fingerprint_settings
 from clickintent.events.contract import EVENT_TYPES
 from clickintent.settings import Settings
 from support.tiny_encoder import TINY, assert_same_weights, straight_and_resumed, tiny_world
@@ -54,7 +54,7 @@ def test_the_classifier_learns_the_platform_and_the_encoder_only_the_confusion(w
     platforms = torch.tensor([WEB, APP, WEB, APP, UNKNOWN, WEB])
     model = build_model(config, 1)
     attach_platform_adversary(model, 2.0, seed=1)
-    loss = platform_adversary_loss(model, pooled, platforms, WEB, APP, 2.0)
+    loss = platform_adversary_loss(model, pooled, platforms, 2.0)
     loss.backward()
     known = torch.tensor([0, 1, 2, 3, 5])
     is_web = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0])
@@ -145,6 +145,23 @@ def test_the_classifier_never_reaches_the_saved_encoder(world, tmp_path):
     train, validation, config = world
     model = build_model(config, 3)
     fit(model, train, validation, replace(TINY, max_epochs=1, platform_adversary_weight=1.0), tmp_path, progress=False)
+    assert not hasattr(model, "platform_adversary")
+    SessionEncoder(config).load_state_dict(model.state_dict())  # strict: no extra keys
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt(message: str) -> None:
+    raise Interrupted(message)
+
+
+def test_an_interrupted_fit_leaves_no_classifier_on_the_model(world, tmp_path):
+    train, validation, config = world
+    model = build_model(config, 3)
+    with pytest.raises(Interrupted):  # fit logs after the first epoch
+        fit(model, train, validation, replace(TINY, max_epochs=2, platform_adversary_weight=1.0), tmp_path, progress=False, log=_interrupt)
     assert not hasattr(model, "platform_adversary")
     SessionEncoder(config).load_state_dict(model.state_dict())  # strict: no extra keys
 

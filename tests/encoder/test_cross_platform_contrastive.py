@@ -18,10 +18,8 @@ import torch
 
 from clickintent.encoder.batching import collate
 from clickintent.encoder.model import MASK, PAD
-from clickintent.encoder.tokens import UNKNOWN
+from clickintent.encoder.tokens import APP, UNKNOWN, WEB
 from clickintent.encoder.train import (
-    APP,
-    WEB,
     TrainConfig,
     build_model,
     cross_platform_infonce,

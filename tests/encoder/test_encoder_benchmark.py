@@ -97,6 +97,29 @@ def test_benchmark_command_names_what_is_wrong_with_the_input(tmp_path):
         read_clicks(two)
 
 
+def test_bench_subsamples_take_the_latest_sessions_by_column_name(tmp_path, monkeypatch, capsys):
+    from bench.encoder import next_item_subsamples
+    from clickintent.encoder import benchmark
+    from clickintent.encoder.choice import BASELINE_NAMES
+
+    # Columns out of the usual order; session ids run against time, so the latest are "s0" and "s1".
+    clicks = [(f"s{n}", item, 1_400_000_000 - n * 3600 + k * 30) for n in range(5) for k, item in enumerate("abc")]
+    train = tmp_path / "train.csv"
+    pd.DataFrame(clicks, columns=["SessionId", "ItemId", "Time"])[["Time", "ItemId", "SessionId"]].to_csv(train, index=False)
+    sampled = []
+
+    def record(sample, _test, _out, **_options):
+        sampled.append(sorted(read_clicks(sample)["session"].unique()))
+        models = {name: {"recall@20": 0.5, "mrr@20": 0.2} for name in (*BASELINE_NAMES, "validated_choice")}
+        return {"models": models, "choice": {"chosen": {}, "why": "-"}, "total_seconds": 0.0}
+
+    monkeypatch.setattr(benchmark, "run_benchmark", record)
+    results = next_item_subsamples(train, train, [2], seed=7, device="cpu")
+    capsys.readouterr()
+    assert sampled == [["s0", "s1"], [f"s{n}" for n in range(5)]]
+    assert list(results) == ["2 sessions", "full (5 sessions)"]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not YOOCHOOSE.is_dir(), reason=f"yoochoose_rsc15_100k not found at {YOOCHOOSE}")
 def test_encoder_beats_popularity_on_a_yoochoose_subsample(tmp_path):

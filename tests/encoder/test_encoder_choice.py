@@ -30,7 +30,6 @@ TINY_CANDIDATES = (EncoderCandidate("width 16", 16, 32, False), EncoderCandidate
 @pytest.fixture()
 def tiny_choice(monkeypatch):
     """The default choice with two tiny encoder candidates and few epochs, so a test runs in seconds."""
-    monkeypatch.setattr(choice, "ENCODER_CANDIDATES", TINY_CANDIDATES)
     original = choice.choose_next_item_model
 
     def small(*args, **kwargs):
@@ -95,7 +94,9 @@ def test_the_choice_is_the_same_whatever_the_test_file(tmp_path):
 
 def test_the_choice_reports_every_blend_and_picks_the_best_worst_ratio(tmp_path):
     train, n_items = sessions_of(write_clicks(tmp_path / "train.tsv", chain_sessions(200, seed=1)))
-    report = choice.choose_next_item_model(train, n_items, candidates=TINY_CANDIDATES, max_epochs=4, log=lambda _: None)
+    messages: list[str] = []
+    report = choice.choose_next_item_model(train, n_items, candidates=TINY_CANDIDATES, max_epochs=4, log=messages.append)
+    assert sum(message.startswith("epoch 1:") for message in messages) == len(TINY_CANDIDATES)  # each fit says how it goes
     blends = [(c["name"], b) for c in report["candidates"] for b in c["blends"]]
     assert len(blends) == len(TINY_CANDIDATES) * 2 * 15  # two kNN variants, 15 points of the quarter grid
     best_name, best = max(blends, key=lambda pair: pair[1]["worst_ratio_to_best_baseline"])

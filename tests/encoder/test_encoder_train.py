@@ -7,8 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from clickintent.encoder.alignment import attach_platform_adversary
+from clickintent.encoder.batching import collate
 from clickintent.encoder.tokens import FixedQueryVectors
-from clickintent.encoder.train import build_model, fit
+from clickintent.encoder.train import LOSSES, build_model, fit
 from support.tiny_encoder import TINY, assert_same_weights, straight_and_resumed, tiny_tokens
 
 
@@ -16,6 +18,28 @@ from support.tiny_encoder import TINY, assert_same_weights, straight_and_resumed
 def world():
     tokens, config, end, train_rows, validation_rows = tiny_tokens(400, 0.2)
     return tokens.subset(train_rows), tokens.subset(validation_rows), config, end, train_rows, validation_rows
+
+
+@pytest.mark.parametrize(
+    ("objective", "changes", "pools"),
+    [
+        ("masked", {}, 0),
+        ("next", {}, 0),
+        ("masked", {"alignment_weight": 0.5, "cross_platform_weight": 0.5, "platform_adversary_weight": 0.5}, 1),
+        ("next", {"alignment_weight": 0.5, "cross_platform_weight": 0.5, "platform_adversary_weight": 0.5}, 1),
+    ],
+)
+def test_the_objective_pools_only_for_an_optional_term_and_then_once(world, objective, changes, pools):
+    train, _, config, *_ = world
+    model = build_model(replace(config, mix_heads=True), 1)
+    settings = replace(TINY, objective=objective, **changes)
+    attach_platform_adversary(model, settings.platform_adversary_weight, seed=1)
+    calls = []
+    pool = model.pool
+    model.pool = lambda *args: calls.append(1) or pool(*args)
+    batch, lengths = collate(train, np.arange(32))
+    LOSSES[objective](model, batch, lengths, settings, np.random.default_rng(0))
+    assert len(calls) == pools
 
 
 def test_split_by_time_holds_out_the_latest_sessions(world):

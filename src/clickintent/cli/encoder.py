@@ -28,12 +28,6 @@ DeviceOption = typer.Option(
 )
 
 
-def _resolved_device(choice: str) -> str:
-    from clickintent.encoder.device import resolve_device
-
-    return resolve_device(choice)
-
-
 def _fail(error: Exception) -> None:
     # Plain text (no markup parsing of brackets in the message), unwrapped so paths stay whole.
     console.print(Text(str(error), style="red"), soft_wrap=True)
@@ -65,7 +59,7 @@ def train(
     platform_adversary_weight: float | None = typer.Option(
         None,
         "--platform-adversary-weight",
-        help="Gradient-reversal scale of a platform classifier on the pooled embedding, no identity (0 = off; default: the encoder's default).",
+        help="Weight of the term that trains the encoder to leave a platform classifier on the pooled embedding at even odds, no identity (0 = off; default: the encoder's default).",
     ),
     shared_view_weight: float | None = typer.Option(
         None,
@@ -83,28 +77,30 @@ def train(
     """Pretrain the encoder (masked event modelling) on the sequence mart; save <models dir>/encoder/."""
     from dataclasses import replace
 
+    from clickintent.encoder.device import settings_device
     from clickintent.encoder.paths import EncoderPaths
     from clickintent.encoder.pipeline import PretrainConfig, on_device, train_encoder, with_training
 
     try:
         settings = load_settings(data_dir=data_dir, models_dir=models_dir, seed=seed, encoder_device=device)
-        resolved = _resolved_device(settings.encoder_device)
+        resolved = settings_device(settings)
     except ValueError as error:
         _fail(error)
-    base = on_device(replace(PretrainConfig(), use_queries=not no_queries), resolved)
+    # Options left unset keep the encoder's (and the device's) defaults.
+    given = {
+        "batch_size": batch_size,
+        "alignment_weight": alignment_weight,
+        "cross_platform_weight": cross_platform_weight,
+        "platform_adversary_weight": platform_adversary_weight,
+        "shared_view_weight": shared_view_weight,
+    }
     config = with_training(
-        base,
+        on_device(replace(PretrainConfig(), use_queries=not no_queries), resolved),
         max_epochs=epochs,
-        batch_size=base.training.batch_size if batch_size is None else batch_size,
         contrastive_weight=contrastive_weight,
-        alignment_weight=base.training.alignment_weight if alignment_weight is None else alignment_weight,
-        cross_platform_weight=base.training.cross_platform_weight if cross_platform_weight is None else cross_platform_weight,
-        platform_adversary_weight=base.training.platform_adversary_weight
-        if platform_adversary_weight is None
-        else platform_adversary_weight,
-        shared_view_weight=base.training.shared_view_weight if shared_view_weight is None else shared_view_weight,
         seed=settings.seed,
         threads=threads,
+        **{name: value for name, value in given.items() if value is not None},
     )
     try:
         with stage_guard(settings, "encoder train"):
@@ -122,18 +118,21 @@ def embed(
     data_dir: Path | None = DataDirOption,
     models_dir: Path | None = ModelsDirOption,
     sequences: Path | None = typer.Option(None, "--sequences", help="Sequence mart Parquet (default: the mart in the data dir)."),
-    batch_size: int = typer.Option(256, "--batch-size", help="Sessions per batch (at least 8,192 on CUDA)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Sessions per batch (default: 256 on CPU, 8,192 on CUDA)."),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads."),
     device: str | None = DeviceOption,
 ) -> None:
     """Embed every session to <data dir>/embeddings/ (sessions, and customers' web embedding as of each linked session)."""
+    from clickintent.encoder.device import embed_batch_size, settings_device
     from clickintent.encoder.embed import embed_all
 
     try:
         settings = load_settings(data_dir=data_dir, models_dir=models_dir, encoder_device=device)
-        resolved = _resolved_device(settings.encoder_device)
+        resolved = settings_device(settings)
     except ValueError as error:
         _fail(error)
+    # 256 on CPU: the batch this command has always embedded with, so its output stays byte for byte.
+    batch_size = embed_batch_size(batch_size, resolved, cpu_default=256)
     try:
         with stage_guard(settings, "encoder embed"):
             summary = embed_all(settings, sequences=sequences, batch_size=batch_size, threads=threads, device=resolved)
@@ -218,18 +217,17 @@ def benchmark(
     """Next-item benchmark: the encoder, with settings chosen on a time split of the training file, vs
     popularity, in-session popularity, Markov and session kNN (Recall@20, MRR@20)."""
     from clickintent.encoder.benchmark import run_benchmark
-    from clickintent.encoder.choice import BASELINE_NAMES
+    from clickintent.encoder.choice import BASELINE_NAMES, METRICS
     from clickintent.encoder.clicks import ClickDataError
+    from clickintent.encoder.device import settings_device
 
     try:
         settings = load_settings(seed=seed, encoder_device=device)
-        report = run_benchmark(
-            train, test, out, log=console.print, seed=settings.seed, threads=threads, device=_resolved_device(settings.encoder_device)
-        )
+        report = run_benchmark(train, test, out, log=console.print, seed=settings.seed, threads=threads, device=settings_device(settings))
     except (ClickDataError, ValueError) as error:
         _fail(error)
     results = report["models"]
-    for metric in ("recall@20", "mrr@20"):
+    for metric in METRICS:
         best = max(BASELINE_NAMES, key=lambda name: results[name][metric])
         console.print(
             f"{metric}: validated choice {results['validated_choice'][metric]:.4f}, encoder alone {results['encoder'][metric]:.4f}, "

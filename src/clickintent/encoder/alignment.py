@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from clickintent.encoder.model import MASK, PAD, SessionEncoder
-from clickintent.encoder.tokens import UNKNOWN
+from clickintent.encoder.tokens import APP, UNKNOWN, WEB, session_platforms
 from clickintent.events.contract import EVENT_TYPES
 
 # Inputs that only one platform has: every page id is a web page or an app screen, and the
@@ -37,6 +37,8 @@ PLATFORM_VIEW_EVENT_TYPES = ("page_view", "screen_view")
 PLATFORM_VIEW_EVENT_IDS = tuple(UNKNOWN + 1 + EVENT_TYPES.index(t) for t in PLATFORM_VIEW_EVENT_TYPES)
 # The attribute the platform classifier lives under while the encoder trains.
 ADVERSARY_ATTRIBUTE = "platform_adversary"
+# The TrainConfig weights of this module's terms (identity_free_terms), 0 = off.
+IDENTITY_FREE_WEIGHTS = ("platform_adversary_weight", "shared_view_weight")
 
 
 def platform_classifier(dim: int) -> nn.Module:
@@ -63,9 +65,7 @@ def detach_platform_adversary(model: SessionEncoder) -> None:
         delattr(model, ADVERSARY_ATTRIBUTE)
 
 
-def platform_adversary_loss(
-    model: SessionEncoder, pooled: torch.Tensor, platforms: torch.Tensor, web: int, app: int, weight: float
-) -> torch.Tensor:
+def platform_adversary_loss(model: SessionEncoder, pooled: torch.Tensor, platforms: torch.Tensor, weight: float) -> torch.Tensor:
     """The adversarial pair over the web and app sessions of the batch: the attached classifier's
     cross-entropy on their true platform, from embeddings detached from the encoder (it trains
     the classifier only), plus `weight` times the cross-entropy of the same classifier, its
@@ -76,10 +76,10 @@ def platform_adversary_loss(
     classifier = getattr(model, ADVERSARY_ATTRIBUTE, None)
     if classifier is None:
         raise RuntimeError("platform_adversary_weight > 0 needs the classifier attached (attach_platform_adversary)")
-    known = (platforms == web) | (platforms == app)
+    known = (platforms == WEB) | (platforms == APP)
     if not bool(known.any()):
         return pooled.sum() * 0.0
-    pooled, is_web = pooled[known], (platforms[known] == web).to(pooled.dtype)
+    pooled, is_web = pooled[known], (platforms[known] == WEB).to(pooled.dtype)
     classify = F.binary_cross_entropy_with_logits(classifier(pooled.detach()).squeeze(-1), is_web)
     frozen = {name: parameter.detach() for name, parameter in classifier.named_parameters()}
     confused = torch.func.functional_call(classifier, frozen, (pooled,)).squeeze(-1)
@@ -120,11 +120,9 @@ def shared_view_infonce(model: SessionEncoder, pooled: torch.Tensor, batch: dict
 def identity_free_terms(model: SessionEncoder, pooled: torch.Tensor, batch: dict[str, torch.Tensor], config) -> torch.Tensor:
     """The extra loss of this module's terms for one batch (`config` a train.TrainConfig; `pooled`
     the embeddings the objective computed, `batch` the unmasked tokens); 0 when both are off."""
-    from clickintent.encoder.train import APP, WEB, session_platforms  # train imports this module
-
     total = torch.zeros((), device=pooled.device)
     if config.platform_adversary_weight > 0:
-        total = total + platform_adversary_loss(model, pooled, session_platforms(batch), WEB, APP, config.platform_adversary_weight)
+        total = total + platform_adversary_loss(model, pooled, session_platforms(batch), config.platform_adversary_weight)
     if config.shared_view_weight > 0:
         total = total + config.shared_view_weight * shared_view_infonce(model, pooled, batch, config.temperature)
     return total

@@ -90,8 +90,7 @@ class EncoderNextItem(NextItemModel):
     model_config: EncoderConfig = BENCHMARK_ENCODER
     train_config: TrainConfig = BENCHMARK_TRAINING
     checkpoint_dir: Path | None = None
-    progress: bool = False
-    log: Callable[[str], None] | None = None
+    log: Callable[[str], None] | None = None  # per-epoch lines of the fit
     name: str = field(default="encoder")
 
     def fit(self, train: ClickSessions, n_items: int, validation: ClickSessions | None = None) -> EncoderNextItem:
@@ -105,7 +104,7 @@ class EncoderNextItem(NextItemModel):
         validation_tokens = click_tokens(validation, config.max_len) if validation is not None else None
         with tempfile.TemporaryDirectory() as scratch:
             directory = self.checkpoint_dir or Path(scratch)
-            self.result = fit(self.model, tokens, validation_tokens, self.train_config, directory, progress=self.progress, log=self.log)
+            self.result = fit(self.model, tokens, validation_tokens, self.train_config, directory, progress=False, log=self.log)
         self.model.to(self.train_config.device).eval()
         return self
 

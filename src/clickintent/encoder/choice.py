@@ -35,11 +35,12 @@ from clickintent.encoder.train import split_by_time
 # The latest share of training sessions (by end time) the choice validates on.
 VALIDATION_FRACTION = 0.15
 # Early stopping bounds each candidate's epochs; the cosine schedule spans this many.
-MAX_EPOCHS = 20
+MAX_EPOCHS = BENCHMARK_TRAINING.max_epochs
 BLEND_STEP = 0.25
 REPEAT_PARTNER = "session_popularity"
 # Held-out predictions scored per blend: a seeded sample beyond this, or beyond
-# MAX_VALIDATION_SCORES / items, bounds the three stored score matrices (8 bytes a score).
+# MAX_VALIDATION_SCORES / items, bounds the stored score matrices (the two kNN variants', in-session
+# popularity's and a candidate encoder's; 8 bytes a score).
 MAX_VALIDATION_PREDICTIONS = 5000
 MAX_VALIDATION_SCORES = 25_000_000
 METRICS = (f"recall@{CUTOFF}", f"mrr@{CUTOFF}")
@@ -63,16 +64,15 @@ ENCODER_CANDIDATES = (
 )
 
 
-def knn_variants() -> dict[str, SessionKNN]:
-    """The benchmark's two session-kNN baselines, fresh (the blends' kNN candidates)."""
-    return {
-        "session_knn": SessionKNN(k=100, sample_size=500, name="session_knn"),
-        "vector_session_knn": SessionKNN(k=100, sample_size=500, vector=True, idf_weighting=1.0, name="vector_session_knn"),
-    }
-
-
 def baseline_models() -> list[NextItemModel]:
-    return [Popularity(), SessionPopularity(), FirstOrderMarkov(), *knn_variants().values()]
+    """The benchmark's baselines, fresh; its session-kNN variants are the blends' kNN candidates."""
+    return [
+        Popularity(),
+        SessionPopularity(),
+        FirstOrderMarkov(),
+        SessionKNN(k=100, sample_size=500, name="session_knn"),
+        SessionKNN(k=100, sample_size=500, vector=True, idf_weighting=1.0, name="vector_session_knn"),
+    ]
 
 
 BASELINE_NAMES = tuple(model.name for model in baseline_models())
@@ -95,7 +95,8 @@ def candidate_encoder(
 
 
 def known_items_only(sessions: ClickSessions, known: np.ndarray, min_length: int = 2) -> ClickSessions:
-    """`sessions` without clicks on items where `known` is False, then without sessions shorter than `min_length`."""
+    """`sessions` without clicks on items where `known` is False, then without sessions shorter than
+    `min_length`: the rule clicks.to_sessions applies to a test file, on sessions already encoded."""
     keep = known[sessions.items]
     session_of_click = np.repeat(np.arange(sessions.n_sessions), sessions.lengths)
     lengths = np.bincount(session_of_click[keep], minlength=sessions.n_sessions)
@@ -230,7 +231,7 @@ def choose_next_item_model(
     report_candidates, best = [], None
     for candidate in candidates:
         tick = time.perf_counter()
-        encoder = candidate_encoder(candidate, seed=seed, threads=threads, device=device, max_epochs=max_epochs)
+        encoder = candidate_encoder(candidate, seed=seed, threads=threads, device=device, max_epochs=max_epochs, log=log)
         encoder.fit(earlier, n_items, validation=held_out)
         scores = {**partner_scores, "encoder": component_scores(encoder, held_out, prefixes)}
         blends = []
@@ -275,7 +276,7 @@ def choose_next_item_model(
             "held_out_sessions": int(held_out.n_sessions),
             "predictions": int(len(prefixes)),
         },
-        "criterion": "the highest min over recall@20 and mrr@20 of blend / best baseline on the held-out sessions",
+        "criterion": f"the highest min over {' and '.join(METRICS)} of blend / best baseline on the held-out sessions",
         "baselines": baselines,
         "best_baseline": best_baseline,
         "candidates": report_candidates,
@@ -295,7 +296,7 @@ def validated_models(
     chosen = choice["chosen"]
     baselines = baseline_models()
     encoder = candidate_encoder(
-        EncoderCandidate(**chosen["encoder"]), seed=seed, threads=threads, device=device, max_epochs=chosen["epochs"]
+        EncoderCandidate(**chosen["encoder"]), seed=seed, threads=threads, device=device, max_epochs=chosen["epochs"], log=log
     )
     components = {model.name: model for model in [*baselines, encoder]}
     blended = BlendedNextItem({name: components[name] for name in chosen["weights"]}, chosen["weights"])

@@ -10,16 +10,23 @@ so a checkpoint or a saved encoder is the same file whatever device trained it.
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import torch
 
-DeviceChoice = Literal["auto", "cpu", "cuda"]
-DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+if TYPE_CHECKING:
+    from clickintent.settings import Settings
 
-# Pretraining batch on a GPU: a width-64 encoder keeps an H200 busy only from a few thousand
-# sessions per step (19k sessions/s at 256 against 360-440k at 8,192 with bf16).
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+DEVICE_CHOICES: tuple[str, ...] = get_args(DeviceChoice)
+
+# Pretraining batch on a GPU: a width-64 encoder at the CPU's batch leaves a GPU mostly idle, a
+# step of thousands of sessions keeps it busy (not measured in this checkout: docs/measurements.md,
+# "On a GPU").
 CUDA_PRETRAIN_BATCH_SIZE = 4096
+# Batch embedding's default batch per device, for callers that name none (an explicit size is
+# honoured on either device).
+CPU_EMBED_BATCH_SIZE = 1024
 CUDA_EMBED_BATCH_SIZE = 8192
 
 
@@ -32,6 +39,11 @@ def resolve_device(choice: str) -> str:
     if choice == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but torch sees no GPU (torch.cuda.is_available() is False); use --device cpu or auto")
     return choice
+
+
+def settings_device(settings: Settings) -> str:
+    """The settings' encoder device (`encoder_device`), "auto" resolved (resolve_device)."""
+    return resolve_device(settings.encoder_device)
 
 
 def autocast(device: str):
@@ -51,3 +63,11 @@ def to_device(batch: dict[str, torch.Tensor], device: str) -> dict[str, torch.Te
 def pretrain_batch_size(batch_size: int, device: str) -> int:
     """The pretraining batch for a device: as configured on CPU, at least CUDA_PRETRAIN_BATCH_SIZE on CUDA."""
     return max(batch_size, CUDA_PRETRAIN_BATCH_SIZE) if device == "cuda" else batch_size
+
+
+def embed_batch_size(batch_size: int | None, device: str, cpu_default: int = CPU_EMBED_BATCH_SIZE) -> int:
+    """Sessions per batch embedding step: `batch_size` when given, else CUDA_EMBED_BATCH_SIZE on
+    CUDA and `cpu_default` on CPU."""
+    if batch_size is not None:
+        return batch_size
+    return CUDA_EMBED_BATCH_SIZE if device == "cuda" else cpu_default

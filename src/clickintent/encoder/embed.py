@@ -32,7 +32,7 @@ import torch
 
 from clickintent.encoder.artifacts import StoredEncoder, load_encoder_files
 from clickintent.encoder.batching import collate, length_bucketed_batches
-from clickintent.encoder.device import CUDA_EMBED_BATCH_SIZE, autocast, to_device
+from clickintent.encoder.device import autocast, embed_batch_size, to_device
 from clickintent.encoder.live_forward import LiveForward
 from clickintent.encoder.paths import EncoderPaths
 from clickintent.encoder.tokens import (
@@ -74,13 +74,18 @@ class SessionEmbedder:
     def dim(self) -> int:
         return self.model.config.embedding_dim
 
-    def embed_tokens(self, tokens: TokenizedSessions, batch_size: int = 1024, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def embed_tokens(
+        self, tokens: TokenizedSessions, batch_size: int | None = None, progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Embeddings (n, dim) of tokenized sessions, `batch_size` sessions a step (None: the
+        device's default, clickintent.encoder.device.embed_batch_size)."""
         out = np.zeros((tokens.n_sessions, self.dim), dtype=np.float32)
+        batch_size = embed_batch_size(batch_size, self.device)
         model = self.model
         if self.device == "cuda":
             if self._device_model is None:
                 self._device_model = copy.deepcopy(self.model).to(self.device).eval()
-            model, batch_size = self._device_model, max(batch_size, CUDA_EMBED_BATCH_SIZE)
+            model = self._device_model
         with torch.inference_mode():
             for sessions in length_bucketed_batches(tokens.lengths, batch_size, None):
                 batch, _ = collate(tokens, sessions)
@@ -91,7 +96,7 @@ class SessionEmbedder:
                     progress(len(sessions))
         return out
 
-    def embed_frame(self, frame: pd.DataFrame, batch_size: int = 1024, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def embed_frame(self, frame: pd.DataFrame, batch_size: int | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embeddings (n, dim) of fct_session_sequences rows, in frame order."""
         tokens = tokenize_sequences(frame, self.vocabulary, self.model.config.max_len, self.query_vectors)
         return self.embed_tokens(tokens, batch_size, progress)
@@ -112,18 +117,20 @@ def load_session_embedder(
     model_dir: Path | None = None,
     threads: int | None = 1,
     embed_unseen_queries: bool = True,
+    device: str = "cpu",
 ) -> SessionEmbedder:
     """Load the stored encoder (safetensors + JSON, no pickle): `<models dir>/encoder/`, or
     `model_dir` where the caller keeps its models elsewhere (the service's model folders).
 
     Query vectors come from the settings' query-vector cache; with `embed_unseen_queries` a query
     missing from it is embedded by MiniLM (loaded on first need, about 6 s once, then a few ms per
-    query); without, it contributes nothing (latency-bound use).
+    query); without, it contributes nothing (latency-bound use). `device` ("cpu" or "cuda") is
+    where batch embedding runs.
     """
     paths = EncoderPaths(settings)
     stored = load_encoder_files(model_dir if model_dir is not None else paths.model_dir)
     source = MiniLMQueryEmbedder(paths.query_cache, allow_model=embed_unseen_queries) if stored.model.config.query_dim else None
-    return SessionEmbedder(stored, source, threads=threads)
+    return SessionEmbedder(stored, source, threads=threads, device=device)
 
 
 def read_sequences(path: Path) -> pd.DataFrame:
@@ -268,7 +275,7 @@ def write_embedding_tables(
     return session_path, customer_path, customers
 
 
-def embed_tokens_with_progress(embedder: SessionEmbedder, tokens: TokenizedSessions, batch_size: int, progress: bool) -> np.ndarray:
+def embed_tokens_with_progress(embedder: SessionEmbedder, tokens: TokenizedSessions, batch_size: int | None, progress: bool) -> np.ndarray:
     if not progress:
         return embedder.embed_tokens(tokens, batch_size)
     from rich.progress import Progress
@@ -282,19 +289,19 @@ def embed_all(
     settings: Settings,
     *,
     sequences: Path | None = None,
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     threads: int = 1,
     progress: bool = True,
     device: str = "cpu",
 ) -> EmbedSummary:
     """Embed every session of the sequence mart (or of `sequences`) and write both Parquet outputs.
 
-    `device` is "cpu" or "cuda" (clickintent.encoder.device.resolve_device)."""
+    `device` is "cpu" or "cuda" (clickintent.encoder.device.resolve_device); `batch_size` None is
+    its default (clickintent.encoder.device.embed_batch_size)."""
     import time
 
     frame = read_sequences(sequences or EncoderPaths(settings).sequences)
-    embedder = load_session_embedder(settings, threads=threads, embed_unseen_queries=True)
-    embedder.device = device
+    embedder = load_session_embedder(settings, threads=threads, embed_unseen_queries=True, device=device)
     started = time.perf_counter()
     tokens = tokenize_sequences(frame, embedder.vocabulary, embedder.model.config.max_len, embedder.query_vectors)
     if isinstance(embedder.query_vectors, MiniLMQueryEmbedder):

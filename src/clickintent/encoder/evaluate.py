@@ -239,12 +239,51 @@ def _target(embedding: dict | None) -> dict:
     return {**target, "measured_min_ratio": worst, "met": bool(worst >= CROSS_PLATFORM_TARGET_RATIO)}
 
 
+# The probes' sample and split: at most this many sessions (a seeded sample keeps a large world's
+# probe to seconds), the earliest share of them by start to train on.
+PROBE_MAX_SESSIONS = 60_000
+PROBE_TRAIN_SHARE = 0.7
+
+
+@dataclass(frozen=True)
+class ProbeSample:
+    """The sessions a probe reads and its split (probe_sample)."""
+
+    rows: np.ndarray  # positions in the frame, ascending
+    sessions: pd.DataFrame  # those rows of the frame, reindexed from 0
+    labels: np.ndarray  # each session's true intent
+    train_mask: np.ndarray  # started by the cutoff: the probe's training part
+    cutoff: pd.Timestamp
+
+
+def probe_sample(
+    frame: pd.DataFrame,
+    ground_truth_dir: Path,
+    train_share: float = PROBE_TRAIN_SHARE,
+    max_sessions: int | None = PROBE_MAX_SESSIONS,
+    seed: int = 7,
+) -> ProbeSample:
+    """The sessions with a ground-truth intent, a seeded random `max_sessions` of them on a large
+    world, split by session start: the earliest `train_share` train, the rest test."""
+    labels = session_labels(frame, ground_truth_dir)
+    keep = frame["session_id"].isin(labels.index).to_numpy()
+    if keep.sum() < 50:
+        raise ValueError(f"only {int(keep.sum())} sessions have a ground-truth intent; the probe needs at least 50")
+    rows = np.flatnonzero(keep)
+    if max_sessions and len(rows) > max_sessions:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_sessions, replace=False))
+    subset = frame.iloc[rows].reset_index(drop=True)
+    start = pd.to_datetime(subset["session_start_ts"], utc=True)
+    cutoff = start.quantile(train_share)
+    return ProbeSample(rows, subset, labels.loc[subset["session_id"]].to_numpy(), (start <= cutoff).to_numpy(), cutoff)
+
+
 def probe_embeddings(
     frame: pd.DataFrame,
     embeddings: np.ndarray,
     ground_truth_dir: Path,
-    train_share: float = 0.7,
-    max_sessions: int | None = 60_000,
+    train_share: float = PROBE_TRAIN_SHARE,
+    max_sessions: int | None = PROBE_MAX_SESSIONS,
     seed: int = 7,
     session_intents_path: Path | None = None,
 ) -> dict:
@@ -256,18 +295,8 @@ def probe_embeddings(
     `max_sessions` caps the probe (a seeded random sample) so that it stays a few seconds on a
     large world; the split is by time within the sample.
     """
-    labels = session_labels(frame, ground_truth_dir)
-    keep = frame["session_id"].isin(labels.index).to_numpy()
-    if keep.sum() < 50:
-        raise ValueError(f"only {int(keep.sum())} sessions have a ground-truth intent; the probe needs at least 50")
-    rows = np.flatnonzero(keep)
-    if max_sessions and len(rows) > max_sessions:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_sessions, replace=False))
-    subset = frame.iloc[rows].reset_index(drop=True)
-    y = labels.loc[subset["session_id"]].to_numpy()
-    start = pd.to_datetime(subset["session_start_ts"], utc=True)
-    cutoff = start.quantile(train_share)
-    train_mask = (start <= cutoff).to_numpy()
+    sample = probe_sample(frame, ground_truth_dir, train_share, max_sessions, seed)
+    rows, subset, y, train_mask, cutoff = sample.rows, sample.sessions, sample.labels, sample.train_mask, sample.cutoff
     counts, _ = bag_of_nodes(subset)
     embedding_result = linear_probe(embeddings[rows], y, train_mask, seed)
     counts_result = linear_probe(counts, y, train_mask, seed)

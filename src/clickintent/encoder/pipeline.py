@@ -17,7 +17,7 @@ import pandas as pd
 
 from clickintent.artifacts import atomic_write_json
 from clickintent.encoder.artifacts import save_encoder
-from clickintent.encoder.device import pretrain_batch_size, resolve_device
+from clickintent.encoder.device import pretrain_batch_size, settings_device
 from clickintent.encoder.embed import read_sequences
 from clickintent.encoder.model import EncoderConfig, SessionEncoder, count_parameters
 from clickintent.encoder.paths import EncoderPaths
@@ -30,7 +30,7 @@ from clickintent.encoder.tokens import (
     tokenize_sequences,
     validate_sequences,
 )
-from clickintent.encoder.train import TrainConfig, TrainResult, build_model, fit, split_by_time
+from clickintent.encoder.train import OPTIONAL_LOSS_WEIGHTS, TrainConfig, TrainResult, build_model, fit, split_by_time
 from clickintent.fit_window import CARD_FIELD, EVERY_SESSION, FitWindow, fit_window
 from clickintent.settings import Settings
 
@@ -78,11 +78,6 @@ def on_device(config: PretrainConfig, device: str) -> PretrainConfig:
     """`config` trained on `device` ("cpu" or "cuda"): on CUDA with its larger batch
     (clickintent.encoder.device); on CPU unchanged but for the device named."""
     return with_training(config, device=device, batch_size=pretrain_batch_size(config.training.batch_size, device))
-
-
-def settings_device(settings: Settings) -> str:
-    """The settings' encoder device, "auto" resolved."""
-    return resolve_device(settings.encoder_device)
 
 
 @dataclass
@@ -238,18 +233,7 @@ def _probe_report(frame: pd.DataFrame, embeddings: np.ndarray, paths: EncoderPat
         "version": card.get("version"),
         "created_at": card.get("created_at"),
         "training": {
-            k: card["training"].get(k)
-            for k in (
-                "objective",
-                "contrastive_weight",
-                "alignment_weight",
-                "cross_platform_weight",
-                "platform_adversary_weight",
-                "shared_view_weight",
-                "best_epoch",
-                "epochs_run",
-                "stopped_by_budget",
-            )
+            k: card["training"].get(k) for k in ("objective", *OPTIONAL_LOSS_WEIGHTS, "best_epoch", "epochs_run", "stopped_by_budget")
         },
     }
     atomic_write_json(out_path or paths.report, report)
@@ -310,7 +294,7 @@ def run_encoder_stage(
     embedder = SessionEmbedder(
         StoredEncoder(model, prepared.vocabulary, card), threads=config.training.threads, device=config.training.device
     )
-    embeddings = embed_tokens_with_progress(embedder, prepared.tokens, 1024, progress)
+    embeddings = embed_tokens_with_progress(embedder, prepared.tokens, None, progress)
     _, _, customers = write_embedding_tables(frame, embeddings, settings, card["version"])
     report, report_path = None, None
     if (paths.ground_truth_dir / "session_intents.parquet").is_file():

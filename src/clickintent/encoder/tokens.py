@@ -41,6 +41,9 @@ from clickintent.taxonomy import text_keys
 from clickintent.taxonomy.dbt_rules import is_unknown_page, url_section
 
 UNKNOWN = N_RESERVED  # first id after PAD and MASK: "unknown" in node/type/platform/bucket channels
+# Platform token ids, as every Vocabulary numbers the contract's platforms.
+WEB = UNKNOWN + 1 + PLATFORMS.index("web")
+APP = UNKNOWN + 1 + PLATFORMS.index("app")
 N_TIME_BUCKETS = 32  # two per doubling of seconds: bucket 31 is about 18 hours
 TIME_VOCAB_SIZE = N_RESERVED + 1 + N_TIME_BUCKETS
 
@@ -319,6 +322,11 @@ class TokenizedSessions(RaggedSessions):
             query_index=self.query_index[index],
             query_vectors=self.query_vectors,
         )
+
+
+def session_platforms(batch: Mapping[str, Any]) -> Any:
+    """Each session's platform token id (B,) in a collated batch (B, T), from its first event."""
+    return batch["platform"][:, 0]
 
 
 def _keep_last(lengths: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,12 +42,7 @@ from clickintent.encoder import alignment
 from clickintent.encoder.batching import augment_view, collate, length_bucketed_batches, mask_events
 from clickintent.encoder.device import autocast, to_device
 from clickintent.encoder.model import N_RESERVED, EncoderConfig, SessionEncoder
-from clickintent.encoder.tokens import UNKNOWN, TokenizedSessions
-from clickintent.events.contract import PLATFORMS
-
-# Platform token ids, as every Vocabulary numbers the contract's platforms (tokens.Vocabulary).
-WEB = UNKNOWN + 1 + PLATFORMS.index("web")
-APP = UNKNOWN + 1 + PLATFORMS.index("app")
+from clickintent.encoder.tokens import APP, UNKNOWN, WEB, TokenizedSessions, session_platforms
 
 
 @dataclass(frozen=True)
@@ -95,6 +90,12 @@ class TrainConfig:
     # CUDA batches run under bf16 autocast; weights are saved as CPU tensors either way. Speed,
     # not the model's definition: left out of the checkpoint fingerprint like `threads`.
     device: str = "cpu"
+
+
+# The weights of the optional terms added to the objective's loss, 0 = off. The late ones came
+# after checkpoints existed (training_fingerprint_settings leaves them out when off).
+LATE_LOSS_WEIGHTS = ("alignment_weight", "cross_platform_weight", *alignment.IDENTITY_FREE_WEIGHTS)
+OPTIONAL_LOSS_WEIGHTS = ("contrastive_weight", *LATE_LOSS_WEIGHTS)
 
 
 @dataclass
@@ -180,11 +181,6 @@ def dominant_ids(ids: torch.Tensor) -> torch.Tensor:
     return torch.where(counts.amax(dim=1) > 0, best, torch.full_like(best, -1))
 
 
-def session_platforms(batch) -> torch.Tensor:
-    """Each session's platform token id (B,), from its first event."""
-    return batch["platform"][:, 0]
-
-
 def cross_platform_infonce(embeddings: torch.Tensor, platforms: torch.Tensor, tops: torch.Tensor, temperature: float) -> torch.Tensor:
     """The identity-free cross-platform term over one batch of sessions.
 
@@ -232,6 +228,24 @@ def cross_platform_loss(model: SessionEncoder, pooled: torch.Tensor, batch, conf
     return cross_platform_infonce(pooled, platforms, tops, config.temperature)
 
 
+def any_on(config: TrainConfig, weights: tuple[str, ...]) -> bool:
+    """Whether any of the named loss weights of `config` is above 0."""
+    return any(getattr(config, name) > 0 for name in weights)
+
+
+def late_terms(model: SessionEncoder, pooled: torch.Tensor | None, batch, config: TrainConfig, partner=None) -> torch.Tensor:
+    """The weighted terms of LATE_LOSS_WEIGHTS over the batch's pooled embeddings (None when
+    all are off: then 0)."""
+    extra = torch.zeros(())
+    if config.alignment_weight > 0:
+        extra = extra + config.alignment_weight * alignment_loss(model, pooled, batch)
+    if config.cross_platform_weight > 0:
+        extra = extra + config.cross_platform_weight * cross_platform_loss(model, pooled, batch, config, partner)
+    if any_on(config, alignment.IDENTITY_FREE_WEIGHTS):
+        extra = extra + alignment.identity_free_terms(model, pooled, batch, config)
+    return extra
+
+
 def masked_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator, partner=None):
     masked, positions = mask_events(batch, lengths, config.mask_probability, rng)
     hidden, padding = model.encode(masked)
@@ -239,21 +253,18 @@ def masked_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng:
     total = F.cross_entropy(model.page_logits(states), batch["page"][positions], reduction="sum")
     if model.node_head is not None:
         total = total + F.cross_entropy(model.node_logits(states), batch["node"][positions], reduction="sum")
+    # Pooled once for every optional term, and not at all when they are off (the default).
+    pooled = model.pool(hidden, padding) if any_on(config, OPTIONAL_LOSS_WEIGHTS) else None
     extra = torch.zeros(())
     if config.contrastive_weight > 0 and len(lengths) > 1:
         view, _ = augment_view(batch, lengths, rng)
-        first = model.contrastive(model.pool(hidden, padding))
+        first = model.contrastive(pooled)
         second = model.contrastive(model.embed(view))
         logits = first @ second.T / config.temperature
         labels = torch.arange(len(lengths), device=logits.device)
         contrast = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
         extra = config.contrastive_weight * contrast
-    if config.alignment_weight > 0:
-        extra = extra + config.alignment_weight * alignment_loss(model, model.pool(hidden, padding), batch)
-    if config.cross_platform_weight > 0:
-        extra = extra + config.cross_platform_weight * cross_platform_loss(model, model.pool(hidden, padding), batch, config, partner)
-    extra = extra + alignment.identity_free_terms(model, model.pool(hidden, padding), batch, config)
-    return total, int(positions.sum()), extra
+    return total, int(positions.sum()), extra + late_terms(model, pooled, batch, config, partner)
 
 
 def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, rng: np.random.Generator, partner=None):  # noqa: ARG001 - LOSSES' signature
@@ -265,13 +276,8 @@ def next_event_loss(model: SessionEncoder, batch, lengths, config: TrainConfig, 
         total = F.nll_loss(log_probs[has_next], targets[has_next], reduction="sum")
     else:
         total = F.cross_entropy(model.page_logits(hidden[:, :-1][has_next]), targets[has_next], reduction="sum")
-    extra = torch.zeros(())
-    if config.alignment_weight > 0:
-        extra = config.alignment_weight * alignment_loss(model, model.pool(hidden, padding), batch)
-    if config.cross_platform_weight > 0:
-        extra = extra + config.cross_platform_weight * cross_platform_loss(model, model.pool(hidden, padding), batch, config, partner)
-    extra = extra + alignment.identity_free_terms(model, model.pool(hidden, padding), batch, config)
-    return total, int(has_next.sum()), extra
+    pooled = model.pool(hidden, padding) if any_on(config, LATE_LOSS_WEIGHTS) else None
+    return total, int(has_next.sum()), late_terms(model, pooled, batch, config, partner)
 
 
 LOSSES: dict[str, Callable] = {"masked": masked_loss, "next": next_event_loss}
@@ -305,10 +311,9 @@ def expected_targets_per_session(lengths: np.ndarray, config: TrainConfig) -> fl
 
 
 def validation_loss(model: SessionEncoder, tokens: TokenizedSessions, config: TrainConfig) -> float:
-    """Mean loss per target over the validation sessions with fixed masks, no contrastive,
-    alignment or cross-platform term (early stopping compares the same quantity whatever their weights)."""
-    off = ("contrastive_weight", "alignment_weight", "cross_platform_weight", "platform_adversary_weight", "shared_view_weight")
-    plain = TrainConfig(**{**asdict(config), **dict.fromkeys(off, 0.0)})
+    """Mean loss per target over the validation sessions with fixed masks and none of the optional
+    terms (OPTIONAL_LOSS_WEIGHTS): early stopping compares the same quantity whatever their weights."""
+    plain = replace(config, **dict.fromkeys(OPTIONAL_LOSS_WEIGHTS, 0.0))
     rng = np.random.default_rng([config.seed, 999_983])
     lengths = tokens.lengths
     usable = np.flatnonzero(lengths >= (2 if config.objective == "next" else 1))
@@ -377,12 +382,12 @@ def training_fingerprint_settings(config: TrainConfig) -> dict:
     """The training settings a checkpoint's fingerprint covers.
 
     The thread count and the device change speed, not the model: a run may resume with another
-    one (and a CPU run's fingerprint is the one it had before the device option). Settings
-    added after checkpoints existed are left out at their off value (alignment_weight 0,
-    cross_platform_weight 0), so a checkpoint written before they existed still resumes.
+    one (and a CPU run's fingerprint is the one it had before the device option). The loss
+    weights added after checkpoints existed (LATE_LOSS_WEIGHTS) are left out at 0, so a
+    checkpoint written before they existed still resumes.
     """
     settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device")}
-    for late in ("alignment_weight", "cross_platform_weight", "platform_adversary_weight", "shared_view_weight"):
+    for late in LATE_LOSS_WEIGHTS:
         if settings[late] == 0:
             del settings[late]
     return settings
@@ -434,127 +439,131 @@ def fit(
         ).encode()
     ).hexdigest()[:16]
     alignment.attach_platform_adversary(model, config.platform_adversary_weight, config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    state: dict[str, Any] = {
-        "fingerprint": fingerprint,
-        "epochs_completed": 0,
-        "best_epoch": 0,
-        "best_validation_loss": None,
-        "epochs_without_improvement": 0,
-        "finished": False,
-        "history": [],
-    }
-    resumed_from = None
-    if paths.state.is_file():
-        previous = json.loads(paths.state.read_text(encoding="utf-8"))
-        if previous.get("fingerprint") == fingerprint and paths.last.is_file():
-            state = previous
-            resumed_from = state["epochs_completed"]
-            model.load_state_dict(load_file(str(paths.last)))
-            if paths.optimizer.is_file():
-                _restore_optimizer(optimizer, load_file(str(paths.optimizer)), state["optimizer"])
-            if log:
-                log(f"resuming after epoch {resumed_from}" if not state["finished"] else "already trained; loading best")
-        elif log:
-            log("checkpoint belongs to another configuration or data; starting fresh")
-
-    train_lengths = train_tokens.lengths
-    usable = np.flatnonzero(train_lengths >= (2 if config.objective == "next" else 1))
-    loss_fn = LOSSES[config.objective]
-    normalizer = config.batch_size * expected_targets_per_session(train_lengths[usable], config)
-    if config.cross_platform_weight > 0:
-        # Positions in `usable` per platform, for the partner batches of single-platform batches.
-        usable_platforms = first_event_platforms(train_tokens)[usable]
-        partner_pools = {platform: np.flatnonzero(usable_platforms == platform) for platform in (WEB, APP)}
-        partner_size = max(1, config.batch_size // 4)
-    epoch = state["epochs_completed"]
-    stopped_by_budget = False
-    epochs_this_call = 0
-    while not state["finished"] and epoch < config.max_epochs:
-        if deadline is not None and epoch > 0:
-            slowest = max(h["train_seconds"] + h.get("validation_seconds", 0.0) for h in state["history"])
-            if time.monotonic() + slowest > deadline:
-                stopped_by_budget = True
-                if log:
-                    log(f"time budget reached after epoch {epoch}; a later run resumes from it")
-                break
-        epoch += 1
-        epochs_this_call += 1
-        rng = np.random.default_rng([config.seed, epoch])
-        torch.manual_seed(config.seed * 100_003 + epoch)
-        model.train()
-        batches = length_bucketed_batches(train_lengths[usable], config.batch_size, rng, sort=config.bucket_by_length)
-        epoch_start = time.perf_counter()
-        running, seen = 0.0, 0
-        steps_per_epoch = len(batches)
-        bar = _progress(progress)
-        with bar as live:
-            task = live.add_task("train", total=len(batches)) if live else None
-            for step, positions in enumerate(batches):
-                if config.lr_schedule == "cosine":
-                    progress_share = ((epoch - 1) * steps_per_epoch + step) / (config.max_epochs * steps_per_epoch)
-                    for group in optimizer.param_groups:
-                        group["lr"] = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress_share))
-                sessions = usable[positions]
-                batch, lengths = collate(train_tokens, sessions)
-                batch = to_device(batch, config.device)
-                partner = None
-                if config.cross_platform_weight > 0:
-                    extra_positions = partner_sessions(usable_platforms[positions], partner_pools, partner_size, rng)
-                    if extra_positions is not None:
-                        partner, _ = collate(train_tokens, usable[extra_positions])
-                        partner = to_device(partner, config.device)
-                with autocast(config.device):
-                    loss_sum, n_targets, extra = loss_fn(model, batch, lengths, config, rng, partner=partner)
-                denominator = normalizer if config.equal_target_weights else max(n_targets, 1)
-                loss = loss_sum / denominator + extra
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                running += float(loss_sum.detach())
-                seen += n_targets
-                if live:
-                    live.update(task, advance=1, description=f"epoch {epoch} loss {running / seen:.3f}")
-        train_seconds = time.perf_counter() - epoch_start
-        validation_start = time.perf_counter()
-        if validation_tokens is not None:
-            validation = validation_loss(model, validation_tokens, config)
-            best = state["best_validation_loss"]
-            improved = best is None or validation < best - config.min_improvement
-        else:
-            validation, improved = None, True
-        record = {
-            "epoch": epoch,
-            "train_loss": running / max(seen, 1),
-            "validation_loss": validation,
-            "train_seconds": train_seconds,
-            "validation_seconds": time.perf_counter() - validation_start,
+    # The classifier leaves the caller's model however fit ends (an interrupted run included).
+    try:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        state: dict[str, Any] = {
+            "fingerprint": fingerprint,
+            "epochs_completed": 0,
+            "best_epoch": 0,
+            "best_validation_loss": None,
+            "epochs_without_improvement": 0,
+            "finished": False,
+            "history": [],
         }
-        state["history"].append(record)
-        if improved:
-            state.update(best_epoch=epoch, best_validation_loss=validation, epochs_without_improvement=0)
-            _save_tensors(model.state_dict(), paths.best)
-        else:
-            state["epochs_without_improvement"] += 1
-        tensors, meta = _optimizer_tensors(optimizer)
-        _save_tensors(tensors, paths.optimizer)
-        _save_tensors(model.state_dict(), paths.last)
-        state["optimizer"] = meta
-        state["epochs_completed"] = epoch
-        stop = state["epochs_without_improvement"] >= config.patience
-        state["finished"] = stop or epoch >= config.max_epochs
-        state["stopped_early"] = bool(stop)
-        atomic_write_json(paths.state, state, sort_keys=True)
-        if log:
-            shown = f"{validation:.4f}" if validation is not None else "-"
-            log(
-                f"epoch {epoch}: train {record['train_loss']:.4f}  validation {shown}  ({train_seconds:.1f}s)" + ("  *" if improved else "")
-            )
-    if paths.best.is_file():
-        model.load_state_dict(load_file(str(paths.best)))
-    alignment.detach_platform_adversary(model)
+        resumed_from = None
+        if paths.state.is_file():
+            previous = json.loads(paths.state.read_text(encoding="utf-8"))
+            if previous.get("fingerprint") == fingerprint and paths.last.is_file():
+                state = previous
+                resumed_from = state["epochs_completed"]
+                model.load_state_dict(load_file(str(paths.last)))
+                if paths.optimizer.is_file():
+                    _restore_optimizer(optimizer, load_file(str(paths.optimizer)), state["optimizer"])
+                if log:
+                    log(f"resuming after epoch {resumed_from}" if not state["finished"] else "already trained; loading best")
+            elif log:
+                log("checkpoint belongs to another configuration or data; starting fresh")
+
+        train_lengths = train_tokens.lengths
+        usable = np.flatnonzero(train_lengths >= (2 if config.objective == "next" else 1))
+        loss_fn = LOSSES[config.objective]
+        normalizer = config.batch_size * expected_targets_per_session(train_lengths[usable], config)
+        if config.cross_platform_weight > 0:
+            # Positions in `usable` per platform, for the partner batches of single-platform batches.
+            usable_platforms = first_event_platforms(train_tokens)[usable]
+            partner_pools = {platform: np.flatnonzero(usable_platforms == platform) for platform in (WEB, APP)}
+            partner_size = max(1, config.batch_size // 4)
+        epoch = state["epochs_completed"]
+        stopped_by_budget = False
+        epochs_this_call = 0
+        while not state["finished"] and epoch < config.max_epochs:
+            if deadline is not None and epoch > 0:
+                slowest = max(h["train_seconds"] + h.get("validation_seconds", 0.0) for h in state["history"])
+                if time.monotonic() + slowest > deadline:
+                    stopped_by_budget = True
+                    if log:
+                        log(f"time budget reached after epoch {epoch}; a later run resumes from it")
+                    break
+            epoch += 1
+            epochs_this_call += 1
+            rng = np.random.default_rng([config.seed, epoch])
+            torch.manual_seed(config.seed * 100_003 + epoch)
+            model.train()
+            batches = length_bucketed_batches(train_lengths[usable], config.batch_size, rng, sort=config.bucket_by_length)
+            epoch_start = time.perf_counter()
+            running, seen = 0.0, 0
+            steps_per_epoch = len(batches)
+            bar = _progress(progress)
+            with bar as live:
+                task = live.add_task("train", total=len(batches)) if live else None
+                for step, positions in enumerate(batches):
+                    if config.lr_schedule == "cosine":
+                        progress_share = ((epoch - 1) * steps_per_epoch + step) / (config.max_epochs * steps_per_epoch)
+                        for group in optimizer.param_groups:
+                            group["lr"] = config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress_share))
+                    sessions = usable[positions]
+                    batch, lengths = collate(train_tokens, sessions)
+                    batch = to_device(batch, config.device)
+                    partner = None
+                    if config.cross_platform_weight > 0:
+                        extra_positions = partner_sessions(usable_platforms[positions], partner_pools, partner_size, rng)
+                        if extra_positions is not None:
+                            partner, _ = collate(train_tokens, usable[extra_positions])
+                            partner = to_device(partner, config.device)
+                    with autocast(config.device):
+                        loss_sum, n_targets, extra = loss_fn(model, batch, lengths, config, rng, partner=partner)
+                    denominator = normalizer if config.equal_target_weights else max(n_targets, 1)
+                    loss = loss_sum / denominator + extra
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if config.max_grad_norm > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                    optimizer.step()
+                    running += float(loss_sum.detach())
+                    seen += n_targets
+                    if live:
+                        live.update(task, advance=1, description=f"epoch {epoch} loss {running / seen:.3f}")
+            train_seconds = time.perf_counter() - epoch_start
+            validation_start = time.perf_counter()
+            if validation_tokens is not None:
+                validation = validation_loss(model, validation_tokens, config)
+                best = state["best_validation_loss"]
+                improved = best is None or validation < best - config.min_improvement
+            else:
+                validation, improved = None, True
+            record = {
+                "epoch": epoch,
+                "train_loss": running / max(seen, 1),
+                "validation_loss": validation,
+                "train_seconds": train_seconds,
+                "validation_seconds": time.perf_counter() - validation_start,
+            }
+            state["history"].append(record)
+            if improved:
+                state.update(best_epoch=epoch, best_validation_loss=validation, epochs_without_improvement=0)
+                _save_tensors(model.state_dict(), paths.best)
+            else:
+                state["epochs_without_improvement"] += 1
+            tensors, meta = _optimizer_tensors(optimizer)
+            _save_tensors(tensors, paths.optimizer)
+            _save_tensors(model.state_dict(), paths.last)
+            state["optimizer"] = meta
+            state["epochs_completed"] = epoch
+            stop = state["epochs_without_improvement"] >= config.patience
+            state["finished"] = stop or epoch >= config.max_epochs
+            state["stopped_early"] = bool(stop)
+            atomic_write_json(paths.state, state, sort_keys=True)
+            if log:
+                shown = f"{validation:.4f}" if validation is not None else "-"
+                log(
+                    f"epoch {epoch}: train {record['train_loss']:.4f}  validation {shown}  ({train_seconds:.1f}s)"
+                    + ("  *" if improved else "")
+                )
+        if paths.best.is_file():
+            model.load_state_dict(load_file(str(paths.best)))
+    finally:
+        alignment.detach_platform_adversary(model)
     model.cpu().eval()  # callers embed, score and save on CPU unless they move it themselves
     return TrainResult(
         best_epoch=state["best_epoch"],
