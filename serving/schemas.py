@@ -45,6 +45,8 @@ MAX_BODY_BYTES = 64 * 1024
 # which `clickintent load` applies too.
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN)]
+# A type or class as a tracker names it ("Order Completed", "Smart TV"): spaces allowed, as the loader allows them.
+TypeName = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN)]
 
 # ---- examples (one mortgage-researching web visitor who signs in; values like the synthetic world's) ----
 
@@ -126,7 +128,7 @@ class LiveEvent(BaseModel):
     customer_id: Identifier | None = Field(
         default=None, description="Pseudonymous customer key, set from the login event on (never a name, e-mail or account number)."
     )
-    event_type: Identifier = Field(
+    event_type: TypeName = Field(
         description=f"What happened: {', '.join(EVENT_TYPES)}. Any other type a tracker sends is kept as 'other', as the loader keeps it."
     )
     page_path: str = Field(
@@ -142,7 +144,7 @@ class LiveEvent(BaseModel):
     dwell_ms: int | None = Field(default=None, ge=0, le=MAX_DWELL_MS, description="Time on the page or screen, milliseconds.")
     referrer: Text | None = Field(default=None, description="Referring host or URL.")
     utm_source: Text | None = Field(default=None, description="Campaign source tag, if any.")
-    device_type: Identifier = Field(description=f"Device class, as the source names it (the synthetic world's: {', '.join(DEVICE_TYPES)}).")
+    device_type: TypeName = Field(description=f"Device class, as the source names it (the synthetic world's: {', '.join(DEVICE_TYPES)}).")
     product_id: Identifier | None = Field(default=None, description="Catalogue product the page or event is about, if any.")
 
     @field_validator("event_type")

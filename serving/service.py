@@ -40,7 +40,7 @@ import clickintent.serving.threads  # noqa: F401  (before numpy and torch load: 
 from clickintent.serving.auth import Authentication, caller_of, check_auth_settings
 from clickintent.serving.bento_models import ModelFolder
 from clickintent.serving.http import RequestLimits, field_error, install_rejected_request_log, load_limits
-from clickintent.serving.intent_metrics import observe_intent
+from clickintent.serving.intent_metrics import observe_live_intent
 from clickintent.settings import load_settings
 from serving.schemas import (
     MAX_BODY_BYTES,
@@ -125,14 +125,15 @@ class ClickIntent:
                 "RecommendRequest",
                 [(("candidates", i), f"unknown product {p!r}", p) for i, p in enumerate(request.candidates or []) if p not in known],
             ) from error
-        observe_intent(result.get("intent"))
+        if events:  # without events the intent is a stored session's, labelled in batch
+            observe_live_intent(result.get("intent"))
         return RecommendResponse.model_validate(result)
 
     @bentoml.api(route="/intent")
     async def intent(self, request: SessionRequest, /) -> IntentResponse:
         """The live session's intent: taxonomy node, its level-1 node, every top node's probability."""
         result = self.recommender.intent(_events(request))
-        observe_intent(result.get("intent"))
+        observe_live_intent(result.get("intent"))
         return IntentResponse.model_validate(result)
 
     @bentoml.api(route="/embed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,4 +74,29 @@ def test_a_file_that_cannot_be_read_is_named(tmp_path: Path, content: bytes, mes
     result = runner.invoke(rank_app, ["cv", "--table", str(table), "--label", "y", "--out", str(tmp_path / "cv.json")])
     assert result.exit_code == 2, result.output
     assert "export.csv" in result.output and message in " ".join(result.output.split())
+    assert not (tmp_path / "cv.json").exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz"])
+def test_rank_cv_reads_a_compressed_file(tmp_path: Path, suffix: str) -> None:
+    table = tmp_path / f"bank{suffix}"
+    bank_marketing_like().to_csv(table, index=False, sep=";")  # pandas compresses by the suffix
+    out = tmp_path / "cv.json"
+
+    result = runner.invoke(
+        rank_app, ["cv", "--table", str(table), "--label", "y", "--positive", "yes", "--out", str(out), "--threads", "1"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "delimiter ';' (semicolon)" in result.output
+    assert json.loads(out.read_text())["n_rows"] == 400
+
+
+def test_a_zstd_file_without_the_zstandard_package_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # importing it now raises ImportError
+    table = tmp_path / "export.csv.zst"
+    table.write_bytes(b"\x28\xb5\x2f\xfd")  # the zstd frame magic; never decompressed
+    result = runner.invoke(rank_app, ["cv", "--table", str(table), "--label", "y", "--out", str(tmp_path / "cv.json")])
+    assert result.exit_code == 2, result.output
+    assert "export.csv.zst" in result.output and "pip install zstandard" in " ".join(result.output.split())
     assert not (tmp_path / "cv.json").exists()

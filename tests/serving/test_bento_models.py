@@ -18,7 +18,7 @@ import bentoml
 from clickintent.serving.bento_models import ModelFolder, folder_digest
 
 models_dir = Path(sys.argv[1])
-reference = ModelFolder.of("encoder")
+reference = ModelFolder.of("encoder", models_dir)
 info = reference.to_info("encoder_model")
 stored = bentoml.models.get(info.tag)
 again = reference.to_info("encoder_model")
@@ -42,7 +42,7 @@ def test_a_model_folder_is_imported_once_and_described_by_bentomls_public_api(tm
     (folder / "model_card.json").write_text(json.dumps({"name": "encoder", "version": "3"}))
     (folder / "weights.bin").write_bytes(b"\x00\x01")
     (folder / ".weights.bin.tmp-0123abcd").write_bytes(b"half-written")  # an interrupted write: never bundled
-    environment = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "CLICKINTENT_MODELS_DIR": str(models_dir)}
+    environment = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(models_dir)], env=environment, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.strip().splitlines()[-1])

@@ -14,10 +14,11 @@ import pytest
 
 from clickintent.serving.login import LINKING_DISABLED_REASON
 from clickintent.serving.online import EMBEDDING_PUSH_SOURCE, INTENT_LABELS_PUSH_SOURCE
-from clickintent.serving.session import live_session_id
+from clickintent.serving.recommender import UnknownProducts
+from clickintent.serving.session import event_time, live_session_id
 from serving.schemas import EXAMPLE_EVENTS, RecommendResponse
 from support.service_auth import login_assertion
-from support.stand_in_recommender import APP_VALUES, CUSTOMER, LINKED_WEB_VALUES, WEB_LOGIN
+from support.stand_in_recommender import APP_VALUES, CUSTOMER, LINKED_WEB_VALUES, WEB_LOGIN, expected_in_app_vectors
 from support.stand_in_recommender import stand_in_recommender as _recommender
 from support.stand_in_recommender import validated_events as _events
 
@@ -94,10 +95,9 @@ def test_identity_free_app_request_reads_the_customer_without_linked_web_feature
     # the live app session joins the customer's in-app features; no linked-web slot is filled
     assert all(row.get(name) is None for row in seen for name in LINKED_WEB_VALUES)
     assert all(row["n_app_sessions"] == APP_VALUES["n_app_sessions"] + 1 for row in seen)
-    stored, live = np.asarray(APP_VALUES["app_embedding"]), np.asarray([1.0, 0.0])
-    merged = np.asarray(seen[0]["app_embedding"])
-    assert 0 < merged[0] < 1 and 0 < merged[1] < 1  # strictly between the stored vector and the session's
-    np.testing.assert_allclose(merged, stored + (live - stored) * merged[0], atol=1e-6)  # on the segment joining them
+    expected_embedding, expected_probs = expected_in_app_vectors(event_time(app_event["event_ts"]))
+    np.testing.assert_allclose(seen[0]["app_embedding"], expected_embedding, rtol=1e-6)
+    np.testing.assert_allclose(seen[0]["app_distilled_top_node_probs"], expected_probs, rtol=1e-6)
     # the app's home screen, no events: the customer's profile only
     seen.clear()
     home = recommender.recommend(customer_id=CUSTOMER, k=2)
@@ -112,3 +112,20 @@ def test_the_default_setting_keeps_stored_linked_web_features_for_the_app(tmp_pa
     recommender._row = lambda values, product_id: seen.append(dict(values)) or {**values, "product_id": product_id}
     recommender.recommend(customer_id=CUSTOMER, k=2)
     assert seen and all(row["n_events_30d"] == 9 and row["n_linked_web_sessions"] == 2 for row in seen)
+
+
+@pytest.mark.parametrize("identity_linking", ["login", "off"])
+def test_customer_rows_are_the_rows_recommend_ranks_for_the_customer(tmp_path, identity_linking: str) -> None:
+    """The notebook's rows (Recommender.customer_rows) and /recommend's for a customer without a live session."""
+    recommender, _ = _recommender(tmp_path, identity_linking)
+    candidates = list(reversed(recommender.catalogue))
+    rows = recommender.customer_rows(CUSTOMER, candidates)
+    seen: list[dict[str, Any]] = []
+    build_row = recommender._row
+    recommender._row = lambda values, product_id: seen.append(build_row(values, product_id)) or seen[-1]
+    recommender.recommend(customer_id=CUSTOMER, candidates=candidates, k=len(candidates))
+    assert rows == seen and [row["product_id"] for row in rows] == candidates
+    linked_web = [row.get(name) for row in rows for name in LINKED_WEB_VALUES]
+    assert all(value is None for value in linked_web) if identity_linking == "off" else None not in linked_web
+    with pytest.raises(UnknownProducts, match="candidates not in the catalogue: 'no_such_product'"):
+        recommender.customer_rows(CUSTOMER, ["no_such_product"])

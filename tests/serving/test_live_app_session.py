@@ -7,15 +7,20 @@ linked-web slot; it is never pushed (the batch pipeline writes the in-app rows).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
-from clickintent.features.model_outputs import RECENCY_HALF_LIFE_DAYS
 from clickintent.serving.session import event_time
 from serving.schemas import EXAMPLE_EVENTS
-from support.stand_in_recommender import APP_VALUES, CUSTOMER, LINKED_WEB_VALUES, STORED_AT
+from support.stand_in_recommender import (
+    APP_VALUES,
+    CUSTOMER,
+    LINKED_WEB_VALUES,
+    LIVE_EMBEDDING,
+    LIVE_TOP_NODE_PROBS,
+    expected_in_app_vectors,
+)
 from support.stand_in_recommender import stand_in_recommender as _recommender
 from support.stand_in_recommender import validated_events as _events
 
@@ -45,13 +50,7 @@ def test_a_signed_in_app_session_joins_the_in_app_features_and_leaves_the_web_on
         # the stored linked-web values reach the row unchanged: the app session is not put in their slot
         assert {name: row[name] for name in LINKED_WEB_VALUES} == LINKED_WEB_VALUES
         assert row["n_app_sessions"] == APP_VALUES["n_app_sessions"] + 1
-    # The recursive recency-weighted mean after one more session, by hand: the stored mean weighs
-    # its sessions' count decayed by its age, the live session 1.
-    age_days = (event_time(APP_SCREEN["event_ts"]) - STORED_AT) / timedelta(days=1)
-    weight = APP_VALUES["n_app_sessions"] * 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS)
-    live_embedding, live_probs = np.asarray([1.0, 0.0]), np.asarray([0.8, 0.2])  # the stand-in session models' outputs
-    expected_embedding = (np.asarray(APP_VALUES["app_embedding"]) * weight + live_embedding) / (weight + 1)
-    expected_probs = (np.asarray(APP_VALUES["app_distilled_top_node_probs"]) * weight + live_probs) / (weight + 1)
+    expected_embedding, expected_probs = expected_in_app_vectors(event_time(APP_SCREEN["event_ts"]))
     np.testing.assert_allclose(seen[0]["app_embedding"], expected_embedding, rtol=1e-6)
     np.testing.assert_allclose(seen[0]["app_distilled_top_node_probs"], expected_probs, rtol=1e-6)
     assert {"customer_app_embedding", "customer_web_embedding", "live_session"} <= set(answer["features_used"])
@@ -73,7 +72,7 @@ def test_an_app_session_the_stored_row_already_includes_is_not_added_again(tmp_p
     assert seen and all(row[name] == value for row in seen for name, value in APP_VALUES.items())
 
 
-def test_an_app_session_without_a_stored_in_app_row_is_the_rows_only_session(tmp_path) -> None:
+def test_an_app_session_without_a_stored_in_app_row_is_the_session_alone(tmp_path) -> None:
     recommender, online = _recommender(tmp_path, "login")
     original = online.customer
 
@@ -87,5 +86,5 @@ def test_an_app_session_without_a_stored_in_app_row_is_the_rows_only_session(tmp
     seen = _recording_rows(recommender)
     recommender.recommend(events=_events(APP_SCREEN), k=2)
     assert seen and all(row["n_app_sessions"] == 1 for row in seen)
-    np.testing.assert_allclose(seen[0]["app_embedding"], [1.0, 0.0])
-    np.testing.assert_allclose(seen[0]["app_distilled_top_node_probs"], [0.8, 0.2])
+    np.testing.assert_allclose(seen[0]["app_embedding"], LIVE_EMBEDDING)
+    np.testing.assert_allclose(seen[0]["app_distilled_top_node_probs"], LIVE_TOP_NODE_PROBS)

@@ -152,7 +152,7 @@ def test_a_rejected_request_is_logged_by_field_and_rule_never_by_the_value_it_ca
     service, client: httpx.Client, events: list[dict]
 ) -> None:
     email, account = "jane.doe@example.com", "GB82WEST12345698765432"
-    bad_event = {**events[0], "anonymous_id": f"{email} {account}", "platform": email, "device_type": f"{account} {email}"}
+    bad_event = {**events[0], "anonymous_id": f"{email} {account}", "platform": email, "device_type": f"{account}\n{email}"}
     rejected = [
         client.post("/recommend", json={"events": [bad_event], "k": account}),
         client.post("/intent", json={"events": [bad_event]}),

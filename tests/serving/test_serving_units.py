@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from clickintent.events.contract import EVENTS
+from clickintent.events.contract import EVENTS, MAX_TEXT_CHARS, UNKNOWN_EVENT_TYPE
 from clickintent.serving.artifacts import ArtifactError, check_compatibility, read_model_card, read_model_cards
 from clickintent.serving.http import RequestLimits
 from clickintent.serving.live_features import PageTaxonomy, merge_aggregates, session_aggregates
-from clickintent.serving.login import login_rows, recency_update
+from clickintent.serving.login import APP_VECTORS, JOURNEY_VECTORS, WEB_VECTORS, login_rows, recency_update, vectors_with_session
 from clickintent.serving.session import live_session_id, login_customer
 from clickintent.taxonomy.dbt_rules import url_section
 from serving.schemas import (
@@ -56,6 +56,12 @@ def test_live_events_mirror_the_event_contract_field_for_field() -> None:
 
 def test_device_types_are_an_open_set_as_in_the_loader() -> None:
     assert LiveEvent.model_validate({**EXAMPLE_EVENTS[0], "device_type": "smart_tv"}).device_type == "smart_tv"
+    assert LiveEvent.model_validate({**EXAMPLE_EVENTS[0], "device_type": "Smart TV"}).device_type == "Smart TV"
+
+
+def test_a_tracker_event_type_with_spaces_is_kept_as_the_catch_all_as_in_the_loader() -> None:
+    # Segment's track events are named in words ("Order Completed").
+    assert LiveEvent.model_validate({**EXAMPLE_EVENTS[0], "event_type": "Order Completed"}).event_type == UNKNOWN_EVENT_TYPE
 
 
 def test_every_documented_example_is_a_valid_request() -> None:
@@ -74,7 +80,9 @@ def test_naive_timestamps_are_read_as_utc_and_offsets_converted() -> None:
     ("change", "location"),
     [
         ({"platform": "tv"}, ("events", 0, "platform")),
-        ({"event_type": "has space"}, ("events", 0, "event_type")),
+        ({"event_type": "page_view\n"}, ("events", 0, "event_type")),
+        ({"event_type": ""}, ("events", 0, "event_type")),
+        ({"device_type": "x" * (MAX_TEXT_CHARS + 1)}, ("events", 0, "device_type")),
         ({"dwell_ms": -1}, ("events", 0, "dwell_ms")),
         ({"event_ts": "yesterday"}, ("events", 0, "event_ts")),
         ({"event_ts": "0001-01-01T00:30:00+02:00"}, ("events", 0, "event_ts")),  # no UTC time before year 1
@@ -175,6 +183,19 @@ def test_login_rows_count_the_session_and_keep_teacher_labels() -> None:
         stored_at={},
     )
     assert fresh.n_linked_web_sessions == 1 and fresh.embedding["web_embedding"] == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("names", [WEB_VECTORS, JOURNEY_VECTORS, APP_VECTORS], ids=["web", "journey", "app"])
+def test_a_session_joins_stored_vectors_weighted_by_their_count_and_a_non_finite_count_is_no_history(names) -> None:
+    stored = {names.embedding: [1.0, 0.0], names.top_node_probs: [1.0, 0.0], names.count: 3}
+    stamps = dict.fromkeys((names.embedding, names.top_node_probs), T0)
+    merged = vectors_with_session(names, stored, stamps, [0.0, 1.0], [0.0, 1.0], T0, half_life_days=14.0)
+    # same time, so no decay: weights 3 and 1
+    assert merged[names.count] == 4
+    np.testing.assert_allclose(merged[names.embedding], [0.75, 0.25])
+    np.testing.assert_allclose(merged[names.top_node_probs], [0.75, 0.25])
+    broken = vectors_with_session(names, {**stored, names.count: float("nan")}, stamps, [0.0, 1.0], [0.0, 1.0], T0)
+    assert broken[names.count] == 1 and broken[names.embedding] == [0.0, 1.0]
 
 
 # ---- live aggregates (dbt's fct_web_sessions / fct_customer_web_intent, in Python) ---------------

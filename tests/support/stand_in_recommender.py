@@ -6,12 +6,13 @@ observed directly. Shared by the in-process service tests (identity-free mode, p
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from clickintent.features.model_outputs import RECENCY_HALF_LIFE_DAYS
 from clickintent.serving.live_features import PageTaxonomy
 from clickintent.serving.online import CustomerRow
 from clickintent.serving.recommender import Recommender
@@ -34,6 +35,9 @@ LINKED_WEB_VALUES = {
 }
 # The customer's own app sessions (customer_app_embedding): the app's sign-in, no web link.
 APP_VALUES = {"app_embedding": [0.0, 1.0], "app_distilled_top_node_probs": [0.3, 0.7], "n_app_sessions": 3}
+# What the stand-in session models give every live session.
+LIVE_EMBEDDING = (1.0, 0.0)
+LIVE_TOP_NODE_PROBS = (0.8, 0.2)
 
 
 class RecordingOnline:
@@ -90,7 +94,7 @@ class StandInSessionModels:
             top_node_name="Mortgage loan",
             confidence=0.8,
             top_node_ids=TOP_NODES,
-            top_node_probs=(0.8, 0.2),
+            top_node_probs=LIVE_TOP_NODE_PROBS,
             taxonomy_version="t-test",
         )
         return LiveSession(
@@ -99,7 +103,7 @@ class StandInSessionModels:
             n_events=len(events),
             n_encoded=len(events),
             unknown_pages=0,
-            embedding=np.asarray([1.0, 0.0]),
+            embedding=np.asarray(LIVE_EMBEDDING),
             intent=intent,
             login_customer_id=login_customer(events),
             event_customer_id=next((str(event["customer_id"]) for event in events if event.get("customer_id")), None),
@@ -164,6 +168,17 @@ def stand_in_recommender(tmp_path, identity_linking: str = "login", *, known: bo
     )
     recommender.page_taxonomy = PageTaxonomy(top_node_of_page={"/mortgages/refinance": "mortgage_loan"}, top_node_order=TOP_NODES)
     return recommender, online
+
+
+def expected_in_app_vectors(session_end: datetime) -> tuple[np.ndarray, np.ndarray]:
+    """The customer's in-app embedding and top-node probabilities once a live app session ending at
+    `session_end` joins APP_VALUES, by hand: the recursive recency-weighted mean, where the stored
+    mean weighs its sessions' count decayed by its age and the live session 1."""
+    age_days = (session_end - STORED_AT) / timedelta(days=1)
+    weight = APP_VALUES["n_app_sessions"] * 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS)
+    embedding = (np.asarray(APP_VALUES["app_embedding"]) * weight + np.asarray(LIVE_EMBEDDING)) / (weight + 1)
+    probs = (np.asarray(APP_VALUES["app_distilled_top_node_probs"]) * weight + np.asarray(LIVE_TOP_NODE_PROBS)) / (weight + 1)
+    return embedding, probs
 
 
 def validated_events(*events: dict) -> list[dict]:

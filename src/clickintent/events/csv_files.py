@@ -3,15 +3,23 @@ byte order mark, and a clear error naming the file when it cannot be read.
 
 `clickintent load` and `clickintent rank cv` both read CSV through `sniff_csv` and say what it
 found (`CsvDialect.describe`), so a semicolon-separated export with quoted headers, a
-tab-separated file or a UTF-16 file from a spreadsheet reads as it is.
+tab-separated file or a UTF-16 file from a spreadsheet reads as it is. A `.csv.gz`, `.csv.bz2`,
+`.csv.xz` or `.csv.zst` file is read through its decompressed bytes.
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import csv
+import gzip
+import io
+import lzma
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 
@@ -19,7 +27,11 @@ import duckdb
 _BYTE_ORDER_MARKS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space"}
 # What DuckDB's sniffer answers for "no such character".
-_NONE = "(empty)"
+_SNIFFER_NO_CHARACTER = "(empty)"
+# Compressions the standard library opens (.zst needs the zstandard package).
+_STANDARD_LIBRARY_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+# DuckDB's sniffer opens .gz and .zst itself; these it cannot, so it reads a decompressed copy.
+_SNIFFED_AFTER_DECOMPRESSING = (".bz2", ".xz")
 
 
 class CsvReadError(ValueError):
@@ -50,40 +62,55 @@ class CsvDialect:
         return [name.strip() for name in row]
 
 
-def _open_text(path: Path, encoding: str):
-    if path.suffix.lower() == ".gz":
-        import gzip
+def _open_bytes(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed when its suffix names a compression."""
+    suffix = path.suffix.lower()
+    if suffix == ".zst":
+        try:
+            import zstandard
+        except ImportError:
+            raise CsvReadError(
+                f"{path}: is zstd-compressed and the `zstandard` package is not installed; "
+                "`pip install zstandard`, or decompress the file first (`zstd -d`)"
+            ) from None
+        return zstandard.open(path, "rb")
+    opener = _STANDARD_LIBRARY_OPENERS.get(suffix)
+    return opener(path, "rb") if opener is not None else path.open("rb")
 
-        return gzip.open(path, "rt", encoding=encoding, newline="")
-    return path.open(encoding=encoding, newline="")
+
+def _open_text(path: Path, encoding: str):
+    return io.TextIOWrapper(_open_bytes(path), encoding=encoding, newline="")
 
 
 def detect_encoding(path: Path) -> str:
     """utf-16 or utf-8-sig by byte order mark, else utf-8 when every byte is UTF-8; else CsvReadError
-    naming the line and byte of the first invalid byte and the re-encoding to run."""
-    with path.open("rb") as handle:
-        start = handle.read(4)
-    for mark, encoding in _BYTE_ORDER_MARKS:
-        if start.startswith(mark):
-            return encoding
-    if path.suffix.lower() != ".gz":
-        invalid = first_invalid_utf8(path)
-        if invalid is not None:
-            raise CsvReadError(f"{path}: {encoding_message(*invalid)}")
+    naming the line and byte of the first invalid byte and the re-encoding to run. A compressed
+    file's decompressed bytes are checked."""
+    try:
+        with _open_bytes(path) as handle:
+            start = handle.read(4)
+        for mark, encoding in _BYTE_ORDER_MARKS:
+            if start.startswith(mark):
+                return encoding
+        invalid = _first_invalid_utf8(path)
+    except (OSError, EOFError, lzma.LZMAError) as error:  # a corrupt or truncated compressed file
+        raise CsvReadError(f"{path}: cannot be decompressed: {error}") from None
+    if invalid is not None:
+        raise CsvReadError(f"{path}: {_encoding_message(*invalid)}")
     return "utf-8"
 
 
-def encoding_message(byte_offset: int, line: int) -> str:
+def _encoding_message(byte_offset: int, line: int) -> str:
     return (
         f"is not UTF-8: invalid byte at line {line}, byte {byte_offset + 1}; re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
     )
 
 
-def first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
     """(byte offset, line) of the first byte that is not UTF-8 in `path`, or None; read in blocks."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, line = 0, 1
-    with path.open("rb") as handle:
+    with _open_bytes(path) as handle:
         while block := handle.read(1 << 20):
             try:
                 decoder.decode(block)
@@ -96,7 +123,7 @@ def first_invalid_utf8(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def duckdb_message(error: Exception) -> str:
+def _duckdb_message(error: Exception) -> str:
     """DuckDB's error without the lines of data it quotes (a row is data, and may be personal)."""
     text = str(error).strip()
     first = text.splitlines()[0] if text else type(error).__name__
@@ -107,7 +134,18 @@ def sniff_csv(path: Path) -> CsvDialect:
     """The dialect of a CSV file, by DuckDB's sniffer; CsvReadError naming the file when it has none."""
     path = Path(path)
     encoding = detect_encoding(path)
-    dialect = _sniff(path, encoding)
+    if path.suffix.lower() in _SNIFFED_AFTER_DECOMPRESSING:
+        with tempfile.TemporaryDirectory(prefix="clickintent-csv-") as folder:
+            # The whole file, not a sample: a sample cut inside a quoted field misleads the sniffer.
+            decompressed = Path(folder) / "decompressed.csv"
+            with _open_bytes(path) as source, decompressed.open("wb") as target:
+                shutil.copyfileobj(source, target)
+            return _sniff_with_fallback(decompressed, encoding, named=path)
+    return _sniff_with_fallback(path, encoding, named=path)
+
+
+def _sniff_with_fallback(path: Path, encoding: str, named: Path) -> CsvDialect:
+    dialect = _sniff(path, encoding, named)
     if len(dialect.header_names(path)) == 1:
         # The sniffer settles on one column when rows disagree in width (a ragged row): take the
         # delimiter the header line uses most, so that the read names the row that is wrong.
@@ -116,11 +154,12 @@ def sniff_csv(path: Path) -> CsvDialect:
         counts = {delimiter: first.count(delimiter) for delimiter in _DELIMITER_NAMES if delimiter != " "}
         delimiter = max(counts, key=counts.get)
         if counts[delimiter] > 0:
-            dialect = _sniff(path, encoding, delimiter)
+            dialect = _sniff(path, encoding, named, delimiter)
     return dialect
 
 
-def _sniff(path: Path, encoding: str, delimiter: str | None = None) -> CsvDialect:
+def _sniff(path: Path, encoding: str, named: Path, delimiter: str | None = None) -> CsvDialect:
+    """DuckDB's sniffer on `path`; errors name `named` (the user's file, where `path` is its decompressed copy)."""
     options = ", encoding = 'utf-16'" if encoding == "utf-16" else ""
     options += ", delim = ?, null_padding = true" if delimiter else ""
     parameters = [str(path)] + ([delimiter] if delimiter else [])
@@ -130,12 +169,12 @@ def _sniff(path: Path, encoding: str, delimiter: str | None = None) -> CsvDialec
                 f"select Delimiter, Quote, Escape, HasHeader from sniff_csv(?, sample_size = 20480{options})", parameters
             ).fetchall()
     except duckdb.Error as error:
-        raise CsvReadError(f"{path}: cannot be read as CSV: {duckdb_message(error)}") from None
+        raise CsvReadError(f"{named}: cannot be read as CSV: {_duckdb_message(error).replace(str(path), str(named))}") from None
     if not rows:
-        raise CsvReadError(f"{path}: cannot be read as CSV: the sniffer found no rows")
+        raise CsvReadError(f"{named}: cannot be read as CSV: the sniffer found no rows")
     found, quote, escape, header = rows[0]
-    if found in (None, _NONE, ""):
-        raise CsvReadError(f"{path}: cannot be read as CSV: no delimiter found")
-    quote = None if quote in (None, _NONE, "") else quote
-    escape = None if escape in (None, _NONE, "") or escape == quote else escape
+    if found in (None, _SNIFFER_NO_CHARACTER, ""):
+        raise CsvReadError(f"{named}: cannot be read as CSV: no delimiter found")
+    quote = None if quote in (None, _SNIFFER_NO_CHARACTER, "") else quote
+    escape = None if escape in (None, _SNIFFER_NO_CHARACTER, "") or escape == quote else escape
     return CsvDialect(delimiter=found, quote=quote, escape=escape, header=bool(header), encoding=encoding)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from clickintent.ranker.layout import FeatureLayout
-from clickintent.ranker.tasks import FITTERS, TILE_TASK, Fit, Log, Prepared, Task, short_figures, web_columns
+from clickintent.ranker.tasks import CUSTOMER_EMBEDDINGS, FITTERS, TILE_TASK, Fit, Log, Prepared, Task, short_figures, web_columns
 from clickintent.ranker.training_sets import service_features
 from clickintent.settings import Settings
 
@@ -46,7 +46,9 @@ ABLATION_ROWS: tuple[AblationRow, ...] = (
     AblationRow("d_embedding", "a + session embedding of linked web sessions", ("embedding",)),
     AblationRow("e_embedding_and_labels", "a + session embedding + distilled labels", ("embedding", "labels")),
     AblationRow("f_web_aggregates", "a + dbt 30-day web aggregates (counts, taxonomy shares; no model)", (), False),
-    AblationRow("g_all_online", "e + f: everything servable online (the production feature set)", ("embedding", "labels"), False),
+    AblationRow(
+        "g_all_online", "e + f: every linked-web feature servable online (conversion_v1's features)", ("embedding", "labels"), False
+    ),
     AblationRow("h_app_embedding", "a + embedding of the customer's app sessions (no identity link)", ("embedding",), False, True),
     AblationRow(
         "i_app_embedding_and_labels",
@@ -72,7 +74,7 @@ ABLATION_ROWS: tuple[AblationRow, ...] = (
 BASELINE_ROW = "a_baseline"
 STAGE_FEATURES = {
     "labels": ("web_distilled_top_node_probs", "web_teacher_top_node_dist", "app_distilled_top_node_probs"),
-    "embedding": ("web_embedding", "app_embedding"),
+    "embedding": CUSTOMER_EMBEDDINGS,
 }
 # The validation figure a selection row picks its row by, per task: (metric, +1 if higher is better).
 SELECTION_METRIC = {"tile": ("logloss", -1), "conversion": ("micro_f1", +1)}

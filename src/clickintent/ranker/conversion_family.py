@@ -40,7 +40,6 @@ CONVERSION_CARD_FORMAT = "clickintent-conversion-by-family/1"
 CONVERSION_OBJECTIVE = "multi:softprob"
 NO_CONVERSION = "none"
 CONVERSION_CONTEXT = (FeatureColumn("observation_point", ColumnKind.CATEGORICAL),)
-GROUPED_VECTORS = ("web_embedding", "app_embedding")
 SERVING_OBSERVATION_POINT = "app_session_start"
 
 

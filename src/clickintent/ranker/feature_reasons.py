@@ -1,8 +1,8 @@
 """Reason texts for the real features of the tile ranker and the conversion model.
 
-Keys are the Feast feature names of feature_repo/ (customer_profile, product_features,
-customer_web_intent, customer_web_intent_labels, customer_web_embedding) and the derived
-features of `layout`. Vector elements are `<feature>.<taxonomy top node id>`; a node id reads
+Keys are the Feast feature names of the clickintent.feast_repo package (customer_profile,
+product_features, customer_web_intent, customer_web_intent_labels, customer_web_embedding) and
+the derived features of `layout`. Vector elements are `<feature>.<taxonomy top node id>`; a node id reads
 as words (`mortgage_loan` -> "mortgage loan"). Texts must stay true for the value shown: a web
 share only reads "researched X" from a share of 0.2 up (`min_value`); below that the text says
 there was little interest, which is what raised the score then.

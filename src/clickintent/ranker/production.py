@@ -4,8 +4,8 @@ stored with their cards, their test predictions and reason examples.
 Production feature sets are fixed services, not picked per run, so serving knows what to fetch:
 `tile_ranker_v2` = the features of ablation row (j), the in-app embedding and distilled labels of
 the customer's own app sessions plus those of linked web sessions (each computable for a live
-session of its platform); `conversion_v2` = row (n), (j) + the dbt 30-day web aggregates. Each is
-its task's best row on validation by the selection rule of row (k).
+session of its platform); `conversion_v2` = row (n), (j) + the dbt 30-day web aggregates (why
+these rows: docs/measurements.md, "Production v2 services").
 The ablation row with the same features is the production model (same splits and seed), so the
 stage trains it once.
 

@@ -33,12 +33,10 @@ from clickintent.evaluation.metrics import (
 )
 from clickintent.ranker.boosting import CONVERSION_BOOSTING, TILE_BOOSTING, BoosterConfig, TrainedBooster, train_booster
 from clickintent.ranker.conversion_family import CONVERSION_CONTEXT, CONVERSION_OBJECTIVE, NO_CONVERSION
-from clickintent.ranker.conversion_family import GROUPED_VECTORS as CONVERSION_GROUPED
 from clickintent.ranker.encoding import MatrixEncoder
 from clickintent.ranker.layout import FeatureLayout, LayoutError, build_layout
 from clickintent.ranker.provenance import read_views, training_data_versions
 from clickintent.ranker.tabular import FeatureColumn
-from clickintent.ranker.tile_model import GROUPED_VECTORS as TILE_GROUPED
 from clickintent.ranker.tile_model import SERVING_POSITION, TILE_CONTEXT, TILE_DERIVED, TILE_OBJECTIVE
 from clickintent.ranker.training_sets import (
     CONVERSION_LABELS,
@@ -55,6 +53,9 @@ from clickintent.settings import Settings
 XGBOOST_THREADS = 1
 MODEL_GENERATION = "2"  # matches the _v2 feature services
 CLASSES = (NO_CONVERSION, *PRODUCT_FAMILIES)
+# The customer-level session embeddings (linked web, in-app), the encoder stage's outputs: each is
+# one reason in both customer models, since its single dimensions mean nothing.
+CUSTOMER_EMBEDDINGS = ("web_embedding", "app_embedding")
 
 Log = Callable[[str], None]
 
@@ -87,7 +88,7 @@ TILE_TASK = Task(
     "tile_ranker_ablation_all",
     TILE_CONTEXT,
     TILE_DERIVED,
-    TILE_GROUPED,
+    CUSTOMER_EMBEDDINGS,
     TILE_BOOSTING,
 )
 CONVERSION_TASK = Task(
@@ -98,7 +99,7 @@ CONVERSION_TASK = Task(
     "conversion_ablation_all",
     CONVERSION_CONTEXT,
     (),
-    CONVERSION_GROUPED,
+    CUSTOMER_EMBEDDINGS,
     CONVERSION_BOOSTING,
 )
 TASKS = (TILE_TASK, CONVERSION_TASK)

@@ -81,8 +81,6 @@ SERVING_POSITION = 1
 # product's own appeal) and the slot the tile was shown in.
 TILE_CONTEXT = (FeatureColumn("product_id", ColumnKind.CATEGORICAL), FeatureColumn("position", ColumnKind.NUMERIC))
 TILE_DERIVED = ("holds_candidate_product", "holds_candidate_family")
-# The embedding is one reason; its single dimensions mean nothing.
-GROUPED_VECTORS = ("web_embedding", "app_embedding")
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clickintent.events.contract import PRODUCT_FAMILIES
 from clickintent.settings import Settings
 
 FEAST_TIMESTAMP = "event_timestamp"
@@ -52,8 +53,6 @@ TILE_LABELS = LabelTable(
     entity_keys=("customer_id", "product_id"),
     columns=("impression_id", "position", "customer_id", "product_id", "impression_ts", "clicked"),
 )
-
-PRODUCT_FAMILIES = ("deposits", "cards", "lending", "home", "investing", "insurance", "business")
 
 CONVERSION_LABELS = LabelTable(
     mart="fct_conversion_labels",

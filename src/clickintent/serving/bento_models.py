@@ -1,9 +1,10 @@
 """Model folders as BentoML model references, declared at class level on the service.
 
     class ClickIntent:
-        encoder_model = ModelFolder.of("encoder")      # -> Path of the folder, on the instance
+        encoder_model = ModelFolder.of("encoder", MODELS_DIR)   # -> Path of the folder, on the instance
 
-Serving reads the model directory (`<models_dir>/<folder>`, docs/design.md "Model directory"). `bentoml build` asks
+Serving reads the model directory (`<models_dir>/<folder>`, docs/design.md "Model directory"),
+resolved once by the service module (serving/service.py's MODELS_DIR). `bentoml build` asks
 every class-level model reference for its BentoML model info; `ModelFolder` answers by
 importing the folder into BentoML's local model store (named `clickintent-<folder>`, versioned
 by a hash of its files, so an unchanged folder is imported once) and the build bundles that
@@ -23,7 +24,6 @@ import bentoml
 from bentoml.exceptions import NotFound
 
 from clickintent.artifacts import CARD_FILE, ModelCardError, is_temporary, read_card
-from clickintent.settings import load_settings
 
 TAG_PREFIX = "clickintent-"
 
@@ -74,18 +74,18 @@ def _without_nulls(value: Any) -> Any:
 class ModelFolder(bentoml.models.BentoModel):
     """A `<models_dir>/<folder>` model, or its bundled copy inside a Bento."""
 
-    folder: str = attrs.field(default="")
-    # The model directory as the service module resolved it when imported (empty: the settings'
-    # at each call). `bentoml build` imports the service inside the build context and asks for
-    # its models after changing back to where it was started.
-    models_dir: str = attrs.field(default="")
+    folder: str = attrs.field(kw_only=True)
+    # The model directory as the service module resolved it when imported: `bentoml build`
+    # imports the service inside the build context and asks for its models after changing back
+    # to where it was started.
+    models_dir: str = attrs.field(kw_only=True)
 
     @classmethod
-    def of(cls, folder: str, models_dir: Path | None = None) -> ModelFolder:
-        return cls(tag=TAG_PREFIX + folder, folder=folder, models_dir=str(models_dir or ""))
+    def of(cls, folder: str, models_dir: Path) -> ModelFolder:
+        return cls(tag=TAG_PREFIX + folder, folder=folder, models_dir=str(models_dir))
 
     def local_path(self) -> Path:
-        return (Path(self.models_dir) if self.models_dir else load_settings().models_dir) / self.folder
+        return Path(self.models_dir) / self.folder
 
     def resolve(self, base_path: Any = None) -> Path:  # type: ignore[override]  # noqa: ARG002 - BentoML passes it; folders need none
         local = self.local_path()

@@ -71,6 +71,56 @@ def recency_update(
     return (previous * weight + session) / (weight + 1.0)
 
 
+@dataclass(frozen=True)
+class SessionVectors:
+    """The names of one recency-weighted (embedding, top-node probabilities, session count) triple."""
+
+    embedding: str
+    top_node_probs: str
+    count: str
+
+
+# The customer's linked web sessions (customer_web_embedding, customer_web_intent_labels: pushed on login).
+WEB_VECTORS = SessionVectors("web_embedding", "web_distilled_top_node_probs", "n_linked_web_sessions")
+# The visitor's journey (visitor_journey_embedding) and the customer's in-app intent
+# (customer_app_embedding): both computed by features.model_outputs._journey_means in batch.
+JOURNEY_VECTORS = SessionVectors("journey_embedding", "journey_distilled_top_node_probs", "n_journey_sessions")
+APP_VECTORS = SessionVectors("app_embedding", "app_distilled_top_node_probs", "n_app_sessions")
+
+
+def _session_count(value: Any) -> int:
+    """A stored session count; a missing or non-finite one is no history."""
+    if isinstance(value, (int, np.integer)) or (isinstance(value, float) and math.isfinite(value)):
+        return int(value)
+    return 0
+
+
+def vectors_with_session(
+    names: SessionVectors,
+    stored: Mapping[str, Any],
+    stored_at: Mapping[str, datetime | None],
+    session_embedding: Sequence[float],
+    session_top_node_probs: Sequence[float],
+    session_end: datetime,
+    half_life_days: float = RECENCY_HALF_LIFE_DAYS,
+) -> dict[str, Any]:
+    """The stored vectors `names` with one more session, as the batch stage would write them at the
+    session's end: both vectors by `recency_update` (float32 lists, as stored) and the count plus one.
+
+    The stored count weighs the stored vectors, so every read that merges a session reads it too
+    (online.PUSHED_VIEWS and LIVE_MERGED_VIEWS are read whole; a visitor's journey is read whole).
+    """
+    n_stored = _session_count(stored.get(names.count))
+    merged: dict[str, Any] = {}
+    for name, live in ((names.embedding, session_embedding), (names.top_node_probs, session_top_node_probs)):
+        vector = recency_update(
+            stored.get(name), stored_at.get(name), n_stored, np.asarray(live, dtype=np.float64), session_end, half_life_days
+        )
+        merged[name] = vector.astype(np.float32).tolist()
+    merged[names.count] = n_stored + 1
+    return merged
+
+
 def login_rows(
     *,
     customer_id: str,
@@ -88,42 +138,22 @@ def login_rows(
     `stored` holds the customer's current online values by feature name (missing or None for a
     customer without linked web sessions) and `stored_at` their timestamps.
     """
-    n_stored = stored.get("n_linked_web_sessions")
-    n_stored = int(n_stored) if isinstance(n_stored, (int, np.integer)) or (isinstance(n_stored, float) and math.isfinite(n_stored)) else 0
-    if n_stored == 0:
-        # The service reads the customer's web features, not this count; infer "has history" from them.
-        n_stored = 1 if stored.get("web_embedding") is not None or stored.get("web_distilled_top_node_probs") is not None else 0
-    probs = recency_update(
-        stored.get("web_distilled_top_node_probs"),
-        stored_at.get("web_distilled_top_node_probs"),
-        n_stored,
-        np.asarray(session_top_node_probs, dtype=np.float64),
-        session_end,
-        half_life_days,
-    )
-    embedding = recency_update(
-        stored.get("web_embedding"),
-        stored_at.get("web_embedding"),
-        n_stored,
-        np.asarray(session_embedding, dtype=np.float64),
-        session_end,
-        half_life_days,
-    )
-    n_linked = n_stored + 1
+    merged = vectors_with_session(WEB_VECTORS, stored, stored_at, session_embedding, session_top_node_probs, session_end, half_life_days)
+    n_linked = merged[WEB_VECTORS.count]
     intent_labels = {
         "customer_id": customer_id,
         "as_of_ts": session_end,
         "latest_web_session_id": session_id,
         "n_linked_web_sessions": n_linked,
         "web_distilled_top_node_id": session_top_node_id,
-        "web_distilled_top_node_probs": probs.astype(np.float32).tolist(),
+        "web_distilled_top_node_probs": merged[WEB_VECTORS.top_node_probs],
         "web_teacher_top_node_id": stored.get("web_teacher_top_node_id"),
         "web_teacher_top_node_dist": stored.get("web_teacher_top_node_dist"),
     }
     embedding_row = {
         "customer_id": customer_id,
         "as_of_ts": session_end,
-        "web_embedding": embedding.astype(np.float32).tolist(),
+        "web_embedding": merged[WEB_VECTORS.embedding],
         "n_linked_web_sessions": n_linked,
         "latest_web_session_id": session_id,
     }

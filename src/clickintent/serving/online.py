@@ -61,7 +61,7 @@ SESSION_FEATURES = (
     "session_intent:taxonomy_version",
     "session_embedding:embedding",
 )
-# Push sources of the customer-level views a login updates (feature_repo/data_sources.py).
+# Push sources of the customer-level views a login updates (src/clickintent/feast_repo/data_sources.py).
 INTENT_LABELS_PUSH_SOURCE = "customer_web_intent_labels_push_source"
 EMBEDDING_PUSH_SOURCE = "customer_web_embedding_push_source"
 PUSHED_VIEWS = ("customer_web_intent_labels", "customer_web_embedding")

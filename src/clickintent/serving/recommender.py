@@ -28,7 +28,8 @@ Each call returns a plain dict in the shape of the service's response models (se
    ones (customer_app_embedding, not the linked-web slot). Then the conversion model's
    probability of the candidate's family: the score is their product. No known customer but a
    session (`anonymous`; `returning_visitor` when the cookie has a stored journey): the
-   anonymous ranker on the session's own features and the journey brought up to it. Nothing (`cold_start`): the anonymous ranker's prior.
+   anonymous ranker on the session's own features and the journey brought up to it. Nothing
+   (`cold_start`): the anonymous ranker's prior.
 5. Scores, the top k, and reason codes for those k only (TreeSHAP is the costly part).
 
 If the online store fails, the answer is computed from what is left (the live session, the
@@ -63,7 +64,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from clickintent.artifacts import ModelCardError
-from clickintent.features.model_outputs import RECENCY_HALF_LIFE_DAYS
 from clickintent.features.visitors import visitor_id
 from clickintent.privacy.redaction import redact_event
 from clickintent.ranker.encoding import CandidateBlock
@@ -71,7 +71,15 @@ from clickintent.ranker.reasons import Reason
 from clickintent.serving.artifacts import ArtifactError, ModelCard, check_committed_outputs, check_compatibility, read_model_cards
 from clickintent.serving.auth import LoginAssertions
 from clickintent.serving.live_features import PageTaxonomy, journey_row, merge_aggregates, session_aggregates, session_row
-from clickintent.serving.login import disabled_push, login_rows, recency_update
+from clickintent.serving.login import (
+    APP_VECTORS,
+    JOURNEY_VECTORS,
+    WEB_VECTORS,
+    SessionVectors,
+    disabled_push,
+    login_rows,
+    vectors_with_session,
+)
 from clickintent.serving.online import (
     EMBEDDING_PUSH_SOURCE,
     INTENT_LABELS_PUSH_SOURCE,
@@ -105,7 +113,7 @@ MODE_MODELS: dict[str, tuple[str, ...]] = {
 }
 PUSHED_SESSIONS_REMEMBERED = 100_000
 # The customer-level vectors a login push updates; their stored times say which sessions they include.
-PUSHED_VECTOR_FEATURES = ("web_embedding", "web_distilled_top_node_probs")
+PUSHED_VECTOR_FEATURES = (WEB_VECTORS.embedding, WEB_VECTORS.top_node_probs)
 # The customer-keyed views built only from web sessions linked to the customer: the identity-free
 # mode never uses them (see the module docstring).
 LINKED_WEB_VIEWS = ("customer_web_intent", "customer_web_intent_labels", "customer_web_embedding")
@@ -413,13 +421,7 @@ class Recommender:
         # As the marts hold them (stg_events redacts paths, referrers and queries): the live
         # aggregates look pages up by the same keys as dbt did.
         events = [redact_event(event) for event in events]
-        candidates = list(candidates) if candidates else self.catalogue
-        unknown = [product_id for product_id in candidates if product_id not in self.products]
-        if unknown:
-            raise UnknownProducts(
-                f"candidates not in the catalogue: {', '.join(repr(p) for p in unknown[:10])}"
-                + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-            )
+        candidates = self._checked_candidates(candidates or None)
         degraded: list[str] = []
         unfinished = self._materialize.check()
         if unfinished:
@@ -439,11 +441,9 @@ class Recommender:
         customer: CustomerRow | None = None
         if customer_id:
             try:
-                customer = self.online.customer(customer_id)
+                customer = self._read_customer(customer_id)
             except OnlineStoreUnavailable as error:
                 self._degrade(degraded, f"online store unavailable, customer features not read ({error})")
-            if customer is not None and self.identity_free:
-                customer = self._without_linked_web_features(customer)
         values: dict[str, Any] = dict(customer.values) if customer is not None else {}
 
         # The live web session's fct_web_sessions counts, counted once where a join needs them: the
@@ -528,7 +528,34 @@ class Recommender:
             "model_versions": self.model_versions,
         }
 
+    def customer_rows(self, customer_id: str, candidates: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The tile ranker's rows for a customer without a live session, one per candidate in order
+        (None: the whole catalogue), as `recommend` builds them for a known customer: the customer's
+        online features (less the linked-web ones in the identity-free mode) with each candidate's
+        laid over them. UnknownProducts names candidates the catalogue lacks; OnlineStoreUnavailable
+        if the store fails (`recommend` answers degraded instead)."""
+        candidates = self._checked_candidates(candidates)
+        customer = self._read_customer(customer_id)
+        return [self._row(customer.values, product_id) for product_id in candidates]
+
     # ---- parts ----------------------------------------------------------------------------
+
+    def _checked_candidates(self, candidates: Sequence[str] | None) -> list[str]:
+        """The candidates to rank (None: the whole catalogue); UnknownProducts naming those the catalogue lacks."""
+        candidates = self.catalogue if candidates is None else list(candidates)
+        unknown = [product_id for product_id in candidates if product_id not in self.products]
+        if unknown:
+            raise UnknownProducts(
+                f"candidates not in the catalogue: {', '.join(repr(p) for p in unknown[:10])}"
+                + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            )
+        return candidates
+
+    def _read_customer(self, customer_id: str) -> CustomerRow:
+        """The customer's online row, less the linked-web features in the identity-free mode;
+        OnlineStoreUnavailable if the store fails."""
+        customer = self.online.customer(customer_id)
+        return self._without_linked_web_features(customer) if self.identity_free else customer
 
     def _rank(
         self,
@@ -631,24 +658,18 @@ class Recommender:
             stored_journey = visitor.values if visitor is not None and visitor.known else {}
             stamps = visitor.timestamps if visitor is not None and visitor.known else {}
             stored_at = stamps.get("n_sessions_30d")
-            if stored_at is not None and session.end_ts is not None and stored_at >= session.end_ts - STORED_TIME_SLACK:
-                # The stored journey is as of this session's end or later: it includes the session already.
+            if stored_includes_session(stored_at, session):
                 values.update(stored_journey)
             else:
                 values.update(journey_row(stored_journey, stored_at, aggregates, self.page_taxonomy))
-                values.update(self._journey_vectors(stored_journey, stamps, session))
+                values.update(with_session_vectors(stored_journey, stamps, session, JOURNEY_VECTORS))
         return values
-
-    def _journey_vectors(self, stored: Mapping[str, Any], stamps: Mapping[str, Any], session: LiveSession) -> dict[str, Any]:
-        """The journey's recency-weighted embedding and intent with the live session added."""
-        return with_session_vectors(stored, stamps, session, JOURNEY_VECTORS)
 
     def _app_vectors(self, stored: Mapping[str, Any], stamps: Mapping[str, Any], session: LiveSession) -> dict[str, Any]:
         """The customer's in-app embedding and intent (customer_app_embedding) with the signed-in app
         session added; nothing when the stored row is as of the session's end or later (the batch
         pipeline has it already: a client re-sends the growing session on every screen)."""
-        stored_at = stamps.get(APP_VECTORS.embedding)
-        if stored_at is not None and session.end_ts is not None and stored_at >= session.end_ts - STORED_TIME_SLACK:
+        if stored_includes_session(stamps.get(APP_VECTORS.embedding), session):
             return {}
         return with_session_vectors(stored, stamps, session, APP_VECTORS)
 
@@ -795,11 +816,11 @@ class Recommender:
         """
         if self._pushed.get((customer_id, session.session_id)) is not None:
             return True
-        if customer is None or session.end_ts is None:
+        if customer is None:
             return False
         stamps = [customer.timestamps.get(name) for name in PUSHED_VECTOR_FEATURES]
         stamps = [stamp for stamp in stamps if stamp is not None]
-        return bool(stamps) and min(stamps) >= session.end_ts - STORED_TIME_SLACK
+        return bool(stamps) and all(stored_includes_session(stamp, session) for stamp in stamps)
 
     def _push_refusal(
         self,
@@ -894,40 +915,21 @@ class Recommender:
         log.warning("degraded answer: %s", reason)
 
 
-@dataclass(frozen=True)
-class SessionVectors:
-    """The names of one recency-weighted (embedding, top-node probabilities, session count) triple."""
-
-    embedding: str
-    top_node_probs: str
-    count: str
-
-
-# The visitor's journey (visitor_journey_embedding) and the customer's in-app intent
-# (customer_app_embedding): both computed by features.model_outputs._journey_means in batch.
-JOURNEY_VECTORS = SessionVectors("journey_embedding", "journey_distilled_top_node_probs", "n_journey_sessions")
-APP_VECTORS = SessionVectors("app_embedding", "app_distilled_top_node_probs", "n_app_sessions")
-
-
 def with_session_vectors(
     stored: Mapping[str, Any], stamps: Mapping[str, Any], session: LiveSession, names: SessionVectors
 ) -> dict[str, Any]:
-    """The stored recency-weighted vectors `names` with the live session added (login.recency_update),
-    as the batch stage would write them at the session's end; nothing without the session's
-    embedding, intent or end."""
+    """The stored recency-weighted vectors `names` with the live session added
+    (login.vectors_with_session); nothing without the session's embedding, intent or end."""
     if session.embedding is None or session.intent is None or session.end_ts is None:
         return {}
-    n_stored = int(stored.get(names.count) or 0)
-    if n_stored == 0 and stored.get(names.embedding) is not None:
-        n_stored = 1  # a service that reads the vectors but not their count: the stored row has some history
-    vectors: dict[str, Any] = {}
-    for name, live in ((names.embedding, session.embedding), (names.top_node_probs, session.intent.top_node_probs)):
-        merged = recency_update(
-            stored.get(name), stamps.get(name), n_stored, np.asarray(live, dtype=np.float64), session.end_ts, RECENCY_HALF_LIFE_DAYS
-        )
-        vectors[name] = merged.astype(np.float32).tolist()
-    vectors[names.count] = n_stored + 1
-    return vectors
+    return vectors_with_session(names, stored, stamps, session.embedding, session.intent.top_node_probs, session.end_ts)
+
+
+def stored_includes_session(stored_at: datetime | None, session: LiveSession) -> bool:
+    """A stored row as of the live session's end or later includes the session already: a push
+    stamps its row at the session's end (less PUSHED_ROW_LEAD), and a batch row is as of the
+    latest session it holds; STORED_TIME_SLACK absorbs both and the store's whole seconds."""
+    return stored_at is not None and session.end_ts is not None and stored_at >= session.end_ts - STORED_TIME_SLACK
 
 
 def clamp_event_times(events: Sequence[Mapping[str, Any]], latest: datetime) -> tuple[Sequence[Mapping[str, Any]], int]:
