@@ -310,9 +310,11 @@ def verify_commit(
             raise UncommittedOutputError(f"{what} in {directory} were never committed (no {record_file}){hint}")
         return None
     if record.get("state") != COMMITTED:
+        # A stage that resumes its own interrupted run (taxonomy accept) names itself as the fix.
+        resume = f"; run `{record['resume_command']}`" if record.get("resume_command") else hint
         raise UncommittedOutputError(
             f"{what} in {directory} are half-written: {record.get('stage', 'a stage')} started at "
-            f"{record.get('started_at', '?')} did not finish{hint}"
+            f"{record.get('started_at', '?')} did not finish{resume}"
         )
     files: Mapping[str, Any] = record.get("files", {})
     missing = [name for name in files if not (directory / name).is_file()]

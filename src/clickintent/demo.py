@@ -66,11 +66,10 @@ def _rebuild_with_taxonomy(run: DemoRun) -> None:
 
 
 def _drift(run: DemoRun) -> None:
-    from clickintent.taxonomy.drift import write_drift_report
+    from clickintent.taxonomy.drift import update_due_line, write_drift_report
 
     # Weekly intent mix against the taxonomy's window, after the rebuild has mapped every page.
-    document = write_drift_report(run.settings)
-    run.facts["taxonomy update due (drift)"] = f"yes, from {document['first_flagged_week']}" if document["update_due"] else "no"
+    run.facts["taxonomy update due (drift)"] = update_due_line(write_drift_report(run.settings))
 
 
 def _encoder(run: DemoRun) -> None:

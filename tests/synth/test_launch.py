@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from clickintent.events.loader import load_and_install
-from clickintent.synth.launch import BNPL, Launch, add_launch
-from clickintent.synth.timeline import WINDOW_START
+from clickintent.synth import launch as launch_module
+from clickintent.synth.launch import BNPL, GENERAL_PAGES, SEARCH_PATH, Launch, add_launch
+from clickintent.synth.timeline import DAY, SECOND, WINDOW_DAYS, WINDOW_START
 from clickintent.synth.world import build_world, people_for
 
 EVENTS = 40_000
@@ -82,3 +85,52 @@ def test_the_launched_world_loads_through_the_event_contract(worlds, tmp_path) -
 def test_a_bad_launch_is_refused_with_what_is_wrong(key: str, day: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Launch(key, day)
+
+
+def _launch_events(base, launched):
+    """The launch's events in the order they were emitted, with their true session."""
+    n_base = base.raw["events"].num_rows
+    events = launched.raw["events"].slice(n_base).to_pandas()
+    events["ts_us"] = launched.raw["events"].column("event_ts").slice(n_base).cast(pa.int64()).to_numpy()
+    events["session"] = launched.ground_truth["event_sessions"].column("true_session_id").slice(n_base).to_numpy(zero_copy_only=False)
+    return events.reset_index(drop=True)
+
+
+def test_the_dwell_of_an_event_is_the_gap_to_the_next_one(worlds) -> None:
+    """Searches, general pages, application forms and app screens: the next event of the session
+    comes the event's dwell (plus the fixed pause between steps) later."""
+    events = _launch_events(*worlds)
+    following = events.groupby("session", sort=False)["ts_us"].shift(-1)
+    gap = following - events["ts_us"]
+    pause = {"search": 5 * SECOND, "general": 5 * SECOND, "form_start": 0, "app": 3 * SECOND}
+    kind = np.select(
+        [
+            events["event_type"].eq("search"),
+            events["event_type"].eq("page_view") & events["page_path"].isin([path for path, _ in GENERAL_PAGES]),
+            events["event_type"].eq("form_start"),
+            events["platform"].eq("app"),
+        ],
+        list(pause),
+        default="",
+    )
+    checked = (kind != "") & following.notna().to_numpy()
+    assert {"search", "general", "form_start", "app"} <= set(kind[checked])
+    expected = events["dwell_ms"].to_numpy(dtype=float) * 1000 + np.array([pause.get(k, 0) for k in kind])
+    mismatched = events[checked & (gap.to_numpy() != expected)]
+    assert mismatched.empty, mismatched[["event_type", "page_path", "dwell_ms"]].head()
+    assert (events.loc[events["event_type"].eq("search"), "page_path"] == SEARCH_PATH).all()
+
+
+def test_a_visitor_whose_first_visit_falls_past_the_window_is_not_counted(worlds, monkeypatch) -> None:
+    """With the room before the window's end widened to three days and a launch a week before
+    it, many visitors never visit: none of them appears in the ground truth or the summary."""
+    base, _ = worlds
+    monkeypatch.setattr(launch_module, "HOUR_ROOM", 3 * DAY)
+    day = WINDOW_DAYS - 7
+    launched = add_launch(base, Launch("bnpl", day=day), people_for(EVENTS))
+    visitors = launched.ground_truth["visitor_intents"].slice(base.ground_truth["visitor_intents"].num_rows).to_pandas()
+    sessions = launched.ground_truth["session_intents"].slice(base.ground_truth["session_intents"].num_rows).to_pandas()
+    assert set(visitors["anonymous_id"]) <= set(sessions["anonymous_id"])
+    drawn = max(20, round(BNPL.visitors_per_person_day * people_for(EVENTS) * 7))
+    assert sessions.loc[sessions["platform"] == "web", "anonymous_id"].nunique() < drawn  # some never visited
+    assert launched.summary.visitors == base.summary.visitors + len(visitors)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clickintent.evaluation.report import _image, _save_figure
 from clickintent.taxonomy.drift import PSI_THRESHOLD, _reasons, jensen_shannon, population_stability_index, report_section
 
 
@@ -19,7 +18,7 @@ def test_psi_and_js_are_zero_for_the_same_mix_and_grow_with_a_shift() -> None:
 
 
 def _week(**values) -> dict:
-    week = {"sessions": 500, "psi": 0.01, "new_page_view_share": 0.0, "low_confidence_share": 0.05}
+    week = {"sessions": 500, "in_training_window": False, "psi": 0.01, "new_page_view_share": 0.0, "low_confidence_share": 0.05}
     return {**week, **values}
 
 
@@ -31,6 +30,7 @@ def _week(**values) -> dict:
         (_week(new_page_view_share=0.05), True),
         (_week(low_confidence_share=0.2), True),
         (_week(psi=0.9, sessions=20), False),  # too few sessions to judge
+        (_week(psi=0.9, new_page_view_share=0.5, in_training_window=True), False),  # part of the mix it is compared with
     ],
 )
 def test_a_week_is_flagged_by_any_signal_over_its_threshold(week: dict, flagged: bool) -> None:
@@ -56,8 +56,21 @@ def test_the_report_section_has_the_week_table_and_the_plot(tmp_path) -> None:
         "update_due": True,
         "first_flagged_week": "2026-03-30",
     }
-    lines = report_section(document, tmp_path, _save_figure, _image)
+    lines = report_section(document, tmp_path)
     text = "\n".join(lines)
     assert "**Update due** from the week of 2026-03-30" in text and "| 2026-03-30 | 1,200 |" in text and "pay in 4" in text
     assert (tmp_path / "drift.png").stat().st_size > 1000
-    assert "Not computed yet" in "\n".join(report_section(None, tmp_path, _save_figure, _image))
+    assert "Not computed yet" in "\n".join(report_section(None, tmp_path))
+
+
+def test_a_taxonomy_fitted_on_every_session_is_said_to_have_no_later_week(tmp_path) -> None:
+    document = {
+        "training_window_end": None,
+        "taxonomy_version": "v2-abc",
+        "thresholds": {"psi": 0.1, "new_page_view_share": 0.02, "low_confidence_rise": 0.05, "min_week_sessions": 100},
+        "weeks": [],
+        "update_due": False,
+        "first_flagged_week": None,
+    }
+    text = "\n".join(report_section(document, tmp_path))
+    assert "Update due: no: the taxonomy was fitted on every session, so no week is after its window." in text

@@ -1,8 +1,10 @@
 """`taxonomy update` and drift on a world where a product family with an intent of its own
 launches mid-window: the taxonomy, fitted three weeks before the launch, gets a node for the new
 intent and keeps every other id; the drift report flags the launch week and not the weeks
-before it; the LLM path runs over HTTP against the loopback stub. Slow: a 120k-event world, an
-offline taxonomy run and one accepted update (MiniLM once per process)."""
+before it; the LLM path runs over HTTP against the loopback stub; an accept is refused before
+any write for a bad --fit-until or a stale proposal, resumed after a failure, and done once; a
+reviewer's edits are not overwritten. Slow: a 120k-event world, an offline taxonomy run and a
+few accepted updates (MiniLM once per process)."""
 
 from __future__ import annotations
 
@@ -13,16 +15,19 @@ from datetime import timedelta
 import pyarrow.parquet as pq
 import pytest
 
+from clickintent.artifacts import UncommittedOutputError
 from clickintent.settings import Settings, load_settings
 from clickintent.synth import generate_world
 from clickintent.synth.launch import BNPL, Launch
 from clickintent.synth.timeline import WINDOW_START
-from clickintent.taxonomy.drift import write_drift_report
+from clickintent.taxonomy import pipeline
+from clickintent.taxonomy.commit import verify_taxonomy
+from clickintent.taxonomy.drift import compute_drift, write_drift_report
 from clickintent.taxonomy.evaluation import true_session_intents
 from clickintent.taxonomy.io import TaxonomyPaths
 from clickintent.taxonomy.model import Taxonomy, TaxonomyFileError
 from clickintent.taxonomy.pipeline import StageContext, TaxonomyOptions, run_taxonomy_stage
-from clickintent.taxonomy.update import PROPOSAL_FILE, accept_proposal, propose_update
+from clickintent.taxonomy.update import PROPOSAL_FILE, TaxonomyUpdateError, accept_proposal, propose_update
 from support.openai_stub_server import OpenAIStubServer, StubReply
 from support.taxonomy_fixtures import build_session_mart
 
@@ -125,15 +130,119 @@ def test_the_new_nodes_sessions_are_the_new_intents(updated) -> None:
         assert truth.sum() > 100 and f1 >= 0.7, (platform, f1)
 
 
+def _outputs(paths: TaxonomyPaths) -> dict[str, bytes]:
+    """Every file of the taxonomy directory and the classifier, by name."""
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for root in (paths.taxonomy_dir, paths.classifier_dir)
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
 def test_a_broken_edit_of_the_proposal_is_refused_with_the_node_named(launched: Settings, tmp_path) -> None:
     settings = _copy(launched, tmp_path)
     paths = TaxonomyPaths.from_settings(settings)
-    current = Taxonomy.load(paths.taxonomy)
-    duplicated = current.to_yaml() + current.to_yaml().split("nodes:\n", 1)[1]
-    (paths.taxonomy_dir / PROPOSAL_FILE).write_text(duplicated, encoding="utf-8")
-    with pytest.raises(TaxonomyFileError, match="used more than once"):
+    proposal = propose_update(settings, OFFLINE)
+    (added,) = proposal.diff.added
+    taken = proposal.current.top_nodes[0].id
+    text = proposal.proposed.to_yaml()
+    broken = text.replace(f"id: {added.id}\n", f"id: {taken}\n", 1)
+    assert broken != text
+    (paths.taxonomy_dir / PROPOSAL_FILE).write_text(broken, encoding="utf-8")
+    before = _outputs(paths)
+    with pytest.raises(TaxonomyFileError, match=f"node id '{taken}' is used more than once"):
         accept_proposal(settings, OFFLINE)
-    assert Taxonomy.load(paths.taxonomy).same_content(current)
+    assert _outputs(paths) == before  # the proposal stays for the reviewer to fix; nothing else moved
+
+
+def test_a_bad_fit_until_is_refused_before_anything_is_written_and_a_time_without_offset_is_utc(launched: Settings, tmp_path) -> None:
+    settings = _copy(launched, tmp_path)
+    paths = TaxonomyPaths.from_settings(settings)
+    propose_update(settings, OFFLINE)
+    before = _outputs(paths)
+    with pytest.raises(TaxonomyUpdateError, match="--fit-until '2026-13-01'"):
+        accept_proposal(settings, OFFLINE, fit_until="2026-13-01")
+    assert _outputs(paths) == before
+    result = accept_proposal(settings, OFFLINE, fit_until=CUTOFF.date().isoformat())
+    assert result.changed
+    card = json.loads((paths.classifier_dir / "model_card.json").read_text())
+    assert card["fit_sessions_before"]["before"] == CUTOFF.isoformat()
+
+
+def test_an_accept_that_failed_part_way_is_resumed_by_running_it_again(launched: Settings, tmp_path, monkeypatch) -> None:
+    settings = _copy(launched, tmp_path)
+    paths = TaxonomyPaths.from_settings(settings)
+    propose_update(settings, OFFLINE)
+
+    def killed(refit: Settings, *, context: StageContext):
+        raise RuntimeError(f"killed while labelling on {refit.fit_sessions_before} for {context.paths.taxonomy}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline, "label_sessions", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            accept_proposal(settings, OFFLINE)
+    interrupted = Taxonomy.load(paths.taxonomy)  # already the new version
+    with pytest.raises(UncommittedOutputError, match=r"run `clickintent taxonomy accept`"):
+        verify_taxonomy(settings)
+    result = accept_proposal(settings, OFFLINE)
+    assert result.changed and result.taxonomy.taxonomy_version == interrupted.taxonomy_version
+    assert len(result.diff.added) == 1
+    verify_taxonomy(settings)
+    for table in (paths.page_map, paths.teacher_labels, paths.session_intents):
+        assert set(pq.read_table(table, columns=["taxonomy_version"]).column(0).to_pylist()) == {interrupted.taxonomy_version}
+
+
+def test_an_accepted_proposal_is_archived_and_a_second_accept_changes_nothing(updated) -> None:
+    settings, _, _, _, result = updated
+    paths = TaxonomyPaths.from_settings(settings)
+    assert not (paths.taxonomy_dir / PROPOSAL_FILE).exists()
+    archived = Taxonomy.load(paths.versions_dir / f"proposal.v{result.taxonomy.version}.yaml")
+    assert archived.node(result.diff.added[0].id).name == "Buy now, pay later"
+    before = _outputs(paths)
+    again = accept_proposal(settings, OFFLINE)
+    assert not again.changed and again.taxonomy.taxonomy_version == result.taxonomy.taxonomy_version
+    assert _outputs(paths) == before
+
+
+def test_a_proposal_made_against_an_older_taxonomy_is_refused(launched: Settings, tmp_path) -> None:
+    settings = _copy(launched, tmp_path)
+    paths = TaxonomyPaths.from_settings(settings)
+    proposal = propose_update(settings, OFFLINE)
+    later = proposal.current.with_version(proposal.current.version + 1)  # as a later `taxonomy run` leaves it
+    later.save(paths.taxonomy)
+    before = _outputs(paths)
+    with pytest.raises(TaxonomyUpdateError, match=f"made against taxonomy {proposal.current.taxonomy_version}"):
+        accept_proposal(settings, OFFLINE)
+    assert _outputs(paths) == before
+
+
+def test_update_does_not_overwrite_a_reviewers_edits_unless_forced(launched: Settings, tmp_path) -> None:
+    settings = _copy(launched, tmp_path)
+    path = TaxonomyPaths.from_settings(settings).taxonomy_dir / PROPOSAL_FILE
+    first = propose_update(settings, OFFLINE)
+    assert propose_update(settings, OFFLINE).path == str(path)  # an unedited proposal is simply rewritten
+    edited = path.read_text(encoding="utf-8").replace(f"name: {first.diff.added[0].name}\n", "name: Pay later\n", 1)
+    path.write_text(edited, encoding="utf-8")
+    with pytest.raises(TaxonomyUpdateError, match="--force"):
+        propose_update(settings, OFFLINE)
+    assert path.read_text(encoding="utf-8") == edited
+    propose_update(settings, OFFLINE, force=True)
+    assert "name: Pay later\n" not in path.read_text(encoding="utf-8")
+
+
+def test_after_an_accept_on_every_session_nothing_is_due_and_nothing_new_is_proposed(updated, tmp_path) -> None:
+    """The accepted taxonomy's window is every session: drift has no later week, and an update
+    from the old window's end finds the launch's pages pinned already, so it writes nothing."""
+    settings = _copy(updated[0], tmp_path)
+    document = compute_drift(settings)
+    assert document["training_window_end"] is None and not document["update_due"]
+    assert not any(week["flagged"] for week in document["weeks"])
+    with pytest.raises(TaxonomyUpdateError, match="--since"):
+        propose_update(settings, OFFLINE)
+    proposal = propose_update(settings, OFFLINE, since=CUTOFF)
+    assert proposal.diff.unchanged and proposal.path is None
+    assert not (TaxonomyPaths.from_settings(settings).taxonomy_dir / PROPOSAL_FILE).exists()
 
 
 def test_the_llm_path_over_http_sends_a_rejected_proposal_back(launched: Settings, tmp_path) -> None:

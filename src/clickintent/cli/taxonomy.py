@@ -277,6 +277,7 @@ def update(
     fit_until: str = typer.Option(
         "all", "--fit-until", help="On accept: re-fit on sessions ending before this ISO time ('all': every session)."
     ),
+    force: bool = typer.Option(False, "--force", help="Overwrite taxonomy/proposal.yaml even where it was edited since it was written."),
     data_dir: Path | None = DataDir,
     models_dir: Path | None = ModelsDir,
 ) -> None:
@@ -289,22 +290,28 @@ def update(
     context = _context(settings, _options(backend))
     try:
         with stage_guard(settings, "taxonomy update"):
-            proposal = _run(lambda: propose_update(settings, since=pd.Timestamp(since) if since else None, context=context))
+            proposal = _run(lambda: propose_update(settings, since=pd.Timestamp(since) if since else None, context=context, force=force))
+        coverage = proposal.coverage
+        console.print(
+            f"since {coverage.since}: {coverage.later_sessions:,} sessions, {len(coverage.new_pages)} new page(s), "
+            f"{len(coverage.new_queries)} new query(ies), {_low_confidence_text(coverage.low_confidence_share)}"
+        )
+        typer.echo(proposal.diff.to_markdown(), nl=False)
+        if proposal.path is None:
+            console.print("nothing to add: the taxonomy covers the later sessions (no proposal written)")
+            return
+        if not accept:
+            console.print(f"proposal written to {proposal.path}: review or edit it, then `clickintent taxonomy accept`")
+            return
+        _accept(settings, backend, None, fit_until, context=context)
     finally:
         context.close()
-    coverage = proposal.coverage
-    console.print(
-        f"since {coverage.since}: {coverage.later_sessions:,} sessions, {len(coverage.new_pages)} new page(s), "
-        f"{len(coverage.new_queries)} new query(ies), low-confidence share {coverage.low_confidence_share}"
-    )
-    typer.echo(proposal.diff.to_markdown(), nl=False)
-    if proposal.diff.unchanged:
-        console.print("nothing to add: the taxonomy covers the later sessions")
-        return
-    if not accept:
-        console.print(f"proposal written to {proposal.path}: review or edit it, then `clickintent taxonomy accept`")
-        return
-    _accept(settings, backend, None, fit_until)
+
+
+def _low_confidence_text(shares: dict[str, float]) -> str:
+    if not shares:
+        return "low-confidence sessions: not labelled yet"
+    return f"low-confidence sessions {shares['before']:.1%} before, {shares['after']:.1%} since"
 
 
 @taxonomy_app.command("accept")
@@ -319,11 +326,15 @@ def accept_command(
     _accept(_settings(data_dir, models_dir), backend, proposal, fit_until)
 
 
-def _accept(settings, backend: str, proposal: Path | None, fit_until: str) -> None:
+def _accept(settings, backend: str, proposal: Path | None, fit_until: str, context=None) -> None:
     from clickintent.taxonomy.update import accept_proposal
 
     with stage_guard(settings, "taxonomy accept"):
-        result = _run(lambda: accept_proposal(settings, _options(backend), proposal=proposal, fit_until=fit_until, progress=_progress))
+        result = _run(
+            lambda: accept_proposal(
+                settings, _options(backend), proposal=proposal, fit_until=fit_until, progress=_progress, context=context
+            )
+        )
     if not result.changed:
         console.print(f"the proposal is the current taxonomy {result.taxonomy.taxonomy_version}: nothing to accept")
         return
@@ -336,7 +347,7 @@ def _accept(settings, backend: str, proposal: Path | None, fit_until: str) -> No
 @taxonomy_app.command()
 def drift(data_dir: Path | None = DataDir, models_dir: Path | None = ModelsDir) -> None:
     """Weekly intent mix, low-confidence and new-page shares against the taxonomy's window: <data dir>/reports/drift.json."""
-    from clickintent.taxonomy.drift import write_drift_report
+    from clickintent.taxonomy.drift import update_due_line, write_drift_report
 
     settings = _settings(data_dir, models_dir)
     document = _run(lambda: write_drift_report(settings))
@@ -353,4 +364,4 @@ def drift(data_dir: Path | None = DataDir, models_dir: Path | None = ModelsDir) 
             "yes" if week["flagged"] else "",
         )
     console.print(table)
-    console.print(f"update due: {'yes, from ' + document['first_flagged_week'] if document['update_due'] else 'no'}")
+    console.print(f"update due: {update_due_line(document)}")

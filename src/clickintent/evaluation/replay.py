@@ -776,7 +776,7 @@ def _difference(figures_of: Mapping[str, Any], k: int) -> str:
 def _hit_rate_figure(replay: Mapping[str, Any], figures: Path) -> str:
     import matplotlib.pyplot as plt
 
-    from clickintent.evaluation.report import _image, _save_figure
+    from clickintent.evaluation.report import markdown_image, save_figure
 
     modes = list(replay["modes"])
     systems = list(replay["systems"])
@@ -799,8 +799,8 @@ def _hit_rate_figure(replay: Mapping[str, Any], figures: Path) -> str:
     np.atleast_1d(axes)[0].set_ylabel("share of requests with an outcome")
     np.atleast_1d(axes)[0].legend(fontsize=8)
     path = figures / "replay_hit_rates.png"
-    _save_figure(figure, path)
-    return _image(path, "top-1 and top-3 hit rates per mode, the service beside popularity")
+    save_figure(figure, path)
+    return markdown_image(path, "top-1 and top-3 hit rates per mode, the service beside popularity")
 
 
 # ---------------------------------------------------------------------------------------------

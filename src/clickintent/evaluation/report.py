@@ -88,7 +88,7 @@ def write_report(settings: Settings) -> Path:
     sections += _designs_section(_read_json(reports / "ranker_designs.json"))
     sections += _online_shoppers_section(_read_json(reports / "online_shoppers.json"))
     sections += replay_section(_read_json(reports / REPLAY_FILE), figures)
-    sections += drift_section(_read_json(reports / DRIFT_FILE), figures, _save_figure, _image)
+    sections += drift_section(_read_json(reports / DRIFT_FILE), figures)
     sections += _timing_section(evaluation, training)
     path = reports / REPORT_FILE
     atomic_write_bytes(path, ("\n".join(sections).rstrip() + "\n").encode("utf-8"))
@@ -382,7 +382,7 @@ def _intervals_figure(rows: list[dict], path: Path) -> str:
     axes[0].plot([], [], "o", color="#555555", label="all test rows")
     axes[0].plot([], [], "s", color="#555555", label="rows the features reach")
     axes[0].legend(fontsize=7, loc="lower left")
-    _save_figure(figure, path)
+    save_figure(figure, path)
     return f"![each row's change against (a) with its 95 % interval]({path.name})"
 
 
@@ -650,7 +650,7 @@ def _timing_section(evaluation: dict | None, training: dict | None) -> list[str]
 # figures
 
 
-def _save_figure(figure: Any, path: Path) -> None:
+def save_figure(figure: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -659,7 +659,7 @@ def _save_figure(figure: Any, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _image(path: Path, alt: str) -> str:
+def markdown_image(path: Path, alt: str) -> str:
     return f"![{alt}]({FIGURES_DIR}/{path.name})"
 
 
@@ -689,8 +689,8 @@ def _ablation_figure(evaluation: dict, figures: Path) -> str:
     axes[0].set_yticks(range(len(rows)), names, fontsize=8)
     axes[0].invert_yaxis()
     path = figures / "ablation_changes.png"
-    _save_figure(figure, path)
-    return _image(path, "relative change of each ablation row against the baseline")
+    save_figure(figure, path)
+    return markdown_image(path, "relative change of each ablation row against the baseline")
 
 
 def _calibration_figure(labels: np.ndarray, probabilities: np.ndarray, title: str, path: Path) -> str:
@@ -707,8 +707,8 @@ def _calibration_figure(labels: np.ndarray, probabilities: np.ndarray, title: st
     axis.set_ylabel("observed rate")
     axis.set_title(title, fontsize=9)
     axis.legend(fontsize=8)
-    _save_figure(figure, path)
-    return _image(path, title)
+    save_figure(figure, path)
+    return markdown_image(path, title)
 
 
 def _lift_figure(labels: np.ndarray, scores: np.ndarray, title: str, path: Path) -> str:
@@ -732,8 +732,8 @@ def _lift_figure(labels: np.ndarray, scores: np.ndarray, title: str, path: Path)
     right.set_ylabel("% of positives captured")
     right.legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
-    _save_figure(figure, path)
-    return _image(path, title)
+    save_figure(figure, path)
+    return markdown_image(path, title)
 
 
 def _importance_figure(settings: Settings, directory: str, title: str, path: Path, top: int = 20) -> str:
@@ -761,8 +761,8 @@ def _importance_figure(settings: Settings, directory: str, title: str, path: Pat
     axis.invert_yaxis()
     axis.set_xlabel("total gain (vector features summed over elements where grouped)")
     axis.set_title(title, fontsize=10)
-    _save_figure(figure, path)
-    return _image(path, title)
+    save_figure(figure, path)
+    return markdown_image(path, title)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ intent by name. Ids continue the base world's counters, so none collides.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -27,8 +26,10 @@ import pyarrow as pa
 from clickintent.events.contract import CONVERSIONS, CUSTOMERS, EVENTS, PRODUCTS, UTC_TIMESTAMP
 from clickintent.synth import ids
 from clickintent.synth.catalog import build_catalog
+from clickintent.synth.intents import AGE_BANDS
+from clickintent.synth.site import APP_HOME
 from clickintent.synth.tables import EVENT_SESSIONS_SCHEMA, SESSION_INTENTS_SCHEMA, VISITOR_INTENTS_SCHEMA
-from clickintent.synth.timeline import DAY, SECOND, WINDOW_DAYS, WINDOW_START, WINDOW_START_EPOCH_US, WINDOW_US
+from clickintent.synth.timeline import DAY, SECOND, WINDOW_DAYS, WINDOW_START_EPOCH_US, WINDOW_US
 
 WEB, APP = "web", "app"
 SUFFIX = " | Example Bank"
@@ -38,7 +39,7 @@ SUFFIX = " | Example Bank"
 class LaunchPage:
     path: str
     title: str
-    kind: str  # section | product | info | faq | compare | tool | article | apply | app_screen
+    kind: str  # section | product | info | faq | compare | tool | article | apply
     stages: tuple[float, float, float]  # relative weight in research, compare, apply sessions
     product_id: str | None = None
 
@@ -151,10 +152,6 @@ class Launch:
     def spec(self) -> LaunchSpec:
         return LAUNCHES[self.key]
 
-    @property
-    def moment(self):
-        return WINDOW_START + timedelta(days=self.day)
-
 
 # Mean page steps per session beyond the first, by stage; the dwell of a page kind (median s).
 _STEPS_MEAN = (3.5, 4.5, 3.0)
@@ -162,8 +159,7 @@ _DWELL_S = {"section": 25, "product": 60, "info": 70, "faq": 45, "compare": 75, 
 _SEARCH_ENGINES = ("google.com", "bing.com", "duckduckgo.com")
 _DEVICES = ("desktop", "mobile", "tablet")
 _DEVICE_WEIGHTS = (0.38, 0.56, 0.06)  # launch visitors skew to phones (shopping checkouts)
-_AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
-_AGE_WEIGHTS = (0.3, 0.38, 0.18, 0.08, 0.04, 0.02)
+_AGE_WEIGHTS = (0.3, 0.38, 0.18, 0.08, 0.04, 0.02)  # over intents.AGE_BANDS
 HOUR_ROOM = 2 * 3600 * SECOND  # a session starts at least this long before the window ends
 LAUNCH_WEEK_ARRIVALS = 0.3
 LAUNCH_RNG_KEY = 0x1A0C4  # seeds the launch's own random stream apart from every chunk's
@@ -243,7 +239,7 @@ def add_launch(world, launch: Launch, n_people: int):
         return int(_DWELL_S[kind] * 1000 * rng.lognormal(0.0, 0.6))
 
     for visitor in range(n_visitors):
-        anon, device = cookies[visitor], _DEVICES[rng.choice(3, p=_DEVICE_WEIGHTS)]
+        anon, device = cookies[visitor], _DEVICES[rng.choice(len(_DEVICES), p=_DEVICE_WEIGHTS)]
         product = spec.products[rng.choice(len(spec.products), p=product_weights / product_weights.sum())]
         converts = rng.random() < spec.convert_prob
         n_sessions = 1 + rng.poisson(1.0) + int(converts)
@@ -251,6 +247,7 @@ def add_launch(world, launch: Launch, n_people: int):
         first_days = 7 if rng.random() < LAUNCH_WEEK_ARRIVALS else days_left
         moment = launch_us + int(rng.random() * first_days * DAY)
         opened_at: int | None = None
+        web_sessions = 0
         for k in range(n_sessions):
             stage = 2 if (converts and k == n_sessions - 1) else min(k, 1)
             n_steps = 1 + rng.negative_binomial(2, 2.0 / (2.0 + _STEPS_MEAN[stage]))
@@ -258,21 +255,22 @@ def add_launch(world, launch: Launch, n_people: int):
             if ts + HOUR_ROOM >= WINDOW_US:
                 break
             session = len(sessions.columns["start"])
-            referrer = _SEARCH_ENGINES[rng.integers(0, 3)] if rng.random() < 0.55 else None
+            referrer = _SEARCH_ENGINES[rng.integers(0, len(_SEARCH_ENGINES))] if rng.random() < 0.55 else None
             for step in range(n_steps):
                 common = {"device": device, "referrer": referrer if step == 0 else None, "utm": None}
                 u = rng.random()
+                # One dwell per event: the time on it is the gap to the next event.
                 if u < SEARCH_SHARE:
                     query = spec.queries[rng.integers(0, len(spec.queries))]
-                    emit(
-                        session, ts, WEB, anon, None, "search", SEARCH_PATH, search_title, query=query, dwell=dwell_ms("general"), **common
-                    )
-                    ts += dwell_ms("general") * 1000 + 5 * SECOND
+                    dwell = dwell_ms("general")
+                    emit(session, ts, WEB, anon, None, "search", SEARCH_PATH, search_title, query=query, dwell=dwell, **common)
+                    ts += dwell * 1000 + 5 * SECOND
                     continue
                 if u < SEARCH_SHARE + GENERAL_PAGE_SHARE or (step == 0 and rng.random() < 0.2):
                     path, title = general[rng.choice(len(general), p=general_weights / general_weights.sum())]
-                    emit(session, ts, WEB, anon, None, "page_view", path, title, dwell=dwell_ms("general"), **common)
-                    ts += dwell_ms("general") * 1000 + 5 * SECOND
+                    dwell = dwell_ms("general")
+                    emit(session, ts, WEB, anon, None, "page_view", path, title, dwell=dwell, **common)
+                    ts += dwell * 1000 + 5 * SECOND
                     continue
                 weights = stage_weights[:, stage]
                 page = content[rng.choice(len(content), p=weights / weights.sum())]
@@ -299,6 +297,7 @@ def add_launch(world, launch: Launch, n_people: int):
                 ts += dwell * 1000 + 5 * SECOND
             if stage == 2:
                 form = apply_page[product.product_id]
+                dwell = dwell_ms("apply")
                 emit(
                     session,
                     ts,
@@ -308,14 +307,15 @@ def add_launch(world, launch: Launch, n_people: int):
                     "form_start",
                     form.path,
                     form.title,
-                    dwell=dwell_ms("apply"),
+                    dwell=dwell,
                     product=product.product_id,
                     device=device,
                 )
-                ts += dwell_ms("apply") * 1000
+                ts += dwell * 1000
                 emit(session, ts, WEB, anon, None, "form_submit", form.path, form.title, dwell=0, product=product.product_id, device=device)
                 opened_at = ts + int(rng.uniform(0.1, 24.0) * 3600 * SECOND)
             sessions.add(anonymous_id=anon, platform=WEB, start=moment, end=ts, customer=None)
+            web_sessions += 1
             moment = ts + int(rng.lognormal(np.log(1.5), 0.8) * DAY)
 
         customer = None
@@ -323,7 +323,10 @@ def add_launch(world, launch: Launch, n_people: int):
             customer = customer_ids[visitor]
             conversions.add(customer_id=customer, product_id=product.product_id, converted_ts=opened_at)
             snapshots.add(
-                customer_id=customer, snapshot_ts=opened_at, age_band=_AGE_BANDS[rng.choice(6, p=_AGE_WEIGHTS)], held=product.product_id
+                customer_id=customer,
+                snapshot_ts=opened_at,
+                age_band=AGE_BANDS[rng.choice(len(AGE_BANDS), p=_AGE_WEIGHTS)],
+                held=product.product_id,
             )
             moment = opened_at + int(rng.uniform(0.5, 3.0) * DAY)
             if moment + HOUR_ROOM < WINDOW_US:
@@ -331,14 +334,17 @@ def add_launch(world, launch: Launch, n_people: int):
             while moment + HOUR_ROOM < WINDOW_US:
                 session = len(sessions.columns["start"])
                 app_anon, ts = devices_app[visitor], moment
-                emit(session, ts, APP, app_anon, customer, "screen_view", "/app/home", "Home", dwell=dwell_ms("general"), device="mobile")
+                dwell = dwell_ms("general")
+                emit(session, ts, APP, app_anon, customer, "screen_view", *APP_HOME, dwell=dwell, device="mobile")
                 for _ in range(1 + rng.poisson(1.5)):
-                    ts += dwell_ms("general") * 1000 + 3 * SECOND
+                    ts += dwell * 1000 + 3 * SECOND
                     path, title = spec.app_screens[rng.integers(0, len(spec.app_screens))]
-                    emit(session, ts, APP, app_anon, customer, "screen_view", path, title, dwell=dwell_ms("section"), device="mobile")
+                    dwell = dwell_ms("section")
+                    emit(session, ts, APP, app_anon, customer, "screen_view", path, title, dwell=dwell, device="mobile")
                 sessions.add(anonymous_id=app_anon, platform=APP, start=moment, end=ts, customer=customer)
                 moment = ts + int(rng.lognormal(np.log(6.0), 0.7) * DAY)
-        visitors.add(anonymous_id=anon, customer_id=customer, is_customer=customer is not None)
+        if web_sessions:  # a first visit too close to the window's end never happened
+            visitors.add(anonymous_id=anon, customer_id=customer, is_customer=customer is not None)
 
     return _appended(world, launch, events, event_truth, sessions, visitors, conversions, snapshots)
 

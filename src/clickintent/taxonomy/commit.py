@@ -49,8 +49,11 @@ def taxonomy_output_files(settings: Settings) -> list[Path]:
 
 
 @contextmanager
-def committing_taxonomy(settings: Settings, step: str) -> Iterator[None]:
-    """Mark the taxonomy outputs in progress for the block; commit them if it ends without error."""
+def committing_taxonomy(settings: Settings, step: str, *, resumable: bool = False) -> Iterator[None]:
+    """Mark the taxonomy outputs in progress for the block; commit them if it ends without error.
+
+    `resumable`: the step finishes an interrupted run of itself when run again, so a reader of
+    half-written outputs is told to rerun the step rather than the whole taxonomy stage."""
     from clickintent.taxonomy.model import Taxonomy
 
     paths = TaxonomyPaths.from_settings(settings)
@@ -58,7 +61,8 @@ def committing_taxonomy(settings: Settings, step: str) -> Iterator[None]:
     paths.taxonomy_dir.mkdir(parents=True, exist_ok=True)
     previous = paths.taxonomy_dir / COMMIT_FILE
     previous_record = previous.read_bytes() if previous.is_file() else None
-    mark_in_progress(paths.taxonomy_dir, stage)
+    resume = {"resume_command": stage} if resumable else {}
+    mark_in_progress(paths.taxonomy_dir, stage, **resume)
     try:
         yield
     except BaseException:
@@ -68,7 +72,7 @@ def committing_taxonomy(settings: Settings, step: str) -> Iterator[None]:
             try:
                 verify_taxonomy(settings)
             except UncommittedOutputError:
-                mark_in_progress(paths.taxonomy_dir, stage)
+                mark_in_progress(paths.taxonomy_dir, stage, **resume)
         raise
     version = Taxonomy.load(paths.taxonomy).taxonomy_version if paths.taxonomy.is_file() else None
     write_commit(paths.taxonomy_dir, stage, taxonomy_output_files(settings), taxonomy_version=version)

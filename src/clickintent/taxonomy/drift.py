@@ -9,16 +9,19 @@ card; every session when it was fitted on all of them):
 - the share of sessions the classifier labels with confidence under LOW_CONFIDENCE;
 - the share of page views on pages that no session of the window saw (pages the taxonomy was
   made without, placed afterwards by the nearest-node rule), and the most viewed of them;
-- new frequent searches (queries no session of the window searched).
+- new frequent searches (queries no session of the window searched, MIN_NEW_QUERY_SEARCHES
+  times or more).
 
-A week with at least MIN_WEEK_SESSIONS sessions is flagged when its PSI reaches PSI_THRESHOLD,
-its new-page share NEW_PAGE_SHARE_THRESHOLD, or its low-confidence share rises
-LOW_CONFIDENCE_RISE over the window's: `clickintent taxonomy update` is then due.
+A week after the window (not every session of it in the window) with at least MIN_WEEK_SESSIONS
+sessions is flagged when its PSI reaches PSI_THRESHOLD, its new-page share
+NEW_PAGE_SHARE_THRESHOLD, or its low-confidence share rises LOW_CONFIDENCE_RISE over the
+window's: `clickintent taxonomy update` is then due. A week inside the window is part of the mix
+it is compared with, so it is never flagged; a taxonomy fitted on every session has no later
+week, and no update is due until it has been re-fitted on a window that ends (`--fit-until`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +29,17 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from clickintent.fit_window import CARD_FIELD
+from clickintent.fit_window import recorded_windows
 from clickintent.settings import Settings
 from clickintent.taxonomy.io import TaxonomyPaths, write_json_atomically
 
 DRIFT_FILE = "drift.json"
 LOW_CONFIDENCE = 0.5  # the classifier's top probability under which a session is "low confidence"
-# The usual reading of PSI: under 0.1 no real shift, 0.1 to 0.25 a moderate one, above a major one.
-PSI_THRESHOLD = 0.1
+PSI_THRESHOLD = 0.1  # where PSI's usual reading starts calling a shift real (docs/design.md, "New intents and drift")
 NEW_PAGE_SHARE_THRESHOLD = 0.02
 LOW_CONFIDENCE_RISE = 0.05
 MIN_WEEK_SESSIONS = 100
+MIN_NEW_QUERY_SEARCHES = 3  # a query no session of the window searched counts as a new search from this many
 _SMOOTHING = 1e-4  # added to every share before PSI's logarithm (a node absent from one side)
 _TOP_NEW = 5
 
@@ -62,13 +65,33 @@ def _smoothed(shares: np.ndarray) -> np.ndarray:
     return shares / shares.sum()
 
 
+def recorded_window(settings: Settings) -> dict | None:
+    """The training window the classifier's model card records (None: no card, or a card that
+    predates window records)."""
+    from clickintent.taxonomy.classifier import MODEL_NAME
+
+    return recorded_windows(settings.models_dir)[MODEL_NAME]
+
+
 def reference_end(settings: Settings) -> pd.Timestamp | None:
     """The end of the classifier's training window (None: it was fitted on every session)."""
-    card = TaxonomyPaths.from_settings(settings).classifier_dir / "model_card.json"
-    if not card.is_file():
-        return None
-    before = (json.loads(card.read_text(encoding="utf-8")).get(CARD_FIELD) or {}).get("before")
+    before = (recorded_window(settings) or {}).get("before")
     return pd.Timestamp(before) if before else None
+
+
+def low_confidence_shares(settings: Settings, since: pd.Timestamp) -> dict[str, float]:
+    """The share of low-confidence sessions among those that end before `since` and the rest
+    (empty when the sessions are not labelled yet)."""
+    path = TaxonomyPaths.from_settings(settings).session_intents
+    if not path.is_file():
+        return {}
+    labels = pq.read_table(path, columns=["session_end_ts", "intent_confidence"]).to_pandas()
+    low = labels["intent_confidence"].to_numpy() < LOW_CONFIDENCE
+    after = (pd.to_datetime(labels["session_end_ts"], utc=True) >= since).to_numpy()
+    return {
+        "before": float(low[~after].mean()) if (~after).any() else float("nan"),
+        "after": float(low[after].mean()) if after.any() else float("nan"),
+    }
 
 
 def compute_drift(settings: Settings, *, reference_before: pd.Timestamp | None = None) -> dict[str, Any]:
@@ -97,9 +120,8 @@ def compute_drift(settings: Settings, *, reference_before: pd.Timestamp | None =
     event_label_row = session_row.reindex(batch.sessions["session_id"].astype(str)).to_numpy()[batch.event_session]
     event_known = ~np.isnan(event_label_row)
     event_label_row = np.where(event_known, event_label_row, 0).astype(np.int64)
-    event_in_window = in_window[event_label_row] & event_known
-    window_pages = set(pd.unique(batch.page_path[event_in_window]))
-    window_queries = set(batch.search_query[event_in_window & pd.notna(batch.search_query)])
+    window_pages = batch.pages_before(before)
+    window_queries = set(batch.search_query[batch.events_before(before) & pd.notna(batch.search_query)])
     is_view = np.isin(batch.event_type, ("page_view", "screen_view"))
     week_starts = sorted(week.unique())
     week_code = np.searchsorted(np.array([w.value for w in week_starts]), week.map(lambda w: w.value).to_numpy())
@@ -126,7 +148,7 @@ def compute_drift(settings: Settings, *, reference_before: pd.Timestamp | None =
             "low_confidence_share": round(float(low[rows].mean()), 5),
             "new_page_view_share": round(len(new_views) / len(views), 5) if len(views) else 0.0,
             "top_new_pages": new_views.value_counts().head(_TOP_NEW).to_dict(),
-            "top_new_queries": new_searches.value_counts().loc[lambda c: c >= 2].head(_TOP_NEW).to_dict(),
+            "top_new_queries": new_searches.value_counts().loc[lambda c: c >= MIN_NEW_QUERY_SEARCHES].head(_TOP_NEW).to_dict(),
             "intent_mix": {node: round(float(share), 5) for node, share in zip(nodes, mix)},
         }
         entry["reasons"] = _reasons(entry, reference_low)
@@ -156,7 +178,7 @@ def compute_drift(settings: Settings, *, reference_before: pd.Timestamp | None =
 
 
 def _reasons(week: dict[str, Any], reference_low: float) -> list[str]:
-    if week["sessions"] < MIN_WEEK_SESSIONS:
+    if week["in_training_window"] or week["sessions"] < MIN_WEEK_SESSIONS:
         return []
     reasons = []
     if week["psi"] >= PSI_THRESHOLD:
@@ -174,7 +196,16 @@ def write_drift_report(settings: Settings, *, reference_before: pd.Timestamp | N
     return document
 
 
-def report_section(document: dict[str, Any] | None, figures: Path, save_figure, image) -> list[str]:
+def update_due_line(document: dict[str, Any]) -> str:
+    """Whether an update is due, in words: the first flagged week, or why none is."""
+    if document["update_due"]:
+        return f"yes, from the week of {document['first_flagged_week']}"
+    if document["training_window_end"] is None:
+        return "no: the taxonomy was fitted on every session, so no week is after its window"
+    return "no: no week after the window is flagged"
+
+
+def report_section(document: dict[str, Any] | None, figures: Path) -> list[str]:
     """The evaluation report's drift section: a week table and one plot."""
     out = ["## Intent drift: is the taxonomy due an update?", ""]
     if document is None:
@@ -183,10 +214,14 @@ def report_section(document: dict[str, Any] | None, figures: Path, save_figure, 
     thresholds = document["thresholds"]
     out += [
         f"Each week's sessions against the taxonomy's training window (sessions ending before {window}; taxonomy "
-        f"{document['taxonomy_version']}). Flagged: PSI of the level-1 intent mix >= {thresholds['psi']}, or >= "
-        f"{thresholds['new_page_view_share']:.0%} of page views on pages the window never saw, or low-confidence sessions "
-        f"up {thresholds['low_confidence_rise']:.0%} (weeks of {thresholds['min_week_sessions']}+ sessions). "
-        + (f"**Update due** from the week of {document['first_flagged_week']}." if document["update_due"] else "No week is flagged."),
+        f"{document['taxonomy_version']}). Flagged, among the weeks after the window with {thresholds['min_week_sessions']}+ "
+        f"sessions: PSI of the level-1 intent mix >= {thresholds['psi']}, or >= {thresholds['new_page_view_share']:.0%} of "
+        f"page views on pages the window never saw, or low-confidence sessions up {thresholds['low_confidence_rise']:.0%}. "
+        + (
+            f"**Update due** from the week of {document['first_flagged_week']}."
+            if document["update_due"]
+            else f"Update due: {update_due_line(document)}."
+        ),
         "",
         "| week | sessions | PSI | JS | low confidence | new-page views | new searches | flagged |",
         "|---|---:|---:|---:|---:|---:|---|---|",
@@ -197,12 +232,14 @@ def report_section(document: dict[str, Any] | None, figures: Path, save_figure, 
             f"| {week['week_start']} | {week['sessions']:,} | {week['psi']:.3f} | {week['js_divergence']:.3f} | "
             f"{week['low_confidence_share']:.1%} | {week['new_page_view_share']:.1%} | {searches} | {'yes' if week['flagged'] else ''} |"
         )
-    out += ["", _drift_figure(document, figures / "drift.png", save_figure, image), ""]
+    out += ["", _drift_figure(document, figures / "drift.png"), ""]
     return out
 
 
-def _drift_figure(document: dict[str, Any], path: Path, save_figure, image) -> str:
+def _drift_figure(document: dict[str, Any], path: Path) -> str:
     import matplotlib.pyplot as plt
+
+    from clickintent.evaluation.report import markdown_image, save_figure
 
     weeks = document["weeks"]
     x = np.arange(len(weeks))
@@ -218,4 +255,4 @@ def _drift_figure(document: dict[str, Any], path: Path, save_figure, image) -> s
     axis.set_title("Weekly intent drift against the taxonomy's training window (flagged weeks shaded)")
     axis.legend(fontsize=7)
     save_figure(figure, path)
-    return image(path, "weekly intent drift")
+    return markdown_image(path, "weekly intent drift")

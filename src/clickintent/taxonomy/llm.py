@@ -380,8 +380,8 @@ class StructuredLLM:
         reply: _Reply,
         schema_validator: jsonschema.protocols.Validator,
         validate: Validator | None,
-        repair: Repair | None = None,
-        schema_name: str = "",
+        repair: Repair | None,
+        schema_name: str,
     ) -> tuple[dict | None, list[str]]:
         if reply.refusal:
             return None, [f"the model refused: {reply.refusal}"]

@@ -232,28 +232,28 @@ def _stems(term: str) -> set[str]:
     return {word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word for word in term.split()}
 
 
-def _slug(terms: list[str], fallback: str) -> str:
+def node_slug(terms: list[str], fallback: str) -> str:
     """The first two words of the node's terms: short ids that still say what the node is."""
     words = [word for term in terms for word in re.sub(r"[^a-z0-9]+", " ", term.lower()).split()]
     slug = "_".join(list(dict.fromkeys(words))[:2])
     return slug[:40].strip("_") or fallback
 
 
-def _name(terms: list[str], fallback: str) -> str:
+def node_name(terms: list[str], fallback: str) -> str:
     if not terms:
         return fallback
     words = [term[:1].upper() + term[1:] for term in terms]
     return ", ".join(words)[:MAX_NAME_CHARS]
 
 
-def _describe(terms: list[str], titles: list[str]) -> str:
+def node_description(terms: list[str], titles: list[str]) -> str:
     about = ", ".join(terms) if terms else "a mix of pages"
     typical = "; ".join(titles[:4])
     text = f"Visits whose pages and searches are mostly about {about}. Typical pages: {typical}."
     return text[:MAX_DESCRIPTION_CHARS]
 
 
-def _unique(candidate: str, taken: set[str]) -> str:
+def unique_id(candidate: str, taken: set[str]) -> str:
     candidate = candidate[:64]
     if candidate not in taken:
         return candidate
@@ -289,10 +289,10 @@ def generate_offline(space: PageSpace, config: OfflineConfig, *, version: int = 
     for cluster in np.unique(top_labels):
         members = np.flatnonzero(top_labels == cluster)
         terms = top_terms.get(int(cluster), [])
-        top_id = _unique(_slug(terms, f"node_{cluster}"), taken)
+        top_id = unique_id(node_slug(terms, f"node_{cluster}"), taken)
         taken.add(top_id)
         by_traffic = members[np.argsort(-traffic[members], kind="stable")]
-        nodes.append(Node(top_id, None, 1, _name(terms, top_id), _describe(terms, [titles[i] for i in by_traffic])))
+        nodes.append(Node(top_id, None, 1, node_name(terms, top_id), node_description(terms, [titles[i] for i in by_traffic])))
         children = _split(space.combined[members], config)
         if children is None:
             leaf_of_page[members] = top_id
@@ -301,10 +301,12 @@ def generate_offline(space: PageSpace, config: OfflineConfig, *, version: int = 
         for child in np.unique(children):
             child_members = members[children == child]
             terms_here = child_terms.get(int(child), [])
-            child_id = _unique(f"{top_id}.{_slug(terms_here, f'part_{child}')}", taken)
+            child_id = unique_id(f"{top_id}.{node_slug(terms_here, f'part_{child}')}", taken)
             taken.add(child_id)
             ranked = child_members[np.argsort(-traffic[child_members], kind="stable")]
-            nodes.append(Node(child_id, top_id, 2, _name(terms_here, child_id), _describe(terms_here, [titles[i] for i in ranked])))
+            nodes.append(
+                Node(child_id, top_id, 2, node_name(terms_here, child_id), node_description(terms_here, [titles[i] for i in ranked]))
+            )
             leaf_of_page[child_members] = child_id
     taxonomy = Taxonomy(nodes=tuple(nodes), version=version, backend=BACKEND)
     page_nodes = pd.DataFrame({"page_path": space.pages["page_path"].to_numpy(), "node_id": leaf_of_page.astype(str)})

@@ -125,6 +125,21 @@ class SessionBatch:
             for index in range(start, end)
         ]
 
+    def ends_before(self, moment: pd.Timestamp | None) -> np.ndarray:
+        """True for each session that ends before `moment` (every session when it is None)."""
+        if moment is None:
+            return np.ones(len(self.sessions), dtype=bool)
+        return (pd.to_datetime(self.sessions["session_end_ts"], utc=True) < moment).to_numpy()
+
+    def events_before(self, moment: pd.Timestamp | None) -> np.ndarray:
+        """True for each event of a session that ends before `moment`."""
+        return self.ends_before(moment)[self.event_session]
+
+    def pages_before(self, moment: pd.Timestamp | None) -> set[str]:
+        """The pages seen by the sessions that end before `moment`: what a taxonomy fitted on
+        them knew of."""
+        return {page for page in pd.unique(self.page_path[self.events_before(moment)]) if page is not None}
+
     def row_of(self) -> dict[str, int]:
         return {session_id: row for row, session_id in enumerate(self.sessions["session_id"])}
 
