@@ -10,15 +10,20 @@
   Every shape's staging hands stg_events the contract's event columns, so nothing from
   stg_events on depends on the shape.
 -#}
+{#- The shapes, as clickintent.events.shapes.SOURCE_SHAPES (tests/events/test_shapes.py keeps them equal). -#}
+{% macro clickintent_source_shapes() -%}
+  {{ return(['contract', 'snowplow', 'ga4', 'segment']) }}
+{%- endmacro %}
+
+
 {% macro raw_events() -%}
   {%- set shape = var('source_shape', 'contract') -%}
-  {%- if shape == 'contract' -%}
+  {%- if shape not in clickintent_source_shapes() -%}
+    {{ exceptions.raise_compiler_error("var source_shape must be one of " ~ clickintent_source_shapes() | join(', ') ~ "; got '" ~ shape ~ "'") }}
+  {%- elif shape == 'contract' -%}
     {{ return(source('raw', 'events')) }}
-  {%- elif shape in ['snowplow', 'ga4', 'segment'] -%}
-    {{ return(ref('stg_' ~ shape ~ '__events')) }}
-  {%- else -%}
-    {{ exceptions.raise_compiler_error("var source_shape must be one of contract, snowplow, ga4, segment; got '" ~ shape ~ "'") }}
   {%- endif -%}
+  {{ return(ref('stg_' ~ shape ~ '__events')) }}
 {%- endmacro %}
 
 
@@ -68,9 +73,28 @@
 {%- endmacro %}
 
 
-{#- A timestamp as timestamptz, a naive one read as UTC (a CSV export writes them naive). -#}
-{% macro utc_timestamp(value) -%}
-  cast({{ value }} as timestamptz)
+{#-
+  One row per event of a tracker that delivers at least once (Snowplow's collector, GA4's export
+  of a retried hit, Segment's retried calls): of the rows sharing an event_id, the first by
+  `order_by`. A `qualify` clause, for the end of a select.
+-#}
+{% macro one_row_per_event(order_by) -%}
+  qualify row_number() over (partition by event_id order by {{ order_by }}) = 1
+{%- endmacro %}
+
+
+{#-
+  For a stream of owner rows (the events) and trailing rows (Snowplow's page pings, GA4's
+  user_engagement hits): how many owner rows of the partition come at or before each row, so
+  that grouping the trailing rows by (partition, rank) attaches each to the latest owner before
+  it (rank 0: no owner yet, a stray). At the same time an owner comes first.
+-#}
+{% macro owner_rank(is_trailing, partition_by, time_column, tie_breaker) -%}
+  count(*) filter (where not ({{ is_trailing }})) over (
+      partition by {{ partition_by }}
+      order by {{ time_column }}, {{ is_trailing }}, {{ tie_breaker }}
+      rows between unbounded preceding and current row
+  )
 {%- endmacro %}
 
 

@@ -6,4 +6,4 @@
 select event_id, event_type as unknown_event_type
 from {{ raw_events() }}
 where coalesce(event_type, 'other')
-    not in ({% for event_type in var('event_types') if event_type != 'other' %}'{{ event_type }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    not in ({{ quoted_list(var('event_types') | reject('equalto', 'other')) }})

@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from clickintent.events.shapes import SOURCE_SHAPES
+
 # The checkout this module was installed from (an editable install, as `make setup` does);
 # the dbt project and the Feast repo live there, beside `src/`.
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]
@@ -113,9 +115,9 @@ class Settings(BaseModel):
     # The shape of the raw events dbt reads (docs/sources.md): "contract" (<data>/raw/events.parquet,
     # what `generate` and `load` write), or a tracker's own tables under <data>/raw, mapped to the
     # contract by dbt staging models: "snowplow" (atomic.events), "ga4" (the BigQuery export),
-    # "segment" (pages, screens, tracks, identifies). Passed to dbt as the var `source_shape`.
-    # Default: contract
-    source_shape: Literal["contract", "snowplow", "ga4", "segment"] = "contract"
+    # "segment" (pages, screens, tracks, identifies); events.shapes lists them. Passed to dbt as
+    # the var `source_shape`. Default: contract
+    source_shape: Literal[SOURCE_SHAPES] = "contract"
 
     # Feast online store. SQLite needs no server and suits single-writer use; Redis holds
     # reads steady under concurrent pushes (logins pushing intent while /recommend reads).

@@ -107,3 +107,32 @@ def test_segment_tables_without_optional_properties(tmp_path):
         ("login", "web", "a1", "c1", "/login", None, None, None, "other"),
         ("screen_view", "app", "d1", "c1", "/app/home", None, None, None, "tablet"),
     ]
+
+
+def test_segment_identify_is_a_login_only_when_it_signs_a_visitor_in(tmp_path):
+    columns = "t(id, anonymous_id, user_id, timestamp, context_page_path)"
+    with duckdb.connect() as connection:
+        identifies = connection.sql(
+            "select id, anonymous_id, user_id, timestamp::timestamptz as timestamp, context_page_path from (values "
+            "('i1', 'a1', 'c1', '2026-01-02 10:03:00+00', '/login'), "  # signs in
+            "('i2', 'a1', 'c1', '2026-01-02 10:05:00+00', '/cards'), "  # the next page load: no login
+            "('i3', 'a1', 'c1', '2026-01-02 10:12:00+00', '/login'), "  # after signing out: a login
+            "('i4', 'a1', 'c2', '2026-01-02 10:14:00+00', '/login'), "  # another user: a login
+            "('i5', 'a1', 'c2', '2026-01-02 11:30:00+00', '/login'), "  # a new visit: a login
+            "('i6', 'a2', null, '2026-01-02 10:00:00+00', '/')) " + columns  # traits only, nobody signs in
+        ).to_arrow_table()
+        tracks = connection.sql(
+            "select 's1' as id, 'a1' as anonymous_id, 'c1' as user_id, timestamptz '2026-01-02 10:10:00+00' as timestamp, "
+            "'signed_out' as event, '/logout' as context_page_path"
+        ).to_arrow_table()
+        empty = connection.sql(f"select * from (values ('x', 'x', 'x', timestamptz '2026-01-01 00:00:00+00', '/')) {columns} where false")
+        pages, screens = empty.to_arrow_table(), empty.to_arrow_table()
+    tables = {"segment_pages": pages, "segment_screens": screens, "segment_tracks": tracks, "segment_identifies": identifies}
+    _, rows = _world(tmp_path, "segment", tables)
+    assert [(event_type, customer_id, page_path) for event_type, _, _, customer_id, page_path, *_ in rows] == [
+        ("login", "c1", "/login"),
+        ("logout", "c1", "/logout"),
+        ("login", "c1", "/login"),
+        ("login", "c2", "/login"),
+        ("login", "c2", "/login"),
+    ]

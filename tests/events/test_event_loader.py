@@ -12,45 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from clickintent.events import ContractError, load_and_install, load_source_dir
-from clickintent.events.contract import EVENTS, MAX_DWELL_MS, MAX_ID_CHARS, MAX_TEXT_CHARS, RAW_TABLES
-
-
-def _events_frame() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "event_id": ["e1", "e2", "e3"],
-            "event_ts": ["2026-02-01T10:00:00Z", "2026-02-01T10:01:30Z", "2026-02-01T10:03:00+01:00"],
-            "platform": ["web", "web", "app"],
-            "anonymous_id": ["a1", "a1", "d9"],
-            "customer_id": [None, "c1", "c1"],
-            "event_type": ["page_view", "login", "screen_view"],
-            "page_path": ["/mortgages/rates", "/login", "/app/accounts/overview"],
-            "page_title": ["Mortgage Rates", "Log in", "Accounts"],
-            "search_query": [None, None, None],
-            "dwell_ms": ["12000", "3000", ""],
-            "referrer": ["google.com", None, None],
-            "utm_source": [None, None, None],
-            "device_type": ["desktop", "desktop", "mobile"],
-            "product_id": ["p_mort30", None, None],
-        }
-    )
-
-
-def _products_frame() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "product_id": ["p_mort30"],
-            "product_name": ["30-Year Fixed Mortgage"],
-            "family": ["home"],
-            "category": ["mortgage"],
-            "launched_ts": ["2020-01-01T00:00:00Z"],
-            "annual_fee_usd": [None],
-            "interest_rate_pct": ["6.1"],
-            "min_opening_usd": ["50000"],
-            "target_segment": [None],
-            "complexity": ["3"],
-        }
-    )
+from clickintent.events.contract import EVENTS, MAX_DWELL_MS, MAX_ID_CHARS, MAX_TEXT_CHARS, PRODUCT_FAMILIES, RAW_TABLES
+from support.contract_frames import events_frame, products_frame
 
 
 def _write_source(directory: Path, events: pd.DataFrame, fmt: str = "csv") -> Path:
@@ -59,7 +22,7 @@ def _write_source(directory: Path, events: pd.DataFrame, fmt: str = "csv") -> Pa
         events.to_csv(directory / "events.csv", index=False)
     else:
         events.to_parquet(directory / "events.parquet", index=False)
-    _products_frame().to_csv(directory / "products.csv", index=False)
+    products_frame().to_csv(directory / "products.csv", index=False)
     return directory
 
 
@@ -68,7 +31,7 @@ def _digest(directory: Path) -> dict[str, str]:
 
 
 def test_valid_csv_source_is_conformed_to_the_contract(tmp_path):
-    tables = load_source_dir(_write_source(tmp_path / "src", _events_frame()))
+    tables = load_source_dir(_write_source(tmp_path / "src", events_frame()))
     events = tables["events"]
     assert events.schema.equals(EVENTS.arrow_schema())
     # an offset timestamp is converted to UTC, an empty dwell is null
@@ -98,10 +61,10 @@ def test_valid_csv_source_is_conformed_to_the_contract(tmp_path):
 )
 def test_bad_input_names_file_row_and_field_and_keeps_previous_outputs(tmp_path, corrupt, row, field, fragment):
     raw_dir = tmp_path / "data" / "raw"
-    load_and_install(_write_source(tmp_path / "good", _events_frame()), raw_dir)
+    load_and_install(_write_source(tmp_path / "good", events_frame()), raw_dir)
     before = _digest(raw_dir)
 
-    bad_source = _write_source(tmp_path / "bad", corrupt(_events_frame()))
+    bad_source = _write_source(tmp_path / "bad", corrupt(events_frame()))
     with pytest.raises(ContractError) as caught:
         load_and_install(bad_source, raw_dir)
 
@@ -116,7 +79,7 @@ def test_bad_input_names_file_row_and_field_and_keeps_previous_outputs(tmp_path,
 
 
 def test_parquet_with_wrong_physical_type_is_rejected(tmp_path):
-    frame = _events_frame()
+    frame = events_frame()
     frame["dwell_ms"] = [True, False, True]
     source = _write_source(tmp_path / "src", frame, fmt="parquet")
     with pytest.raises(ContractError, match=r"events.parquet, row 1, field 'dwell_ms': True is not an integer"):
@@ -124,7 +87,7 @@ def test_parquet_with_wrong_physical_type_is_rejected(tmp_path):
 
 
 def test_parquet_source_round_trips_and_reload_is_idempotent(tmp_path):
-    source = _write_source(tmp_path / "src", _events_frame(), fmt="parquet")
+    source = _write_source(tmp_path / "src", events_frame(), fmt="parquet")
     raw_dir = tmp_path / "data" / "raw"
     load_and_install(source, raw_dir)
     first = _digest(raw_dir)
@@ -136,7 +99,7 @@ def test_parquet_source_round_trips_and_reload_is_idempotent(tmp_path):
 def test_missing_required_table_is_named(tmp_path):
     source = tmp_path / "src"
     source.mkdir()
-    _products_frame().to_csv(source / "products.csv", index=False)
+    products_frame().to_csv(source / "products.csv", index=False)
     with pytest.raises(ContractError, match="required table 'events' is missing"):
         load_source_dir(source)
 
@@ -173,7 +136,7 @@ def test_missing_required_table_is_named(tmp_path):
     ],
 )
 def test_parquet_rows_breaking_a_limit_are_rejected_with_the_rule_and_its_count(tmp_path, column, values, row, fragment):
-    frame = _events_frame()
+    frame = events_frame()
     frame["dwell_ms"] = pd.array([12000, 3000, None], dtype="Int64")
     frame[column] = pd.array(values, dtype="Int64") if column == "dwell_ms" else values
     raw_dir = tmp_path / "data" / "raw"
@@ -195,7 +158,7 @@ def test_parquet_rows_breaking_a_limit_are_rejected_with_the_rule_and_its_count(
     ],
 )
 def test_event_times_outside_the_window_are_rejected(tmp_path, timestamp, fragment):
-    frame = _events_frame()
+    frame = events_frame()
     frame["event_ts"] = [timestamp, datetime(2026, 2, 1, tzinfo=UTC), timestamp]
     with pytest.raises(ContractError) as caught:
         load_source_dir(_write_source(tmp_path / "src", frame, fmt="parquet"))
@@ -205,7 +168,7 @@ def test_event_times_outside_the_window_are_rejected(tmp_path, timestamp, fragme
 
 
 def test_many_bad_rows_are_counted_beyond_the_ones_listed(tmp_path):
-    frame = pd.concat([_events_frame()] * 4, ignore_index=True)
+    frame = pd.concat([events_frame()] * 4, ignore_index=True)
     frame["event_id"] = [f"e{i}" for i in range(len(frame))]
     frame["anonymous_id"] = ""
     with pytest.raises(ContractError) as caught:
@@ -251,7 +214,7 @@ def test_the_service_refuses_what_the_loader_refuses():
 
 
 def test_a_repeated_csv_column_is_named(tmp_path):
-    source = _write_source(tmp_path / "src", _events_frame())
+    source = _write_source(tmp_path / "src", events_frame())
     text = (source / "events.csv").read_text().splitlines()
     (source / "events.csv").write_text("\n".join([text[0] + ",page_path"] + [line + ",/x" for line in text[1:]]) + "\n")
     with pytest.raises(ContractError, match=r"events.csv, field 'page_path': appears 2 times in the header; keep one"):
@@ -259,7 +222,7 @@ def test_a_repeated_csv_column_is_named(tmp_path):
 
 
 def test_a_repeated_parquet_column_is_named(tmp_path):
-    source = _write_source(tmp_path / "src", _events_frame(), fmt="parquet")
+    source = _write_source(tmp_path / "src", events_frame(), fmt="parquet")
     table = pq.read_table(source / "events.parquet")
     pq.write_table(table.append_column("platform", table.column("platform")), source / "events.parquet")
     with pytest.raises(ContractError, match=r"events.parquet, field 'platform': appears 2 times"):
@@ -267,7 +230,7 @@ def test_a_repeated_parquet_column_is_named(tmp_path):
 
 
 def test_a_latin1_file_names_the_encoding_the_line_and_the_fix(tmp_path):
-    frame = _events_frame()
+    frame = events_frame()
     frame["page_title"] = ["Mortgage Rates", "Log in", "Épargne"]
     source = _write_source(tmp_path / "src", frame)
     (source / "events.csv").write_bytes(frame.to_csv(index=False).encode("latin-1"))
@@ -282,9 +245,9 @@ def test_a_latin1_file_names_the_encoding_the_line_and_the_fix(tmp_path):
     ("separator", "said"), [(";", "delimiter ';' (semicolon)"), ("\t", "delimiter '\\t' (tab)")], ids=["semicolon", "tab"]
 )
 def test_a_semicolon_or_tab_separated_file_with_quoted_headers_is_read_and_said(tmp_path, separator, said):
-    source = _write_source(tmp_path / "src", _events_frame())
-    _events_frame().to_csv(source / "events.csv", index=False, sep=separator, quoting=csv.QUOTE_ALL)
-    _products_frame().to_csv(source / "products.csv", index=False, sep=separator, quoting=csv.QUOTE_ALL)
+    source = _write_source(tmp_path / "src", events_frame())
+    events_frame().to_csv(source / "events.csv", index=False, sep=separator, quoting=csv.QUOTE_ALL)
+    products_frame().to_csv(source / "products.csv", index=False, sep=separator, quoting=csv.QUOTE_ALL)
     assert (source / "events.csv").read_text().startswith(f'"event_id"{separator}"event_ts"')
     reported: list[str] = []
     counts = load_and_install(source, tmp_path / "data" / "raw", report=reported.append)
@@ -298,23 +261,22 @@ def test_a_semicolon_or_tab_separated_file_with_quoted_headers_is_read_and_said(
 
 
 def test_a_file_without_a_header_row_is_named(tmp_path):
-    source = _write_source(tmp_path / "src", _events_frame())
-    _products_frame().assign(complexity="3", interest_rate_pct="6.1").to_csv(source / "products.csv", index=False, header=False)
+    source = _write_source(tmp_path / "src", events_frame())
     (source / "products.csv").write_text("1,2.5,3\n4,5.5,6\n7,8.5,9\n")
     with pytest.raises(ContractError, match=r"products.csv: has no header row \(its first row reads as data\)"):
         load_source_dir(source)
 
 
 def test_a_utf16_file_is_read(tmp_path):
-    source = _write_source(tmp_path / "src", _events_frame())
-    (source / "events.csv").write_bytes(_events_frame().to_csv(index=False, sep=";").encode("utf-16"))
+    source = _write_source(tmp_path / "src", events_frame())
+    (source / "events.csv").write_bytes(events_frame().to_csv(index=False, sep=";").encode("utf-16"))
     reported: list[str] = []
     assert load_source_dir(source, report=reported.append)["events"].num_rows == 3
     assert any("events.csv" in line and "UTF-16" in line for line in reported)
 
 
 def test_an_unknown_event_type_is_kept_as_other_and_counted(tmp_path):
-    frame = _events_frame().assign(event_type=["page_view", "video_play", "consent_given"])
+    frame = events_frame().assign(event_type=["page_view", "video_play", "consent_given"])
     reported: list[str] = []
     events = load_source_dir(_write_source(tmp_path / "src", frame), report=reported.append)["events"]
     assert events.column("event_type").to_pylist() == ["page_view", "other", "other"]
@@ -323,18 +285,80 @@ def test_an_unknown_event_type_is_kept_as_other_and_counted(tmp_path):
     )
 
 
-def test_product_families_segments_channels_and_devices_come_from_the_data(tmp_path):
-    source = _write_source(tmp_path / "src", _events_frame().assign(device_type=["desktop", "smart_tv", "watch"]))
-    _products_frame().assign(family="wealth_management", target_segment="private_banking").to_csv(source / "products.csv", index=False)
+def test_segments_channels_and_devices_come_from_the_data(tmp_path):
+    source = _write_source(tmp_path / "src", events_frame().assign(device_type=["desktop", "smart_tv", "watch"]))
+    products_frame().assign(target_segment="private_banking").to_csv(source / "products.csv", index=False)
+    pd.DataFrame(
+        {
+            "customer_id": ["c1"],
+            "snapshot_ts": ["2026-01-01T00:00:00Z"],
+            "segment": ["private_banking"],
+            "tenure_months": ["12"],
+            "age_band": [None],
+            "held_product_ids": ["p_mort30"],
+            "total_balance_usd": [None],
+        }
+    ).to_csv(source / "customers.csv", index=False)
+    pd.DataFrame(
+        {
+            "conversion_id": ["v1"],
+            "customer_id": ["c1"],
+            "product_id": ["p_mort30"],
+            "converted_ts": ["2026-02-02T00:00:00Z"],
+            "channel": ["video_call"],
+        }
+    ).to_csv(source / "conversions.csv", index=False)
     tables = load_source_dir(source)
-    assert tables["products"].column("family").to_pylist() == ["wealth_management"]
+    assert tables["products"].column("target_segment").to_pylist() == ["private_banking"]
+    assert tables["customers"].column("segment").to_pylist() == ["private_banking"]
+    assert tables["conversions"].column("channel").to_pylist() == ["video_call"]
     assert tables["events"].column("device_type").to_pylist() == ["desktop", "smart_tv", "watch"]
+
+
+def test_a_product_family_the_marts_have_no_columns_for_is_rejected_before_anything_is_written(tmp_path):
+    raw_dir = tmp_path / "data" / "raw"
+    load_and_install(_write_source(tmp_path / "good", events_frame()), raw_dir)
+    before = _digest(raw_dir)
+    source = _write_source(tmp_path / "src", events_frame())
+    products_frame().assign(family="wealth_management").to_csv(source / "products.csv", index=False)
+    with pytest.raises(ContractError) as caught:
+        load_and_install(source, raw_dir)
+    message = str(caught.value)
+    assert f"products.csv, row 1, field 'family': 'wealth_management' is not one of {', '.join(PRODUCT_FAMILIES)}" in message
+    assert "dbt var product_families" in message
+    assert _digest(raw_dir) == before
+
+
+def test_a_load_keeps_the_tracker_tables_beside_the_contract_tables(tmp_path):
+    raw_dir = tmp_path / "data" / "raw"
+    load_and_install(_write_source(tmp_path / "first", events_frame()), raw_dir)
+    # docs/sources.md: a tracker's own tables go in raw/ beside the contract's
+    (raw_dir / "snowplow_events.parquet").write_bytes(b"a tracker's atomic.events")
+    (raw_dir / "segment_pages.parquet").write_bytes(b"a tracker's pages")
+    second = _write_source(tmp_path / "second", events_frame().iloc[:1])
+    load_and_install(second, raw_dir)
+    assert (raw_dir / "snowplow_events.parquet").read_bytes() == b"a tracker's atomic.events"
+    assert (raw_dir / "segment_pages.parquet").read_bytes() == b"a tracker's pages"
+    assert pq.read_table(raw_dir / "events.parquet").num_rows == 1
+    assert sorted(path.name for path in raw_dir.iterdir()) == sorted(
+        [*(f"{name}.parquet" for name in RAW_TABLES), "snowplow_events.parquet", "segment_pages.parquet"]
+    )
+
+
+def test_a_load_for_a_tracker_shape_needs_no_contract_events(tmp_path):
+    source = tmp_path / "catalogue"
+    source.mkdir()
+    products_frame().to_csv(source / "products.csv", index=False)
+    with pytest.raises(ContractError, match="required table 'events' is missing"):
+        load_source_dir(source)
+    counts = load_and_install(source, tmp_path / "data" / "raw", source_shape="snowplow")
+    assert counts["products"] == 1 and counts["events"] == 0
 
 
 def test_a_symbolic_link_is_refused_and_its_target_not_read(tmp_path):
     target = tmp_path / "secret.csv"
     target.write_text("root:x:0:0:root:/root:/bin/bash\n")
-    source = _write_source(tmp_path / "src", _events_frame())
+    source = _write_source(tmp_path / "src", events_frame())
     (source / "events.csv").unlink()
     (source / "events.csv").symlink_to(target)
     with pytest.raises(ContractError) as caught:
@@ -344,7 +368,7 @@ def test_a_symbolic_link_is_refused_and_its_target_not_read(tmp_path):
 
 
 def test_a_ragged_csv_row_is_reported_without_echoing_it(tmp_path):
-    source = _write_source(tmp_path / "src", _events_frame())
+    source = _write_source(tmp_path / "src", events_frame())
     with (source / "events.csv").open("a") as handle:
         handle.write("secret-value-1,secret-value-2\n")
     with pytest.raises(ContractError) as caught:

@@ -6,10 +6,10 @@ import csv
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from test_event_loader import _events_frame, _products_frame
 from typer.testing import CliRunner
 
 from clickintent.cli.main import app
+from support.contract_frames import events_frame, products_frame
 
 runner = CliRunner()
 
@@ -17,9 +17,9 @@ runner = CliRunner()
 def test_load_reads_a_tab_separated_export_with_quoted_headers_and_says_so(tmp_path: Path) -> None:
     source = tmp_path / "export"
     source.mkdir()
-    events = _events_frame().assign(event_type=["page_view", "video_play", "screen_view"])
+    events = events_frame().assign(event_type=["page_view", "video_play", "screen_view"])
     events.to_csv(source / "events.csv", index=False, sep="\t", quoting=csv.QUOTE_ALL)
-    _products_frame().to_csv(source / "products.csv", index=False, sep=";", quoting=csv.QUOTE_ALL)
+    products_frame().to_csv(source / "products.csv", index=False, sep=";", quoting=csv.QUOTE_ALL)
 
     result = runner.invoke(app, ["load", str(source), "--data-dir", str(tmp_path / "data")])
 
@@ -36,7 +36,7 @@ def test_load_reads_a_tab_separated_export_with_quoted_headers_and_says_so(tmp_p
 def test_load_names_a_file_it_cannot_read(tmp_path: Path) -> None:
     source = tmp_path / "export"
     source.mkdir()
-    _events_frame().to_csv(source / "events.csv", index=False)
+    events_frame().to_csv(source / "events.csv", index=False)
     (source / "products.csv").write_bytes(b"product_id,product_name\np1,Caf\xe9 card\n")
     result = runner.invoke(app, ["load", str(source), "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 2

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_committed_feature_definitions_match_the_dbt_manifest(pipeline_world):
-    """feature_repo/data_sources.py and feature_views.py are exactly what the manifest generates."""
+    """src/clickintent/feast_repo/data_sources.py and feature_views.py are exactly what the manifest generates."""
     stale = write_generated_definitions(pipeline_world, check=True, manifest_file=manifest_path(pipeline_world))
     assert stale == [], f"regenerate with `clickintent features generate`: {stale}"
 

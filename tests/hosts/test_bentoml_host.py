@@ -1,6 +1,6 @@
 """Another team's BentoML service composing ClickIntent with `bentoml.depends` (docs/bentoml.md).
 
-The host service is written here as docs/bentoml.md shows it, served with `bentoml serve` (which
+The host service is the one docs/bentoml.md shows, taken from the page, served with `bentoml serve` (which
 starts ClickIntent as its dependency, talking BentoML's pickle content type over a private
 socket) and asked over HTTP for a customer's homepage tiles.
 """
@@ -15,26 +15,13 @@ import httpx
 import pytest
 
 from clickintent.serving.process import ServedProcess, free_port, serve_command, service_environment, spawn_server
+from support.doc_blocks import fenced_block
 from support.service_auth import READ_KEY, service_auth_environment
 
 pytestmark = pytest.mark.slow
 
-HOST_SERVICE = """\
-import bentoml
-
-from serving.service import ClickIntent
-
-
-@bentoml.service(name="storefront")
-class Storefront:
-    clickintent = bentoml.depends(ClickIntent)
-
-    @bentoml.api
-    async def homepage(self, customer_id: str, k: int = 3) -> dict:
-        # The proxy takes the request as a dict (or as keyword arguments), not a RecommendRequest.
-        answer = await self.clickintent.recommend({"customer_id": customer_id, "k": k})
-        return {"mode": answer.mode, "product_ids": [product.product_id for product in answer.products]}
-"""
+# The service exactly as docs/bentoml.md writes it.
+HOST_SERVICE = fenced_block("bentoml.md", "import bentoml\n")
 
 
 @pytest.fixture(scope="module")

@@ -146,3 +146,24 @@ def test_host_without_raw_locations_is_told_what_to_set(lake, tmp_path):
     assert stopped.returncode != 0
     assert "no location for the raw tables events, products, customers, conversions, tile_impressions" in stopped.stdout
     assert "clickintent_data_dir" in stopped.stdout
+
+
+def test_host_with_a_tracker_shape_is_told_to_locate_the_tracker_tables(lake, tmp_path):
+    host = _host_project(tmp_path / "host", lake, with_page_map=False)
+
+    # clickintent_raw_location covers the contract's tables, not a tracker's: no guess at ../data/raw
+    stopped = _dbt(host, "run", "--select", "stg_taxonomy__page_map", "--vars", "{source_shape: segment}")
+    assert stopped.returncode != 0
+    unwrapped = " ".join(stopped.stdout.split())
+    assert "no location for the raw tables segment_pages, segment_screens, segment_tracks, segment_identifies" in unwrapped
+    assert "clickintent_<shape>_<table>_location" in unwrapped
+
+    located = _dbt(
+        host,
+        "run",
+        "--select",
+        "stg_taxonomy__page_map",
+        "--vars",
+        f'{{source_shape: snowplow, clickintent_snowplow_events_location: "{lake}/atomic.parquet"}}',
+    )
+    assert located.returncode == 0, located.stdout[-4000:]

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 from feast import FeatureStore
+
+from support.doc_blocks import fenced_block
 
 FEAST = str(Path(sys.executable).with_name("feast"))
 
@@ -53,13 +54,8 @@ account_balances = FeatureView(
 )
 """
 
-# What docs/feast-repo.md tells a host to add: one file.
-HOST_CLICKINTENT_FILE = """\
-from clickintent.feast_repo import *  # noqa: F403
-from clickintent.feast_repo import require_sources
-
-require_sources()
-"""
+# What docs/feast-repo.md tells a host to add: one file, taken from the page.
+HOST_CLICKINTENT_FILE = fenced_block("feast-repo.md", "# <your repo>/clickintent_features.py\n")
 
 
 def _write_host_repo(repo: Path) -> Path:
@@ -75,7 +71,7 @@ def _write_host_repo(repo: Path) -> Path:
     (repo / "feature_store.yaml").write_text(HOST_FEATURE_STORE_YAML.format(repo=repo))
     (repo / "entities.py").write_text(HOST_ENTITIES)
     (repo / "features.py").write_text(HOST_FEATURES.format(balances=balances))
-    (repo / "clickintent_features.py").write_text(textwrap.dedent(HOST_CLICKINTENT_FILE))
+    (repo / "clickintent_features.py").write_text(HOST_CLICKINTENT_FILE)
     return repo
 
 
@@ -94,7 +90,9 @@ def test_host_repo_applies_and_joins_its_views_with_ours(feast_world, tmp_path):
     assert {entity.name for entity in store.list_entities()} >= {"account", "customer", "product", "visitor"}
     views = {view.name for view in store.list_feature_views()}
     assert {"account_balances", "customer_profile", "customer_web_intent"} <= views
-    assert "tile_ranker_v1" in {service.name for service in store.list_feature_services()}
+    services = {service.name: service for service in store.list_feature_services()}
+    assert services["tile_ranker_v2"].tags["production"] == "true"
+    assert services["tile_ranker_v1"].tags["superseded_by"] == "tile_ranker_v2"
 
     profiles = pd.read_parquet(feast_world.marts_dir / "dim_customer_profiles.parquet").sort_values("snapshot_ts")
     latest = profiles.groupby("customer_id").tail(1).head(2)

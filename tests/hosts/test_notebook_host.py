@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from clickintent.settings import load_settings
+from support.doc_blocks import DOCS, fenced_blocks
 
 pytestmark = pytest.mark.slow
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "notebook.md"
-
-
-def python_blocks(text: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+PAGE = DOCS / "notebook.md"
 
 
 def test_the_notebook_page_runs_and_its_rows_are_the_services(serving_world, monkeypatch):
     monkeypatch.setenv("CLICKINTENT_DATA_DIR", str(serving_world.data_dir))
     monkeypatch.setenv("CLICKINTENT_MODELS_DIR", str(serving_world.models_dir))
-    blocks = python_blocks(PAGE.read_text(encoding="utf-8"))
+    blocks = fenced_blocks(PAGE)
     assert len(blocks) >= 5
 
     namespace: dict = {}

@@ -7,7 +7,9 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
+from clickintent.cli.main import app
 from clickintent.synth import build_world
 from clickintent.synth.formats import shaped_raw_tables
 from clickintent.taxonomy.inputs import load_pages
@@ -26,6 +28,21 @@ def test_contract_format_is_the_world_itself(small_world):
 def test_unknown_format_is_refused(small_world):
     with pytest.raises(ValueError, match="unknown format 'matomo'; one of contract, snowplow, ga4, segment"):
         shaped_raw_tables(small_world.raw, "matomo")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--format", "matomo"], "'matomo' is not one of 'contract', 'snowplow', 'ga4', 'segment'"),
+        (["--launch-day", "30"], "only with --launch"),
+    ],
+    ids=["unknown-format", "launch-day-alone"],
+)
+def test_generate_refuses_bad_options_before_writing_anything(tmp_path, arguments, said):
+    result = CliRunner().invoke(app, ["generate", "--events", "100", "--data-dir", str(tmp_path / "data"), *arguments])
+    assert result.exit_code == 2
+    assert said in " ".join(result.output.replace("│", " ").split())
+    assert not (tmp_path / "data").exists()
 
 
 def test_snowplow_writes_a_page_ping_at_the_end_of_each_dwell(small_world):

@@ -36,9 +36,7 @@ anonymous_sessions as (
 
 families as (
 
-    select unnest([
-        {%- for family in var('product_families') %}'{{ family }}'{% if not loop.last %}, {% endif %}{% endfor -%}
-    ]) as product_family
+    select unnest([{{ quoted_list(var('product_families')) }}]) as product_family
 
 ),
 

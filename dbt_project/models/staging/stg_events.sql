@@ -45,7 +45,7 @@ renamed as (
         -- a type the contract does not know is kept as 'other' (counted by the data test
         -- stg_events_unknown_event_types), not rejected
         case
-            when source.event_type in ({% for event_type in var('event_types') %}'{{ event_type }}'{% if not loop.last %}, {% endif %}{% endfor %})
+            when source.event_type in ({{ quoted_list(var('event_types')) }})
                 then source.event_type
             else 'other'
         end as event_type,

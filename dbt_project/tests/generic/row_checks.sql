@@ -27,13 +27,9 @@
   {%- do checks.append(("not_null(" ~ column ~ ")", adapter.quote(column) ~ " is null")) -%}
 {%- endfor -%}
 {%- for column, values in accepted_values.items() -%}
-  {%- set quoted_values = [] -%}
-  {%- for value in values -%}
-    {%- do quoted_values.append("'" ~ (value | string | replace("'", "''")) ~ "'") -%}
-  {%- endfor -%}
   {%- do checks.append((
       "accepted_values(" ~ column ~ ")",
-      "coalesce(cast(" ~ adapter.quote(column) ~ " as varchar) not in (" ~ quoted_values | join(", ") ~ "), false)"
+      "coalesce(cast(" ~ adapter.quote(column) ~ " as varchar) not in (" ~ quoted_list(values) ~ "), false)"
   )) -%}
 {%- endfor -%}
 {%- for expression in expressions -%}

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.console import Console
 
 from clickintent.cli.locks import stage_guard
+from clickintent.events.shapes import SOURCE_SHAPES
 from clickintent.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -56,27 +58,25 @@ DataDirOption = typer.Option(None, "--data-dir", help="Run-time data directory (
 def generate(
     events: int = typer.Option(1_000_000, "--events", help="Approximate number of raw events to generate."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default: settings seed, 7)."),
-    source_format: str = typer.Option(
-        "contract", "--format", help="Shape of the events: contract, or a tracker's tables: snowplow, ga4, segment (docs/sources.md)."
+    source_format: Literal[SOURCE_SHAPES] = typer.Option(
+        "contract", "--format", help="Shape of the events: contract, or a tracker's tables (docs/sources.md)."
     ),
     launch: str | None = typer.Option(None, "--launch", help="Launch a product family with an intent of its own mid-window: bnpl."),
     launch_day: int | None = typer.Option(None, "--launch-day", help="Window day the --launch family launches (default 84)."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Generate the synthetic financial-services world into <data dir>/raw (ground truth apart)."""
-    from clickintent.events.shapes import SOURCE_SHAPES
     from clickintent.synth import generate_world
     from clickintent.synth.launch import DEFAULT_LAUNCH_DAY, Launch
 
+    if launch_day is not None and not launch:
+        raise typer.BadParameter("only with --launch (the day the launched family appears)", param_hint="--launch-day")
     try:
         launched = Launch(launch, DEFAULT_LAUNCH_DAY if launch_day is None else launch_day) if launch else None
     except ValueError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
 
-    if source_format not in SOURCE_SHAPES:
-        console.print(f"[red]--format must be one of {', '.join(SOURCE_SHAPES)}, not {source_format!r}[/red]")
-        raise typer.Exit(code=2)
     settings = _settings(data_dir, seed)
     with stage_guard(settings, "generate"):
         summary = generate_world(settings, target_events=events, source_format=source_format, launch=launched)
@@ -90,13 +90,22 @@ def load(
     source: Path = typer.Argument(..., help="Directory with events/products/customers/conversions/tile_impressions as .parquet or .csv."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
-    """Validate raw tables from a real source against the event contract and install them as <data dir>/raw."""
+    """Validate raw tables from a real source against the event contract and install them into <data dir>/raw.
+
+    The contract's tables there are replaced as a set; a tracker's tables there stay. With a
+    tracker's source shape (CLICKINTENT_SOURCE_SHAPE) the contract's events are optional.
+    """
     from clickintent.events import ContractError, load_and_install
 
     settings = _settings(data_dir)
     try:
         with stage_guard(settings, "load"):
-            counts = load_and_install(source, settings.raw_dir, report=lambda line: console.print(line, markup=False, soft_wrap=True))
+            counts = load_and_install(
+                source,
+                settings.raw_dir,
+                report=lambda line: console.print(line, markup=False, soft_wrap=True),
+                source_shape=settings.source_shape,
+            )
     except ContractError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error

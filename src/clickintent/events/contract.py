@@ -42,11 +42,13 @@ EVENT_TYPES = (
 )
 # The type an event of any type outside EVENT_TYPES is kept as (loader, dbt's stg_events, the service).
 UNKNOWN_EVENT_TYPE = "other"
-# Open value sets: what the synthetic world writes and the examples the documentation gives. A
-# source's own device types, product families, segments and channels are taken as they come (the
-# products and customers tables are the catalogue); only platform stays a closed set.
-DEVICE_TYPES = ("desktop", "mobile", "tablet", "other")
+# Product families are a closed set: three marts have a column per family and the rankers a class
+# per family, so a load refuses any other. The same list is the dbt var `product_families`
+# (tests/dbt_project/test_dbt_sources.py keeps the two equal).
 PRODUCT_FAMILIES = ("deposits", "cards", "lending", "home", "investing", "insurance", "business")
+# Open value sets: what the synthetic world writes and the examples the documentation gives. A
+# source's own device types, segments and channels are taken as they come.
+DEVICE_TYPES = ("desktop", "mobile", "tablet", "other")
 CUSTOMER_SEGMENTS = ("mass", "emerging_affluent", "affluent", "student", "small_business")
 CONVERSION_CHANNELS = ("web", "app", "branch", "phone")
 
@@ -101,6 +103,8 @@ class Column:
     event_time: bool = False
     # When set with `allowed`, a value outside it is kept as this one instead of rejected.
     unknown_as: str | None = None
+    # Why `allowed` is closed and how to extend it, said when a value outside it is rejected.
+    allowed_because: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,15 @@ PRODUCTS = Table(
     columns=(
         Column("product_id", pa.string(), False, "Product key.", identifier=True),
         Column("product_name", pa.string(), False, "Display name."),
-        Column("family", pa.string(), False, "Product family."),
+        Column(
+            "family",
+            pa.string(),
+            False,
+            "Product family.",
+            PRODUCT_FAMILIES,
+            allowed_because="the marts have a column per family: a new one is added to the dbt var product_families "
+            "(dbt_project/dbt_project.yml) and to events.contract.PRODUCT_FAMILIES",
+        ),
         Column("category", pa.string(), False, "Finer grouping inside the family (checking, credit_card, mortgage ...)."),
         Column("launched_ts", UTC_TIMESTAMP, False, "When the product became available, UTC."),
         Column("annual_fee_usd", pa.float64(), True, "Annual fee, USD.", minimum=0),

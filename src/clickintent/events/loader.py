@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,8 @@ from clickintent.events.contract import (
 from clickintent.events.csv_files import CsvDialect, CsvReadError, sniff_csv
 
 # Tables a load must provide; the others default to empty (a source without tile impressions
-# still builds sessions and web-intent features).
+# still builds sessions and web-intent features). A tracker-shaped source has its events in its
+# own files (events.shapes), so a load for it needs no contract events.
 REQUIRED_TABLES = ("events", "products")
 # How many problems one error message lists before it summarises the rest.
 MAX_REPORTED_PROBLEMS = 5
@@ -333,9 +334,12 @@ def validate_table(
             values = _keep_unknown_as(values, column, file, report)
         elif column.allowed is not None:
             outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(column.allowed))))
+            because = f"; {column.allowed_because}" if column.allowed_because else ""
             for row in _first_rows(_to_numpy_mask(pc.fill_null(outside, False))):
                 problems.append(
-                    Problem(file, int(row) + 1, column.name, f"{values[int(row)].as_py()!r} is not one of {', '.join(column.allowed)}")
+                    Problem(
+                        file, int(row) + 1, column.name, f"{values[int(row)].as_py()!r} is not one of {', '.join(column.allowed)}{because}"
+                    )
                 )
         if column.minimum is not None:
             below = pc.fill_null(pc.less(values, column.minimum), False)
@@ -377,11 +381,22 @@ def _duplicate_key_problems(result: pa.Table, table: Table, file: str) -> list[P
     return problems
 
 
-def validate_tables(tables: dict[str, tuple[pa.Table, str]], report: Callable[[str], None] | None = None) -> dict[str, pa.Table]:
+def required_tables(source_shape: str = "contract") -> tuple[str, ...]:
+    """The tables a load for this source shape must provide."""
+    from clickintent.events.shapes import SHAPE_EVENT_TABLES
+
+    if source_shape == "contract":
+        return REQUIRED_TABLES
+    return tuple(name for name in REQUIRED_TABLES if name not in SHAPE_EVENT_TABLES["contract"])
+
+
+def validate_tables(
+    tables: dict[str, tuple[pa.Table, str]], report: Callable[[str], None] | None = None, source_shape: str = "contract"
+) -> dict[str, pa.Table]:
     """Validate raw tables given as {table name: (table, file label)}; raise ContractError listing every problem."""
     problems: list[Problem] = []
     conformed: dict[str, pa.Table] = {}
-    for name in REQUIRED_TABLES:
+    for name in required_tables(source_shape):
         if name not in tables:
             problems.append(Problem(f"{name}.parquet|csv", None, None, f"required table {name!r} is missing"))
     for name, (raw, label) in tables.items():
@@ -398,9 +413,10 @@ def validate_tables(tables: dict[str, tuple[pa.Table, str]], report: Callable[[s
     return conformed
 
 
-def load_source_dir(source_dir: Path, report: Callable[[str], None] | None = None) -> dict[str, pa.Table]:
+def load_source_dir(source_dir: Path, report: Callable[[str], None] | None = None, source_shape: str = "contract") -> dict[str, pa.Table]:
     """Read and validate every contract table found in source_dir (Parquet or CSV); what was
-    detected about each CSV, and each unknown event type kept as 'other', is said to `report`."""
+    detected about each CSV, and each unknown event type kept as 'other', is said to `report`.
+    For a tracker's source shape the contract's events are optional (its events are its own files)."""
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
         raise ContractError([Problem(str(source_dir), None, None, "is not a directory")])
@@ -413,18 +429,20 @@ def load_source_dir(source_dir: Path, report: Callable[[str], None] | None = Non
             tables[name] = (read_table_file(path, report), str(path))
         except (pa.ArrowInvalid, OSError) as error:
             raise ContractError([Problem(str(path), None, None, f"cannot be read: {_arrow_message(error)}")]) from error
-    return validate_tables(tables, report)
+    return validate_tables(tables, report, source_shape)
 
 
 # ---------------------------------------------------------------------------------------------
 # installing
 
 
-def replace_table_set(tables: dict[str, pa.Table], raw_dir: Path) -> None:
+def replace_table_set(tables: dict[str, pa.Table], raw_dir: Path, replaces: Iterable[str] | None = None) -> None:
     """Write tables as `<raw_dir>/<name>.parquet`, replacing the previous set in one rename.
 
     The new set is written beside the old one and swapped in only when complete, so readers
-    never see half a load and a failure leaves the previous set in place.
+    never see half a load and a failure leaves the previous set in place. replaces: the table
+    names this set stands for; the directory's other files (a tracker's tables the user put
+    there) are carried over into the new set. None: the new set replaces the whole directory.
     """
     raw_dir = Path(raw_dir)
     raw_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -432,6 +450,11 @@ def replace_table_set(tables: dict[str, pa.Table], raw_dir: Path) -> None:
     staging = raw_dir.with_name(f".{raw_dir.name}.staging-{uuid.uuid4().hex[:8]}")
     staging.mkdir()
     try:
+        if replaces is not None and raw_dir.is_dir():
+            replaced = {f"{name}.parquet" for name in (*replaces, *tables)}
+            for kept in raw_dir.iterdir():
+                if kept.name not in replaced:
+                    _carry_over(kept, staging / kept.name)
         for name, table in tables.items():
             pq.write_table(table, staging / f"{name}.parquet", compression="zstd", row_group_size=1_000_000)
         previous = raw_dir.with_name(f".{raw_dir.name}.previous")
@@ -442,6 +465,24 @@ def replace_table_set(tables: dict[str, pa.Table], raw_dir: Path) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _carry_over(source: Path, target: Path) -> None:
+    """A file or directory of the previous set into the new one: hard links where the file system
+    allows (the previous set is deleted after the swap), else a copy."""
+
+    def link_or_copy(from_path: str, to_path: str) -> None:
+        try:
+            os.link(from_path, to_path)
+        except OSError:
+            shutil.copy2(from_path, to_path)
+
+    if source.is_dir() and not source.is_symlink():
+        shutil.copytree(source, target, symlinks=True, copy_function=link_or_copy)
+    elif source.is_symlink():
+        os.symlink(os.readlink(source), target)
+    else:
+        link_or_copy(str(source), str(target))
 
 
 def _recover_interrupted_swap(raw_dir: Path) -> None:
@@ -456,8 +497,14 @@ def _recover_interrupted_swap(raw_dir: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def load_and_install(source_dir: Path, raw_dir: Path, report: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Validate the contract tables in source_dir and install them into raw_dir; row counts per table."""
-    tables = load_source_dir(source_dir, report)
-    replace_table_set(tables, raw_dir)
+def load_and_install(
+    source_dir: Path, raw_dir: Path, report: Callable[[str], None] | None = None, source_shape: str = "contract"
+) -> dict[str, int]:
+    """Validate the contract tables in source_dir and install them into raw_dir; row counts per table.
+
+    The contract's tables in raw_dir are replaced as a set; other files there (a tracker's
+    tables, docs/sources.md) stay as they are.
+    """
+    tables = load_source_dir(source_dir, report, source_shape)
+    replace_table_set(tables, raw_dir, replaces=RAW_TABLES)
     return {name: table.num_rows for name, table in tables.items()}

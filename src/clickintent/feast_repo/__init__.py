@@ -44,22 +44,29 @@ def _feast_objects() -> dict[str, object]:
     return found
 
 
-globals().update(_feast_objects())
-__all__ = sorted(_feast_objects())  # every Feast object of the modules, nothing else
+_OBJECTS = _feast_objects()
+globals().update(_OBJECTS)
+__all__ = sorted(_OBJECTS)  # every Feast object of the modules, nothing else
 
 
 class MissingFeatureTablesError(FileNotFoundError):
     """A file source of the package points at a table that is not there."""
 
 
+def data_sources() -> list[DataSource]:
+    """Every data source of the package, each once: the push sources and their batch sources
+    included, as Feast's parse_repo collects them."""
+    sources: list[DataSource] = []
+    for value in (_OBJECTS[name] for name in __all__):
+        for source in (value, value.batch_source) if isinstance(value, PushSource) else (value,):
+            if isinstance(source, DataSource) and all(source is not known for known in sources):
+                sources.append(source)
+    return sources
+
+
 def file_sources() -> list[FileSource]:
     """Every file source of the package (the batch sources of the push sources included)."""
-    sources: list[FileSource] = []
-    for value in _feast_objects().values():
-        source = value.batch_source if isinstance(value, PushSource) else value
-        if isinstance(source, FileSource) and all(source is not known for known in sources):
-            sources.append(source)
-    return sources
+    return [source for source in data_sources() if isinstance(source, FileSource)]
 
 
 def data_dir() -> Path:

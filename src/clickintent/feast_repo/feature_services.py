@@ -149,15 +149,16 @@ tile_ranker_i_app_embedding_and_labels = FeatureService(
 
 # (j) (i) + the linked web features of row (e): what the login link (with stitched journeys) adds
 # on top of in-app intent.
+_TILE_APP_AND_LINKED_WEB = (
+    customer_profile_fv,
+    product_features_fv,
+    customer_app_embedding_fv[APP_EMBEDDING_AND_LABEL_COLUMNS],
+    customer_web_embedding_fv[EMBEDDING_COLUMNS],
+    customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
+)
 tile_ranker_j_app_and_linked_web = FeatureService(
     name="tile_ranker_j_app_and_linked_web",
-    features=[
-        customer_profile_fv,
-        product_features_fv,
-        customer_app_embedding_fv[APP_EMBEDDING_AND_LABEL_COLUMNS],
-        customer_web_embedding_fv[EMBEDDING_COLUMNS],
-        customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
-    ],
+    features=list(_TILE_APP_AND_LINKED_WEB),
     description="Ablation (j): (i) + linked web embedding and distilled labels (login link, stitched journeys).",
     tags={"task": "tile_ranking", "ablation_row": "j_app_and_linked_web"},
 )
@@ -227,21 +228,17 @@ tile_ranker_v1 = FeatureService(
     tags={"task": "tile_ranking", "superseded_by": "tile_ranker_v2", "ablation_row": "e_embedding_and_labels"},
 )
 
-# The production tile ranker since the in-app features: the features of ablation row (j), the
-# best tile row on validation LogLoss (the rule row (k) picks by). A signed-in app session joins the in-app embedding and
-# labels live (serving/recommender.py), a web session the linked-web ones; in the identity-free
-# mode the linked-web columns are empty in training and dropped in serving, which leaves row (i).
+# The production tile ranker since the in-app features: the features of ablation row (j), picked
+# by the rule row (k) picks by (the figures: docs/measurements.md, "Production v2 services"). A
+# signed-in app session joins the in-app embedding and labels live (serving/recommender.py), a web
+# session the linked-web ones; in the identity-free mode the linked-web columns are empty in
+# training and dropped in serving, which leaves row (i). Its own service, so that a later edit of
+# the row does not change what the deployed model reads.
 tile_ranker_v2 = FeatureService(
     name="tile_ranker_v2",
-    features=[
-        customer_profile_fv,
-        product_features_fv,
-        customer_app_embedding_fv[APP_EMBEDDING_AND_LABEL_COLUMNS],
-        customer_web_embedding_fv[EMBEDDING_COLUMNS],
-        customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
-    ],
+    features=list(_TILE_APP_AND_LINKED_WEB),
     description="Tile ranker inputs: customer profile, product attributes, in-app embedding and intent, linked web embedding and intent.",
-    tags={"task": "tile_ranking", "production": "true", "ablation_row": "j_app_and_linked_web"},
+    tags={"task": "tile_ranking", "production": "true", "ablation_row": tile_ranker_j_app_and_linked_web.tags["ablation_row"]},
 )
 
 # ---- conversion within 14 days by product family: one row per customer observation ---------
@@ -359,15 +356,16 @@ conversion_m_app_all = FeatureService(
 )
 
 # (n) (g) + (i): everything servable online from both platforms.
+_CONVERSION_BOTH_PLATFORMS = (
+    customer_profile_fv,
+    customer_web_embedding_fv[EMBEDDING_COLUMNS],
+    customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
+    customer_web_intent_fv,
+    customer_app_embedding_fv[APP_EMBEDDING_AND_LABEL_COLUMNS],
+)
 conversion_n_both_platforms = FeatureService(
     name="conversion_n_both_platforms",
-    features=[
-        customer_profile_fv,
-        customer_web_embedding_fv[EMBEDDING_COLUMNS],
-        customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
-        customer_web_intent_fv,
-        customer_app_embedding_fv[APP_EMBEDDING_AND_LABEL_COLUMNS],
-    ],
+    features=list(_CONVERSION_BOTH_PLATFORMS),
     description="Ablation (n): (g) + (i), every feature servable online from both platforms.",
     tags={"task": "conversion", "ablation_row": "n_both_platforms"},
 )
@@ -403,19 +401,13 @@ conversion_v1 = FeatureService(
 )
 
 # The production conversion model since the in-app features: the features of ablation row (n),
-# everything servable online from both platforms, the best conversion row on validation
-# micro-F1 (the rule row (k) picks by, ranker.ablation.SELECTION_METRIC).
+# everything servable online from both platforms, picked by the rule row (k) picks by
+# (ranker.ablation.SELECTION_METRIC; the figures: docs/measurements.md, "Production v2 services").
 conversion_v2 = FeatureService(
     name="conversion_v2",
-    features=[
-        customer_profile_fv,
-        customer_web_embedding_fv[EMBEDDING_COLUMNS],
-        customer_web_intent_labels_fv[DISTILLED_LABEL_COLUMNS],
-        customer_web_intent_fv,
-        customer_app_embedding_fv[APP_EMBEDDING_AND_LABEL_COLUMNS],
-    ],
+    features=list(_CONVERSION_BOTH_PLATFORMS),
     description="Conversion model inputs: customer profile, linked web embedding, intent and 30-day aggregates, in-app embedding and intent.",
-    tags={"task": "conversion", "production": "true", "ablation_row": "n_both_platforms"},
+    tags={"task": "conversion", "production": "true", "ablation_row": conversion_n_both_platforms.tags["ablation_row"]},
 )
 
 # ---- anonymous visitors: one row per (anonymous web session, product family) ---------------

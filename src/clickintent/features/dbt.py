@@ -228,22 +228,41 @@ def _node_results(run_result) -> tuple[NodeResult, ...]:
 
 
 def check_raw_tables(settings: Settings) -> None:
-    """Fail early, and clearly, when the raw tables dbt reads are not there."""
+    """Fail early, and clearly, when the raw tables dbt reads are not there, saying what writes them."""
     from clickintent.events.shapes import SHAPE_EVENT_TABLES, raw_table_names
 
-    names = raw_table_names(settings.source_shape)
-    missing = [name for name in names if not (settings.raw_dir / f"{name}.parquet").is_file()]
-    if missing:
-        events = SHAPE_EVENT_TABLES[settings.source_shape]
-        shape = "" if settings.source_shape == "contract" else f"{settings.source_shape} "
-        what = f"no raw {shape}events" if missing[0] in events else f"raw tables missing: {', '.join(missing)}"
-        written = [other for other, tables in SHAPE_EVENT_TABLES.items() if (settings.raw_dir / f"{tables[0]}.parquet").is_file()]
-        if missing[0] in events and written:
-            what += f" (the raw directory holds {written[0]} events: set CLICKINTENT_SOURCE_SHAPE={written[0]})"
-        raise FileNotFoundError(
-            f"{what} at {settings.raw_dir / (missing[0] + '.parquet')}; run `clickintent generate` (synthetic "
-            f"world) or `clickintent load <dir>` (your own data) for data directory {settings.data_dir} first"
+    shape = settings.source_shape
+    missing = [name for name in raw_table_names(shape) if not (settings.raw_dir / f"{name}.parquet").is_file()]
+    if not missing:
+        return
+    events = SHAPE_EVENT_TABLES[shape]
+    if missing[0] in events:
+        what = f"no raw {'' if shape == 'contract' else shape + ' '}events"
+        held = [
+            other for other, tables in SHAPE_EVENT_TABLES.items() if other != shape and _has_rows(settings.raw_dir / f"{tables[0]}.parquet")
+        ]
+        if held:
+            what += f" (the raw directory holds {held[0]} events: set CLICKINTENT_SOURCE_SHAPE={held[0]})"
+    else:
+        what = f"raw tables missing: {', '.join(missing)}"
+    if shape == "contract":
+        remedy = "run `clickintent generate` (synthetic world) or `clickintent load <dir>` (your own data)"
+    elif missing[0] in events:
+        files = ", ".join(f"{name}.parquet" for name in events)
+        remedy = (
+            f"run `clickintent generate --format {shape}` (synthetic world) or put your tracker's tables there as {files} (docs/sources.md)"
         )
+    else:
+        remedy = f"run `clickintent load <dir>` with your {', '.join(missing)} (no contract events needed with the {shape} shape)"
+    raise FileNotFoundError(
+        f"{what} at {settings.raw_dir / (missing[0] + '.parquet')}; {remedy} for data directory {settings.data_dir} first"
+    )
+
+
+def _has_rows(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    return path.is_file() and pq.read_metadata(path).num_rows > 0
 
 
 def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool = False) -> DbtBuildResult:

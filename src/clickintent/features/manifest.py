@@ -9,7 +9,7 @@ carries the `feast` tag and a `meta.feast` block:
       meta:
         feast:
           feature_view: web_session_stats   # -> web_session_stats_source, web_session_stats_fv
-          entities: [web_session]           # names defined in feature_repo/entities.py
+          entities: [web_session]           # names defined in src/clickintent/feast_repo/entities.py
           timestamp_field: session_end_ts
           ttl_days: 30                       # 0 = no expiry
           online: true                       # false: offline retrieval only, never materialized
@@ -32,7 +32,7 @@ from pathlib import Path
 from feast.dbt.mapper import map_dbt_type_to_feast_type
 from feast.types import Array, FeastType, UnixTimestamp
 
-# Entity name -> join key; feature_repo/entities.py defines the same (a test keeps them equal).
+# Entity name -> join key; src/clickintent/feast_repo/entities.py defines the same (a test keeps them equal).
 ENTITY_JOIN_KEYS: dict[str, str] = {
     "web_session": "web_session_id",
     "session": "session_id",

@@ -1,10 +1,13 @@
 """The Feast feature store of a data directory: configuration, apply, materialize.
 
 `feature_repo/` is an ordinary Feast repository: its `feature_store.yaml` takes every path from
-`CLICKINTENT_DATA_DIR`, so `feast apply` in it works with that variable exported; its objects are
-those of the package `clickintent.feast_repo`, which a host repo imports too. This module
-reads the same file with the variable set to `settings.data_dir`, so the CLI, tests and serving
-point the one repo at any data directory and can't disagree with the feast CLI.
+`CLICKINTENT_DATA_DIR`, so `feast apply` in it works with that variable exported; its one module
+re-exports the objects of the package `clickintent.feast_repo`, which a host repo imports too.
+This module reads the same `feature_store.yaml` with the variable set to `settings.data_dir`, so
+the CLI, tests and serving point the one repo at any data directory. The objects it registers
+are the package's, imported afresh (load_repo_objects), not parsed from feature_repo/*.py as
+`feast apply` does (Feast's parse_repo imports by the working directory and runs the repo's
+require_sources); tests/features/test_feast_cli.py checks that both register the same views.
 
 Materialize tells the truth about what the online store holds. Feast's incremental materialize
 loads only rows newer than its previous run, and a batch table's timestamps are in the data's
@@ -29,7 +32,6 @@ from pathlib import Path
 
 import duckdb
 from feast import Entity, FeatureService, FeatureStore, FeatureView, RepoConfig
-from feast.data_source import DataSource
 from feast.repo_config import load_repo_config
 from feast.repo_contents import RepoContents
 
@@ -95,6 +97,7 @@ def load_repo_objects(settings: Settings) -> RepoContents:
     previous ones put back afterwards, so two data directories in one process don't share
     objects and a host's earlier import keeps its own.
     """
+    # Feast's parse_repo adds this entity, which feature views without entities use.
     from feast.repo_operations import DUMMY_ENTITY
 
     with _data_dir_environment(settings):
@@ -104,6 +107,7 @@ def load_repo_objects(settings: Settings) -> RepoContents:
         try:
             package = importlib.import_module(REPO_PACKAGE)
             objects = [getattr(package, name) for name in package.__all__]
+            data_sources = package.data_sources()
         finally:
             for name in [name for name in sys.modules if _is_repo_module(name)]:
                 del sys.modules[name]
@@ -114,11 +118,6 @@ def load_repo_objects(settings: Settings) -> RepoContents:
                 setattr(sys.modules[parent], child, previous[REPO_PACKAGE])
             else:
                 vars(sys.modules[parent]).pop(child, None)
-    data_sources: list = []
-    for obj in objects:
-        for source in (obj, getattr(obj, "batch_source", None)) if isinstance(obj, DataSource) else ():
-            if source is not None and all(source is not known for known in data_sources):
-                data_sources.append(source)
     return RepoContents(
         projects=[],
         data_sources=data_sources,

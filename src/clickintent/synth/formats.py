@@ -36,6 +36,17 @@ SEGMENT_TRACKS = {
     "calculator": "calculator_used",
     "click": "element_clicked",
 }
+# Contract event type -> Snowplow event_name, for the types Snowplow tracks itself (a page view is
+# its own `page_view` event, the others self-describing `unstruct` events); any other type is a
+# structured event with the type as se_action.
+SNOWPLOW_EVENT_NAMES = {
+    "page_view": "page_view",
+    "screen_view": "screen_view",
+    "search": "site_search",
+    "click": "link_click",
+    "form_start": "focus_form",
+    "form_submit": "submit_form",
+}
 # A user agent (web) or a device model (app) per device class, as Segment's context carries them.
 SEGMENT_DEVICE_TEXT = {
     ("web", "desktop"): "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36",
@@ -56,25 +67,19 @@ def _query(events: pa.Table, sql: str) -> pa.Table:
 
 def to_snowplow(events: pa.Table) -> dict[str, pa.Table]:
     """atomic.events: the events and a page ping at the end of each one's dwell."""
-    sql = """
+    tracked = ", ".join(f"'{event_type}'" for event_type in SNOWPLOW_EVENT_NAMES)
+    event_names = " ".join(f"when '{event_type}' then '{name}'" for event_type, name in SNOWPLOW_EVENT_NAMES.items())
+    sql = f"""
     with shaped as (
         select
             event_id,
             case platform when 'web' then 'web' else 'mob' end as platform,
             case
                 when event_type = 'page_view' then 'page_view'
-                when event_type in ('screen_view', 'search', 'click', 'form_start', 'form_submit') then 'unstruct'
+                when event_type in ({tracked}) then 'unstruct'
                 else 'struct'
             end as event,
-            case event_type
-                when 'page_view' then 'page_view'
-                when 'screen_view' then 'screen_view'
-                when 'search' then 'site_search'
-                when 'click' then 'link_click'
-                when 'form_start' then 'focus_form'
-                when 'form_submit' then 'submit_form'
-                else 'event'
-            end as event_name,
+            case event_type {event_names} else 'event' end as event_name,
             event_ts,
             dwell_ms,
             case when platform = 'web' then anonymous_id end as domain_userid,
@@ -89,20 +94,18 @@ def to_snowplow(events: pa.Table) -> dict[str, pa.Table]:
             utm_source as mkt_source,
             case device_type when 'desktop' then 'Computer' when 'mobile' then 'Mobile' when 'tablet' then 'Tablet' else 'Unknown' end
                 as dvce_type,
-            case when event_type not in ('page_view', 'screen_view', 'search', 'click', 'form_start', 'form_submit') then 'clickintent' end
-                as se_category,
-            case when event_type not in ('page_view', 'screen_view', 'search', 'click', 'form_start', 'form_submit') then event_type end
-                as se_action,
-            to_json([{'id': event_id}]) :: varchar as contexts_com_snowplowanalytics_snowplow_web_page_1_0_0,
-            case when platform <> 'web' then to_json([{'name': page_path, 'id': event_id}]) :: varchar end
+            case when event_type not in ({tracked}) then 'clickintent' end as se_category,
+            case when event_type not in ({tracked}) then event_type end as se_action,
+            to_json([{{'id': event_id}}]) :: varchar as contexts_com_snowplowanalytics_snowplow_web_page_1_0_0,
+            case when platform <> 'web' then to_json([{{'name': page_path, 'id': event_id}}]) :: varchar end
                 as contexts_com_snowplowanalytics_mobile_screen_1_0_0,
-            case when platform <> 'web' and event_type = 'screen_view' then to_json({'name': page_path, 'id': event_id}) :: varchar end
+            case when platform <> 'web' and event_type = 'screen_view' then to_json({{'name': page_path, 'id': event_id}}) :: varchar end
                 as unstruct_event_com_snowplowanalytics_mobile_screen_view_1_0_0,
-            case when platform <> 'web' then to_json([{'userId': anonymous_id}]) :: varchar end
+            case when platform <> 'web' then to_json([{{'userId': anonymous_id}}]) :: varchar end
                 as contexts_com_snowplowanalytics_snowplow_client_session_1_0_1,
-            case when product_id is not null then to_json([{'id': product_id}]) :: varchar end
+            case when product_id is not null then to_json([{{'id': product_id}}]) :: varchar end
                 as contexts_com_snowplowanalytics_snowplow_ecommerce_product_1_0_0,
-            case when event_type = 'search' and search_query is not null then to_json({'terms': string_split(search_query, ' ')}) :: varchar end
+            case when event_type = 'search' and search_query is not null then to_json({{'terms': string_split(search_query, ' ')}}) :: varchar end
                 as unstruct_event_com_snowplowanalytics_snowplow_site_search_1_0_0
         from events
     ),

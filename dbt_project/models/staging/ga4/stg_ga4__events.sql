@@ -41,7 +41,7 @@ flattened as (
     from source
     where event_name not in ('session_start', 'first_visit', 'first_open')
     -- the export repeats an event a client retried; one row per event
-    qualify row_number() over (partition by event_id order by event_ts) = 1
+    {{ one_row_per_event('event_ts') }}
 
 ),
 
@@ -51,11 +51,7 @@ stream as (
     select
         *,
         event_name = 'user_engagement' as is_engagement,
-        count(*) filter (where event_name <> 'user_engagement') over (
-            partition by user_pseudo_id, ga_session_id
-            order by event_ts, event_name = 'user_engagement', event_id
-            rows between unbounded preceding and current row
-        ) as owner_rank
+        {{ owner_rank("event_name = 'user_engagement'", 'user_pseudo_id, ga_session_id', 'event_ts', 'event_id') }} as owner_rank
     from flattened
 
 ),

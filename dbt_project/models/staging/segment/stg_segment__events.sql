@@ -1,7 +1,7 @@
 {{ config(enabled=source_shape_is('segment')) }}
 -- Segment's warehouse tables as the contract's events (docs/sources.md has the mapping column
--- by column): pages are page views, screens are screen views, an identify is the login (the
--- call a site makes when the visitor signs in), tracks are the rest, named by their event.
+-- by column): pages are page views, screens are screen views, an identify that signs a visitor
+-- in is the login, tracks are the rest, named by their event.
 -- Custom properties the contract needs (product_id, dwell_ms, query) are read when the table
 -- has them as columns, as Segment lands properties; absent, they are null.
 {%- set track_types = {
@@ -28,6 +28,7 @@ with
 {{ table }} as (
 
     select
+        '{{ table }}' as segment_table,
         id as event_id,
         cast("timestamp" as timestamptz) as event_ts,
         {{ column_or_null(columns, 'context_library_name') }} as library_name,
@@ -77,6 +78,7 @@ unioned as (
 renamed as (
 
     select
+        segment_table,
         event_id,
         event_ts,
         -- analytics.js (and its wrappers) is the web; the iOS, Android and React Native libraries are the app
@@ -102,8 +104,38 @@ renamed as (
 
     from unioned
     -- Segment retries a call it did not see acknowledged: one row per message id
-    qualify row_number() over (partition by event_id order by event_ts) = 1
+    {{ one_row_per_event('event_ts') }}
+
+),
+
+-- Sites call identify on every page load once the visitor is signed in, not only at sign-in.
+-- An identify is the login when it names a user and the visitor's previous identify or
+-- sign-out (same anonymous_id) is not an identify of that user less than a session's
+-- inactivity (var session_timeout_minutes) before it: the first identify, a change of user,
+-- the first after a sign-out, or the first of a new visit. The others are dropped.
+identity_history as (
+
+    select
+        *,
+        lag(case when segment_table = 'identifies' then customer_id end) over identity_calls as previous_identified_user,
+        lag(event_ts) over identity_calls as previous_identity_call_ts
+    from renamed
+    -- a partition of each visitor's identifies and sign-outs (the other calls' lags are unused)
+    window identity_calls as (
+        partition by anonymous_id, segment_table = 'identifies' or event_type = 'logout'
+        order by event_ts, event_id
+    )
 
 )
 
-select * from renamed
+select * exclude (segment_table, previous_identified_user, previous_identity_call_ts)
+from identity_history
+where segment_table <> 'identifies'
+    or (
+        customer_id is not null
+        and not coalesce(
+            previous_identified_user = customer_id
+            and epoch_us(event_ts) - epoch_us(previous_identity_call_ts) < {{ var('session_timeout_minutes') | int }} * 60 * 1000000,
+            false
+        )
+    )

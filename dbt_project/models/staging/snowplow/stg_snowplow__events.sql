@@ -3,49 +3,13 @@
 -- column). Page pings are not events: each event's dwell_ms is the time to the last page ping
 -- that follows it on the same page view. Sessions are ours (int_events_sessionized), not
 -- Snowplow's domain_sessionid.
-{%- set columns = relation_columns(source('snowplow', 'events')) %}
 
 with
 
-source as (
-
-    select * from {{ source('snowplow', 'events') }}
-
-),
-
--- atomic.events is delivered at least once: a repeated event_id is one event (the first to
--- reach the collector is kept, as Snowplow's own models do).
 deduplicated as (
 
-    select
-        event_id,
-        platform,
-        event,
-        coalesce(event_name, event) as event_name,
-        {{ utc_timestamp('derived_tstamp') }} as derived_tstamp,
-        domain_userid,
-        network_userid,
-        user_id,
-        domain_sessionid,
-        page_urlpath,
-        page_title,
-        page_referrer,
-        refr_urlhost,
-        refr_medium,
-        mkt_source,
-        dvce_type,
-        se_action,
-        json_extract_string({{ column_or_null(columns, 'contexts_com_snowplowanalytics_snowplow_web_page_1_0_0') }}, '$[0].id') as page_view_id,
-        json_extract_string({{ column_or_null(columns, 'contexts_com_snowplowanalytics_mobile_screen_1_0_0') }}, '$[0].name') as screen_name,
-        json_extract_string({{ column_or_null(columns, 'unstruct_event_com_snowplowanalytics_mobile_screen_view_1_0_0') }}, '$.name') as screen_view_name,
-        json_extract_string({{ column_or_null(columns, 'contexts_com_snowplowanalytics_snowplow_client_session_1_0_1') }}, '$[0].userId') as device_user_id,
-        json_extract_string({{ column_or_null(columns, 'contexts_com_snowplowanalytics_snowplow_ecommerce_product_1_0_0') }}, '$[0].id') as product_id,
-        json_extract_string({{ column_or_null(columns, 'contexts_nl_basjes_yauaa_context_1_0_0') }}, '$[0].deviceClass') as yauaa_device_class,
-        json_extract_string({{ column_or_null(columns, 'unstruct_event_com_snowplowanalytics_snowplow_site_search_1_0_0') }}, '$.terms[*]') as search_terms
-
-    from source
-    where event_id is not null
-    qualify row_number() over (partition by event_id order by collector_tstamp, derived_tstamp) = 1
+    -- atomic.events, one row per event_id (a repeated delivery is one event)
+    select * from {{ ref('base_snowplow__events') }}
 
 ),
 
@@ -77,11 +41,7 @@ owned as (
 
     select
         *,
-        count(event_id) over (
-            partition by page_view_id, domain_sessionid
-            order by derived_tstamp, is_ping, event_id
-            rows between unbounded preceding and current row
-        ) as owner_rank
+        {{ owner_rank('is_ping', 'page_view_id, domain_sessionid', 'derived_tstamp', 'event_id') }} as owner_rank
     from page_view_stream
 
 ),

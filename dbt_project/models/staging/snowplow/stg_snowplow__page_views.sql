@@ -4,31 +4,13 @@
 -- time = heartbeat x (distinct heartbeat intervals with a ping - 1) + minimum visit length;
 -- absolute time = last ping - page view, whole seconds. Pings count within the page view's
 -- Snowplow session only. Not read by the marts (stg_snowplow__events carries dwell_ms).
-{%- set columns = relation_columns(source('snowplow', 'events')) %}
 with
-
-source as (
-
-    select * from {{ source('snowplow', 'events') }}
-
-),
 
 events as (
 
-    select
-        event_id,
-        event,
-        domain_sessionid,
-        {{ utc_timestamp('derived_tstamp') }} as derived_tstamp,
-        {{ utc_timestamp('dvce_created_tstamp') }} as dvce_created_tstamp,
-        collector_tstamp,
-        page_urlpath,
-        page_title,
-        json_extract_string({{ column_or_null(columns, 'contexts_com_snowplowanalytics_snowplow_web_page_1_0_0') }}, '$[0].id') as page_view_id
-
-    from source
-    where event in ('page_view', 'page_ping') and event_id is not null
-    qualify row_number() over (partition by event_id order by collector_tstamp, derived_tstamp) = 1
+    select event_id, event, domain_sessionid, derived_tstamp, dvce_created_tstamp, page_urlpath, page_title, page_view_id
+    from {{ ref('base_snowplow__events') }}
+    where event in ('page_view', 'page_ping')
 
 ),
 
