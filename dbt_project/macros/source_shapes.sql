@@ -12,8 +12,12 @@
 -#}
 {% macro raw_events() -%}
   {%- set shape = var('source_shape', 'contract') -%}
+  {%- if shape != 'contract' and target.type != 'duckdb' -%}
+    {#- the tracker shapes' staging models are DuckDB SQL (list lambdas, DuckDB's CSV sniffer) -#}
+    {{ exceptions.raise_compiler_error("source_shape '" ~ shape ~ "' is built on DuckDB only; on a " ~ target.type ~ " target only the contract shape runs (docs/spark.md)") }}
+  {%- endif -%}
   {%- if shape == 'contract' -%}
-    {{ return(source('raw', 'events')) }}
+    {{ return(source_relation('raw', 'events')) }}
   {%- elif shape in ['snowplow', 'ga4', 'segment'] -%}
     {{ return(ref('stg_' ~ shape ~ '__events')) }}
   {%- else -%}

@@ -132,11 +132,26 @@ QUERIES = (
 )
 
 
+class _DuckDBDispatch:
+    """dbt's `adapter.dispatch` for a DuckDB target, over the macros of one Jinja module."""
+
+    module = None
+
+    def dispatch(self, name: str, _namespace: str | None = None):
+        return getattr(self.module, f"duckdb__{name}", None) or getattr(self.module, f"default__{name}")
+
+
 def render_macro(file_name: str, call: str) -> str:
-    """The SQL a dbt macro renders to (its file's macros, then `call`)."""
-    source = (MACROS / file_name).read_text(encoding="utf-8")
+    """The SQL a dbt macro renders to on DuckDB (its file's macros and the dialect macros, then `call`)."""
+    sources = [(MACROS / file_name).read_text(encoding="utf-8")]
+    sources += [path.read_text(encoding="utf-8") for path in sorted((MACROS / "dialect").glob("*.sql"))]
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    return environment.from_string(source + "{{ " + call + " }}").render().strip()
+    adapter = _DuckDBDispatch()
+    # dbt's return() ends a macro with a value; each macro here calls it last, so printing it is the same
+    context = {"adapter": adapter, "return": lambda value: value}
+    adapter.module = environment.from_string("\n".join(sources)).make_module(context)
+    macros = {name: getattr(adapter.module, name) for name in dir(adapter.module) if not name.startswith("_")}
+    return environment.from_string("{{ " + call + " }}").render(**macros, **context).strip()
 
 
 def run_in_duckdb(expression: str, columns: dict[str, str], rows: list[tuple]) -> list:

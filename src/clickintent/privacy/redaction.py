@@ -404,6 +404,32 @@ def redaction_sql(expression: str) -> str:
     return "\n".join(lines)
 
 
+def _spark_string(text: str) -> str:
+    # Spark reads the project's string literals raw (spark.sql.parser.escapedStringLiterals in
+    # the profile), so a backslash is itself and a quote is written \' (Java regex reads \' as ').
+    return "'" + text.replace("'", "\\'") + "'"
+
+
+def _spark_pattern(pattern: str) -> str:
+    return _spark_string(pattern.replace(MARKER, "\\x{E000}"))
+
+
+def _spark_replacement(replacement: str) -> str:
+    # Java's replacement syntax: $1 for a group, \$ for a dollar; Spark's chr() is one byte, so
+    # the marker is decoded from its UTF-8 bytes
+    java = re.sub(r"\\(\d)", r"$\1", replacement.replace("$", "\\$"))
+    parts = [_spark_string(part) for part in java.split(MARKER)]
+    return " || decode(unhex('EE8080'), 'UTF-8') || ".join(parts) if len(parts) > 1 else parts[0]
+
+
+def redaction_spark_sql(expression: str) -> str:
+    """The Spark SQL twin of `redaction_sql` (Java regular expressions, which read these patterns as RE2 does)."""
+    lines = ["regexp_replace("] * len(RULES) + [f"  {expression}"]
+    for rule in RULES:
+        lines.append(f"  , {_spark_pattern(rule.pattern)}, {_spark_replacement(rule.replacement)})")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------
 # events
 
