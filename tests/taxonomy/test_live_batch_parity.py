@@ -12,7 +12,6 @@ import itertools
 from pathlib import Path
 
 import duckdb
-import jinja2
 import pytest
 
 from clickintent.taxonomy.dbt_rules import (
@@ -24,9 +23,9 @@ from clickintent.taxonomy.dbt_rules import (
     url_section,
 )
 from clickintent.taxonomy.text_keys import normalize_query
+from support.dbt_macros import render_macro
 
 REPO = Path(__file__).resolve().parents[2]
-MACROS = REPO / "dbt_project" / "macros"
 
 PATHS = (
     "/mortgages/rates",
@@ -130,28 +129,6 @@ QUERIES = (
     "IBAN DE44500105175407324931",
     "  Mortgage   RATES\t",
 )
-
-
-class _DuckDBDispatch:
-    """dbt's `adapter.dispatch` for a DuckDB target, over the macros of one Jinja module."""
-
-    module = None
-
-    def dispatch(self, name: str, _namespace: str | None = None):
-        return getattr(self.module, f"duckdb__{name}", None) or getattr(self.module, f"default__{name}")
-
-
-def render_macro(file_name: str, call: str) -> str:
-    """The SQL a dbt macro renders to on DuckDB (its file's macros and the dialect macros, then `call`)."""
-    sources = [(MACROS / file_name).read_text(encoding="utf-8")]
-    sources += [path.read_text(encoding="utf-8") for path in sorted((MACROS / "dialect").glob("*.sql"))]
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    adapter = _DuckDBDispatch()
-    # dbt's return() ends a macro with a value; each macro here calls it last, so printing it is the same
-    context = {"adapter": adapter, "return": lambda value: value}
-    adapter.module = environment.from_string("\n".join(sources)).make_module(context)
-    macros = {name: getattr(adapter.module, name) for name in dir(adapter.module) if not name.startswith("_")}
-    return environment.from_string("{{ " + call + " }}").render(**macros, **context).strip()
 
 
 def run_in_duckdb(expression: str, columns: dict[str, str], rows: list[tuple]) -> list:
