@@ -305,3 +305,31 @@ string_split({{ text }}, {{ separator }})
 {% macro spark__split_text(text, separator) -%}
 split({{ text }}, {{ separator }})
 {%- endmacro %}
+
+
+{#- A list of the values of SQL expressions. -#}
+{% macro list_of(expressions) -%}
+  {{ return(adapter.dispatch('list_of', 'clickintent')(expressions)) }}
+{%- endmacro %}
+
+{% macro default__list_of(expressions) -%}
+[{{ expressions | join(', ') }}]
+{%- endmacro %}
+
+{% macro spark__list_of(expressions) -%}
+array({{ expressions | join(', ') }})
+{%- endmacro %}
+
+
+{#- The list without its null elements (Spark: without a lambda, which may not hold a subquery). -#}
+{% macro list_compact(list) -%}
+  {{ return(adapter.dispatch('list_compact', 'clickintent')(list)) }}
+{%- endmacro %}
+
+{% macro default__list_compact(list) -%}
+list_filter({{ list }}, lambda element: element is not null)
+{%- endmacro %}
+
+{% macro spark__list_compact(list) -%}
+array_compact({{ list }})
+{%- endmacro %}

@@ -33,7 +33,7 @@
   {%- endfor -%}
   {%- do checks.append((
       "accepted_values(" ~ column ~ ")",
-      "coalesce(cast(" ~ adapter.quote(column) ~ " as varchar) not in (" ~ quoted_values | join(", ") ~ "), false)"
+      "coalesce(cast(" ~ adapter.quote(column) ~ " as " ~ string_type() ~ ") not in (" ~ quoted_values | join(", ") ~ "), false)"
   )) -%}
 {%- endfor -%}
 {%- for expression in expressions -%}
@@ -47,15 +47,12 @@ with
 
 checked as (
 
+    {%- set failed_check_names = [] %}
+    {%- for name, failure in checks %}
+        {%- do failed_check_names.append("case when " ~ failure ~ " then " ~ sql_string(name) ~ " end") %}
+    {%- endfor %}
     select
-        list_filter(
-            [
-                {%- for name, failure in checks %}
-                case when {{ failure }} then '{{ name | replace("'", "''") }}' end{% if not loop.last %},{% endif %}
-                {%- endfor %}
-            ],
-            lambda failed: failed is not null
-        ) as failed_checks,
+        {{ list_compact(list_of(failed_check_names)) }} as failed_checks,
         *
 
     from {{ model }}

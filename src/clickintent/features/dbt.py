@@ -323,8 +323,8 @@ def run_spark_build(settings: Settings, select: str | None = None, *, quiet: boo
 
     Unlike the DuckDB build, the Spark marts are not staged and committed as a set: a failed
     build can leave some rewritten and others stale. Only the contract source shape runs on
-    Spark (dbt stops at compile time for another). The data and unit tests are DuckDB SQL and
-    run in the DuckDB build only.
+    Spark (dbt stops at compile time for another), and the unit tests (DuckDB SQL fixtures) run
+    in the DuckDB build only; the data tests run on both.
     """
     from clickintent.taxonomy.io import TaxonomyPaths
 
