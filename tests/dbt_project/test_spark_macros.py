@@ -19,7 +19,7 @@ from clickintent.privacy.redaction import redact_optional
 from clickintent.taxonomy.dbt_rules import entry_source, is_unknown_page, url_section
 from support.dbt_macros import render_macro
 from support.redaction_corpus import ENGINE_EDGES, MUST_KEEP, MUST_REDACT
-from taxonomy.test_live_batch_parity import PATHS, QUERIES, REFERRERS, TITLES, UTM_SOURCES
+from support.rule_cases import PATHS, QUERIES, REFERRERS, TITLES, UTM_SOURCES
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(spark_build_unavailable() is not None, reason=f"{spark_build_unavailable()}")]
 
