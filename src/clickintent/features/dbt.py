@@ -367,14 +367,15 @@ def _release_spark_session() -> None:
 
 
 def _staging_profile(settings: Settings, marts_dir: Path) -> Path:
-    """A copy of the project's profiles.yml whose external_root is `marts_dir`; its directory."""
+    """A copy of the project's profiles.yml whose DuckDB outputs' external_root is `marts_dir`; its directory."""
     import yaml
 
     document = yaml.safe_load((settings.dbt_project_dir / "profiles.yml").read_text(encoding="utf-8"))
     for name, profile in document.items():
         if name != "config" and isinstance(profile, dict):
             for output in profile.get("outputs", {}).values():
-                output["external_root"] = str(marts_dir)
+                if output.get("type") == "duckdb":
+                    output["external_root"] = str(marts_dir)
     directory = settings.dbt_dir / "profile"
     atomic_write_text(directory / "profiles.yml", yaml.safe_dump(document, sort_keys=False))
     return directory
