@@ -11,8 +11,8 @@
   case
     when nullif(trim({{ utm_source }}), '') is not null then 'campaign'
     when nullif(trim({{ referrer }}), '') is null then 'direct'
-    when regexp_matches(lower({{ referrer }}), '(^|[/.])(google|bing|duckduckgo|yahoo|baidu|yandex|ecosia)\.') then 'search'
-    when regexp_matches(lower({{ referrer }}), '(^|[/.])(facebook|instagram|linkedin|twitter|x|t|reddit|youtube|tiktok|pinterest)\.(com|co)') then 'social'
+    when {{ regexp_matches(lower_text(referrer), "'(^|[/.])(google|bing|duckduckgo|yahoo|baidu|yandex|ecosia)\\.'") }} then 'search'
+    when {{ regexp_matches(lower_text(referrer), "'(^|[/.])(facebook|instagram|linkedin|twitter|x|t|reddit|youtube|tiktok|pinterest)\\.(com|co)'") }} then 'social'
     else 'referral'
   end
 {%- endmacro %}

@@ -10,8 +10,8 @@
 -#}
 {% macro is_unknown_page(page_path, page_title) -%}
   coalesce(
-    regexp_matches(lower({{ page_path }}), '(^|/)(404|error|not[-_]?found)(/|\.|$)')
-    or regexp_matches(lower({{ page_title }}), '(^|[^0-9])404([^0-9]|$)|not found|^\s*(error|oops)\b'),
+    {{ regexp_matches(lower_text(page_path), "'(^|/)(404|error|not[-_]?found)(/|\\.|$)'") }}
+    or {{ regexp_matches(lower_text(page_title), "'(^|[^0-9])404([^0-9]|$)|not found|^\\s*(error|oops)\\b'") }},
     false
   )
 {%- endmacro %}

@@ -20,8 +20,11 @@
   {%- set shape = var('source_shape', 'contract') -%}
   {%- if shape not in clickintent_source_shapes() -%}
     {{ exceptions.raise_compiler_error("var source_shape must be one of " ~ clickintent_source_shapes() | join(', ') ~ "; got '" ~ shape ~ "'") }}
+  {%- elif shape != 'contract' and target.type != 'duckdb' -%}
+    {#- the tracker shapes' staging models are DuckDB SQL (list lambdas, DuckDB's CSV sniffer) -#}
+    {{ exceptions.raise_compiler_error("source_shape '" ~ shape ~ "' is built on DuckDB only; on a " ~ target.type ~ " target only the contract shape runs (docs/spark.md)") }}
   {%- elif shape == 'contract' -%}
-    {{ return(source('raw', 'events')) }}
+    {{ return(source_relation('raw', 'events')) }}
   {%- endif -%}
   {{ return(ref('stg_' ~ shape ~ '__events')) }}
 {%- endmacro %}

@@ -4,19 +4,20 @@
   per session, all in dim_taxonomy_top_nodes order).
 -#}
 {% macro node_event_totals(per_session_counts) -%}
-  list_transform(
-    range(1, len({{ per_session_counts }}[1]) + 1),
-    lambda position: list_sum(list_transform({{ per_session_counts }}, lambda counts: counts[position]))
-  )
+  {{ list_transform(
+    list_positions(list_len(list_element(per_session_counts, 1))),
+    'position',
+    list_sum(list_transform(per_session_counts, 'counts', list_element('counts', 'position')))
+  ) }}
 {%- endmacro %}
 
 {#- Share of each node among the events on any node (all zeros when no event is on a node, as for
     app screens outside the taxonomy), as float[]. -#}
 {% macro node_event_shares(totals) -%}
-  cast(list_transform({{ totals }}, lambda events: coalesce(events / nullif(list_sum({{ totals }}), 0), 0.0)) as float[])
+  cast({{ list_transform(totals, 'events', 'coalesce(events / nullif(' ~ list_sum(totals) ~ ', 0), 0.0)') }} as {{ list_type('float') }})
 {%- endmacro %}
 
 {#- The node with the most events (ties to the lower position); null when no event is on a node. -#}
 {% macro top_node_of(top_node_ids, totals) -%}
-  case when list_sum({{ totals }}) > 0 then {{ top_node_ids }}[list_position({{ totals }}, list_max({{ totals }}))] end
+  case when {{ list_sum(totals) }} > 0 then {{ list_element(top_node_ids, list_position(totals, list_max(totals))) }} end
 {%- endmacro %}

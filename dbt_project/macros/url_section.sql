@@ -7,14 +7,15 @@
   made there too (tests/taxonomy/test_live_batch_parity.py runs both on the same edge cases).
 -#}
 {% macro url_section(page_path) -%}
-  coalesce(
-    nullif(
-      lower(
+  {%- set segment -%}
         case
           when {{ page_path }} like '/app/%' or {{ page_path }} = '/app' then split_part({{ page_path }}, '/', 3)
           else split_part({{ page_path }}, '/', 2)
         end
-      ),
+  {%- endset -%}
+  coalesce(
+    nullif(
+      {{ lower_text(segment) }},
       ''
     ),
     'home'

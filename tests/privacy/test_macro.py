@@ -32,7 +32,7 @@ def test_writing_the_macro_is_idempotent(tmp_path) -> None:
 def _macro_in_duckdb(texts: list[str | None]) -> list[str | None]:
     """The macro as dbt renders it (Jinja: the file, then a call), run over `texts` in DuckDB."""
     source = (DBT_PROJECT / MACRO_FILE).read_text(encoding="utf-8")
-    sql = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(source + "{{ redact_pii('text') }}").render().strip()
+    sql = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(source + "{{ default__redact_pii('text') }}").render().strip()
     with duckdb.connect() as connection:
         connection.execute("create table cases (case_id integer, text varchar)")
         connection.executemany("insert into cases values (?, ?)", list(enumerate(texts)))

@@ -12,7 +12,6 @@ import itertools
 from pathlib import Path
 
 import duckdb
-import jinja2
 import pytest
 
 from clickintent.taxonomy.dbt_rules import (
@@ -24,119 +23,10 @@ from clickintent.taxonomy.dbt_rules import (
     url_section,
 )
 from clickintent.taxonomy.text_keys import normalize_query
+from support.dbt_macros import render_macro
+from support.rule_cases import PATHS, QUERIES, REFERRERS, TITLES, UTM_SOURCES
 
 REPO = Path(__file__).resolve().parents[2]
-MACROS = REPO / "dbt_project" / "macros"
-
-PATHS = (
-    "/mortgages/rates",
-    "/Mortgages/Rates",
-    "/MORTGAGES",
-    "/app/cards/lock",
-    "/App/cards/lock",
-    "/APP/x",
-    "/app",
-    "/app/",
-    "/app//x",
-    "/apps/x",
-    "/application",
-    "/",
-    "",
-    None,
-    "//x",
-    "///",
-    "/x//y",
-    "mortgages/rates",
-    " /x",
-    "/x y",
-    "/x?q=1",
-    "/x?q=1#top",
-    "/x#top",
-    "/?q=1",
-    "/app?tab=2",
-    "/mortgages/",
-    "/mortgages//",
-    "/ÉPARGNE/comptes",
-    "/İstanbul",
-    "/ΟΔΟΣ/x",
-    "/Straße",
-    "/caf%C3%A9",
-    "/404",
-    "/404.html",
-    "/x404",
-    "/404x",
-    "/page/404/",
-    "/errors",
-    "/error",
-    "/ERROR",
-    "/Error.aspx",
-    "/error\n",
-    "/not-found",
-    "/not_found",
-    "/NotFound",
-    "/not--found",
-    "/not found",
-    "/not-found-page",
-    "/my-error",
-    "/errorpage",
-    "/wp-admin/404.php",
-    "/app/not-found",
-)
-TITLES = (
-    None,
-    "",
-    "Mortgage rates | Example Bank",
-    "Page Not Found | Example Bank",
-    "NOT FOUND",
-    "not  found",
-    "404",
-    "Error 404",
-    "1404 Main St",
-    "Route 4040",
-    "x 404\n",
-    "Error",
-    "  error: try again",
-    "Errors and omissions",
-    "Oops!",
-    "oopsie",
-    "Sorry, something went wrong",
-    "Server error",
-    "\verror",
-    "\u00a0error",
-    "\terror",
-    "erroré",
-    "Ошибка 404",
-    "ΣΦΑΛΜΑ",
-)
-QUERIES = (
-    None,
-    "",
-    "Refinance  for JOHN@example.com acct 1234 5678 90",
-    "jane.doe+alerts@mail.example.org",
-    "a@b.c",
-    "a@b.co",
-    "first.last@bank.co.uk 123456",
-    "ümlaut@exämple.com",
-    "call 555-123-4567",
-    "12345",
-    "123456",
-    "1 2 3 4 5 6",
-    "1--23456",
-    "12 345 678 90",
-    "401k",
-    "30 year fixed",
-    "account ٠١٢٣٤٥٦٧",
-    "card １２３４５６７８",
-    "IBAN DE44500105175407324931",
-    "  Mortgage   RATES\t",
-)
-
-
-def render_macro(file_name: str, call: str) -> str:
-    """The SQL a dbt macro renders to (its file's macros, then `call`)."""
-    source = (MACROS / file_name).read_text(encoding="utf-8")
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    return environment.from_string(source + "{{ " + call + " }}").render().strip()
 
 
 def run_in_duckdb(expression: str, columns: dict[str, str], rows: list[tuple]) -> list:
@@ -231,25 +121,6 @@ def test_redact_search_query_is_the_macro() -> None:
     assert sum(b != query for b, query in zip(batch, QUERIES)) >= 8  # the cases exercise the masks
     # a live raw query and the mart's masked copy of it meet on one lookup key
     assert [normalize_query(query) for query in QUERIES] == [normalize_query(masked) for masked in batch]
-
-
-REFERRERS = (
-    None,
-    "",
-    "   ",
-    "https://www.google.com/search?q=mortgage",
-    "https://WWW.BING.COM/",
-    "google.com",
-    "notgoogle.com",
-    "https://m.facebook.com/x",
-    "https://t.co/abc",
-    "https://x.com/bank",
-    "https://www.linkedin.co/in",
-    "https://news.example.org/rates",
-    "android-app://com.google.android.gm",
-    "\tgoogle.com",
-)
-UTM_SOURCES = (None, "", "  ", "newsletter", " email ")
 
 
 def test_entry_source_is_the_macro() -> None:

@@ -51,9 +51,9 @@ pages as (
 timeline as (
 
     select
-        hash(events.event_id) as event_key,
-        hash(events.platform, events.anonymous_id) as visitor_key,
-        epoch_us(events.event_ts) as event_us,
+        {{ row_hash('events.event_id') }} as event_key,
+        {{ row_hash('events.platform', 'events.anonymous_id') }} as visitor_key,
+        {{ epoch_us('events.event_ts') }} as event_us,
         pages.page_code
 
     from events

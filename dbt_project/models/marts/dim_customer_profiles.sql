@@ -16,7 +16,7 @@ products as (
 
 held_products as (
 
-    select customer_id, snapshot_ts, unnest(held_product_ids) as product_id
+    select customer_id, snapshot_ts, {{ unnest_list('held_product_ids') }} as product_id
     from customers
 
 ),
@@ -60,7 +60,7 @@ final as (
         customers.tenure_months,
         customers.age_band,
         customers.total_balance_usd,
-        cast(len(customers.held_product_ids) as bigint) as n_held_products,
+        cast({{ list_len('customers.held_product_ids') }} as bigint) as n_held_products,
         customers.held_product_ids,
         {%- for family in var('product_families') %}
         coalesce(held_families.holds_{{ family }}, false) as holds_{{ family }},

@@ -36,7 +36,7 @@ anonymous_sessions as (
 
 families as (
 
-    select unnest([{{ quoted_list(var('product_families')) }}]) as product_family
+    select {{ unnest_list(string_list(var('product_families'))) }} as product_family
 
 ),
 
@@ -146,7 +146,7 @@ per_family as (
         count(*) filter (where outcome_kind = 'form_submit') as n_form_submits_after,
         count(*) filter (where outcome_kind = 'conversion') as n_conversions_after,
         min(outcome_ts) as first_outcome_ts,
-        list(distinct product_id order by product_id) as outcome_product_ids
+        {{ list_agg_distinct_sorted('product_id') }} as outcome_product_ids
 
     from outcomes
     group by web_session_id, product_family
@@ -186,7 +186,7 @@ final as (
         coalesce(per_family.n_form_submits_after, 0) as n_form_submits_after,
         coalesce(per_family.n_conversions_after, 0) as n_conversions_after,
         per_family.first_outcome_ts,
-        coalesce(per_family.outcome_product_ids, []::varchar[]) as outcome_product_ids,
+        coalesce(per_family.outcome_product_ids, {{ empty_list('varchar') }}) as outcome_product_ids,
         earlier_logins.web_session_id is not null as visitor_logged_in_before,
         sessions.session_end_ts + interval {{ window_days }} days <= data_end.data_end_ts as label_window_complete
 

@@ -91,8 +91,8 @@ per_observation as (
     select
         session_id,
         -- first by time; conversion_id breaks ties so that reruns agree
-        arg_min(product_family, struct_pack(ts := converted_ts, id := conversion_id)) as first_product_family,
-        arg_min(product_id, struct_pack(ts := converted_ts, id := conversion_id)) as first_product_id,
+        {{ arg_min('product_family', struct_pack({'ts': 'converted_ts', 'id': 'conversion_id'})) }} as first_product_family,
+        {{ arg_min('product_id', struct_pack({'ts': 'converted_ts', 'id': 'conversion_id'})) }} as first_product_id,
         min(converted_ts) as first_converted_ts,
         count(*) as n_conversions
         {%- for family in var('product_families') %},

@@ -19,7 +19,7 @@ app_sessions as (
 
 top_nodes as (
 
-    select list(top_taxonomy_node_id order by top_node_position) as top_node_ids
+    select {{ list_agg('top_taxonomy_node_id', order_by='top_node_position') }} as top_node_ids
     from {{ ref('dim_taxonomy_top_nodes') }}
 
 ),
@@ -35,7 +35,7 @@ windowed as (
         cast(sum(n_calculator_events) over last_30_days as bigint) as n_calculator_events,
         cast(sum(n_form_starts) over last_30_days as bigint) as n_form_starts,
         cast(sum(n_form_submits) over last_30_days as bigint) as n_form_submits,
-        list(top_node_events) over last_30_days as node_events_per_session
+        {{ list_agg('top_node_events') }} over last_30_days as node_events_per_session
 
     from app_sessions
     window last_30_days as (

@@ -30,7 +30,7 @@ linked_sessions as (
     select
         links.customer_id,
         links.counts_from_ts,
-        web_sessions.*  exclude (customer_id)
+        {{ star_except('web_sessions', ['customer_id']) }}
 
     from links
     inner join web_sessions on links.web_session_id = web_sessions.web_session_id
@@ -44,7 +44,7 @@ as_of_points as (
     select
         customer_id,
         counts_from_ts as as_of_ts,
-        arg_max(web_session_id, struct_pack(ts := session_end_ts, id := web_session_id)) as web_session_id
+        {{ arg_max('web_session_id', struct_pack({'ts': 'session_end_ts', 'id': 'web_session_id'})) }} as web_session_id
 
     from linked_sessions
     group by customer_id, counts_from_ts
@@ -53,7 +53,7 @@ as_of_points as (
 
 top_nodes as (
 
-    select list(top_taxonomy_node_id order by top_node_position) as top_node_ids
+    select {{ list_agg('top_taxonomy_node_id', order_by='top_node_position') }} as top_node_ids
     from {{ ref('dim_taxonomy_top_nodes') }}
 
 ),
@@ -77,7 +77,7 @@ windowed as (
         max(sessions.depth) as max_session_depth,
         min(sessions.session_start_ts) as window_first_session_start_ts,
         -- events per top node, per session in the window (shares x events gives the counts back)
-        list(list_transform(sessions.taxonomy_node_shares, lambda share: round(share * sessions.n_events)))
+        {{ list_agg(list_transform('sessions.taxonomy_node_shares', 'share', 'round(share * sessions.n_events)')) }}
             as node_events_per_session
 
     from as_of_points as points
@@ -93,10 +93,11 @@ with_shares as (
 
     select
         *,
-        list_transform(
-            range(1, len(top_nodes.top_node_ids) + 1),
-            lambda position: list_sum(list_transform(node_events_per_session, lambda counts: counts[position])) / n_events
-        ) as node_shares
+        {{ list_transform(
+            list_positions(list_len('top_nodes.top_node_ids')),
+            'position',
+            list_sum(list_transform('node_events_per_session', 'counts', list_element('counts', 'position'))) ~ ' / n_events'
+        ) }} as node_shares
 
     from windowed
     cross join top_nodes
@@ -120,10 +121,10 @@ final as (
         total_dwell_s as total_dwell_s_30d,
         mean_session_duration_s as mean_session_duration_s_30d,
         max_session_depth as max_session_depth_30d,
-        date_diff('millisecond', window_first_session_start_ts, as_of_ts) / 86400000.0 as active_span_days_30d,
-        top_node_ids[list_position(node_shares, list_max(node_shares))] as top_taxonomy_node_id_30d,
-        cast(list_max(node_shares) as double) as top_taxonomy_node_share_30d,
-        cast(node_shares as float[]) as taxonomy_node_shares_30d
+        cast({{ milliseconds_between('window_first_session_start_ts', 'as_of_ts') }} as double) / 86400000 as active_span_days_30d,
+        {{ list_element('top_node_ids', list_position('node_shares', list_max('node_shares'))) }} as top_taxonomy_node_id_30d,
+        cast({{ list_max('node_shares') }} as double) as top_taxonomy_node_share_30d,
+        cast(node_shares as {{ list_type('float') }}) as taxonomy_node_shares_30d
 
     from with_shares
 

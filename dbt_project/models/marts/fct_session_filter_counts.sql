@@ -11,8 +11,8 @@ sessions as (
 classes as (
 
     select platform, session_class
-    from unnest({{ var('platforms') }}) as platforms(platform)
-    cross join unnest({{ var('session_classes') }}) as session_classes(session_class)
+    from {{ strings_table(var('platforms')) }} as platforms(platform)
+    cross join {{ strings_table(var('session_classes')) }} as session_classes(session_class)
 
 ),
 

@@ -30,10 +30,10 @@ lookups as (
 
     select
         -- page_code is 1..n, so these lists are indexed by it
-        list(page_path order by page_code) as page_paths,
-        list(taxonomy_node_id order by page_code) as taxonomy_node_ids,
-        list(top_taxonomy_node_id order by page_code) as top_taxonomy_node_ids,
-        cast({{ var('event_types') }} as varchar[]) as event_types
+        {{ list_agg('page_path', order_by='page_code') }} as page_paths,
+        {{ list_agg('taxonomy_node_id', order_by='page_code') }} as taxonomy_node_ids,
+        {{ list_agg('top_taxonomy_node_id', order_by='page_code') }} as top_taxonomy_node_ids,
+        {{ string_list(var('event_types')) }} as event_types
 
     from pages
 
@@ -49,7 +49,7 @@ events as (
         sessionized.page_code,
         -- (the list literal, not lookups.event_types: a cross join would carry the lookup
         -- lists on every one of the 10M rows)
-        cast(list_position(cast({{ var('event_types') }} as varchar[]), events.event_type) as tinyint) as event_type_code,
+        cast({{ list_position(string_list(var('event_types')), 'events.event_type') }} as tinyint) as event_type_code,
         coalesce(events.dwell_ms, 0) as dwell_ms,
         events.search_query_redacted
 
@@ -58,7 +58,7 @@ events as (
     -- more than grouping the ~8% of events in bot and junk sessions with the others (with the
     -- literal above: 21 instead of 24 CPU seconds for this model at 10M events).
     from {{ ref('stg_events') }} as events
-    inner join {{ ref('int_events_sessionized') }} as sessionized on hash(events.event_id) = sessionized.event_key
+    inner join {{ ref('int_events_sessionized') }} as sessionized on {{ row_hash('events.event_id') }} = sessionized.event_key
 
 ),
 
@@ -67,18 +67,14 @@ sequences as (
     select
         visitor_key,
         session_start_us,
-        list_sort(
-            list(
-                struct_pack(
-                    event_ts := event_ts,
-                    event_id := event_id,
-                    page_code := page_code,
-                    event_type_code := event_type_code,
-                    dwell_ms := dwell_ms,
-                    search_query := search_query_redacted
-                )
-            )
-        ) as session_events
+        {{ list_sort(list_agg(struct_pack({
+            'event_ts': 'event_ts',
+            'event_id': 'event_id',
+            'page_code': 'page_code',
+            'event_type_code': 'event_type_code',
+            'dwell_ms': 'dwell_ms',
+            'search_query': 'search_query_redacted',
+        }))) }} as session_events
 
     from events
     group by visitor_key, session_start_us
@@ -91,7 +87,7 @@ ordered as (
     -- carries, so the lists derived from session_events are made after it (with_codes). The
     -- order holds through the projections below and the COPY.
     select
-        sessions.* exclude (visitor_key, session_start_us),
+        {{ star_except('sessions', ['visitor_key', 'session_start_us']) }},
         sequences.session_events
 
     from sessions
@@ -105,8 +101,8 @@ with_codes as (
 
     select
         *,
-        list_transform(session_events, lambda event: event.page_code) as page_codes,
-        list_transform(session_events, lambda event: epoch_us(event.event_ts) // 1000) as event_ms
+        {{ list_transform('session_events', 'event', 'event.page_code') }} as page_codes,
+        {{ list_transform('session_events', 'event', epoch_ms_floor('event.event_ts')) }} as event_ms
 
     from ordered
 
@@ -122,22 +118,22 @@ final as (
         ordered.session_start_ts,
         ordered.session_end_ts,
         ordered.n_events,
-        list_transform(ordered.session_events, lambda event: event.event_id) as event_ids,
-        list_select(lookups.page_paths, ordered.page_codes) as page_paths,
-        list_select(
-            lookups.event_types, list_transform(ordered.session_events, lambda event: event.event_type_code)
-        ) as event_types,
-        list_select(lookups.taxonomy_node_ids, ordered.page_codes) as taxonomy_node_ids,
-        list_select(lookups.top_taxonomy_node_ids, ordered.page_codes) as top_taxonomy_node_ids,
-        list_transform(ordered.session_events, lambda event: event.dwell_ms) as dwell_ms,
+        {{ list_transform('ordered.session_events', 'event', 'event.event_id') }} as event_ids,
+        {{ list_select('lookups.page_paths', 'ordered.page_codes') }} as page_paths,
+        {{ list_select(
+            'lookups.event_types', list_transform('ordered.session_events', 'event', 'event.event_type_code')
+        ) }} as event_types,
+        {{ list_select('lookups.taxonomy_node_ids', 'ordered.page_codes') }} as taxonomy_node_ids,
+        {{ list_select('lookups.top_taxonomy_node_ids', 'ordered.page_codes') }} as top_taxonomy_node_ids,
+        {{ list_transform('ordered.session_events', 'event', 'event.dwell_ms') }} as dwell_ms,
         -- milliseconds since the previous event, 0 for the first: each event's whole epoch
         -- milliseconds minus the previous one's (the millisecond boundaries crossed, as
         -- date_diff('millisecond', ...) counts them; epoch_ms() would round)
-        list_transform(
-            list_zip(ordered.event_ms, list_prepend(ordered.event_ms[1], ordered.event_ms[:-2])),
-            lambda pair: pair[1] - pair[2]
-        ) as gap_ms,
-        list_transform(ordered.session_events, lambda event: event.search_query) as search_queries
+        {{ list_differences(
+            'ordered.event_ms',
+            list_prepend(list_element('ordered.event_ms', 1), list_drop_last('ordered.event_ms'))
+        ) }} as gap_ms,
+        {{ list_transform('ordered.session_events', 'event', 'event.search_query') }} as search_queries
 
     from with_codes as ordered
     cross join lookups

@@ -39,7 +39,7 @@ sessions as (
 
 top_nodes as (
 
-    select list(top_taxonomy_node_id order by top_node_position) as top_node_ids
+    select {{ list_agg('top_taxonomy_node_id', order_by='top_node_position') }} as top_node_ids
     from {{ ref('dim_taxonomy_top_nodes') }}
 
 ),
@@ -53,7 +53,7 @@ windowed as (
         session_end_ts as as_of_ts,
         count(*) over last_30_days as n_sessions,
         min(session_start_ts) over last_30_days as window_first_session_start_ts,
-        date_diff('millisecond', lag(session_end_ts) over visitor_history, session_start_ts) / 86400000.0
+        cast({{ milliseconds_between('lag(session_end_ts) over visitor_history', 'session_start_ts') }} as double) / 86400000
             as days_since_previous_session,
         cast(sum(n_events) over last_30_days as bigint) as n_events,
         cast(sum(n_searches) over last_30_days as bigint) as n_searches,
@@ -61,7 +61,7 @@ windowed as (
         cast(sum(n_form_starts) over last_30_days as bigint) as n_form_starts,
         cast(sum(n_form_submits) over last_30_days as bigint) as n_form_submits,
         cast(sum(n_product_events) over last_30_days as bigint) as n_product_events,
-        list(top_node_events) over last_30_days as node_events_per_session,
+        {{ list_agg('top_node_events') }} over last_30_days as node_events_per_session,
         bool_or(is_signed_in) over visitor_history as has_logged_in_before
 
     from sessions
@@ -90,7 +90,7 @@ final as (
         with_totals.session_id,
         with_totals.platform,
         with_totals.n_sessions as n_sessions_30d,
-        date_diff('millisecond', with_totals.window_first_session_start_ts, with_totals.as_of_ts) / 86400000.0
+        cast({{ milliseconds_between('with_totals.window_first_session_start_ts', 'with_totals.as_of_ts') }} as double) / 86400000
             as days_since_first_session_30d,
         with_totals.days_since_previous_session,
         with_totals.n_events as n_events_30d,

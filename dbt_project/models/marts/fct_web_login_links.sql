@@ -59,13 +59,13 @@ stitched as (
     select
         anonymous_sessions.session_id as web_session_id,
         -- the cookie's first login at or after the session's end; the session id breaks a tie
-        arg_min(logins.customer_id, struct_pack(ts := logins.linked_at_ts, id := logins.web_session_id)) as customer_id,
+        {{ arg_min('logins.customer_id', struct_pack({'ts': 'logins.linked_at_ts', 'id': 'logins.web_session_id'})) }} as customer_id,
         anonymous_sessions.anonymous_id,
         'stitched' as link_method,
         min(logins.linked_at_ts) as linked_at_ts,
         anonymous_sessions.session_start_ts,
         anonymous_sessions.session_end_ts,
-        arg_min(logins.web_session_id, struct_pack(ts := logins.linked_at_ts, id := logins.web_session_id)) as login_web_session_id
+        {{ arg_min('logins.web_session_id', struct_pack({'ts': 'logins.linked_at_ts', 'id': 'logins.web_session_id'})) }} as login_web_session_id
 
     from anonymous_sessions
     inner join logins

@@ -11,7 +11,7 @@ sessions as (
 
 top_nodes as (
 
-    select list(top_taxonomy_node_id order by top_node_position) as top_node_ids
+    select {{ list_agg('top_taxonomy_node_id', order_by='top_node_position') }} as top_node_ids
     from {{ ref('dim_taxonomy_top_nodes') }}
 
 ),
@@ -42,10 +42,10 @@ final as (
         sessions.entry_page_path,
         sessions.entry_source,
         -- most events; ties go to the node listed first in dim_taxonomy_top_nodes
-        top_nodes.top_node_ids[list_position(sessions.top_node_events, list_max(sessions.top_node_events))]
+        {{ list_element('top_nodes.top_node_ids', list_position('sessions.top_node_events', list_max('sessions.top_node_events'))) }}
             as top_taxonomy_node_id,
-        list_max(sessions.top_node_events) / sessions.n_events as top_taxonomy_node_share,
-        cast(list_transform(sessions.top_node_events, lambda events: events / sessions.n_events) as float[])
+        {{ list_max('sessions.top_node_events') }} / sessions.n_events as top_taxonomy_node_share,
+        cast({{ list_transform('sessions.top_node_events', 'events', 'events / sessions.n_events') }} as {{ list_type('float') }})
             as taxonomy_node_shares,
         sessions.has_login,
         sessions.ends_in_login

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'conversions') }}
+    select * from {{ source_relation('raw', 'conversions') }}
 
 ),
 
@@ -12,7 +12,7 @@ renamed as (
         conversion_id,
         customer_id,
         product_id,
-        cast(converted_ts as timestamptz) as converted_ts,
+        cast(converted_ts as {{ timestamp_tz_type() }}) as converted_ts,
         channel as conversion_channel
 
     from source

@@ -1,3 +1,6 @@
+-- On Spark a table: a view's text is stored in the Hive metastore, whose limit (32,700
+-- characters) the three redactions exceed.
+{{ config(materialized='table' if target.type == 'spark' else 'view') }}
 -- One row per raw event (web and app). Types pinned; search text, page path and referrer
 -- redacted (macros/redact_pii.sql, generated from the Python redactor the service uses); nothing
 -- dropped. (Which pages do not exist is decided once per page in int_page_taxonomy, not per event.)
@@ -13,21 +16,21 @@ source as (
 -- Paths, referrers and queries repeat (thousands of distinct values over millions of events):
 -- each distinct value is redacted once and joined back ("materialized", or DuckDB inlines the
 -- CTE and redacts every row again).
-page_paths as materialized (
+page_paths {{ materialized_cte() }} (
 
     select page_path, {{ redact_pii('page_path') }} as page_path_redacted
     from (select distinct page_path from source where page_path is not null)
 
 ),
 
-referrers as materialized (
+referrers {{ materialized_cte() }} (
 
     select referrer, {{ redact_pii('referrer') }} as referrer_redacted
     from (select distinct referrer from source where referrer is not null)
 
 ),
 
-search_queries as materialized (
+search_queries {{ materialized_cte() }} (
 
     select search_query, {{ redact_pii('search_query') }} as search_query_redacted
     from (select distinct search_query from source where search_query is not null)
@@ -38,7 +41,7 @@ renamed as (
 
     select
         source.event_id,
-        cast(source.event_ts as timestamptz) as event_ts,
+        cast(source.event_ts as {{ timestamp_tz_type() }}) as event_ts,
         source.platform,
         source.anonymous_id,
         source.customer_id,

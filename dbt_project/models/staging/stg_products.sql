@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'products') }}
+    select * from {{ source_relation('raw', 'products') }}
 
 ),
 
@@ -13,7 +13,7 @@ renamed as (
         product_name,
         family as product_family,
         category as product_category,
-        cast(launched_ts as timestamptz) as launched_ts,
+        cast(launched_ts as {{ timestamp_tz_type() }}) as launched_ts,
         annual_fee_usd,
         interest_rate_pct,
         min_opening_usd,

@@ -5,7 +5,7 @@
 -- clickintent_page_map_location nor a data directory there is no page map to look for.
 -- depends_on: {{ source('taxonomy', 'page_map') }}
 {%- set page_map_configured = var('clickintent_page_map_location', none) is not none or clickintent_data_dir() is not none %}
-{%- set page_map_present = page_map_configured and source_is_present(source('taxonomy', 'page_map')) %}
+{%- set page_map_present = page_map_configured and source_is_present(source_relation('taxonomy', 'page_map')) %}
 {%- if execute and not page_map_present %}
   {%- set why = "no taxonomy page map at " ~ source('taxonomy', 'page_map') if page_map_configured
       else "no taxonomy page map configured (var clickintent_page_map_location or clickintent_data_dir)" %}
@@ -22,19 +22,19 @@ with
 {% if page_map_present %}
 source as (
 
-    select * from {{ source('taxonomy', 'page_map') }}
+    select * from {{ source_relation('taxonomy', 'page_map') }}
 
 ),
 {% else %}
 source as (
 
     select
-        cast(null as varchar) as page_path,
-        cast(null as varchar) as node_id,
-        cast(null as varchar) as node_name,
-        cast(null as varchar) as top_node_id,
-        cast(null as varchar) as top_node_name,
-        cast(null as varchar) as taxonomy_version
+        cast(null as {{ string_type() }}) as page_path,
+        cast(null as {{ string_type() }}) as node_id,
+        cast(null as {{ string_type() }}) as node_name,
+        cast(null as {{ string_type() }}) as top_node_id,
+        cast(null as {{ string_type() }}) as top_node_name,
+        cast(null as {{ string_type() }}) as taxonomy_version
     where false
 
 ),

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'tile_impressions') }}
+    select * from {{ source_relation('raw', 'tile_impressions') }}
 
 ),
 
@@ -13,7 +13,7 @@ renamed as (
         cast(position as bigint) as position,
         customer_id,
         product_id,
-        cast(impression_ts as timestamptz) as impression_ts,
+        cast(impression_ts as {{ timestamp_tz_type() }}) as impression_ts,
         clicked
 
     from source

@@ -29,7 +29,7 @@
 {%- for column, values in accepted_values.items() -%}
   {%- do checks.append((
       "accepted_values(" ~ column ~ ")",
-      "coalesce(cast(" ~ adapter.quote(column) ~ " as varchar) not in (" ~ quoted_list(values) ~ "), false)"
+      "coalesce(cast(" ~ adapter.quote(column) ~ " as " ~ string_type() ~ ") not in (" ~ quoted_list(values) ~ "), false)"
   )) -%}
 {%- endfor -%}
 {%- for expression in expressions -%}
@@ -43,15 +43,12 @@ with
 
 checked as (
 
+    {%- set failed_check_names = [] %}
+    {%- for name, failure in checks %}
+        {%- do failed_check_names.append("case when " ~ failure ~ " then " ~ sql_string(name) ~ " end") %}
+    {%- endfor %}
     select
-        list_filter(
-            [
-                {%- for name, failure in checks %}
-                case when {{ failure }} then '{{ name | replace("'", "''") }}' end{% if not loop.last %},{% endif %}
-                {%- endfor %}
-            ],
-            lambda failed: failed is not null
-        ) as failed_checks,
+        {{ list_compact(list_of(failed_check_names)) }} as failed_checks,
         *
 
     from {{ model }}

@@ -117,13 +117,25 @@ def load(
 def build(
     data_dir: Path | None = DataDirOption,
     select: str | None = typer.Option(None, "--select", help="dbt selection (default: everything)."),
+    target: str = typer.Option(
+        "local",
+        "--target",
+        help="local (DuckDB, the default) or spark (dbt-spark in a local session; pip install -e '.[spark]', docs/spark.md).",
+    ),
 ) -> None:
-    """dbt build of dbt_project/ against the DuckDB warehouse in the data directory (models and tests)."""
-    from clickintent.features.dbt import run_dbt_build
+    """dbt build of dbt_project/ against the DuckDB warehouse in the data directory (models and tests), or with --target spark on Spark."""
+    from clickintent.features.dbt import SPARK_TARGET, run_dbt_build, spark_build_unavailable
 
+    if target not in ("local", SPARK_TARGET):
+        console.print(f"[red]--target must be local or {SPARK_TARGET}, not {target!r}[/red]")
+        raise typer.Exit(code=2)
+    unavailable = spark_build_unavailable() if target == SPARK_TARGET else None
+    if unavailable:
+        console.print(f"--target {SPARK_TARGET}: {unavailable}", style="red", markup=False)
+        raise typer.Exit(code=2)
     settings = _settings(data_dir)
     with stage_guard(settings, "build"):
-        result = run_dbt_build(settings, select=select)
+        result = run_dbt_build(settings, select=select, target=target)
     console.print(result.summary())
     if not result.success:
         raise typer.Exit(code=1)

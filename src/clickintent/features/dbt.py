@@ -45,6 +45,8 @@ from clickintent.artifacts import (
 from clickintent.settings import Settings
 
 BUILD_STAGE = "clickintent build"
+# The profile's output that builds with dbt-spark instead of DuckDB (dbt_project/profiles.yml, docs/spark.md).
+SPARK_TARGET = "spark"
 # How many failures a summary spells out before it only counts them.
 MAX_LISTED_FAILURES = 5
 
@@ -132,21 +134,43 @@ def dbt_vars(settings: Settings) -> dict[str, object]:
     }
 
 
-def dbt_target_dir(settings: Settings) -> Path:
-    """dbt's target path for this data directory: manifest.json, run_results.json, compiled SQL."""
-    return settings.dbt_dir / "target"
+def dbt_target_dir(settings: Settings, target: str | None = None) -> Path:
+    """dbt's target path for this data directory: manifest.json, run_results.json, compiled SQL.
+    A Spark build has its own, so that the manifest the Feast definitions come from stays DuckDB's."""
+    return settings.dbt_dir / ("target" if target != SPARK_TARGET else "spark_target")
 
 
-def dbt_log_dir(settings: Settings) -> Path:
+def dbt_log_dir(settings: Settings, target: str | None = None) -> Path:
     """dbt's log path for this data directory (dbt.log)."""
-    return settings.dbt_dir / "logs"
+    return settings.dbt_dir / ("logs" if target != SPARK_TARGET else "spark_logs")
 
 
-def _dbt_args(settings: Settings, command: str, profiles_dir: Path | None = None) -> list[str]:
+def spark_marts_dir(settings: Settings) -> Path:
+    """Where a Spark build writes the marts, one Parquet table directory each (the marts'
+    location_root in dbt_project/dbt_project.yml)."""
+    return settings.data_dir / "spark_marts"
+
+
+def spark_build_unavailable() -> str | None:
+    """Why `clickintent build --target spark` cannot run here; None when it can."""
+    import importlib.util
+    import shutil
+
+    for module, package in (("dbt.adapters.spark", "dbt-spark"), ("pyspark", "pyspark")):
+        if importlib.util.find_spec(module) is None:
+            return f"{package} is not installed: pip install -e '.[spark]'"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime (pyspark needs Java 17 or later on PATH or in JAVA_HOME)"
+    return None
+
+
+def _dbt_args(settings: Settings, command: str, profiles_dir: Path | None = None, target: str | None = None) -> list[str]:
     settings = settings.absolute()  # a relative target path would be taken from dbt_project/
     project_dir = str(settings.dbt_project_dir)
+    target_args = [] if target is None else ["--target", target]
     return [
         command,
+        *target_args,
         "--project-dir",
         project_dir,
         # profiles.yml lives in the project (no ~/.dbt needed); a build uses a copy writing to staging
@@ -154,9 +178,9 @@ def _dbt_args(settings: Settings, command: str, profiles_dir: Path | None = None
         str(profiles_dir or project_dir),
         # per data directory, and over DBT_TARGET_PATH / DBT_LOG_PATH / dbt_project.yml
         "--target-path",
-        str(dbt_target_dir(settings)),
+        str(dbt_target_dir(settings, target)),
         "--log-path",
-        str(dbt_log_dir(settings)),
+        str(dbt_log_dir(settings, target)),
         "--vars",
         json.dumps(dbt_vars(settings)),
         "--threads",
@@ -265,16 +289,22 @@ def _has_rows(path: Path) -> bool:
     return path.is_file() and pq.read_metadata(path).num_rows > 0
 
 
-def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool = False) -> DbtBuildResult:
+def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool = False, target: str | None = None) -> DbtBuildResult:
     """`dbt build` of the project against settings.data_dir, in-process; the marts change only if it succeeds.
 
     select: a dbt selection (e.g. "fct_web_sessions+"); None builds everything. With a
     selection, the marts it does not select are carried over (hard links) into the new set.
     quiet: show only errors on the console (dbt's --quiet).
+    target: the profile's output; None or "local" is DuckDB, "spark" builds with dbt-spark
+    (run_spark_build).
     """
     from clickintent.features.identity_links import write_identity_link_report
     from clickintent.taxonomy.commit import verify_taxonomy
 
+    if target == SPARK_TARGET:
+        return run_spark_build(settings, select, quiet=quiet)
+    if target not in (None, "local"):
+        raise ValueError(f"dbt target must be local (DuckDB) or {SPARK_TARGET}, not {target!r}")
     settings = settings.absolute()
     check_raw_tables(settings)
     verify_taxonomy(settings)  # the page map is a dbt source: not one a killed taxonomy run left
@@ -306,15 +336,65 @@ def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool 
     return DbtBuildResult(success=success, elapsed_s=elapsed, nodes=nodes, error=error, marts_restored=not success)
 
 
+def run_spark_build(settings: Settings, select: str | None = None, *, quiet: bool = False) -> DbtBuildResult:
+    """`dbt build --target spark`: the same models in a local Spark session (docs/spark.md),
+    the marts written as Parquet tables under spark_marts_dir(settings).
+
+    Unlike the DuckDB build, the Spark marts are not staged and committed as a set: a failed
+    build can leave some rewritten and others stale. Only the contract source shape runs on
+    Spark (dbt stops at compile time for another), and the unit tests (DuckDB SQL fixtures) run
+    in the DuckDB build only; the data tests run on both.
+    """
+    from clickintent.taxonomy.io import TaxonomyPaths
+
+    unavailable = spark_build_unavailable()
+    if unavailable:
+        raise RuntimeError(f"clickintent build --target {SPARK_TARGET}: {unavailable}")
+    settings = settings.absolute()
+    check_raw_tables(settings)
+    args = _dbt_args(settings, "build", target=SPARK_TARGET)
+    # Spark SQL cannot look for the optional page map file (macros/source_is_present.sql)
+    variables = {**dbt_vars(settings), "clickintent_page_map_present": TaxonomyPaths.from_settings(settings).page_map.is_file()}
+    args[args.index("--vars") + 1] = json.dumps(variables)
+    if select:
+        args += ["--select", select]
+    if quiet:
+        args.insert(0, "--quiet")
+    started = time.perf_counter()
+    try:
+        outcome = _invoke(settings, args)
+    finally:
+        _release_spark_session()
+    nodes = _node_results(outcome.result)
+    elapsed = time.perf_counter() - started
+    success = bool(outcome.success) and not any(node.failed for node in nodes)
+    error = None if outcome.exception is None else f"{type(outcome.exception).__name__}: {outcome.exception}"
+    return DbtBuildResult(success=success, elapsed_s=elapsed, nodes=nodes, error=error)
+
+
+def _release_spark_session() -> None:
+    """Stop the Spark session dbt-spark started. Its builder's getOrCreate keeps it for the
+    process, with the metastore and warehouse of the data directory it was started for: a
+    later build in the process (of another data directory) starts its own."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:  # pyspark not installed: nothing was started
+        return
+    session = getattr(SparkSession, "_instantiatedSession", None)  # the builder's cache, across threads
+    if session is not None:
+        session.stop()
+
+
 def _staging_profile(settings: Settings, marts_dir: Path) -> Path:
-    """A copy of the project's profiles.yml whose external_root is `marts_dir`; its directory."""
+    """A copy of the project's profiles.yml whose DuckDB outputs' external_root is `marts_dir`; its directory."""
     import yaml
 
     document = yaml.safe_load((settings.dbt_project_dir / "profiles.yml").read_text(encoding="utf-8"))
     for name, profile in document.items():
         if name != "config" and isinstance(profile, dict):
             for output in profile.get("outputs", {}).values():
-                output["external_root"] = str(marts_dir)
+                if output.get("type") == "duckdb":
+                    output["external_root"] = str(marts_dir)
     directory = settings.dbt_dir / "profile"
     atomic_write_text(directory / "profiles.yml", yaml.safe_dump(document, sort_keys=False))
     return directory

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from clickintent.artifacts import atomic_write_text
-from clickintent.privacy.redaction import redaction_sql
+from clickintent.privacy.redaction import redaction_spark_sql, redaction_sql
 from clickintent.settings import load_settings
 
 MACRO_FILE = Path("macros") / "redact_pii.sql"
@@ -26,17 +26,24 @@ _HEADER = """\
   [PHONE], [CARD], [ACCOUNT], [SSN], [IBAN], [NAME], [DOB], [ADDRESS]), exactly as the service
   and the LLM client redact it in Python (clickintent.privacy.redaction.redact). Applied in
   stg_events to search_query, page_path and referrer, so no downstream model sees them raw.
+  default__ is DuckDB's (RE2), spark__ Spark's (Java regular expressions, docs/spark.md).
 -#}
+{% macro redact_pii(column) -%}
+  {{ return(adapter.dispatch('redact_pii', 'clickintent')(column)) }}
+{%- endmacro %}
 """
 
 
 def render_macro() -> str:
     """The text of macros/redact_pii.sql."""
-    body = redaction_sql("{{ column }}")
-    jinja_openers = [opener for opener in ("{{", "{%", "{#") if opener in body.replace("{{ column }}", "")]
-    if jinja_openers:  # a pattern that Jinja would read as a tag would break the macro silently
-        raise ValueError(f"a redaction pattern contains {jinja_openers[0]!r}, which dbt's Jinja would read as a tag")
-    return f"{_HEADER}{{% macro redact_pii(column) -%}}\n{body}\n{{%- endmacro %}}\n"
+    macros = []
+    for name, sql in (("default__redact_pii", redaction_sql), ("spark__redact_pii", redaction_spark_sql)):
+        body = sql("{{ column }}")
+        jinja_openers = [opener for opener in ("{{", "{%", "{#") if opener in body.replace("{{ column }}", "")]
+        if jinja_openers:  # a pattern that Jinja would read as a tag would break the macro silently
+            raise ValueError(f"a redaction pattern contains {jinja_openers[0]!r}, which dbt's Jinja would read as a tag")
+        macros.append(f"{{% macro {name}(column) -%}}\n{body}\n{{%- endmacro %}}\n")
+    return _HEADER + "\n" + "\n".join(macros)
 
 
 def write_macro(project_dir: Path, *, check: bool = False) -> bool:

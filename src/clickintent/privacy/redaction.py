@@ -404,6 +404,75 @@ def redaction_sql(expression: str) -> str:
     return "\n".join(lines)
 
 
+def _spark_string(text: str) -> str:
+    # Spark reads the project's string literals raw (spark.sql.parser.escapedStringLiterals in
+    # the profile), so a backslash is itself and a quote is written \' (Java regex reads \' as ').
+    return "'" + text.replace("'", "\\'") + "'"
+
+
+# RE2's meaning of the escapes and anchors whose meaning java.util.regex changes (outside a
+# bracket expression): ASCII word boundaries, \s without \v, $ only at the very end, . anything but \n.
+_ASCII_WORD = "[0-9A-Za-z_]"
+_RE2_IN_JAVA = {
+    "\\b": f"(?:(?<={_ASCII_WORD})(?!{_ASCII_WORD})|(?<!{_ASCII_WORD})(?={_ASCII_WORD}))",
+    "\\B": f"(?:(?<={_ASCII_WORD})(?={_ASCII_WORD})|(?<!{_ASCII_WORD})(?!{_ASCII_WORD}))",
+    "\\s": "[\\t\\n\\f\\r ]",
+    "$": "\\z",
+    ".": "[^\\n]",
+}
+
+
+def java_regex(pattern: str) -> str:
+    """An RE2 pattern (as these rules are written) that java.util.regex reads the same way.
+
+    Inside a bracket expression RE2 takes `[` and `&&` literally where Java nests and
+    intersects classes, so those are escaped there; `\\s` there is RE2's four spaces.
+    """
+    out: list[str] = []
+    index, in_class, class_start = 0, False, 0
+    while index < len(pattern):
+        char = pattern[index]
+        token = pattern[index : index + 2] if char == "\\" else char
+        index += len(token)
+        if in_class:
+            if token == "]" and index - 1 > class_start:
+                in_class = False
+                out.append(token)
+            elif token == "^" and index - 1 == class_start:
+                class_start = index  # a ] right after [^ is literal too
+                out.append(token)
+            elif token in ("[", "&"):
+                out.append("\\" + token)
+            else:
+                out.append("\\t\\n\\f\\r " if token == "\\s" else token)
+        elif token == "[":
+            in_class, class_start = True, index
+            out.append(token)
+        else:
+            out.append(_RE2_IN_JAVA.get(token, token))
+    return "".join(out)
+
+
+def _spark_pattern(pattern: str) -> str:
+    return _spark_string(java_regex(pattern.replace(MARKER, "\\x{E000}")))
+
+
+def _spark_replacement(replacement: str) -> str:
+    # Java's replacement syntax: $1 for a group, \$ for a dollar; Spark's chr() is one byte, so
+    # the marker is decoded from its UTF-8 bytes
+    java = re.sub(r"\\(\d)", r"$\1", replacement.replace("$", "\\$"))
+    parts = [_spark_string(part) for part in java.split(MARKER)]
+    return " || decode(unhex('EE8080'), 'UTF-8') || ".join(parts) if len(parts) > 1 else parts[0]
+
+
+def redaction_spark_sql(expression: str) -> str:
+    """The Spark SQL twin of `redaction_sql`: java.util.regex, with the patterns rewritten to RE2's meaning (java_regex)."""
+    lines = ["regexp_replace("] * len(RULES) + [f"  {expression}"]
+    for rule in RULES:
+        lines.append(f"  , {_spark_pattern(rule.pattern)}, {_spark_replacement(rule.replacement)})")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------
 # events
 
