@@ -43,6 +43,11 @@ TRAINING_SERVICES: dict[str, tuple[LabelTable, Callable[[Settings], pd.DataFrame
 }
 # The encoder reads this view's mart itself; no service serves it.
 NOT_IN_ANY_TRAINING_SERVICE = {"session_sequence"}
+# Where two implementations of the point-in-time join would part: a microsecond before a
+# feature row, at it, at the end of its ttl and a microsecond after.
+MICROSECOND = pd.Timedelta(microseconds=1)
+# Entities per feature view whose every feature row is asked for at its edges (the first by key).
+EDGE_ENTITIES_PER_VIEW = 10
 
 
 def test_the_spark_variant_has_the_same_views_and_services_over_the_spark_marts(tmp_path) -> None:
@@ -131,6 +136,45 @@ def test_both_offline_stores_return_the_same_training_rows(answers, service) -> 
     on_duckdb, on_spark = answers[service]
     assert len(on_duckdb) > 0
     assert frame_differences(on_duckdb, on_spark) == []
+
+
+def edge_entity_rows(store: FeatureStore, views: list) -> pd.DataFrame:
+    """Entity rows at the edges of each view's point-in-time join (MICROSECOND) for the first
+    EDGE_ENTITIES_PER_VIEW entities of the view's table; the views share one entity."""
+    frames = []
+    for view in views:
+        source, key = view.batch_source, store.get_entity(view.entities[0]).join_key
+        rows = pd.read_parquet(source.path, columns=[key, source.timestamp_field])
+        rows = rows[rows[key].isin(sorted(rows[key].dropna().unique())[:EDGE_ENTITIES_PER_VIEW])].reset_index(drop=True)
+        at = pd.to_datetime(rows[source.timestamp_field], utc=True)
+        offsets = [-MICROSECOND, pd.Timedelta(0)] + ([view.ttl, view.ttl + MICROSECOND] if view.ttl else [])
+        frames += [pd.DataFrame({key: rows[key], "event_timestamp": at + offset}) for offset in offsets]
+    return pd.concat(frames).drop_duplicates().sort_values([key, "event_timestamp"]).reset_index(drop=True)
+
+
+@pytest.mark.slow
+@needs_spark
+def test_both_offline_stores_join_the_same_rows_at_the_edges_of_time_and_ttl(stores) -> None:
+    """Every feature view, one query per entity: entity rows at, just before, and at either side
+    of the ttl's end of the feature rows of a few entities."""
+    _, duckdb_store, spark_store = stores
+    views_by_entity: dict[str, list] = {}
+    for view in duckdb_store.list_feature_views():
+        views_by_entity.setdefault(view.entities[0], []).append(view)
+    differences = {}
+    for entity, views in sorted(views_by_entity.items()):
+        entity_rows = edge_entity_rows(duckdb_store, views)
+        features = [f"{view.name}:{feature.name}" for view in views for feature in view.features]
+        on_duckdb, on_spark = (
+            store.get_historical_features(entity_df=entity_rows.copy(), features=features, full_feature_names=True).to_df()
+            for store in (duckdb_store, spark_store)
+        )
+        assert len(on_duckdb) == len(entity_rows)
+        for view in views:  # all-null columns are equal and prove nothing
+            assert on_duckdb[[f"{view.name}__{feature.name}" for feature in view.features]].notna().any(axis=None), view.name
+        if found := frame_differences(on_duckdb, on_spark):
+            differences[entity] = found
+    assert differences == {}
 
 
 @pytest.mark.slow
