@@ -78,6 +78,7 @@ def test_the_spark_variant_has_the_same_views_and_services_over_the_spark_marts(
         assert all(isinstance(projection.batch_source, SparkSource) for projection in service.feature_view_projections)
 
 
+@needs_spark  # Feast's Spark store configuration imports pyspark
 def test_the_spark_repo_has_its_own_registry_and_the_spark_offline_store(tmp_path) -> None:
     settings = load_settings(environ={}, data_dir=tmp_path / "data")
     config, duckdb_config = repo_config(settings, SPARK_TARGET), repo_config(settings)
