@@ -58,6 +58,8 @@ def spark_variant(objects: dict[str, object]) -> dict[str, object]:
     for source in _package.collect_data_sources(objects.values()):
         if isinstance(source, FileSource):
             sources[source.name] = spark_source(source)
+        elif not isinstance(source, PushSource):
+            raise TypeError(f"no Spark twin for {type(source).__name__} {source.name!r}: the Spark variant reads file and push sources")
     for source in _package.collect_data_sources(objects.values()):
         if isinstance(source, PushSource):
             sources[source.name] = PushSource(
