@@ -16,34 +16,22 @@ import json
 
 import pytest
 
-from clickintent.features.dbt import _dbt_args, _invoke, dbt_target_dir, run_dbt_build, spark_build_unavailable, spark_marts_dir
+from clickintent.features.dbt import _dbt_args, _invoke, dbt_target_dir, spark_marts_dir
 from clickintent.features.mart_equality import compare_marts
 from clickintent.settings import Settings, load_settings
-from clickintent.synth import generate_world
 from support.raw_world import write_fixture_world
+from support.spark_worlds import build_with_both, needs_spark, synthetic_world, world_settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(spark_build_unavailable() is not None, reason=f"{spark_build_unavailable()}")]
-
-SYNTHETIC_WORLD_EVENTS = 5_000
-
-
-def _build_with_both(settings: Settings) -> Settings:
-    duckdb_build = run_dbt_build(settings, quiet=True)
-    assert duckdb_build.success, duckdb_build.summary()
-    spark_build = run_dbt_build(settings, quiet=True, target="spark")
-    assert spark_build.success, spark_build.summary()
-    return settings
+pytestmark = [pytest.mark.slow, needs_spark]
 
 
 @pytest.fixture(scope="module", params=["synthetic", "fixture"])
 def built_by_both(request, tmp_path_factory) -> Settings:
     data_dir = tmp_path_factory.mktemp(f"spark_{request.param}_world") / "data"
-    settings = load_settings(environ={}, data_dir=data_dir, threads=1)
     if request.param == "synthetic":
-        generate_world(settings, target_events=SYNTHETIC_WORLD_EVENTS)
-    else:
-        write_fixture_world(data_dir)
-    return _build_with_both(settings)
+        return build_with_both(synthetic_world(data_dir))
+    write_fixture_world(data_dir)
+    return build_with_both(world_settings(data_dir))
 
 
 def feast_marts(settings: Settings) -> list[str]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,8 +12,7 @@ from feast import FeatureStore
 
 from clickintent.features.store import DATA_DIR_VARIABLE, PROJECT, load_repo_objects, repo_config
 from clickintent.settings import load_settings
-
-FEAST = str(Path(sys.executable).with_name("feast"))
+from support.feast_cli import listed_names, repo_listing, run_feast
 
 
 def test_feature_store_yaml_puts_the_store_where_the_settings_say(tmp_path):
@@ -48,34 +45,22 @@ def test_redis_setting_replaces_the_sqlite_store(tmp_path):
     assert Path(config.registry.path) == settings.feast_dir / "registry.db"
 
 
-def _feast(args: list[str], repo_dir: Path, data_dir: Path | None) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items() if key != DATA_DIR_VARIABLE}
-    if data_dir is not None:
-        environment[DATA_DIR_VARIABLE] = str(data_dir)
-    return subprocess.run([FEAST, *args], cwd=repo_dir, env=environment, capture_output=True, text=True, timeout=300)
-
-
-def _repo_listing(repo_dir: Path) -> list[str]:
-    return sorted(str(path.relative_to(repo_dir)) for path in repo_dir.rglob("*"))
-
-
 @pytest.mark.slow
 def test_feast_cli_and_sdk_work_in_feature_repo(pipeline_world, tmp_path, monkeypatch):
     # The session world must not change: the CLI works on a copy of its marts.
     settings = load_settings(data_dir=tmp_path / "data", threads=1)
     shutil.copytree(pipeline_world.marts_dir, settings.marts_dir)
     repo_dir = settings.feature_repo_dir
-    listing = _repo_listing(repo_dir)
+    listing = repo_listing(repo_dir)
 
-    applied = _feast(["apply"], repo_dir, settings.data_dir)
+    applied = run_feast(["apply"], repo_dir, settings.data_dir)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert (settings.feast_dir / "registry.db").is_file()
     assert (settings.feast_dir / "online_store.db").is_file()
 
-    listed = _feast(["feature-views", "list"], repo_dir, settings.data_dir)
+    listed = run_feast(["feature-views", "list"], repo_dir, settings.data_dir)
     assert listed.returncode == 0, listed.stdout + listed.stderr
-    listed_names = {line.split()[0] for line in listed.stdout.splitlines()[1:] if line.strip()}
-    assert listed_names == {view.name for view in load_repo_objects(settings).feature_views}
+    assert listed_names(listed) == {view.name for view in load_repo_objects(settings).feature_views}
 
     monkeypatch.setenv(DATA_DIR_VARIABLE, str(settings.data_dir))
     store = FeatureStore(repo_path=str(repo_dir))
@@ -88,7 +73,7 @@ def test_feast_cli_and_sdk_work_in_feature_repo(pipeline_world, tmp_path, monkey
     assert by_customer.loc[latest.customer_id].tolist() == latest.tenure_months.tolist()
 
     # Feast has no default for ${CLICKINTENT_DATA_DIR}: unset, apply fails and writes nothing in the repo.
-    unset = _feast(["apply"], repo_dir, None)
+    unset = run_feast(["apply"], repo_dir, None)
     assert unset.returncode != 0
     assert DATA_DIR_VARIABLE in unset.stdout + unset.stderr
-    assert _repo_listing(repo_dir) == listing
+    assert repo_listing(repo_dir) == listing

@@ -124,15 +124,9 @@ def build(
     ),
 ) -> None:
     """dbt build of dbt_project/ against the DuckDB warehouse in the data directory (models and tests), or with --target spark on Spark."""
-    from clickintent.features.dbt import SPARK_TARGET, run_dbt_build, spark_build_unavailable
+    from clickintent.features.dbt import run_dbt_build
 
-    if target not in ("local", SPARK_TARGET):
-        console.print(f"[red]--target must be local or {SPARK_TARGET}, not {target!r}[/red]")
-        raise typer.Exit(code=2)
-    unavailable = spark_build_unavailable() if target == SPARK_TARGET else None
-    if unavailable:
-        console.print(f"--target {SPARK_TARGET}: {unavailable}", style="red", markup=False)
-        raise typer.Exit(code=2)
+    _require_target(target)
     settings = _settings(data_dir)
     with stage_guard(settings, "build"):
         result = run_dbt_build(settings, select=select, target=target)
@@ -141,14 +135,36 @@ def build(
         raise typer.Exit(code=1)
 
 
+def _require_target(target: str) -> None:
+    """Exit (code 2), saying why, unless `target` is local or spark and, for spark, Spark can run here."""
+    from clickintent.features.dbt import SPARK_TARGET, spark_build_unavailable
+
+    if target not in ("local", SPARK_TARGET):
+        console.print(f"[red]--target must be local or {SPARK_TARGET}, not {target!r}[/red]")
+        raise typer.Exit(code=2)
+    unavailable = spark_build_unavailable() if target == SPARK_TARGET else None
+    if unavailable:
+        console.print(f"--target {SPARK_TARGET}: {unavailable}", style="red", markup=False)
+        raise typer.Exit(code=2)
+
+
 @features_app.command("apply")
-def features_apply(data_dir: Path | None = DataDirOption) -> None:
+def features_apply(
+    data_dir: Path | None = DataDirOption,
+    target: str = typer.Option(
+        "local",
+        "--target",
+        help="local: the DuckDB build's marts (feature_repo/, the default); spark: the Spark build's, "
+        "read by Feast's Spark offline store (feature_repo_spark/, its own registry; docs/spark.md).",
+    ),
+) -> None:
     """Register entities, sources, feature views and services in the Feast registry."""
     from clickintent.features.store import apply_feature_repo
 
+    _require_target(target)
     settings = _settings(data_dir)
     with stage_guard(settings, "features apply"):
-        applied = apply_feature_repo(settings)
+        applied = apply_feature_repo(settings, target)
     console.print(f"applied {applied}")
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, FileSource
@@ -56,8 +57,13 @@ class MissingFeatureTablesError(FileNotFoundError):
 def data_sources() -> list[DataSource]:
     """Every data source of the package, each once: the push sources and their batch sources
     included, as Feast's parse_repo collects them."""
+    return collect_data_sources(_OBJECTS[name] for name in __all__)
+
+
+def collect_data_sources(objects: Iterable[object]) -> list[DataSource]:
+    """The data sources among `objects`, each once, a push source's batch source included."""
     sources: list[DataSource] = []
-    for value in (_OBJECTS[name] for name in __all__):
+    for value in objects:
         for source in (value, value.batch_source) if isinstance(value, PushSource) else (value,):
             if isinstance(source, DataSource) and all(source is not known for known in sources):
                 sources.append(source)
@@ -71,7 +77,12 @@ def file_sources() -> list[FileSource]:
 
 def data_dir() -> Path:
     """The data directory the file sources were resolved against (the marts' parent)."""
-    marts = [Path(source.path) for source in file_sources() if "dbt_model" in source.tags]
+    return sources_data_dir(file_sources())
+
+
+def sources_data_dir(sources: Iterable[DataSource]) -> Path:
+    """The data directory of sources over the dbt marts: `<data dir>/<marts dir>/<mart>`."""
+    marts = [Path(source.path) for source in sources if "dbt_model" in source.tags]
     return marts[0].parent.parent
 
 
@@ -81,7 +92,17 @@ def require_sources() -> None:
     fail only at query time ("No files found that match the pattern"). Missing model-stage
     tables (written after the taxonomy and encoder stages) are a warning: until then their views
     have nothing to serve, and `clickintent features apply` writes empty ones."""
-    missing = [source for source in file_sources() if not Path(source.path).is_file()]
+    require_tables(
+        file_sources(),
+        present=Path.is_file,
+        build_hint="run `clickintent build` (or dbt with the profile's external_root at <data dir>/marts)",
+    )
+
+
+def require_tables(sources: list[DataSource], *, present: Callable[[Path], bool], build_hint: str) -> None:
+    """require_sources for any sources with a path: `present` tells whether a table is there,
+    `build_hint` what builds the missing marts."""
+    missing = [source for source in sources if not present(Path(source.path))]
     marts = sorted(source.tags["dbt_model"] for source in missing if "dbt_model" in source.tags)
     stage_tables = sorted(Path(source.path).name for source in missing if "dbt_model" not in source.tags)
     origin = (
@@ -91,12 +112,11 @@ def require_sources() -> None:
     )
     if marts:
         raise MissingFeatureTablesError(
-            f"clickintent marts missing under {data_dir()} ({origin}): {', '.join(marts)}; "
-            "run `clickintent build` (or dbt with the profile's external_root at <data dir>/marts)"
+            f"clickintent marts missing under {sources_data_dir(sources)} ({origin}): {', '.join(marts)}; {build_hint}"
         )
     if stage_tables:
         warnings.warn(
-            f"clickintent model-stage tables missing under {data_dir()}: {', '.join(stage_tables)} "
+            f"clickintent model-stage tables missing under {sources_data_dir(sources)}: {', '.join(stage_tables)} "
             "(the taxonomy and encoder stages write them; `clickintent features apply` writes empty ones)",
-            stacklevel=2,
+            stacklevel=3,
         )

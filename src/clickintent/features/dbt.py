@@ -145,6 +145,13 @@ def dbt_log_dir(settings: Settings, target: str | None = None) -> Path:
     return settings.dbt_dir / ("logs" if target != SPARK_TARGET else "spark_logs")
 
 
+def is_spark_target(target: str | None) -> bool:
+    """Whether a profile output builds on Spark: None or "local" is DuckDB; ValueError for any other."""
+    if target not in (None, "local", SPARK_TARGET):
+        raise ValueError(f"dbt target must be local (DuckDB) or {SPARK_TARGET}, not {target!r}")
+    return target == SPARK_TARGET
+
+
 def spark_marts_dir(settings: Settings) -> Path:
     """Where a Spark build writes the marts, one Parquet table directory each (the marts'
     location_root in dbt_project/dbt_project.yml)."""
@@ -301,10 +308,8 @@ def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool 
     from clickintent.features.identity_links import write_identity_link_report
     from clickintent.taxonomy.commit import verify_taxonomy
 
-    if target == SPARK_TARGET:
+    if is_spark_target(target):
         return run_spark_build(settings, select, quiet=quiet)
-    if target not in (None, "local"):
-        raise ValueError(f"dbt target must be local (DuckDB) or {SPARK_TARGET}, not {target!r}")
     settings = settings.absolute()
     check_raw_tables(settings)
     verify_taxonomy(settings)  # the page map is a dbt source: not one a killed taxonomy run left
@@ -364,7 +369,7 @@ def run_spark_build(settings: Settings, select: str | None = None, *, quiet: boo
     try:
         outcome = _invoke(settings, args)
     finally:
-        _release_spark_session()
+        stop_spark_session()
     nodes = _node_results(outcome.result)
     elapsed = time.perf_counter() - started
     success = bool(outcome.success) and not any(node.failed for node in nodes)
@@ -372,10 +377,11 @@ def run_spark_build(settings: Settings, select: str | None = None, *, quiet: boo
     return DbtBuildResult(success=success, elapsed_s=elapsed, nodes=nodes, error=error)
 
 
-def _release_spark_session() -> None:
-    """Stop the Spark session dbt-spark started. Its builder's getOrCreate keeps it for the
-    process, with the metastore and warehouse of the data directory it was started for: a
-    later build in the process (of another data directory) starts its own."""
+def stop_spark_session() -> None:
+    """Stop the process's Spark session (dbt-spark's, or Feast's Spark offline store's). A
+    builder's getOrCreate keeps it for the process, with the settings it was started with (the
+    metastore and warehouse of one data directory, or no Hive at all for Feast's): a later build
+    in the process starts its own."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:  # pyspark not installed: nothing was started

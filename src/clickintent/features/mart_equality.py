@@ -1,5 +1,6 @@
 """Whether two builds of the marts hold the same rows: DuckDB's against another engine's
-(docs/spark.md), or any two data directories.
+(docs/spark.md), or any two data directories; and whether two frames do (two offline stores'
+answers to one `get_historical_features`, frame_differences).
 
 A mart is `<dir>/<model>.parquet` (the DuckDB build's external materialization) or a directory
 `<dir>/<model>/` of Parquet part files (a Spark table). Row order is not part of a mart's
@@ -64,18 +65,63 @@ def _close(left: object, right: object, tolerance: float) -> bool:
     return left == right
 
 
-def _sorted_rows(path: Path) -> tuple[list[str], list[tuple]]:
+def _sorted(rows: list[tuple]) -> list[tuple]:
+    return sorted(rows, key=lambda row: tuple(_exact_part(value) for value in row))
+
+
+def _table_rows(path: Path) -> tuple[list[str], list[tuple]]:
     table = pq.read_table(path)
-    rows = [tuple(row.values()) for row in table.to_pylist()]
-    return table.column_names, sorted(rows, key=lambda row: tuple(_exact_part(value) for value in row))
+    return table.column_names, [tuple(row.values()) for row in table.to_pylist()]
 
 
 def mart_differences(left: Path, right: Path, *, tolerance: float = DEFAULT_TOLERANCE) -> list[str]:
     """How two copies of one mart differ (empty when they hold the same rows)."""
-    left_columns, left_rows = _sorted_rows(left)
-    right_columns, right_rows = _sorted_rows(right)
+    return rows_differences(*_table_rows(left), *_table_rows(right), tolerance=tolerance)
+
+
+def _plain(value: object) -> object:
+    """A value of a pandas frame as a mart row holds it: missing (None, NaN, NaT, NA) as None,
+    arrays as lists, numpy scalars as Python's, timestamps in UTC (a naive one is UTC, as every
+    timestamp of the event contract)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain(item) for item in value]
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float | np.floating) and math.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        stamp = pd.Timestamp(value)
+        if stamp is pd.NaT:
+            return None
+        return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def frame_differences(left, right, *, tolerance: float = DEFAULT_TOLERANCE) -> list[str]:
+    """How two pandas frames differ as sets of rows (empty when they hold the same rows): the
+    mart rule, after each value is made plain (_plain: nulls of any kind are equal)."""
+
+    def rows(frame) -> list[tuple]:
+        return [tuple(_plain(value) for value in row) for row in frame.itertuples(index=False, name=None)]
+
+    return rows_differences(list(left.columns), rows(left), list(right.columns), rows(right), tolerance=tolerance)
+
+
+def rows_differences(
+    left_columns: list[str],
+    left_rows: list[tuple],
+    right_columns: list[str],
+    right_rows: list[tuple],
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> list[str]:
+    """How two sets of rows differ, each sorted by its exact values (empty when they are the same)."""
     if left_columns != right_columns:
         return [f"columns differ: {left_columns} vs {right_columns}"]
+    left_rows, right_rows = _sorted(left_rows), _sorted(right_rows)
     if len(left_rows) != len(right_rows):
         return [f"{len(left_rows)} rows vs {len(right_rows)}"]
     differences = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clickintent.features.dbt import spark_marts_dir
 from clickintent.settings import Settings, load_settings
 
 # The dbt mart of one row per session with its event sequences (encoder and taxonomy input).
@@ -22,6 +23,11 @@ def mart_file(settings: Settings, model: str) -> Path:
 def mart_path(model: str) -> str:
     """Absolute path of the Parquet file dbt writes for `model`."""
     return str(mart_file(load_settings(), model))
+
+
+def spark_mart_path(model: str) -> str:
+    """Absolute path of the Parquet table directory a Spark build writes for `model` (docs/spark.md)."""
+    return str(spark_marts_dir(load_settings()) / model)
 
 
 def data_path(relative: str) -> str:

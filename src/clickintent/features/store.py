@@ -36,6 +36,7 @@ from feast.repo_config import load_repo_config
 from feast.repo_contents import RepoContents
 
 from clickintent.artifacts import COMMITTED, IN_PROGRESS, atomic_write_json, file_sha256
+from clickintent.features.dbt import is_spark_target
 from clickintent.settings import Settings
 
 PROJECT = "clickintent"
@@ -46,16 +47,27 @@ FEATURE_STORE_YAML = "feature_store.yaml"
 DATA_DIR_VARIABLE = "CLICKINTENT_DATA_DIR"
 # What the last materialize loaded, per view, and whether it finished (module docstring).
 MATERIALIZE_STATE = "materialize_state.json"
+# The Feast repo over the Spark build's marts, beside feature_repo/: the package's objects read by
+# Feast's Spark offline store, with a registry of its own (docs/spark.md).
+SPARK_FEATURE_REPO = "feature_repo_spark"
+SPARK_REPO_MODULE = f"{REPO_PACKAGE}.spark"
 # Held while CLICKINTENT_DATA_DIR (process-wide) is set for one data directory.
 _ENVIRONMENT_LOCK = threading.RLock()
 
 
-def repo_config(settings: Settings) -> RepoConfig:
-    """feature_repo/feature_store.yaml resolved for settings.data_dir, as the feast CLI reads it.
+def feature_repo_dir(settings: Settings, target: str | None = None) -> Path:
+    """The Feast repo of a dbt target's marts (None or "local": DuckDB's, feature_repo/; "spark":
+    the Spark build's, feature_repo_spark/)."""
+    return settings.project_dir / SPARK_FEATURE_REPO if is_spark_target(target) else settings.feature_repo_dir
+
+
+def repo_config(settings: Settings, target: str | None = None) -> RepoConfig:
+    """feature_repo/feature_store.yaml (feature_repo_spark/'s for target "spark") resolved for
+    settings.data_dir, as the feast CLI reads it.
 
     The file describes the SQLite online store; settings.online_store = "redis" swaps in Redis.
     """
-    repo_dir = settings.feature_repo_dir
+    repo_dir = feature_repo_dir(settings, target)
     with _data_dir_environment(settings):
         config = load_repo_config(repo_dir, repo_dir / FEATURE_STORE_YAML)
     if settings.online_store == "redis":
@@ -66,8 +78,9 @@ def repo_config(settings: Settings) -> RepoConfig:
     return config
 
 
-def feature_store(settings: Settings) -> FeatureStore:
-    config = repo_config(settings)
+def feature_store(settings: Settings, target: str | None = None) -> FeatureStore:
+    """The Feast store of settings.data_dir over the marts of dbt `target` (repo_config)."""
+    config = repo_config(settings, target)
     # Feast creates the registry's and the SQLite store's files, not their folder.
     Path(config.registry.path).parent.mkdir(parents=True, exist_ok=True)
     return FeatureStore(config=config)
@@ -89,9 +102,10 @@ def _data_dir_environment(settings: Settings) -> Iterator[None]:
                 os.environ[DATA_DIR_VARIABLE] = previous
 
 
-def load_repo_objects(settings: Settings) -> RepoContents:
-    """The objects of `clickintent.feast_repo` (what `feature_repo/` holds), imported afresh with
-    their paths resolved against settings.data_dir.
+def load_repo_objects(settings: Settings, target: str | None = None) -> RepoContents:
+    """The objects of `clickintent.feast_repo` (what `feature_repo/` holds; for target "spark",
+    `clickintent.feast_repo.spark`, what `feature_repo_spark/` holds), imported afresh with their
+    paths resolved against settings.data_dir.
 
     The package's modules are imported again under the data directory's environment and the
     previous ones put back afterwards, so two data directories in one process don't share
@@ -100,12 +114,13 @@ def load_repo_objects(settings: Settings) -> RepoContents:
     # Feast's parse_repo adds this entity, which feature views without entities use.
     from feast.repo_operations import DUMMY_ENTITY
 
+    repo_module = SPARK_REPO_MODULE if is_spark_target(target) else REPO_PACKAGE
     with _data_dir_environment(settings):
         previous = {name: module for name, module in sys.modules.items() if _is_repo_module(name)}
         for name in previous:
             del sys.modules[name]
         try:
-            package = importlib.import_module(REPO_PACKAGE)
+            package = importlib.import_module(repo_module)
             objects = [getattr(package, name) for name in package.__all__]
             data_sources = package.data_sources()
         finally:
@@ -135,23 +150,32 @@ def _is_repo_module(name: str) -> bool:
     return name == REPO_PACKAGE or name.startswith(REPO_PACKAGE + ".")
 
 
-def apply_feature_repo(settings: Settings) -> str:
-    """Register (or update) every object of feature_repo/ in the registry of settings.data_dir.
+def apply_feature_repo(settings: Settings, target: str | None = None) -> str:
+    """Register (or update) every object of feature_repo/ in the registry of settings.data_dir;
+    for target "spark", of feature_repo_spark/ in its own registry (the Spark build's marts).
 
     Refuses marts or taxonomy outputs that are not the set their stage committed (UncommittedOutputError).
+    The Spark build commits no set: its marts only have to be there.
     """
-    from clickintent.features.dbt import verify_marts
+    from clickintent.features.dbt import spark_marts_dir, verify_marts
     from clickintent.features.model_outputs import ensure_model_output_files
     from clickintent.taxonomy.commit import verify_taxonomy
 
-    verify_marts(settings)
+    on_spark = is_spark_target(target)
+    if not on_spark:
+        verify_marts(settings)
+    elif not spark_marts_dir(settings).is_dir():
+        raise FileNotFoundError(f"no Spark marts at {spark_marts_dir(settings)}; run `clickintent build --target {target}`")
     verify_taxonomy(settings)
     placeholders = ensure_model_output_files(settings)
-    contents = load_repo_objects(settings)
-    missing = [view.name for view in contents.feature_views if view.batch_source is not None and not Path(view.batch_source.path).is_file()]
+    contents = load_repo_objects(settings, target)
+    # A Spark mart is a table directory, DuckDB's a file.
+    present = Path.exists if on_spark else Path.is_file
+    missing = [view.name for view in contents.feature_views if view.batch_source is not None and not present(Path(view.batch_source.path))]
     if missing:
-        raise FileNotFoundError(f"feature marts not built for {', '.join(missing)}; run `clickintent build` first")
-    store = feature_store(settings)
+        build = f"clickintent build --target {target}" if on_spark else "clickintent build"
+        raise FileNotFoundError(f"feature marts not built for {', '.join(missing)}; run `{build}` first")
+    store = feature_store(settings, target)
     objects = [*contents.entities, *contents.data_sources, *contents.feature_views, *contents.feature_services]
     # Objects that were registered before but are gone from the repo are removed, as `feast apply` does.
     registered = [
