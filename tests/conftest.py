@@ -66,7 +66,23 @@ def serving_world(feast_world: Settings, tmp_path_factory) -> Settings:
     return build_serving_world(feast_world, tmp_path_factory.mktemp("serving_world"))
 
 
-WORLD_FIXTURES = {"pipeline_world", "feast_world", "ranker_trained_world", "ranker_stage_outputs_world", "serving_world"}
+@pytest.fixture(scope="session")
+def synthetic_world_on_both_engines(tmp_path_factory) -> Settings:
+    """A small synthetic world whose marts DuckDB and Spark both built (support/spark_worlds.py):
+    the Spark build is the slow part, so the mart and the Feast comparisons share one."""
+    from support.spark_worlds import build_with_both, synthetic_world
+
+    return build_with_both(synthetic_world(tmp_path_factory.mktemp("spark_synthetic_world") / "data"))
+
+
+WORLD_FIXTURES = {
+    "pipeline_world",
+    "feast_world",
+    "ranker_trained_world",
+    "ranker_stage_outputs_world",
+    "serving_world",
+    "synthetic_world_on_both_engines",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

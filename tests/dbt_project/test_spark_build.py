@@ -20,16 +20,16 @@ from clickintent.features.dbt import _dbt_args, _invoke, dbt_target_dir, spark_m
 from clickintent.features.mart_equality import compare_marts
 from clickintent.settings import Settings, load_settings
 from support.raw_world import write_fixture_world
-from support.spark_worlds import build_with_both, needs_spark, synthetic_world, world_settings
+from support.spark_worlds import build_with_both, needs_spark, world_settings
 
 pytestmark = [pytest.mark.slow, needs_spark]
 
 
 @pytest.fixture(scope="module", params=["synthetic", "fixture"])
 def built_by_both(request, tmp_path_factory) -> Settings:
-    data_dir = tmp_path_factory.mktemp(f"spark_{request.param}_world") / "data"
     if request.param == "synthetic":
-        return build_with_both(synthetic_world(data_dir))
+        return request.getfixturevalue("synthetic_world_on_both_engines")
+    data_dir = tmp_path_factory.mktemp("spark_fixture_world") / "data"
     write_fixture_world(data_dir)
     return build_with_both(world_settings(data_dir))
 

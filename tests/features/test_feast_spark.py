@@ -14,6 +14,7 @@ The slow tests need the `spark` extra and Java; they are skipped, saying which i
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from clickintent.ranker.training_sets import CONVERSION_LABELS, TILE_LABELS, Lab
 from clickintent.settings import Settings, load_settings
 from support.feast_cli import listed_names, repo_listing, run_feast
 from support.identity_worlds import write_stage_outputs
-from support.spark_worlds import build_with_both, needs_spark, synthetic_world
+from support.spark_worlds import needs_spark, world_settings
 
 # The services the rankers train on (the production ones, and the identity-free conversion row,
 # the one that reads the in-app aggregates), each with its entity rows as the ranker reads them.
@@ -105,9 +106,11 @@ def test_an_unknown_target_is_refused_by_name(tmp_path) -> None:
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory) -> Iterator[tuple[Settings, FeatureStore, FeatureStore]]:
-    """(settings, DuckDB store, Spark store) of one world built by both targets and applied to both repos."""
-    settings = build_with_both(synthetic_world(tmp_path_factory.mktemp("feast_spark_world") / "data"))
+def stores(synthetic_world_on_both_engines: Settings, tmp_path_factory) -> Iterator[tuple[Settings, FeatureStore, FeatureStore]]:
+    """(settings, DuckDB store, Spark store) of a copy of the world both targets built, applied to both repos."""
+    data_dir = tmp_path_factory.mktemp("feast_spark_world") / "data"
+    shutil.copytree(synthetic_world_on_both_engines.data_dir, data_dir)
+    settings = world_settings(data_dir)
     write_stage_outputs(settings)
     apply_feature_repo(settings)
     apply_feature_repo(settings, SPARK_TARGET)
