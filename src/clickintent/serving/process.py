@@ -156,6 +156,10 @@ class ServedProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def lost_its_port(self) -> bool:
+        """The server exited because another process held its port (errno EADDRINUSE in its log)."""
+        return self.process.poll() is not None and "Address already in use" in self.log_tail(200)
+
     def wait_ready(self, timeout: float = 120.0) -> ServedProcess:
         import httpx
 
@@ -224,8 +228,35 @@ def start_service(
     wait: bool = True,
     timeout: float = 120.0,
 ) -> ServedProcess:
-    """Start `bentoml serve target` for these settings on 127.0.0.1 and (by default) wait until ready."""
-    port = port or free_port()
+    """Start `bentoml serve target` for these settings on 127.0.0.1 and (by default) wait until ready.
+
+    Without a `port`, a free one is picked; another process can take it before the server binds
+    it, so a start that fails on the port alone is retried on a new one."""
+    attempts = 1 if port is not None or not wait else PORT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        chosen = port or free_port()
+        served = _spawn_service(settings, target, chosen, workers, log_path, extra_environment)
+        if not wait:
+            return served
+        try:
+            return served.wait_ready(timeout)
+        except ServiceStartError:
+            served.stop()
+            if attempt == attempts or not served.lost_its_port():
+                raise
+        except BaseException:
+            served.stop()
+            raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+# Starts on a picked port before giving up: a port picked free is rarely taken, twice in a row rarer.
+PORT_ATTEMPTS = 3
+
+
+def _spawn_service(
+    settings: Settings, target: str, port: int, workers: int, log_path: Path | None, extra_environment: Mapping[str, str] | None
+) -> ServedProcess:
     log_path = Path(log_path or settings.reports_dir / f"serve_{target.split(':')[-1].lower()}_{port}.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("wb")
@@ -236,11 +267,4 @@ def start_service(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    served = ServedProcess(target=target, port=port, process=process, log_path=log_path, _log=log)
-    if wait:
-        try:
-            served.wait_ready(timeout)
-        except BaseException:
-            served.stop()
-            raise
-    return served
+    return ServedProcess(target=target, port=port, process=process, log_path=log_path, _log=log)
