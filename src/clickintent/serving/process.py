@@ -232,22 +232,18 @@ def start_service(
 
     Without a `port`, a free one is picked; another process can take it before the server binds
     it, so a start that fails on the port alone is retried on a new one."""
-    attempts = 1 if port is not None or not wait else PORT_ATTEMPTS
-    for attempt in range(1, attempts + 1):
-        chosen = port or free_port()
-        served = _spawn_service(settings, target, chosen, workers, log_path, extra_environment)
+    attempts_left = 1 if port is not None or not wait else PORT_ATTEMPTS
+    while True:
+        attempts_left -= 1
+        served = _spawn_service(settings, target, port or free_port(), workers, log_path, extra_environment)
         if not wait:
             return served
         try:
             return served.wait_ready(timeout)
-        except ServiceStartError:
+        except BaseException as failure:
             served.stop()
-            if attempt == attempts or not served.lost_its_port():
+            if not (isinstance(failure, ServiceStartError) and attempts_left and served.lost_its_port()):
                 raise
-        except BaseException:
-            served.stop()
-            raise
-    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 # Starts on a picked port before giving up: a port picked free is rarely taken, twice in a row rarer.
