@@ -59,6 +59,7 @@ import numpy as np
 
 import clickintent.serving.threads  # noqa: F401  (first: one OpenMP/BLAS thread for the in-process part)
 from clickintent.artifacts import atomic_write_json
+from clickintent.events.partitions import raw_event_files
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
@@ -261,7 +262,7 @@ def build_bodies(settings, n_bodies: int, seed: int) -> tuple[list[dict], list[s
         columns = "event_id, event_ts, platform, anonymous_id, event_type, page_path, page_title, search_query, dwell_ms, referrer, utm_source, device_type, product_id"
         events = connection.execute(
             f"select {columns} from read_parquet(?) where event_id in (select unnest(?)) order by event_ts, event_id",
-            [str(settings.raw_dir / "events.parquet"), pool_ids],
+            [[str(path) for path in raw_event_files(settings.raw_dir)], pool_ids],
         ).fetchall()
     names = [name.strip() for name in columns.split(",")]
     pool = [{name: value for name, value in zip(names, row) if value is not None} for row in events]

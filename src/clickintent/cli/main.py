@@ -63,12 +63,31 @@ def generate(
     ),
     launch: str | None = typer.Option(None, "--launch", help="Launch a product family with an intent of its own mid-window: bnpl."),
     launch_day: int | None = typer.Option(None, "--launch-day", help="Window day the --launch family launches (default 84)."),
+    days: int | None = typer.Option(
+        None, "--days", help="Write only the window's first N days, the events as day partitions (default: the whole window, one file)."
+    ),
+    append: bool = typer.Option(
+        False, "--append", help="Add the next --days days to a world written with --days (a new batch of day partitions)."
+    ),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Generate the synthetic financial-services world into <data dir>/raw (ground truth apart)."""
     from clickintent.synth import generate_world
     from clickintent.synth.launch import DEFAULT_LAUNCH_DAY, Launch
+    from clickintent.synth.world import append_world_days
 
+    if append:
+        if days is None:
+            raise typer.BadParameter("--append needs --days (how many days to add)", param_hint="--append")
+        settings = _settings(data_dir, seed)
+        try:
+            with stage_guard(settings, "generate"):
+                summary = append_world_days(settings, days)
+        except ValueError as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(code=2) from error
+        console.print(f"appended {days} day(s): {summary.rows['events']:,} events in a new batch of day partitions")
+        return
     if launch_day is not None and not launch:
         raise typer.BadParameter("only with --launch (the day the launched family appears)", param_hint="--launch-day")
     try:
@@ -78,8 +97,12 @@ def generate(
         raise typer.Exit(code=2) from error
 
     settings = _settings(data_dir, seed)
-    with stage_guard(settings, "generate"):
-        summary = generate_world(settings, target_events=events, source_format=source_format, launch=launched)
+    try:
+        with stage_guard(settings, "generate"):
+            summary = generate_world(settings, target_events=events, source_format=source_format, launch=launched, days=days)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=2) from error
     console.print(summary.as_table())
     if source_format != settings.source_shape:
         console.print(f"events written as {source_format}: build with CLICKINTENT_SOURCE_SHAPE={source_format}")
@@ -88,24 +111,29 @@ def generate(
 @app.command()
 def load(
     source: Path = typer.Argument(..., help="Directory with events/products/customers/conversions/tile_impressions as .parquet or .csv."),
+    append: bool = typer.Option(
+        False, "--append", help="Add the source's events to the raw events as a new batch of day partitions (events only)."
+    ),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Validate raw tables from a real source against the event contract and install them into <data dir>/raw.
 
     The contract's tables there are replaced as a set; a tracker's tables there stay. With a
-    tracker's source shape (CLICKINTENT_SOURCE_SHAPE) the contract's events are optional.
+    tracker's source shape (CLICKINTENT_SOURCE_SHAPE) the contract's events are optional. With
+    --append the source's events are added as a new batch instead (the next `clickintent build`
+    builds them incrementally).
     """
     from clickintent.events import ContractError, load_and_install
+    from clickintent.events.loader import append_events
 
     settings = _settings(data_dir)
+    report = lambda line: console.print(line, markup=False, soft_wrap=True)  # noqa: E731
     try:
         with stage_guard(settings, "load"):
-            counts = load_and_install(
-                source,
-                settings.raw_dir,
-                report=lambda line: console.print(line, markup=False, soft_wrap=True),
-                source_shape=settings.source_shape,
-            )
+            if append:
+                counts = append_events(source, settings.raw_dir, report=report)
+            else:
+                counts = load_and_install(source, settings.raw_dir, report=report, source_shape=settings.source_shape)
     except ContractError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error

@@ -66,6 +66,7 @@ import pandas as pd
 from clickintent.artifacts import atomic_write_json
 from clickintent.evaluation.metrics import bootstrap_weights
 from clickintent.events.contract import EVENTS
+from clickintent.events.partitions import has_raw_events, raw_event_files
 from clickintent.features.visitors import visitor_id
 from clickintent.ranker.training_sets import CONVERSION_LABELS
 from clickintent.settings import Settings
@@ -262,7 +263,7 @@ def _session_events(settings: Settings, sessions: pd.DataFrame) -> dict[str, lis
             qualify row_number() over (partition by membership.session_id, events.event_id order by events.event_ts) = 1
             order by membership.session_id, events.event_ts, events.event_id
             """,
-            [str(settings.raw_dir / "events.parquet")],
+            [[str(path) for path in raw_event_files(settings.raw_dir)]],
         ).fetchall()
     out: dict[str, list[dict[str, Any]]] = {}
     for session_id, *values in rows:
@@ -280,7 +281,9 @@ def read_actions(settings: Settings) -> pd.DataFrame:
     """Every application form and opening with its product family: visitor_id (forms only),
     customer_id, ts, kind (form_start, form_submit, conversion), product_id, product_family."""
     products = settings.marts_dir / "dim_products.parquet"
-    for path in (products, settings.raw_dir / "events.parquet", settings.raw_dir / "conversions.parquet"):
+    if not has_raw_events(settings.raw_dir):
+        raise ReplayError(f"no raw events in {settings.raw_dir}; run `clickintent generate` (or `load`) and `clickintent build`")
+    for path in (products, settings.raw_dir / "conversions.parquet"):
         if not path.is_file():
             raise ReplayError(f"{path} not found; run `clickintent generate` (or `load`) and `clickintent build`")
     with duckdb.connect() as connection:
@@ -304,7 +307,7 @@ def read_actions(settings: Settings) -> pd.DataFrame:
             """,
             {
                 "products": str(products),
-                "events": str(settings.raw_dir / "events.parquet"),
+                "events": [str(path) for path in raw_event_files(settings.raw_dir)],
                 "conversions": str(settings.raw_dir / "conversions.parquet"),
             },
         ).df()
@@ -812,7 +815,7 @@ def _data_end(settings: Settings) -> pd.Timestamp:
     with duckdb.connect() as connection:
         (end,) = connection.execute(
             "select greatest((select max(event_ts) from read_parquet(?)), (select max(converted_ts) from read_parquet(?)))",
-            [str(settings.raw_dir / "events.parquet"), str(settings.raw_dir / "conversions.parquet")],
+            [[str(path) for path in raw_event_files(settings.raw_dir)], str(settings.raw_dir / "conversions.parquet")],
         ).fetchone()
     return pd.Timestamp(_utc(end))
 

@@ -451,7 +451,8 @@ def replace_table_set(tables: dict[str, pa.Table], raw_dir: Path, replaces: Iter
     staging.mkdir()
     try:
         if replaces is not None and raw_dir.is_dir():
-            replaced = {f"{name}.parquet" for name in (*replaces, *tables)}
+            # a table's file, or its directory of partitions (the events', events.partitions)
+            replaced = {entry for name in (*replaces, *tables) for entry in (f"{name}.parquet", name)}
             for kept in raw_dir.iterdir():
                 if kept.name not in replaced:
                     _carry_over(kept, staging / kept.name)
@@ -505,6 +506,39 @@ def load_and_install(
     The contract's tables in raw_dir are replaced as a set; other files there (a tracker's
     tables, docs/sources.md) stay as they are.
     """
+    from clickintent.events.partitions import WORLD_RECORD
+
     tables = load_source_dir(source_dir, report, source_shape)
-    replace_table_set(tables, raw_dir, replaces=RAW_TABLES)
+    # the loaded tables are no synthetic world's: `generate --append` has nothing to continue
+    replace_table_set(tables, raw_dir, replaces=(*RAW_TABLES, WORLD_RECORD))
     return {name: table.num_rows for name, table in tables.items()}
+
+
+def append_events(source_dir: Path, raw_dir: Path, report: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Validate the events in source_dir and add them to raw_dir's day partitions as one batch
+    (events.partitions); the other raw tables stay as they are. Only events are appended: a
+    source directory holding another table is refused, naming it, before anything is written."""
+    from clickintent.events.partitions import write_event_batch
+
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        raise ContractError([Problem(str(source_dir), None, None, "is not a directory")])
+    others = [path for name in RAW_TABLES if name != "events" and (path := find_table_file(source_dir, name)) is not None]
+    if others:
+        raise ContractError(
+            [Problem(str(path), None, None, "an append adds events only; load the other tables without --append") for path in others]
+        )
+    path = find_table_file(source_dir, "events")
+    if path is None:
+        raise ContractError([Problem(str(source_dir / "events.parquet|csv"), None, None, "no events to append")])
+    if not (Path(raw_dir) / "products.parquet").is_file():
+        raise ContractError([Problem(str(raw_dir), None, None, "holds no loaded tables to append to; load a full set first")])
+    try:
+        raw = read_table_file(path, report)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ContractError([Problem(str(path), None, None, f"cannot be read: {_arrow_message(error)}")]) from error
+    events, problems = validate_table(raw, RAW_TABLES["events"], str(path), report=report)
+    if problems:
+        raise ContractError(problems)
+    write_event_batch(events, raw_dir)
+    return {"events": events.num_rows}

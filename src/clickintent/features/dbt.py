@@ -126,12 +126,17 @@ def dbt_vars(settings: Settings) -> dict[str, object]:
     without any web-to-customer link (int_sessions gives no web session a customer_id).
     stitch_window_days: how far back a login stitches the cookie's anonymous sessions.
     """
-    return {
+    from clickintent.events.partitions import is_partitioned, partition_glob
+
+    variables: dict[str, object] = {
         "session_timeout_minutes": settings.session_timeout_minutes,
         "identity_linking": settings.identity_linking,
         "stitch_window_days": settings.stitch_window_days,
         "source_shape": settings.source_shape,
     }
+    if is_partitioned(settings.raw_dir):  # the day partitions, not the one file (events.partitions)
+        variables["clickintent_events_location"] = partition_glob(settings.absolute().raw_dir)
+    return variables
 
 
 def dbt_target_dir(settings: Settings, target: str | None = None) -> Path:
@@ -263,7 +268,12 @@ def check_raw_tables(settings: Settings) -> None:
     from clickintent.events.shapes import SHAPE_EVENT_TABLES, raw_table_names
 
     shape = settings.source_shape
-    missing = [name for name in raw_table_names(shape) if not (settings.raw_dir / f"{name}.parquet").is_file()]
+    from clickintent.events.partitions import has_raw_events
+
+    def present(name: str) -> bool:
+        return has_raw_events(settings.raw_dir) if name == "events" else (settings.raw_dir / f"{name}.parquet").is_file()
+
+    missing = [name for name in raw_table_names(shape) if not present(name)]
     if not missing:
         return
     events = SHAPE_EVENT_TABLES[shape]

@@ -29,6 +29,7 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from clickintent.events.partitions import raw_event_files
 from clickintent.settings import Settings
 
 EVENT_COLUMNS = (
@@ -53,7 +54,7 @@ def _events(connection: duckdb.DuckDBPyConnection, settings: Settings, event_ids
     columns = ", ".join(EVENT_COLUMNS)
     rows = connection.execute(
         f"select {columns} from read_parquet(?) where event_id in (select unnest(?)) order by event_ts, event_id",
-        [str(settings.raw_dir / "events.parquet"), event_ids],
+        [[str(path) for path in raw_event_files(settings.raw_dir)], event_ids],
     ).fetchall()
     events = []
     for row in rows:
@@ -80,9 +81,9 @@ def pick_demo_sessions(settings: Settings) -> dict[str, Any]:
         ).fetchone()
         if anonymous is None or login is None:
             raise RuntimeError("the world's session mart has no anonymous web session or web session that logs in mid-way to show")
-        world_end = connection.execute("select max(event_ts) from read_parquet(?)", [str(settings.raw_dir / "events.parquet")]).fetchone()[
-            0
-        ]
+        world_end = connection.execute(
+            "select max(event_ts) from read_parquet(?)", [[str(path) for path in raw_event_files(settings.raw_dir)]]
+        ).fetchone()[0]
         login_position = list(login[3]).index("login")
         pre_login = _events(connection, settings, list(login[2])[: login_position + 1])
         anonymous_events = _events(connection, settings, list(anonymous[1]))

@@ -10,14 +10,19 @@ atomically. The same seed and target give identical tables.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from rich.table import Table as RichTable
 
+from clickintent.artifacts import atomic_write_text
+from clickintent.events.contract import RAW_TABLES
 from clickintent.events.loader import replace_table_set
+from clickintent.events.partitions import WORLD_RECORD, write_event_batch
 from clickintent.settings import Settings
 from clickintent.synth.blocks import concat_events, concat_sessions
 from clickintent.synth.chunk import ChunkResult, generate_chunk
@@ -35,6 +40,7 @@ from clickintent.synth.tables import (
     tile_impressions_table,
     visitor_intents_table,
 )
+from clickintent.synth.timeline import DAY, WINDOW_DAYS, WINDOW_START_EPOCH_US
 from clickintent.synth.visitors import Visitors
 
 # Measured: people generate about this many events each (web, app and their share of bots),
@@ -150,19 +156,96 @@ def build_world(seed: int, target_events: int = 1_000_000) -> World:
 
 
 def generate_world(
-    settings: Settings, target_events: int = 1_000_000, source_format: str = "contract", launch: Launch | None = None
+    settings: Settings,
+    target_events: int = 1_000_000,
+    source_format: str = "contract",
+    launch: Launch | None = None,
+    days: int | None = None,
 ) -> WorldSummary:
     """Generate the world for settings.seed and write raw tables and ground truth (each set atomically).
 
     source_format: "contract", or a tracker's shape ("snowplow", "ga4", "segment") whose tables
     replace the contract's events (synth.formats). launch: a product family launched part way
-    through the window, with an intent of its own (synth.launch); None: the world without one."""
+    through the window, with an intent of its own (synth.launch); None: the world without one.
+    days: write only the window's first `days` days, the events as day partitions
+    (events.partitions) that `append_world_days` continues; None: the whole window, the events
+    as one file."""
     from clickintent.synth.formats import shaped_raw_tables
 
     started = time.perf_counter()
-    world = build_world(settings.seed, target_events)
-    if launch is not None:
-        world = add_launch(world, launch, people_for(target_events))
-    replace_table_set(shaped_raw_tables(world.raw, source_format), settings.raw_dir)
+    if days is not None:
+        if source_format != "contract":
+            raise ValueError(f"--days writes the contract's events as day partitions; the {source_format} shape is written whole")
+        _check_days(days, 0)
+    world = _world(settings.seed, target_events, launch)
+    summary = world.summary
+    if days is None:
+        replace_table_set(shaped_raw_tables(world.raw, source_format), settings.raw_dir)
+    else:
+        tables = _tables_before(world.raw, days, without=("events",))
+        events = _days_of(world.raw["events"], 0, days)
+        replace_table_set(tables, settings.raw_dir)
+        write_event_batch(events, settings.raw_dir)
+        summary = dataclasses.replace(summary, rows={"events": events.num_rows, **{name: t.num_rows for name, t in tables.items()}})
     replace_table_set(world.ground_truth, settings.ground_truth_dir)
-    return dataclasses.replace(world.summary, seconds=time.perf_counter() - started)
+    if days is not None:  # what `append_world_days` continues
+        launched = None if launch is None else dataclasses.asdict(launch)
+        record = {"seed": settings.seed, "target_events": target_events, "launch": launched, "days": days}
+        atomic_write_text(settings.raw_dir / WORLD_RECORD, json.dumps(record, indent=2))
+    return dataclasses.replace(summary, seconds=time.perf_counter() - started)
+
+
+def append_world_days(settings: Settings, days: int) -> WorldSummary:
+    """Add the next `days` days of the world `generate_world(..., days=D)` wrote: their events as a
+    new batch of day partitions, and the other tables as of the new last day. The same world (its
+    seed, size and launch from the record beside the raw tables) is generated again, so the
+    appended days are the days a longer generation would have written."""
+    record_path = settings.raw_dir / WORLD_RECORD
+    record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else None
+    if record is None or record.get("days") is None:
+        raise ValueError(
+            f"no day-partitioned synthetic world in {settings.raw_dir} to append to: generate one with `clickintent generate --days N` first"
+        )
+    started = time.perf_counter()
+    written = int(record["days"])
+    _check_days(days, written)
+    launch = Launch(**record["launch"]) if record.get("launch") else None
+    world = _world(int(record["seed"]), int(record["target_events"]), launch)
+    appended = _days_of(world.raw["events"], written, written + days)
+    replace_table_set(_tables_before(world.raw, written + days, without=("events",)), settings.raw_dir, replaces=())
+    write_event_batch(appended, settings.raw_dir)
+    atomic_write_text(record_path, json.dumps({**record, "days": written + days}, indent=2))
+    rows = {name: table.num_rows for name, table in _tables_before(world.raw, written + days, without=("events",)).items()}
+    return dataclasses.replace(world.summary, rows={"events": appended.num_rows, **rows}, seconds=time.perf_counter() - started)
+
+
+def _world(seed: int, target_events: int, launch: Launch | None) -> World:
+    world = build_world(seed, target_events)
+    return world if launch is None else add_launch(world, launch, people_for(target_events))
+
+
+def _check_days(days: int, written: int) -> None:
+    if days < 1 or written + days > WINDOW_DAYS:
+        raise ValueError(f"days must be 1 to {WINDOW_DAYS - written} (the world spans {WINDOW_DAYS} days, {written} written), got {days}")
+
+
+def _day_index(table: pa.Table, column: str) -> np.ndarray:
+    epoch_us = pc.cast(table[column], pa.int64()).to_numpy()
+    return (epoch_us - WINDOW_START_EPOCH_US) // DAY
+
+
+def _days_of(events: pa.Table, first: int, end: int) -> pa.Table:
+    """The events of window days [first, end)."""
+    day = _day_index(events, "event_ts")
+    return events.filter((day >= first) & (day < end))
+
+
+def _tables_before(raw: dict[str, pa.Table], end: int, without: tuple[str, ...]) -> dict[str, pa.Table]:
+    """Each raw table's rows before window day `end`, by its event-time column (products whole)."""
+    out = {}
+    for name, table in raw.items():
+        if name in without:
+            continue
+        timed = [column.name for column in RAW_TABLES[name].columns if column.event_time]
+        out[name] = table.filter(_day_index(table, timed[0]) < end) if timed else table
+    return out

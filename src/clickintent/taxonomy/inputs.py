@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from clickintent.events.partitions import raw_event_files
 from clickintent.privacy.redaction import redaction_sql
 from clickintent.settings import Settings
 from clickintent.taxonomy.dbt_rules import is_unknown_page_over_titles
@@ -45,8 +46,9 @@ def sequences_path(settings: Settings) -> Path:
     return settings.marts_dir / "fct_session_sequences.parquet"
 
 
-def events_path(settings: Settings) -> Path:
-    return settings.raw_dir / "events.parquet"
+def event_files(settings: Settings) -> list[str]:
+    """The raw contract events' files: one, or the day partitions' (events.partitions)."""
+    return [str(path) for path in raw_event_files(settings.raw_dir)]
 
 
 def load_sessions(settings: Settings, columns: tuple[str, ...] = SESSION_COLUMNS) -> pd.DataFrame:
@@ -67,10 +69,10 @@ def load_pages(settings: Settings) -> pd.DataFrame:
     The contract's events are read from their file; a tracker's (settings.source_shape) through
     dbt's `stg_events` view in the warehouse, the contract-shaped events its adapter gives."""
     if settings.source_shape == "contract":
-        path = events_path(settings)
-        if not path.is_file():
-            raise TaxonomyInputError(f"no raw events at {path}: run `clickintent generate` or `clickintent load` first")
-        source, parameters, database = "read_parquet(?)", [str(path)], ":memory:"
+        files = event_files(settings)
+        if not files:
+            raise TaxonomyInputError(f"no raw events in {settings.raw_dir}: run `clickintent generate` or `clickintent load` first")
+        source, parameters, database = "read_parquet(?)", [files], ":memory:"
     else:
         if not settings.warehouse_path.is_file():
             raise TaxonomyInputError(
