@@ -54,6 +54,7 @@ def test_append_without_a_partitioned_world_says_what_to_run(tmp_path: Path) -> 
     assert events_file(tmp_path / "raw").is_file() and not is_partitioned(tmp_path / "raw")
 
 
+@pytest.mark.slow
 def test_a_build_over_day_partitions_equals_the_build_over_one_file(tmp_path: Path) -> None:
     _generate("--days", "20", "--data-dir", str(tmp_path / "days"))
     one_file = tmp_path / "one_file" / "raw"

@@ -13,8 +13,6 @@
     event_key    hash(event_id), by which later models join the event's other columns back
     visitor_key  hash(platform, anonymous_id), whose events form one timeline
     event_us     epoch microseconds of event_ts
-    page_code    the page's integer code (int_page_taxonomy), so that later models need not
-                 join 10M page paths again
 
   Hash collisions cannot pass silently:
     - two event_ids with one event_key make the join back give more rows than there are
@@ -27,37 +25,57 @@
   Which events share a session does not depend on how events at the same instant are ordered
   (their gap is 0), so the windows order by time only. The order inside a session - ties go
   by event_id - is settled where it matters: int_sessions (first and last event) and
-  fct_session_sequences (the arrays).
+  int_session_sequences (the arrays).
+
+  Incremental on DuckDB (macros/incremental.sql): a build sessionizes again only the visitors
+  with new events, from the first session the new events can touch (int_sessionization_scope),
+  and replaces those rows.
 -#}
 {%- set timeout_minutes = var('session_timeout_minutes') | int -%}
 {%- if timeout_minutes < 1 -%}
   {{ exceptions.raise_compiler_error("session_timeout_minutes must be a positive number of minutes, got " ~ var('session_timeout_minutes')) }}
 {%- endif -%}
+{%- set timeout_us = timeout_minutes * 60 * 1000000 -%}
+{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', unique_key='event_key') }}
+-- depends_on: {{ ref('int_sessionization_scope') }}
 
 with
 
+{% if is_incremental() and incremental_build() -%}
+
+scope as (
+
+    select * from {{ ref('int_sessionization_scope') }}
+
+),
+
 events as (
 
-    select * from {{ ref('stg_events') }}
+    -- every event of those visitors from their scope's start: the new ones and those built before
+    select raw.event_id, raw.platform, raw.anonymous_id, cast(raw.event_ts as {{ timestamp_tz_type() }}) as event_ts
+    from {{ raw_events_since(scope_first_day()) }} as raw
+    inner join scope
+        on {{ row_hash('raw.platform', 'raw.anonymous_id') }} = scope.visitor_key
+        and {{ epoch_us('cast(raw.event_ts as ' ~ timestamp_tz_type() ~ ')') }} >= scope.scope_start_us
 
 ),
+{%- else %}
 
-pages as (
+events as (
 
-    select page_path, page_code from {{ ref('int_page_taxonomy') }}
+    select event_id, platform, anonymous_id, event_ts from {{ ref('stg_events') }}
 
 ),
+{%- endif %}
 
 timeline as (
 
     select
         {{ row_hash('events.event_id') }} as event_key,
         {{ row_hash('events.platform', 'events.anonymous_id') }} as visitor_key,
-        {{ epoch_us('events.event_ts') }} as event_us,
-        pages.page_code
+        {{ epoch_us('events.event_ts') }} as event_us
 
     from events
-    left join pages on events.page_path = pages.page_path
 
 ),
 
@@ -67,10 +85,9 @@ with_session_starts as (
         event_key,
         visitor_key,
         event_us,
-        page_code,
         coalesce(
             event_us - lag(event_us) over (partition by visitor_key order by event_us)
-                >= {{ timeout_minutes * 60 * 1000000 }},
+                >= {{ timeout_us }},
             true
         ) as is_session_start
 
@@ -87,8 +104,7 @@ final as (
         visitor_key,
         max(case when is_session_start then event_us end) over (
             partition by visitor_key order by event_us range between unbounded preceding and current row
-        ) as session_start_us,
-        page_code
+        ) as session_start_us
 
     from with_session_starts
 

@@ -6,9 +6,7 @@ with
 
 page_titles as (
 
-    select page_path, page_title, bool_or(platform = 'web') as is_web_page
-    from {{ ref('stg_events') }}
-    group by page_path, page_title
+    select page_path, page_title, is_web_page from {{ ref('int_page_titles') }}
 
 ),
 

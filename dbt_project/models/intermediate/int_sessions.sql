@@ -26,6 +26,10 @@
   names a customer. App sessions keep the customer the app authenticated: that is the app's
   own sign-in, not a link from the web. `--vars '{identity_linking: off}'` works unquoted
   too (YAML reads off as false).
+
+  Incremental on DuckDB (macros/incremental.sql): a build aggregates again, per visitor, the
+  sessions from the first one int_events_sessionized rewrote, reading only the raw events from
+  that session's day on, and keeps the visitor's earlier sessions.
 -#}
 {%- set top_node_count = taxonomy_top_node_ids(ref('dim_taxonomy_top_nodes')) | length %}
 {%- set identity_linking = var('identity_linking', 'login') %}
@@ -36,8 +40,33 @@
 {%- else %}
     {{ exceptions.raise_compiler_error("var identity_linking must be 'login' or 'off', got " ~ identity_linking) }}
 {%- endif %}
+{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', unique_key='visitor_key') }}
+-- depends_on: {{ ref('int_sessionization_scope') }}
 
 with
+
+{% if is_incremental() and incremental_build() -%}
+
+scope as (
+
+    select * from {{ ref('int_sessionization_scope') }}
+
+),
+
+events as (
+
+    select * from {{ staged_events(raw_events_since(scope_first_day())) }} as events
+
+),
+
+sessionized as (
+
+    select sessionized.*
+    from {{ ref('int_events_sessionized') }} as sessionized
+    inner join scope on sessionized.visitor_key = scope.visitor_key and sessionized.session_start_us >= scope.scope_start_us
+
+),
+{%- else %}
 
 events as (
 
@@ -50,6 +79,7 @@ sessionized as (
     select * from {{ ref('int_events_sessionized') }}
 
 ),
+{%- endif %}
 
 top_nodes as (
 
@@ -59,7 +89,7 @@ top_nodes as (
 
 pages as (
 
-    select pages.page_code, pages.is_unknown_page, top_nodes.top_node_position
+    select pages.page_path, pages.page_code, pages.is_unknown_page, top_nodes.top_node_position
     from {{ ref('int_page_taxonomy') }} as pages
     left join top_nodes on pages.top_taxonomy_node_id = top_nodes.top_taxonomy_node_id
 
@@ -85,7 +115,7 @@ events_in_sessions as (
 
     from events
     inner join sessionized on {{ row_hash('events.event_id') }} = sessionized.event_key
-    left join pages on sessionized.page_code = pages.page_code
+    left join pages on events.page_path = pages.page_path
 
 ),
 
@@ -176,7 +206,7 @@ measured as (
 
 ),
 
-final as (
+rebuilt as (
 
     select
         md5(first_event.platform || '|' || first_event.anonymous_id || '|' || first_event.event_id) as session_id,
@@ -226,6 +256,20 @@ final as (
         end as session_class
 
     from measured
+
+),
+
+final as (
+
+    select * from rebuilt
+{%- if is_incremental() and incremental_build() %}
+    -- the visitor's sessions before its scope, as built (delete+insert replaces all its rows)
+    union all by name
+    select built.*
+    from {{ this }} as built
+    inner join scope on built.visitor_key = scope.visitor_key
+    where built.session_start_us < scope.scope_start_us
+{%- endif %}
 
 )
 

@@ -150,14 +150,23 @@ def build(
         "--target",
         help="local (DuckDB, the default) or spark (dbt-spark in a local session; pip install -e '.[spark]', docs/spark.md).",
     ),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="Rebuild the incremental models from every raw event (dbt's --full-refresh; docs/incremental.md)."
+    ),
 ) -> None:
-    """dbt build of dbt_project/ against the DuckDB warehouse in the data directory (models and tests), or with --target spark on Spark."""
+    """dbt build of dbt_project/ against the DuckDB warehouse in the data directory (models and tests), or with --target spark on Spark.
+
+    Incremental by default: only the raw event files added since the last build are read
+    (docs/incremental.md); the build says which it did and why."""
     from clickintent.features.dbt import run_dbt_build
 
     _require_target(target)
+    if full_refresh and target != "local":
+        console.print(f"[red]--full-refresh is for the DuckDB build; a {target} build is always full[/red]")
+        raise typer.Exit(code=2)
     settings = _settings(data_dir)
     with stage_guard(settings, "build"):
-        result = run_dbt_build(settings, select=select, target=target)
+        result = run_dbt_build(settings, select=select, target=target, full_refresh=full_refresh)
     console.print(result.summary())
     if not result.success:
         raise typer.Exit(code=1)

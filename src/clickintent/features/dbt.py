@@ -78,6 +78,8 @@ class DbtBuildResult:
     # Set when dbt could not run at all (bad project, missing profile, crash).
     error: str | None = None
     marts_restored: bool = False
+    # how the incremental models were built: "incremental: ..." or "full: <why>" (features.incremental)
+    plan: str | None = None
 
     def of_type(self, resource_type: str) -> list[NodeResult]:
         return [node for node in self.nodes if node.resource_type == resource_type]
@@ -103,6 +105,8 @@ class DbtBuildResult:
                 parts.append(f"{label}: {detail}")
         outcome = "succeeded" if self.success else "FAILED"
         lines = [f"dbt build {outcome} in {self.elapsed_s:.1f} s" + (f" ({'; '.join(parts)})" if parts else "")]
+        if self.plan:
+            lines.append(f"  {self.plan}")
         if self.error:
             lines.append(f"  error: {self.error}")
         for node in self.failures[:MAX_LISTED_FAILURES]:
@@ -136,6 +140,7 @@ def dbt_vars(settings: Settings) -> dict[str, object]:
     }
     if is_partitioned(settings.raw_dir):  # the day partitions, not the one file (events.partitions)
         variables["clickintent_events_location"] = partition_glob(settings.absolute().raw_dir)
+        variables["clickintent_events_partitioned"] = True
     return variables
 
 
@@ -176,7 +181,13 @@ def spark_build_unavailable() -> str | None:
     return None
 
 
-def _dbt_args(settings: Settings, command: str, profiles_dir: Path | None = None, target: str | None = None) -> list[str]:
+def _dbt_args(
+    settings: Settings,
+    command: str,
+    profiles_dir: Path | None = None,
+    target: str | None = None,
+    variables: dict[str, object] | None = None,
+) -> list[str]:
     settings = settings.absolute()  # a relative target path would be taken from dbt_project/
     project_dir = str(settings.dbt_project_dir)
     target_args = [] if target is None else ["--target", target]
@@ -194,7 +205,7 @@ def _dbt_args(settings: Settings, command: str, profiles_dir: Path | None = None
         "--log-path",
         str(dbt_log_dir(settings, target)),
         "--vars",
-        json.dumps(dbt_vars(settings)),
+        json.dumps(dbt_vars(settings) if variables is None else variables),
         "--threads",
         str(settings.threads),
     ]
@@ -306,8 +317,19 @@ def _has_rows(path: Path) -> bool:
     return path.is_file() and pq.read_metadata(path).num_rows > 0
 
 
-def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool = False, target: str | None = None) -> DbtBuildResult:
+def run_dbt_build(
+    settings: Settings,
+    select: str | None = None,
+    *,
+    quiet: bool = False,
+    target: str | None = None,
+    full_refresh: bool = False,
+) -> DbtBuildResult:
     """`dbt build` of the project against settings.data_dir, in-process; the marts change only if it succeeds.
+
+    Incremental where it can be (features.incremental): the event-scale models build only the
+    raw event files not built yet; full_refresh=True (or a change the plan names) rebuilds them
+    from all the events (dbt's --full-refresh).
 
     select: a dbt selection (e.g. "fct_web_sessions+"); None builds everything. With a
     selection, the marts it does not select are carried over (hard links) into the new set.
@@ -316,6 +338,7 @@ def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool 
     (run_spark_build).
     """
     from clickintent.features.identity_links import write_identity_link_report
+    from clickintent.features.incremental import forget_build, plan_build, record_build
     from clickintent.taxonomy.commit import verify_taxonomy
 
     if is_spark_target(target):
@@ -330,7 +353,11 @@ def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool 
         if select:
             for mart in sorted(marts_dir.glob("*.parquet")):
                 os.link(mart, staging / mart.name)  # DuckDB's COPY replaces by rename: the committed file stays
-        args = _dbt_args(settings, "build", profiles_dir=_staging_profile(settings, staging))
+        variables = dbt_vars(settings)
+        plan = plan_build(settings, variables, full_refresh=full_refresh)
+        args = _dbt_args(settings, "build", profiles_dir=_staging_profile(settings, staging), variables=variables | plan.dbt_vars())
+        if plan.full_refresh:
+            args.append("--full-refresh")
         if select:
             args += ["--select", select]
         if quiet:
@@ -345,10 +372,15 @@ def run_dbt_build(settings: Settings, select: str | None = None, *, quiet: bool 
             swap_directory(staging, marts_dir)
             _point_views_at(settings, staging, marts_dir)
             write_identity_link_report(settings)
+            if not select:  # a selection may leave incremental models out: its files stay new
+                record_build(settings, plan)
+        elif plan.full_refresh:
+            forget_build(settings)  # tables part-rebuilt from all events: the next build is full too
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     error = None if outcome.exception is None else f"{type(outcome.exception).__name__}: {outcome.exception}"
-    return DbtBuildResult(success=success, elapsed_s=elapsed, nodes=nodes, error=error, marts_restored=not success)
+    mode = f"full: {plan.reason}" if plan.full_refresh else f"incremental: {plan.reason}"
+    return DbtBuildResult(success=success, elapsed_s=elapsed, nodes=nodes, error=error, marts_restored=not success, plan=mode)
 
 
 def run_spark_build(settings: Settings, select: str | None = None, *, quiet: bool = False) -> DbtBuildResult:

@@ -1,0 +1,158 @@
+"""An incremental build equals a full rebuild of the same raw events (docs/incremental.md).
+
+N days are built; then a day is appended (`generate --append`) together with a batch of crafted
+events (`load --append`): a session that runs across midnight from the built days into the new
+one, a late event that extends a session built days ago, and a late event that falls in the gap
+between two built sessions and joins them. The incremental build's feast-tagged marts must equal
+a full rebuild's of the same files, and the crafted cases must have done what they were made for.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from clickintent.cli.main import app
+from clickintent.events.partitions import raw_event_files
+from clickintent.features.dbt import manifest_path, run_dbt_build
+from clickintent.features.manifest import read_feast_marts
+from clickintent.features.mart_equality import compare_marts
+from clickintent.settings import Settings, load_settings
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+BUILT_DAYS = 30
+TIMEOUT = timedelta(minutes=30)
+
+
+def _cli(*args: str) -> None:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+
+
+def _build(settings: Settings, *, full_refresh: bool = False) -> str:
+    result = run_dbt_build(settings, quiet=True, full_refresh=full_refresh)
+    assert result.success, result.summary()
+    return result.plan or ""
+
+
+def _events(settings: Settings) -> pd.DataFrame:
+    files = [str(path) for path in raw_event_files(settings.raw_dir)]
+    return duckdb.sql(f"select * exclude (event_date) from read_parquet({files})").df()
+
+
+def _sessions(settings: Settings) -> pd.DataFrame:
+    path = settings.marts_dir / "fct_session_sequences.parquet"
+    return pq.read_table(
+        path, columns=["session_id", "platform", "anonymous_id", "session_start_ts", "session_end_ts", "n_events"]
+    ).to_pandas()
+
+
+CROSSING_VISITOR = "crafted_midnight_visitor"
+GAP_VISITOR = "crafted_gap_visitor"
+
+
+def _append(settings: Settings, events: list[dict], directory: Path) -> None:
+    directory.mkdir()
+    pd.DataFrame(events).to_parquet(directory / "events.parquet", index=False)
+    _cli("load", str(directory), "--append", "--data-dir", str(settings.data_dir))
+
+
+def _web_event(events: pd.DataFrame, anonymous_id: str | None = None) -> dict:
+    web = events[events["platform"] == "web"]
+    return web[web["anonymous_id"] == anonymous_id].iloc[0].to_dict() if anonymous_id else web.iloc[0].to_dict()
+
+
+def _page_views(events: pd.DataFrame, visitor: str, start, minutes: tuple[int, ...], prefix: str) -> list[dict]:
+    """Page views of a new web visitor at these minutes from `start`."""
+    template = {**_web_event(events), "anonymous_id": visitor, "customer_id": None, "event_type": "page_view"}
+    return [
+        {**template, "event_id": f"{prefix}_{index}", "event_ts": start + timedelta(minutes=offset)} for index, offset in enumerate(minutes)
+    ]
+
+
+def _extension(settings: Settings, events: pd.DataFrame, boundary) -> tuple[dict, str]:
+    """A late event 10 minutes after a web session that ended a week before the boundary, whose
+    visitor came back no sooner than a day later: it extends that session and nothing else."""
+    sessions = _sessions(settings).sort_values(["anonymous_id", "session_start_ts"])
+    web = sessions[(sessions["platform"] == "web") & ~sessions["anonymous_id"].str.startswith("crafted_")]
+    next_start = web.groupby("anonymous_id")["session_start_ts"].shift(-1)
+    alone = web[(web["session_end_ts"] < boundary - timedelta(days=7)) & ~(next_start < web["session_end_ts"] + timedelta(days=1))]
+    session = alone.iloc[-1]
+    late = {
+        **_web_event(events, session["anonymous_id"]),
+        "event_id": "crafted_late",
+        "event_ts": session["session_end_ts"] + timedelta(minutes=10),
+    }
+    return late, session["anonymous_id"]
+
+
+def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data")
+    _cli("generate", "--events", "60000", "--days", str(BUILT_DAYS), "--data-dir", str(settings.data_dir))
+    events = _events(settings)
+    boundary = events["event_ts"].max().normalize() + timedelta(days=1)  # midnight before the appended day
+    # built now: a session that starts before the boundary, and two sessions 50 minutes apart
+    gap_day = boundary - timedelta(days=3)
+    _append(
+        settings,
+        _page_views(events, CROSSING_VISITOR, boundary, (-20, -12), "crafted_before")
+        + _page_views(events, GAP_VISITOR, gap_day, (600, 605, 655, 660), "crafted_gap"),
+        tmp_path / "before",
+    )
+    assert _build(settings).startswith("full: no incremental build recorded")
+    sessions_before = _sessions(settings)
+
+    # appended: the day; the rest of the session across midnight; a late event in the gap that
+    # joins the two sessions; a late event that extends a session a week old
+    extension, extended = _extension(settings, events, boundary)
+    _cli("generate", "--append", "--days", "1", "--data-dir", str(settings.data_dir))
+    late = [extension, *_page_views(events, GAP_VISITOR, gap_day, (630,), "crafted_join")]
+    _append(settings, late + _page_views(events, CROSSING_VISITOR, boundary, (5, 15), "crafted_after"), tmp_path / "after")
+
+    plan = _build(settings)
+    assert plan.startswith("incremental: ") and "new raw event file(s)" in plan, plan
+    full = load_settings(data_dir=tmp_path / "full")
+    shutil.copytree(settings.raw_dir, full.raw_dir)
+    assert _build(full, full_refresh=True) == "full: full refresh asked for"
+
+    feast_marts = [mart.model for mart in read_feast_marts(manifest_path(settings))]
+    assert len(feast_marts) >= 10
+    assert compare_marts(settings.marts_dir, full.marts_dir, feast_marts) == {}
+
+    after = _sessions(settings)
+
+    def of(frame: pd.DataFrame, visitor: str) -> pd.DataFrame:
+        return frame[(frame["anonymous_id"] == visitor) & (frame["platform"] == "web")]
+
+    crossing = of(after, CROSSING_VISITOR)
+    assert len(crossing) == 1 and crossing["n_events"].iloc[0] == 4  # one session across midnight
+    assert crossing["session_start_ts"].iloc[0] < boundary < crossing["session_end_ts"].iloc[0]
+    assert len(of(sessions_before, GAP_VISITOR)) == 2
+    assert of(after, GAP_VISITOR)["n_events"].tolist() == [5]
+    extended_before, extended_after = of(sessions_before, extended), of(after, extended)
+    assert len(extended_after) == len(extended_before)
+    assert extended_after["n_events"].sum() == extended_before["n_events"].sum() + 1
+
+
+def test_a_rewritten_raw_file_or_new_settings_rebuild_in_full(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data")
+    _cli("generate", "--events", "5000", "--days", "5", "--data-dir", str(settings.data_dir))
+    _build(settings)
+    assert _build(settings) == "incremental: 0 new raw event file(s)"
+
+    longer_sessions = settings.model_copy(update={"session_timeout_minutes": 45})
+    assert _build(longer_sessions) == "full: changed since the last build: dbt variables"
+
+    first = raw_event_files(settings.raw_dir)[0]
+    table = pq.read_table(first)
+    pq.write_table(table.slice(0, table.num_rows - 1), first)  # history rewritten under the build
+    plan = _build(longer_sessions)
+    assert plan.startswith("full: raw event files changed or removed since the last build: events/event_date=2026-01-05/"), plan
