@@ -19,6 +19,18 @@ bench run does not disturb a build in the checkout.
 Targets (docs/design.md): dbt build >= 500k events/s at 10M events and within 2x of the floor.
 
     python bench/pipeline.py [--sizes 1000000 10000000] [--scratch /tmp/clickintent-bench] [--reuse-world]
+
+--incremental measures the incremental build instead (docs/incremental.md), in one run: a world
+of history + increment events generated as day partitions, its history days built in full; the
+remaining days appended (`generate --append`) and built incrementally; the same raw files rebuilt
+in full (`build --full-refresh`) in a second data directory; and the increment's files alone
+built in full in a third. The synthetic world spans a fixed 120 days, so the increment is the
+last days holding about --increment-events events (about 11 days for 10M + 1M), not one day of
+1M events. The incremental build's feast-tagged marts are compared with the full rebuild's.
+Targets: the incremental build at most 1.5x the increment's own full build and at most 20 % of
+the full rebuild. Writes <data dir>/reports/bench_pipeline_incremental.json.
+
+    python bench/pipeline.py --incremental [--history-events 10000000] [--increment-events 1000000]
 """
 
 from __future__ import annotations
@@ -172,6 +184,99 @@ def bench_size(size: int, scratch: Path, seed: int, *, reuse_world: bool = False
     }
 
 
+def bench_incremental(history_events: int, increment_events: int, scratch: Path, seed: int) -> dict:
+    import shutil
+
+    from clickintent.events.partitions import raw_event_files
+    from clickintent.features.manifest import read_feast_marts
+    from clickintent.features.mart_equality import compare_marts
+    from clickintent.synth.timeline import WINDOW_DAYS
+
+    total = history_events + increment_events
+    history_days = round(WINDOW_DAYS * history_events / total)
+    root = (scratch / f"incremental_{history_events}_{increment_events}").resolve()
+    shutil.rmtree(root, ignore_errors=True)
+    dirs = {name: root / name for name in ("incremental", "full_rebuild", "increment_alone")}
+
+    def env(name: str) -> dict[str, str]:
+        return {**os.environ, "CLICKINTENT_DATA_DIR": str(dirs[name])}
+
+    def count(files: list[Path]) -> int:
+        listed = [str(path) for path in files]
+        return duckdb.connect().execute(f"select count(*) from read_parquet({listed})").fetchone()[0]
+
+    raw = dirs["incremental"] / "raw"
+    _run([*CLI, "generate", "--events", str(total), "--seed", str(seed), "--days", str(history_days)], env("incremental"))
+    history_files = raw_event_files(raw)
+    history_build = _run([*CLI, "build"], env("incremental"))
+    _run([*CLI, "generate", "--append", "--days", str(WINDOW_DAYS - history_days)], env("incremental"))
+    increment_files = [path for path in raw_event_files(raw) if path not in history_files]
+    target = dbt_target_dir(Settings(data_dir=dirs["incremental"]))
+    incremental = _run([*CLI, "build"], env("incremental"))
+    incremental_models = _model_seconds(target / "run_results.json")
+    incremental_kinds = _node_kind_seconds(target / "run_results.json")
+
+    shutil.copytree(raw, dirs["full_rebuild"] / "raw")
+    full = _run([*CLI, "build", "--full-refresh"], env("full_rebuild"))
+    full_models = _model_seconds(dbt_target_dir(Settings(data_dir=dirs["full_rebuild"])) / "run_results.json")
+
+    alone_raw = dirs["increment_alone"] / "raw"
+    alone_raw.mkdir(parents=True)
+    for table in raw.glob("*.parquet"):
+        shutil.copy2(table, alone_raw / table.name)
+    for path in increment_files:
+        (alone_raw / path.relative_to(raw)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, alone_raw / path.relative_to(raw))
+    alone = _run([*CLI, "build"], env("increment_alone"))
+
+    feast_marts = [mart.model for mart in read_feast_marts(target / "manifest.json")]
+    differences = compare_marts(dirs["incremental"] / "marts", dirs["full_rebuild"] / "marts", feast_marts)
+    return {
+        "history_events": count(history_files),
+        "increment_events": count(increment_files),
+        "history_days": history_days,
+        "increment_days": WINDOW_DAYS - history_days,
+        "history_full_build": history_build,
+        "incremental_build": incremental,
+        "full_rebuild": full,
+        "increment_alone_full_build": alone,
+        "incremental_vs_increment_alone": round(incremental["seconds"] / alone["seconds"], 2),
+        "incremental_vs_full_rebuild": round(incremental["seconds"] / full["seconds"], 3),
+        "feast_marts_equal_to_full_rebuild": not differences,
+        "feast_mart_differences": differences,
+        "incremental_model_seconds": incremental_models,
+        "incremental_node_kind_seconds": incremental_kinds,
+        "full_rebuild_model_seconds": full_models,
+        "targets": {"incremental_vs_increment_alone_max": 1.5, "incremental_vs_full_rebuild_max": 0.2},
+    }
+
+
+def print_incremental(result: dict) -> None:
+    print(
+        f"history {result['history_events']:,} events ({result['history_days']} days), "
+        f"increment {result['increment_events']:,} events ({result['increment_days']} days)"
+    )
+    print(f"{'build':<34} {'seconds':>8} {'CPU s':>8} {'peak RSS MiB':>13}")
+    for step, label in (
+        ("history_full_build", "history, full (before the append)"),
+        ("incremental_build", "incremental (the increment)"),
+        ("full_rebuild", "full rebuild (history + increment)"),
+        ("increment_alone_full_build", "increment alone, full"),
+    ):
+        figures = result[step]
+        print(f"{label:<34} {figures['seconds']:>8.1f} {figures['cpu_seconds']:>8.1f} {figures['peak_rss_mib']:>13,.0f}")
+    print(f"incremental / increment alone = {result['incremental_vs_increment_alone']:.2f}x (target <= 1.5x)")
+    print(f"incremental / full rebuild    = {result['incremental_vs_full_rebuild']:.1%} (target <= 20%)")
+    print(f"feast-tagged marts equal to the full rebuild's: {result['feast_marts_equal_to_full_rebuild']}")
+    print(
+        "incremental build, dbt seconds per node kind: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in result["incremental_node_kind_seconds"].items())
+    )
+    print(f"{'model':<34} {'incremental s':>13} {'full rebuild s':>15}")
+    for name, seconds in result["full_rebuild_model_seconds"].items():
+        print(f"{name:<34} {result['incremental_model_seconds'].get(name, 0.0):>13.2f} {seconds:>15.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -182,12 +287,25 @@ def main() -> None:
         action="store_true",
         help="skip `clickintent generate` for a size whose data directory already holds raw events",
     )
-    parser.add_argument("--out", type=Path, default=None, help="JSON output (default: <data dir>/reports/bench_pipeline.json)")
+    parser.add_argument("--incremental", action="store_true", help="measure the incremental build (see above)")
+    parser.add_argument("--history-events", type=int, default=10_000_000)
+    parser.add_argument("--increment-events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON output (default: <data dir>/reports/bench_pipeline[_incremental].json)"
+    )
     args = parser.parse_args()
 
     from clickintent.settings import load_settings
 
     args.scratch.mkdir(parents=True, exist_ok=True)
+    if args.incremental:
+        result = bench_incremental(args.history_events, args.increment_events, args.scratch, args.seed)
+        print_incremental(result)
+        out = args.out or load_settings().reports_dir / "bench_pipeline_incremental.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"machine": {"cpus": os.cpu_count()}, **result}, indent=2))
+        print(f"wrote {out}")
+        return
     results = {"machine": {"cpus": os.cpu_count()}, "sizes": {}}
     print(f"{'events':>12} {'step':<20} {'seconds':>8} {'events/s':>12} {'peak RSS MiB':>13} {'CPU s':>8}")
     for size in args.sizes:
