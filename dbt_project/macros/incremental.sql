@@ -27,21 +27,9 @@
 {%- endmacro %}
 
 
-{#- The raw event files this build has not built yet, as `clickintent build` passes them. -#}
-{% macro new_event_files() -%}
-  {%- set files = var('clickintent_new_event_files', none) -%}
-  {%- if var('source_shape', 'contract') != 'contract' -%}
-    {{ exceptions.raise_compiler_error("incremental builds read the contract's raw event files; the " ~ var('source_shape') ~ " source shape builds in full: dbt build --full-refresh") }}
-  {%- elif files is none -%}
-    {{ exceptions.raise_compiler_error("an incremental build needs the raw event files it has not built yet (var clickintent_new_event_files): run `clickintent build`, or dbt build --full-refresh") }}
-  {%- endif -%}
-  {{ return(files) }}
-{%- endmacro %}
-
-
-{#- The new raw events: those files read as one relation (none: no rows). -#}
+{#- The new raw events: the files `clickintent build` names, read as one relation (none: no rows). -#}
 {% macro new_raw_events() -%}
-  {%- set files = new_event_files() -%}
+  {%- set files = var('clickintent_new_event_files') -%}
   {%- if files | length == 0 -%}
 (select * from {{ raw_events() }} where false)
   {%- else -%}
@@ -66,20 +54,79 @@ read_parquet([{% for file in files %}'{{ file }}'{% if not loop.last %}, {% endi
 
 
 {#-
-  Whether this invocation builds incrementally: the scope model's answer to the question each
-  incremental model's is_incremental() answers for itself (DuckDB, no --full-refresh, and the
-  sessions built before are there).
+  Whether this invocation builds incrementally: on DuckDB, without --full-refresh, with the
+  tables built before there, over the contract's raw event files, and told which are new (var
+  clickintent_new_event_files). Otherwise every model builds from all the events; an
+  incremental model that exists is emptied first (clear_unless_incremental_build), so a plain
+  `dbt build`, or a host project using this one as a package, rebuilds in full.
 -#}
 {% macro incremental_build() -%}
   {%- if not execute or target.type != 'duckdb' or flags.FULL_REFRESH -%}
     {{ return(false) }}
   {%- endif -%}
-  {%- for name in ['int_events_sessionized', 'int_sessions', 'int_session_sequences'] -%}
+  {%- if var('source_shape', 'contract') != 'contract' or var('clickintent_new_event_files', none) is none -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- for name in ['int_events_sessionized', 'int_sessions', 'int_session_sequences', 'int_page_mapping_built'] -%}
     {%- if adapter.get_relation(this.database, this.schema, name) is none -%}
       {{ return(false) }}
     {%- endif -%}
   {%- endfor -%}
   {{ return(true) }}
+{%- endmacro %}
+
+
+{#-
+  Each page's place in the taxonomy as the session models use it: its node, top node, whether
+  it exists, its top node's position in dim_taxonomy_top_nodes, and how many top nodes there are
+  (the length of every top_node_events list).
+-#}
+{% macro page_mapping() -%}
+    select
+        pages.page_path,
+        pages.taxonomy_node_id,
+        pages.top_taxonomy_node_id,
+        pages.is_unknown_page,
+        top_nodes.top_node_position,
+        (select count(*) from {{ ref('dim_taxonomy_top_nodes') }}) as n_top_nodes
+    from {{ ref('int_page_taxonomy') }} as pages
+    left join {{ ref('dim_taxonomy_top_nodes') }} as top_nodes on pages.top_taxonomy_node_id = top_nodes.top_taxonomy_node_id
+{%- endmacro %}
+
+
+{#-
+  Whether a page the session models were built with maps differently now (int_page_mapping_built,
+  the last build's, against page_mapping()): a page seen before under error titles only now shown
+  with a real title, or a new URL section that adds a top node and so shifts or lengthens every
+  session's top_node_events. Then every session is built again. A new taxonomy page map makes
+  `clickintent build` rebuild in full before it gets here (features.incremental).
+-#}
+{% macro page_mapping_changed() -%}
+  {%- if not execute -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- set built = adapter.get_relation(this.database, this.schema, 'int_page_mapping_built') -%}
+  {%- set query -%}
+    with now_mapping as ({{ page_mapping() }})
+    select count(*) from {{ built }} as built
+    left join now_mapping on built.page_path is not distinct from now_mapping.page_path
+    where now_mapping.n_top_nodes is null
+        or built.taxonomy_node_id is distinct from now_mapping.taxonomy_node_id
+        or built.top_taxonomy_node_id is distinct from now_mapping.top_taxonomy_node_id
+        or built.is_unknown_page is distinct from now_mapping.is_unknown_page
+        or built.top_node_position is distinct from now_mapping.top_node_position
+        or built.n_top_nodes <> now_mapping.n_top_nodes
+  {%- endset -%}
+  {{ return(run_query(query).columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+
+{#- An incremental model's pre-hook: empty the table when this build is not incremental, so that
+    its full SQL replaces every row (dbt's delete+insert alone would keep rows of keys gone). -#}
+{% macro clear_unless_incremental_build() -%}
+  {%- if is_incremental() and not incremental_build() -%}
+    delete from {{ this }}
+  {%- endif -%}
 {%- endmacro %}
 
 

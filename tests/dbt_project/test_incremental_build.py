@@ -156,3 +156,23 @@ def test_a_rewritten_raw_file_or_new_settings_rebuild_in_full(tmp_path: Path) ->
     pq.write_table(table.slice(0, table.num_rows - 1), first)  # history rewritten under the build
     plan = _build(longer_sessions)
     assert plan.startswith("full: raw event files changed or removed since the last build: events/event_date=2026-01-05/"), plan
+
+
+def test_a_page_that_maps_differently_now_rebuilds_every_session(tmp_path: Path) -> None:
+    """A new URL section adds a top node, which lengthens every session's top_node_events: the
+    incremental build then builds every session again, and still equals a full rebuild."""
+    settings = load_settings(data_dir=tmp_path / "data")
+    _cli("generate", "--events", "5000", "--days", "20", "--data-dir", str(settings.data_dir))
+    _build(settings)
+    top_nodes_before = pq.read_table(settings.marts_dir / "dim_taxonomy_top_nodes.parquet").num_rows
+    events = _events(settings)
+    visit = _page_views(events, "crafted_new_section_visitor", events["event_ts"].max(), (1, 2), "crafted_section")
+    _append(settings, [{**event, "page_path": "/crafted-section/overview"} for event in visit], tmp_path / "new_section")
+
+    assert _build(settings).startswith("incremental: 1 new raw event file(s)")
+    assert pq.read_table(settings.marts_dir / "dim_taxonomy_top_nodes.parquet").num_rows == top_nodes_before + 1
+    full = load_settings(data_dir=tmp_path / "full")
+    shutil.copytree(settings.raw_dir, full.raw_dir)
+    _build(full, full_refresh=True)
+    feast_marts = [mart.model for mart in read_feast_marts(manifest_path(settings))]
+    assert compare_marts(settings.marts_dir, full.marts_dir, feast_marts) == {}

@@ -36,7 +36,7 @@
   {{ exceptions.raise_compiler_error("session_timeout_minutes must be a positive number of minutes, got " ~ var('session_timeout_minutes')) }}
 {%- endif -%}
 {%- set timeout_us = timeout_minutes * 60 * 1000000 -%}
-{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', unique_key='event_key') }}
+{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', pre_hook='{{ clear_unless_incremental_build() }}', unique_key='event_key') }}
 -- depends_on: {{ ref('int_sessionization_scope') }}
 
 with

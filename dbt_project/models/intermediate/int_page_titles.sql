@@ -2,13 +2,13 @@
 -- int_page_taxonomy needs of the events to decide each page's existence and platform, so that it
 -- need not read every event again. Incremental on DuckDB: a build adds the new events' pairs
 -- (macros/incremental.sql).
-{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', unique_key='page_title_key') }}
+{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', pre_hook='{{ clear_unless_incremental_build() }}', unique_key='page_title_key') }}
 
 with
 
 seen as (
 
-{%- if is_incremental() %}
+{%- if is_incremental() and incremental_build() %}
 
     select page_path, page_title, platform = 'web' as is_web_page from {{ staged_events(new_raw_events()) }} as events
     union all

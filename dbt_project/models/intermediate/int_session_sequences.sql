@@ -11,7 +11,7 @@
 --   - the rows are sorted by session_id while they still carry the compact structs;
 --   - only then are the codes turned back into text, with list_select over small lookup
 --     lists (a gather, not a lambda per element).
-{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', unique_key='visitor_key') }}
+{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', pre_hook='{{ clear_unless_incremental_build() }}', unique_key='visitor_key') }}
 -- depends_on: {{ ref('int_sessionization_scope') }}
 
 with

@@ -40,7 +40,7 @@
 {%- else %}
     {{ exceptions.raise_compiler_error("var identity_linking must be 'login' or 'off', got " ~ identity_linking) }}
 {%- endif %}
-{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', unique_key='visitor_key') }}
+{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', pre_hook='{{ clear_unless_incremental_build() }}', unique_key='visitor_key') }}
 -- depends_on: {{ ref('int_sessionization_scope') }}
 
 with
