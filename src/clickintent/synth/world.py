@@ -212,11 +212,12 @@ def append_world_days(settings: Settings, days: int) -> WorldSummary:
     launch = Launch(**record["launch"]) if record.get("launch") else None
     world = _world(int(record["seed"]), int(record["target_events"]), launch)
     appended = _days_of(world.raw["events"], written, written + days)
-    replace_table_set(_tables_before(world.raw, written + days, without=("events",)), settings.raw_dir, replaces=())
+    tables = _tables_before(world.raw, written + days, without=("events",))
+    replace_table_set(tables, settings.raw_dir, replaces=())  # the events' partitions are carried over
     write_event_batch(appended, settings.raw_dir)
     atomic_write_text(record_path, json.dumps({**record, "days": written + days}, indent=2))
-    rows = {name: table.num_rows for name, table in _tables_before(world.raw, written + days, without=("events",)).items()}
-    return dataclasses.replace(world.summary, rows={"events": appended.num_rows, **rows}, seconds=time.perf_counter() - started)
+    rows = {"events": appended.num_rows, **{name: table.num_rows for name, table in tables.items()}}
+    return dataclasses.replace(world.summary, rows=rows, seconds=time.perf_counter() - started)
 
 
 def _world(seed: int, target_events: int, launch: Launch | None) -> World:
