@@ -12,7 +12,7 @@
     2. int_events_sessionized sessionizes every event of those visitors from there on again and
        replaces their rows (delete+insert on event_key).
     3. the session models rebuild, per visitor, the sessions from the scope's start, and keep the
-       visitor's earlier sessions as they were (delete+insert on visitor_key).
+       visitor's earlier sessions as they were (the incremental strategy `session_scope` below).
 
   Which files are new is the caller's to say: `clickintent build` compares the raw event files
   with those its last successful build read (clickintent.features.incremental) and passes the
@@ -118,6 +118,23 @@ read_parquet([{% for file in files %}'{{ file }}'{% if not loop.last %}, {% endi
         or built.n_top_nodes <> now_mapping.n_top_nodes
   {%- endset -%}
   {{ return(run_query(query).columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+
+{#-
+  The incremental strategy of the session models (incremental_strategy='session_scope'): delete
+  each scoped visitor's sessions from its scope's start, insert the sessions built again. dbt's
+  delete+insert replaces by key, so it would keep a session the new events merged into another
+  (its key is in no new row) unless every earlier session of the visitor were copied in again.
+-#}
+{% macro get_incremental_session_scope_sql(arg_dict) -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ arg_dict['target_relation'] }} as built
+    using {{ ref('int_sessionization_scope') }} as scope
+    where built.visitor_key = scope.visitor_key and built.session_start_us >= scope.scope_start_us;
+
+    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}
 
 

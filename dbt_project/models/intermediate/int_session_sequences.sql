@@ -1,7 +1,7 @@
 -- One row per session (web and app) that passed the bot/junk filter, with its events as arrays
 -- in (event_ts, event_id) order: fct_session_sequences (the encoder's input) with the session's
 -- keys. Incremental on DuckDB (macros/incremental.sql): a build makes the arrays again for the
--- sessions int_sessions rebuilt and keeps the visitor's earlier ones.
+-- sessions from each scoped visitor's scope start; the visitor's earlier ones stay as built.
 --
 -- Built for speed at 10M events (each step measured in DuckDB against the alternatives):
 --   - each event becomes one small struct: its time and id first, so that sorting a
@@ -11,7 +11,7 @@
 --   - the rows are sorted by session_id while they still carry the compact structs;
 --   - only then are the codes turned back into text, with list_select over small lookup
 --     lists (a gather, not a lambda per element).
-{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', pre_hook='{{ clear_unless_incremental_build() }}', unique_key='visitor_key') }}
+{{ config(materialized=incremental_on_duckdb(), incremental_strategy='session_scope', pre_hook='{{ clear_unless_incremental_build() }}') }}
 -- depends_on: {{ ref('int_sessionization_scope') }}
 
 with
@@ -161,7 +161,7 @@ with_codes as (
 
 ),
 
-rebuilt as (
+final as (
 
     select
         ordered.visitor_key,
@@ -192,20 +192,6 @@ rebuilt as (
 
     from with_codes as ordered
     cross join lookups
-
-),
-
-final as (
-
-    select * from rebuilt
-{%- if is_incremental() and incremental_build() %}
-    -- the visitor's sessions before its scope, as built (delete+insert replaces all its rows)
-    union all by name
-    select built.*
-    from {{ this }} as built
-    inner join scope on built.visitor_key = scope.visitor_key
-    where built.session_start_us < scope.scope_start_us
-{%- endif %}
 
 )
 

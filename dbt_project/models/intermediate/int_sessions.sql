@@ -27,9 +27,9 @@
   own sign-in, not a link from the web. `--vars '{identity_linking: off}'` works unquoted
   too (YAML reads off as false).
 
-  Incremental on DuckDB (macros/incremental.sql): a build aggregates again, per visitor, the
-  sessions from the first one int_events_sessionized rewrote, reading only the raw events from
-  that session's day on, and keeps the visitor's earlier sessions.
+  Incremental on DuckDB (macros/incremental.sql): a build aggregates again, per visitor in
+  int_sessionization_scope, the sessions from the scope's start, reading only the raw events
+  from that day on; the visitor's earlier sessions stay as built.
 -#}
 {%- set top_node_count = taxonomy_top_node_ids(ref('dim_taxonomy_top_nodes')) | length %}
 {%- set identity_linking = var('identity_linking', 'login') %}
@@ -40,7 +40,7 @@
 {%- else %}
     {{ exceptions.raise_compiler_error("var identity_linking must be 'login' or 'off', got " ~ identity_linking) }}
 {%- endif %}
-{{ config(materialized=incremental_on_duckdb(), incremental_strategy='delete+insert', pre_hook='{{ clear_unless_incremental_build() }}', unique_key='visitor_key') }}
+{{ config(materialized=incremental_on_duckdb(), incremental_strategy='session_scope', pre_hook='{{ clear_unless_incremental_build() }}') }}
 -- depends_on: {{ ref('int_sessionization_scope') }}
 
 with
@@ -206,7 +206,7 @@ measured as (
 
 ),
 
-rebuilt as (
+final as (
 
     select
         md5(first_event.platform || '|' || first_event.anonymous_id || '|' || first_event.event_id) as session_id,
@@ -256,20 +256,6 @@ rebuilt as (
         end as session_class
 
     from measured
-
-),
-
-final as (
-
-    select * from rebuilt
-{%- if is_incremental() and incremental_build() %}
-    -- the visitor's sessions before its scope, as built (delete+insert replaces all its rows)
-    union all by name
-    select built.*
-    from {{ this }} as built
-    inner join scope on built.visitor_key = scope.visitor_key
-    where built.session_start_us < scope.scope_start_us
-{%- endif %}
 
 )
 
