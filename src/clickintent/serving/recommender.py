@@ -134,6 +134,27 @@ class UnknownProducts(ValueError):
     """Candidates that are not in the catalogue (a client error: 400 naming them)."""
 
 
+def check_catalogue_families(models: Mapping[str, Any], products: Mapping[str, Mapping[str, Any]], source: str) -> None:
+    """ArtifactError unless every model was trained on the catalogue's product families (a model
+    answers with the families in its card; another catalogue would leave a family unscored or
+    score one the model never saw)."""
+    from clickintent.ranker.families import HELD_FAMILIES, FamilyMismatch, check_families, families_of
+
+    catalogue = families_of(row.get("product_family") for row in products.values())
+    for name, model in models.items():
+        if model is None:
+            continue
+        trained = getattr(model, "families", None)
+        if trained is None:
+            trained = model.layout.flag_values(HELD_FAMILIES)
+        if trained is None:
+            continue
+        try:
+            check_families(trained, catalogue, model=f"the {name} model", data=f"the catalogue ({source})")
+        except FamilyMismatch as error:
+            raise ArtifactError(f"cannot start the service: {error}") from error
+
+
 def default_model_dirs(models_dir: Path) -> dict[str, Path]:
     return {name: Path(models_dir) / name for name in MODEL_NAMES}
 
@@ -321,6 +342,7 @@ class Recommender:
         products, source = online.load_products()
         if not products:
             raise ArtifactError(f"cannot start the service: no products in the catalogue ({source})")
+        check_catalogue_families({"tile_ranker": ranker, "conversion": conversion, "anonymous_ranker": anonymous}, products, source)
         recommender = cls(
             settings=settings,
             session_models=session_models,
