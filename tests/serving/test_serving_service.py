@@ -771,6 +771,25 @@ def test_a_catalogue_with_a_family_the_models_never_saw_fails_start_up_naming_it
         Recommender.load(settings, push_on_login=False)
 
 
+def test_a_model_reading_a_feature_its_service_no_longer_has_fails_start_up_naming_it(world: Settings, tmp_path: Path) -> None:
+    """A model trained before a mart column was renamed (the per-family holds_<family> flags, now
+    held_product_families) would read it as missing on every request; the start refuses it."""
+    from clickintent.serving.artifacts import ArtifactError
+    from clickintent.serving.recommender import Recommender
+
+    models = tmp_path / "models"
+    shutil.copytree(world.models_dir, models)
+    card_path = models / "tile_ranker" / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["layout"]["feast_features"].append("holds_cards")
+    card["layout"]["feature_references"].append("customer_profile:holds_cards")
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(
+        ArtifactError, match=r"the tile_ranker model reads customer_profile:holds_cards, which its feature service 'tile_ranker_v2'"
+    ):
+        Recommender.load(world.model_copy(update={"models_dir": models}), push_on_login=False)
+
+
 def test_the_ranker_names_the_taxonomy_and_encoder_it_trained_on_and_refuses_another_encoder(world: Settings, tmp_path: Path) -> None:
     """The stages' own outputs: the ranker's card carries the versions read from its training data,
     which are the loaded classifier's and encoder's, so the service starts; an encoder with other
