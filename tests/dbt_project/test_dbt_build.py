@@ -176,16 +176,16 @@ def test_conversion_labels_use_the_14_day_window(query):
     rows = {
         (row[0], row[1]): row[2:]
         for row in query(
-            "select observation_point, observation_ts, label_product_family, converted_home, converted_investing, "
-            "converted_cards, n_conversions from fct_conversion_labels where customer_id = 'c_001'"
+            "select observation_point, observation_ts, label_product_family, converted_product_families, "
+            "n_conversions from fct_conversion_labels where customer_id = 'c_001'"
         )
     }
     # conversions of c_001: home at L0+3d, investing at L0+5d, cards at L0+24d
-    assert rows[("web_session_end", L0)] == ("home", True, True, False, 2)
-    assert rows[("web_session_end", L0 + 10 * DAY)] == ("cards", False, False, True, 1)  # exactly 14 days later: inside
-    assert rows[("web_session_end", L0 + 30 * DAY)] == ("none", False, False, False, 0)
-    assert rows[("app_session_start", L0 + 1 * DAY)] == ("home", True, True, False, 2)
-    assert rows[("app_session_start", L0 + 12 * DAY)] == ("cards", False, False, True, 1)
+    assert rows[("web_session_end", L0)] == ("home", ["home", "investing"], 2)
+    assert rows[("web_session_end", L0 + 10 * DAY)] == ("cards", ["cards"], 1)  # exactly 14 days later: inside
+    assert rows[("web_session_end", L0 + 30 * DAY)] == ("none", [], 0)
+    assert rows[("app_session_start", L0 + 1 * DAY)] == ("home", ["home", "investing"], 2)
+    assert rows[("app_session_start", L0 + 12 * DAY)] == ("cards", ["cards"], 1)
     data_end = query("select max(session_end_ts) from fct_session_sequences")[0][0]
     completeness = query("select observation_ts, label_window_complete from fct_conversion_labels")
     assert all(complete == (observed + timedelta(days=14) <= data_end) for observed, complete in completeness)
@@ -218,10 +218,11 @@ def test_search_queries_reach_the_marts_redacted(query):
 
 def test_customer_profiles_are_point_in_time(query):
     rows = query(
-        "select snapshot_ts, n_held_products, holds_home, holds_investing, n_conversions_before_snapshot "
+        "select snapshot_ts, n_held_products, held_product_families, n_conversions_before_snapshot "
         "from dim_customer_profiles where customer_id = 'c_001' order by snapshot_ts"
     )
-    assert [row[1:] for row in rows] == [(2, False, False, 0), (4, True, True, 2)]
+    # the families of the held products, sorted, each once
+    assert [row[1:] for row in rows] == [(2, ["cards", "deposits"], 0), (4, ["cards", "deposits", "home", "investing"], 2)]
 
 
 def test_rebuild_gives_identical_marts(built, tmp_path):

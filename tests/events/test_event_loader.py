@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clickintent.events import ContractError, load_and_install, load_source_dir
-from clickintent.events.contract import EVENTS, MAX_DWELL_MS, MAX_ID_CHARS, MAX_TEXT_CHARS, PRODUCT_FAMILIES, RAW_TABLES
+from clickintent.events.contract import EVENTS, MAX_DWELL_MS, MAX_ID_CHARS, MAX_TEXT_CHARS, RAW_TABLES
 from support.contract_frames import events_frame, products_frame
 
 
@@ -315,17 +315,26 @@ def test_segments_channels_and_devices_come_from_the_data(tmp_path):
     assert tables["events"].column("device_type").to_pylist() == ["desktop", "smart_tv", "watch"]
 
 
-def test_a_product_family_the_marts_have_no_columns_for_is_rejected_before_anything_is_written(tmp_path):
+def test_any_product_family_is_accepted_and_a_malformed_one_is_rejected_before_anything_is_written(tmp_path):
+    """Families are the catalogue's (docs/sources.md, "Value sets"): a family the synthetic world
+    does not have loads as it is; 'none' (the conversion labels' "no product opened"), a blank
+    family and one with a control character are refused with file, row and field."""
     raw_dir = tmp_path / "data" / "raw"
-    load_and_install(_write_source(tmp_path / "good", events_frame()), raw_dir)
-    before = _digest(raw_dir)
-    source = _write_source(tmp_path / "src", events_frame())
+    source = _write_source(tmp_path / "new_family", events_frame())
     products_frame().assign(family="wealth_management").to_csv(source / "products.csv", index=False)
-    with pytest.raises(ContractError) as caught:
-        load_and_install(source, raw_dir)
-    message = str(caught.value)
-    assert f"products.csv, row 1, field 'family': 'wealth_management' is not one of {', '.join(PRODUCT_FAMILIES)}" in message
-    assert "dbt var product_families" in message
+    load_and_install(source, raw_dir)
+    assert set(pq.read_table(raw_dir / "products.parquet")["family"].to_pylist()) == {"wealth_management"}
+    before = _digest(raw_dir)
+    for family, problem in (
+        ("none", "'none' is reserved: the conversion labels use 'none' for no product opened"),
+        ("   ", "is blank, but the contract requires a value"),
+        ("pen\tsions", "contains a control character"),
+    ):
+        source = _write_source(tmp_path / f"src_{len(problem)}", events_frame())
+        products_frame().assign(family=family).to_csv(source / "products.csv", index=False)
+        with pytest.raises(ContractError) as caught:
+            load_and_install(source, raw_dir)
+        assert "products.csv, row 1, field 'family': " in str(caught.value) and problem in str(caught.value), family
     assert _digest(raw_dir) == before
 
 

@@ -26,7 +26,8 @@ from clickintent.ranker.anonymous_training import (
     read_session_outcomes,
 )
 from clickintent.ranker.encoding import MatrixEncoder
-from clickintent.ranker.training_sets import PRODUCT_FAMILIES, historical_features
+from clickintent.ranker.families import catalogue_families
+from clickintent.ranker.training_sets import historical_features
 from clickintent.settings import load_settings
 
 # ---------------------------------------------------------------------------------------------
@@ -115,32 +116,34 @@ def outcomes(tmp_path_factory):
     assert result.success, result.summary()
     mart = pd.read_parquet(settings.marts_dir / "fct_anonymous_session_outcomes.parquet")
     mart["session_end_ts"] = pd.to_datetime(mart["session_end_ts"], utc=True)
+    # the catalogue's families (dim_products): one row per session and family
+    times["families"] = catalogue_families(settings.marts_dir)
     return mart, times
 
 
-def _session_rows(mart: pd.DataFrame, anonymous_id: str, end) -> dict[str, pd.Series]:
+def _session_rows(mart: pd.DataFrame, anonymous_id: str, end, families) -> dict[str, pd.Series]:
     rows = mart[(mart["anonymous_id"] == anonymous_id) & (mart["session_end_ts"] == pd.Timestamp(end))]
-    assert sorted(rows[FAMILY_COLUMN]) == sorted(PRODUCT_FAMILIES), f"{anonymous_id}: one row per family"
+    assert tuple(rows[FAMILY_COLUMN]) == families, f"{anonymous_id}: one row per family, in the catalogue's order"
     return {row[FAMILY_COLUMN]: row for _, row in rows.iterrows()}
 
 
 @pytest.mark.slow
 def test_outcomes_come_from_the_visitors_own_later_events_within_14_days(outcomes):
     mart, times = outcomes
-    a = _session_rows(mart, "v_anon_a", times["end_a"])
+    a = _session_rows(mart, "v_anon_a", times["end_a"], times["families"])
     assert a["home"]["outcome"] and a["home"]["n_form_starts_after"] == 1 and list(a["home"]["outcome_product_ids"]) == ["p_home_1"]
     assert a["insurance"]["outcome"]  # exactly 14 days after the end: inside the window
     assert not a["cards"]["outcome"]  # one second past the window
     assert not a["lending"]["outcome"]  # the session's own form start is a feature, not a label
     assert a["home"]["visitor_id"] == "web:v_anon_a"
     b = mart[mart["anonymous_id"] == "v_anon_b"]
-    assert len(b) == len(PRODUCT_FAMILIES) and not b["outcome"].any()  # another visitor's forms never count
+    assert len(b) == len(times["families"]) and not b["outcome"].any()  # another visitor's forms never count
 
 
 @pytest.mark.slow
 def test_conversions_count_through_the_customer_the_cookie_later_logs_in_as(outcomes):
     mart, times = outcomes
-    c = _session_rows(mart, "v_anon_c", times["end_c"])
+    c = _session_rows(mart, "v_anon_c", times["end_c"], times["families"])
     assert c["investing"]["outcome"] and c["investing"]["n_conversions_after"] == 1
     assert not c["business"]["outcome"]  # opened 20 days later
     assert not c["deposits"]["outcome"]  # opened before the session
@@ -148,7 +151,7 @@ def test_conversions_count_through_the_customer_the_cookie_later_logs_in_as(outc
     # the login session is not anonymous; the visit after it is, and knows of the login
     assert not (mart["session_end_ts"] == pd.Timestamp(times["login_c"])).any()
     later = mart[(mart["anonymous_id"] == "v_anon_c") & (mart["session_end_ts"] > pd.Timestamp(times["login_c"]))]
-    assert len(later) == len(PRODUCT_FAMILIES) and later["visitor_logged_in_before"].all()
+    assert len(later) == len(times["families"]) and later["visitor_logged_in_before"].all()
     # nobody else's conversions: v_anon_b never logged in
     assert not mart.loc[mart["anonymous_id"] == "v_anon_b", "n_conversions_after"].any()
 
@@ -178,8 +181,9 @@ def test_family_rows_equal_encoding_each_session_family_row(ranker_trained_world
     data = load_anonymous_data(ranker_trained_world, feature_store(ranker_trained_world), "anonymous_b_session_aggregates", print)
     sessions = data.frames["validation"].head(5)
     encoder = MatrixEncoder.of(data.layout)
-    rows = [{**session, FAMILY_COLUMN: family} for session in sessions.to_dict(orient="records") for family in PRODUCT_FAMILIES]
-    np.testing.assert_array_equal(family_rows(encoder, data.layout, sessions), encoder.encode_rows(rows))
+    assert data.families == catalogue_families(ranker_trained_world.marts_dir)
+    rows = [{**session, FAMILY_COLUMN: family} for session in sessions.to_dict(orient="records") for family in data.families]
+    np.testing.assert_array_equal(family_rows(encoder, data.layout, sessions, data.families), encoder.encode_rows(rows))
 
 
 def _one_family_session(settings, section: str) -> dict:
@@ -220,7 +224,7 @@ def test_trained_ranker_puts_the_browsed_family_in_its_top_3(ranker_trained_worl
     ranker = AnonymousRanker.load(ranker_trained_world.models_dir)
     values = _one_family_session(ranker_trained_world, section)
     probabilities = ranker.score_families(values)
-    assert set(probabilities) == set(PRODUCT_FAMILIES)
+    assert tuple(probabilities) == catalogue_families(ranker_trained_world.marts_dir)
     assert family in sorted(probabilities, key=probabilities.get, reverse=True)[:3], probabilities
     reasons = ranker.reasons(values, family)
     assert reasons and all(reason.contribution > 0 for reason in reasons)
@@ -233,7 +237,7 @@ def test_stored_ranker_round_trip_card_and_report(ranker_trained_world, tmp_path
     ranker = AnonymousRanker.load(settings.models_dir)
     card = ranker.card
     assert card["format"] == ANONYMOUS_CARD_FORMAT and ranker.feature_service == PRODUCTION_SERVICE
-    assert ranker.families == list(PRODUCT_FAMILIES) and FAMILY_COLUMN in ranker.row_keys and ranker.version
+    assert ranker.families == list(catalogue_families(settings.marts_dir)) and FAMILY_COLUMN in ranker.row_keys and ranker.version
     assert set(card["data_window"]) >= {"validation_start", "test_start", "train", "validation", "test"}
     for family, shares in card["product_shares"].items():
         assert 0 < sum(shares.values()) + card["unseen_product_share"][family] <= 1 + 1e-6

@@ -17,7 +17,8 @@ from clickintent.ranker.training_sets import ServiceFeature
 FEATURES = [
     ServiceFeature("customer_profile", "customer_segment", String),
     ServiceFeature("customer_profile", "tenure_months", Int64),
-    ServiceFeature("customer_profile", "holds_cards", Bool),
+    ServiceFeature("customer_profile", "is_new_customer", Bool),
+    ServiceFeature("customer_profile", "held_product_families", Array(String)),
     ServiceFeature("customer_profile", "held_product_ids", Array(String)),
     ServiceFeature("product_features", "product_family", String),
     ServiceFeature("product_features", "annual_fee_usd", Float64),
@@ -26,6 +27,8 @@ FEATURES = [
 ]
 CONTEXT = (FeatureColumn("product_id", ColumnKind.CATEGORICAL), FeatureColumn("position", ColumnKind.NUMERIC))
 DERIVED = ("holds_candidate_product", "holds_candidate_family")
+# The product families of the data the model is trained on (the catalogue's, sorted).
+FAMILIES = ("cards", "deposits", "lending")
 
 
 def frame(rows: int = 40, seed: int = 1) -> pd.DataFrame:
@@ -37,7 +40,10 @@ def frame(rows: int = 40, seed: int = 1) -> pd.DataFrame:
         {
             "customer_segment": [None if i % 7 == 0 else ["mass", "affluent"][i % 2] for i in range(rows)],
             "tenure_months": [np.nan if i % 5 == 0 else float(i) for i in range(rows)],
-            "holds_cards": [None if i % 6 == 0 else bool(i % 2) for i in range(rows)],
+            "is_new_customer": [None if i % 6 == 0 else bool(i % 2) for i in range(rows)],
+            "held_product_families": [
+                None if i % 6 == 0 else [["cards"], [], ["cards", "lending"], ["pensions"]][i % 4] for i in range(rows)
+            ],
             "held_product_ids": [None if i % 9 == 0 else list(rng.choice(products, 2, replace=False)) for i in range(rows)],
             "product_family": [families[p] for p in product],
             "annual_fee_usd": rng.choice([0.0, 95.0, np.nan], rows),
@@ -57,6 +63,7 @@ def layout_for(train: pd.DataFrame) -> FeatureLayout:
         derived=DERIVED,
         element_labels={"web_distilled_top_node_probs": ["home", "cards", "travel"]},
         grouped_vectors=("web_embedding",),
+        flag_sets={"held_product_families": FAMILIES},
     )
 
 
@@ -65,7 +72,10 @@ def test_layout_follows_feast_types_and_names_vector_elements() -> None:
     kinds = {column.name: column.kind for column in layout.schema.columns}
     assert kinds["customer_segment"] is ColumnKind.CATEGORICAL
     assert kinds["tenure_months"] is ColumnKind.NUMERIC
-    assert kinds["holds_cards"] is ColumnKind.BOOLEAN
+    assert kinds["is_new_customer"] is ColumnKind.BOOLEAN
+    flags = [c for c in layout.model_columns if c.startswith("held_product_families")]
+    assert flags == [f"held_product_families.{family}" for family in FAMILIES]
+    assert all(kinds[c] is ColumnKind.BOOLEAN for c in flags) and layout.flag_values("held_product_families") == FAMILIES
     assert kinds["product_id"] is ColumnKind.CATEGORICAL and kinds["position"] is ColumnKind.NUMERIC
     assert [c for c in layout.model_columns if c.startswith("web_distilled")] == [
         "web_distilled_top_node_probs.home",
@@ -106,8 +116,14 @@ def test_dict_rows_encode_exactly_like_the_training_frame() -> None:
         held = record.get("held_product_ids")
         assert math.isnan(got[row, holds_product]) if held is None else got[row, holds_product] == float(record["product_id"] in held)
     holds_family = layout.model_columns.index("holds_candidate_family")
-    cards = [row for row, record in enumerate(records) if record["product_family"] == "cards" and record.get("holds_cards") is not None]
-    assert cards and all(got[row, holds_family] == float(records[row]["holds_cards"]) for row in cards)
+    for row, record in enumerate(records):
+        held = record.get("held_product_families")
+        assert math.isnan(got[row, holds_family]) if held is None else got[row, holds_family] == float(record["product_family"] in held)
+    flags = [layout.model_columns.index(f"held_product_families.{family}") for family in FAMILIES]
+    for row, record in enumerate(records):
+        held = record.get("held_product_families")
+        expected_flags = [math.nan] * len(FAMILIES) if held is None else [float(family in held) for family in FAMILIES]
+        np.testing.assert_array_equal(got[row, flags], expected_flags)  # a family the model does not know ('pensions') has no column
 
 
 def test_candidate_block_encodes_like_the_full_rows() -> None:
@@ -123,8 +139,14 @@ def test_candidate_block_encodes_like_the_full_rows() -> None:
     }
     block = CandidateBlock(encoder, catalogue)
     customers = [
-        {"customer_segment": "mass", "tenure_months": 14, "holds_cards": True, "held_product_ids": ["card_b"], "web_embedding": [0.5] * 5},
-        {"customer_segment": "affluent", "holds_cards": False, "web_distilled_top_node_probs": [0.2, 0.5, 0.3]},
+        {
+            "customer_segment": "mass",
+            "tenure_months": 14,
+            "held_product_families": ["cards"],
+            "held_product_ids": ["card_b"],
+            "web_embedding": [0.5] * 5,
+        },
+        {"customer_segment": "affluent", "held_product_families": [], "web_distilled_top_node_probs": [0.2, 0.5, 0.3]},
         # a shared value under a candidate's key: the candidate's value wins, as in {**shared, **candidate}
         {"annual_fee_usd": 1e6, "product_family": "home"},
         {},

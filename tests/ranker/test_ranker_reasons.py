@@ -46,7 +46,9 @@ def test_every_servable_feature_has_a_template(tmp_path) -> None:
     for (task, name), dtype in features.items():
         if name == "held_product_ids":
             continue  # read only by derived features
-        if isinstance(dtype, Array):
+        if name == "held_product_families":
+            feature, value = f"{name}.pensions", "yes"  # one flag per family the model was trained on
+        elif isinstance(dtype, Array):
             grouped = name in GROUPED
             feature = name if grouped else f"{name}.mortgage_loan"
             value = "64-d vector" if grouped else "0.6"
@@ -72,6 +74,8 @@ def test_texts_follow_the_value_and_the_rest_of_the_row() -> None:
     assert T.render("web_embedding", "64-d vector", {}) == "recent web browsing resembles customers who chose this"
     assert T.render("n_form_starts_30d", "2", {}) == "started 2 applications on the web in the last 30 days"
     assert T.render("n_form_starts_30d", "0", {}) == "no application started on the web in the last 30 days"
+    assert T.render("held_product_families.pensions", "yes", {}) == "already holds pensions products with us"
+    assert T.render("held_product_families.pensions", "no", {}) == "holds no pensions products with us yet"
     assert T.render("holds_candidate_family", "no", {"product_family": "home"}) == "has no home product with us yet"
     assert T.render("holds_candidate_family", "no", {}) == "has no product of this kind with us yet"
     assert T.render("total_balance_usd", "1,968", {}) == "balances of $1,968"

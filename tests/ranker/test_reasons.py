@@ -141,7 +141,7 @@ def test_values_are_displayed_by_one_rule() -> None:
 @pytest.mark.parametrize(
     ("pattern", "prefix"),
     [
-        (r"holds_(?P<family>[a-z_]+)=yes", "holds_"),
+        (r"held_product_families\.(?P<family>[^=]+)=yes", "held_product_families"),
         (r"taxonomy_node_shares_30d\.(?P<node>[^=]+)", "taxonomy_node_shares_30d"),
         (r"annual_fee_usd=0", "annual_fee_usd=0"),
         (r"(?:web_)?n_searches_30d=0", ""),
@@ -161,7 +161,8 @@ def test_candidate_filter_renders_exactly_like_trying_every_template() -> None:
     features = [
         "top_taxonomy_node_id_30d",
         "taxonomy_node_shares_30d.mortgage_loan",
-        "holds_cards",
+        "held_product_families.cards",
+        "held_product_families.pensions",
         "holds_candidate_family",
         "annual_fee_usd",
         "n_form_starts_30d",
@@ -170,6 +171,7 @@ def test_candidate_filter_renders_exactly_like_trying_every_template() -> None:
         "web_embedding",
         "unknown_feature",
         "holds_",
+        "held_product_families",
         "n",
     ]
     values = ["0", "1", "yes", "no", "0.25", "0.05", "card_a", "1,970", "section:mortgages"]

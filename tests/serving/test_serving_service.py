@@ -744,6 +744,52 @@ def test_an_incompatible_model_fails_start_up_naming_the_misfit(world: Settings,
         Recommender.load(world.model_copy(update={"models_dir": models}), push_on_login=False)
 
 
+def test_a_catalogue_with_a_family_the_models_never_saw_fails_start_up_naming_it(world: Settings, tmp_path: Path) -> None:
+    """The rankers' families are their training data's (stored in their cards): the same models
+    over a catalogue that gained a family stop the start, naming it, instead of answering
+    without it (in-process: the Recommender.load the worker runs)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from clickintent.features.dbt import run_dbt_build
+    from clickintent.features.store import apply_feature_repo
+    from clickintent.serving.artifacts import ArtifactError
+    from clickintent.serving.recommender import Recommender
+
+    data = tmp_path / "data"
+    shutil.copytree(world.data_dir, data, ignore=shutil.ignore_patterns("*.log", "reports"))
+    settings = world.model_copy(update={"data_dir": data})
+    products = pq.read_table(data / "raw" / "products.parquet")
+    pension = {**products.slice(0, 1).to_pylist()[0], "product_id": "p_pension", "product_name": "Personal Pension", "family": "pensions"}
+    pq.write_table(pa.concat_tables([products, pa.Table.from_pylist([pension], schema=products.schema)]), data / "raw" / "products.parquet")
+    result = run_dbt_build(settings, quiet=True)
+    assert result.success, result.summary()
+    apply_feature_repo(settings)
+    with pytest.raises(
+        ArtifactError, match=r"the tile_ranker model was trained on the product families .*new in the data: pensions.*retrain"
+    ):
+        Recommender.load(settings, push_on_login=False)
+
+
+def test_a_model_reading_a_feature_its_service_no_longer_has_fails_start_up_naming_it(world: Settings, tmp_path: Path) -> None:
+    """A model trained before a mart column was renamed (the per-family holds_<family> flags, now
+    held_product_families) would read it as missing on every request; the start refuses it."""
+    from clickintent.serving.artifacts import ArtifactError
+    from clickintent.serving.recommender import Recommender
+
+    models = tmp_path / "models"
+    shutil.copytree(world.models_dir, models)
+    card_path = models / "tile_ranker" / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["layout"]["feast_features"].append("holds_cards")
+    card["layout"]["feature_references"].append("customer_profile:holds_cards")
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(
+        ArtifactError, match=r"the tile_ranker model reads customer_profile:holds_cards, which its feature service 'tile_ranker_v2'"
+    ):
+        Recommender.load(world.model_copy(update={"models_dir": models}), push_on_login=False)
+
+
 def test_the_ranker_names_the_taxonomy_and_encoder_it_trained_on_and_refuses_another_encoder(world: Settings, tmp_path: Path) -> None:
     """The stages' own outputs: the ranker's card carries the versions read from its training data,
     which are the loaded classifier's and encoder's, so the service starts; an encoder with other

@@ -1,4 +1,4 @@
--- One row per customer profile snapshot, with holdings by product family and the number of
+-- One row per customer profile snapshot, with the product families held and the number of
 -- conversions up to the snapshot (point in time: nothing after snapshot_ts).
 with
 
@@ -23,15 +23,15 @@ held_products as (
 
 held_families as (
 
+    -- the families come from the catalogue (stg_products), never from a list here; a held
+    -- product the catalogue lacks has no family
     select
         held_products.customer_id,
-        held_products.snapshot_ts
-        {%- for family in var('product_families') %},
-        bool_or(products.product_family = '{{ family }}') as holds_{{ family }}
-        {%- endfor %}
+        held_products.snapshot_ts,
+        {{ list_agg_distinct_sorted('products.product_family') }} as held_product_families
 
     from held_products
-    left join products on held_products.product_id = products.product_id
+    inner join products on held_products.product_id = products.product_id
     group by held_products.customer_id, held_products.snapshot_ts
 
 ),
@@ -62,9 +62,7 @@ final as (
         customers.total_balance_usd,
         cast({{ list_len('customers.held_product_ids') }} as bigint) as n_held_products,
         customers.held_product_ids,
-        {%- for family in var('product_families') %}
-        coalesce(held_families.holds_{{ family }}, false) as holds_{{ family }},
-        {%- endfor %}
+        coalesce(held_families.held_product_families, {{ empty_list('varchar') }}) as held_product_families,
         prior_conversions.n_conversions_before_snapshot
 
     from customers

@@ -34,15 +34,16 @@ anonymous_sessions as (
 
 ),
 
-families as (
-
-    select {{ unnest_list(string_list(var('product_families'))) }} as product_family
-
-),
-
 products as (
 
     select product_id, product_family from {{ ref('stg_products') }}
+
+),
+
+families as (
+
+    -- the catalogue's families (one row per session and family), never a list in code
+    select distinct product_family from products
 
 ),
 

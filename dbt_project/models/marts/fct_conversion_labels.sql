@@ -3,7 +3,8 @@
   web intent becomes known for the customer) and the start of each kept app session (when the
   app could act on it). The label is the product family of the customer's first conversion
   in (observation_ts, observation_ts + conversion_window_days (14) days] - strictly after the
-  observation, the end day included - or 'none', plus one boolean per family.
+  observation, the end day included - or 'none', plus the sorted list of every family opened in
+  the window (the catalogue's families, read from stg_products: no list of families here).
   label_window_complete is false when the window runs past the end of the data: such a 'none'
   is not yet known to be a 'none'.
 -#}
@@ -94,10 +95,8 @@ per_observation as (
         {{ arg_min('product_family', struct_pack({'ts': 'converted_ts', 'id': 'conversion_id'})) }} as first_product_family,
         {{ arg_min('product_id', struct_pack({'ts': 'converted_ts', 'id': 'conversion_id'})) }} as first_product_id,
         min(converted_ts) as first_converted_ts,
-        count(*) as n_conversions
-        {%- for family in var('product_families') %},
-        bool_or(product_family = '{{ family }}') as converted_{{ family }}
-        {%- endfor %}
+        count(*) as n_conversions,
+        {{ list_agg_distinct_sorted('product_family') }} as converted_product_families
 
     from conversions_in_window
     group by session_id
@@ -113,9 +112,7 @@ final as (
         observations.observation_point,
         coalesce(per_observation.first_product_family, 'none') as label_product_family,
         coalesce(per_observation.n_conversions, 0) > 0 as converted_any,
-        {%- for family in var('product_families') %}
-        coalesce(per_observation.converted_{{ family }}, false) as converted_{{ family }},
-        {%- endfor %}
+        coalesce(per_observation.converted_product_families, {{ empty_list('varchar') }}) as converted_product_families,
         coalesce(per_observation.n_conversions, 0) as n_conversions,
         per_observation.first_product_id,
         per_observation.first_converted_ts,

@@ -68,6 +68,7 @@ from clickintent.evaluation.metrics import bootstrap_weights
 from clickintent.events.contract import EVENTS
 from clickintent.events.partitions import has_raw_events, raw_event_files
 from clickintent.features.visitors import visitor_id
+from clickintent.ranker.families import catalogue_families
 from clickintent.ranker.training_sets import CONVERSION_LABELS
 from clickintent.settings import Settings
 
@@ -529,7 +530,7 @@ def run_replay(
     )
     outcomes = label_outcomes(frame, actions, logins)
     data_end = _data_end(settings)
-    popular = popular_families(actions, window.training_end, _catalogue_families(settings))
+    popular = popular_families(actions, window.training_end, catalogue_families(settings.marts_dir))
     seconds["sample_and_label"] = time.perf_counter() - started
     log(
         f"replay: {len(requests)} requests from {window.test_start:%Y-%m-%d} on ({', '.join(f'{k} {v}' for k, v in available.items())} available)"
@@ -818,11 +819,6 @@ def _data_end(settings: Settings) -> pd.Timestamp:
             [[str(path) for path in raw_event_files(settings.raw_dir)], str(settings.raw_dir / "conversions.parquet")],
         ).fetchone()
     return pd.Timestamp(_utc(end))
-
-
-def _catalogue_families(settings: Settings) -> list[str]:
-    products = pd.read_parquet(settings.marts_dir / "dim_products.parquet", columns=["product_family"])
-    return sorted(products["product_family"].dropna().unique())
 
 
 def _utc(value: Any) -> datetime:

@@ -590,9 +590,10 @@ def _anonymous_section(document: dict | None) -> list[str]:
     if document is None:
         return out + ["Not run here: `clickintent rank stage` (or `clickintent rank anonymous`) writes `anonymous_ranker.json`.", ""]
     test = document.get("rows", [{}])[0].get("test", {})
+    families = len(document.get("outcome_rate_per_family", {}).get("train", {})) or "catalogue's"
     out += [
         "Which product family an anonymous web visitor applies for or opens within 14 days of a session, ranked over "
-        f"the 7 families; test sessions of visitors who never logged in during the training window ({test.get('sessions', 0):,} "
+        f"the {families} families; test sessions of visitors who never logged in during the training window ({test.get('sessions', 0):,} "
         f"sessions, {test.get('sessions_with_outcome', 0):,} with an outcome). Change in NDCG@3 against (b), paired bootstrap 95 % interval.",
         "",
         "| row | Recall@1 | Recall@3 | NDCG@3 | AUC | NDCG@3 vs (b) |",

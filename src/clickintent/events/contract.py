@@ -42,12 +42,11 @@ EVENT_TYPES = (
 )
 # The type an event of any type outside EVENT_TYPES is kept as (loader, dbt's stg_events, the service).
 UNKNOWN_EVENT_TYPE = "other"
-# Product families are a closed set: three marts have a column per family and the rankers a class
-# per family, so a load refuses any other. The same list is the dbt var `product_families`
-# (tests/dbt_project/test_dbt_sources.py keeps the two equal).
-PRODUCT_FAMILIES = ("deposits", "cards", "lending", "home", "investing", "insurance", "business")
 # Open value sets: what the synthetic world writes and the examples the documentation gives. A
-# source's own device types, segments and channels are taken as they come.
+# source's own device types, segments and channels are taken as they come. Product families are
+# open too: they are the products table's (clickintent.ranker.families), never a list in code.
+# The conversion labels say 'none' for "no product opened", so no family may be called that.
+NO_PRODUCT_FAMILY = "none"
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "other")
 CUSTOMER_SEGMENTS = ("mass", "emerging_affluent", "affluent", "student", "small_business")
 CONVERSION_CHANNELS = ("web", "app", "branch", "phone")
@@ -105,6 +104,9 @@ class Column:
     unknown_as: str | None = None
     # Why `allowed` is closed and how to extend it, said when a value outside it is rejected.
     allowed_because: str | None = None
+    # Values a non-null value may not take, and why (said when one is rejected).
+    reserved: tuple[str, ...] = ()
+    reserved_because: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,9 +177,9 @@ PRODUCTS = Table(
             pa.string(),
             False,
             "Product family.",
-            PRODUCT_FAMILIES,
-            allowed_because="the marts have a column per family: a new one is added to the dbt var product_families "
-            "(dbt_project/dbt_project.yml) and to events.contract.PRODUCT_FAMILIES",
+            max_chars=MAX_ID_CHARS,
+            reserved=(NO_PRODUCT_FAMILY,),
+            reserved_because="the conversion labels use 'none' for no product opened",
         ),
         Column("category", pa.string(), False, "Finer grouping inside the family (checking, credit_card, mortgage ...)."),
         Column("launched_ts", UTC_TIMESTAMP, False, "When the product became available, UTC."),

@@ -341,6 +341,12 @@ def validate_table(
                         file, int(row) + 1, column.name, f"{values[int(row)].as_py()!r} is not one of {', '.join(column.allowed)}{because}"
                     )
                 )
+        if column.reserved:
+            taken = pc.fill_null(pc.is_in(values, value_set=pa.array(column.reserved)), False)
+            for row in _first_rows(_to_numpy_mask(taken)):
+                problems.append(
+                    Problem(file, int(row) + 1, column.name, f"{values[int(row)].as_py()!r} is reserved: {column.reserved_because}")
+                )
         if column.minimum is not None:
             below = pc.fill_null(pc.less(values, column.minimum), False)
             for row in _first_rows(_to_numpy_mask(below)):

@@ -9,15 +9,15 @@ from feast import FileSource, PushSource
 from clickintent.features.paths import data_path, mart_path
 
 # customer_profile: One row per customer profile snapshot: segment, tenure, balances, holdings
-# (as product ids and as one flag per product family), and the number of conversions up to the
-# snapshot. Everything is known at snapshot_ts (point in time). Feast feature view
+# (as product ids and as the list of product families held), and the number of conversions up to
+# the snapshot. Everything is known at snapshot_ts (point in time). Feast feature view
 # customer_profile (entity customer), stamped snapshot_ts.
 # Built by dbt model `dim_customer_profiles` (models/marts/dim_customer_profiles.sql).
 customer_profile_source = FileSource(
     name="customer_profile_source",
     path=mart_path("dim_customer_profiles"),
     timestamp_field="snapshot_ts",
-    description='One row per customer profile snapshot: segment, tenure, balances, holdings (as product ids and as one flag per product family), and the number of conversions up to the snapshot. Everything is known at snapshot_ts (point in time). Feast feature view customer_profile (entity customer), stamped snapshot_ts.',
+    description='One row per customer profile snapshot: segment, tenure, balances, holdings (as product ids and as the list of product families held), and the number of conversions up to the snapshot. Everything is known at snapshot_ts (point in time). Feast feature view customer_profile (entity customer), stamped snapshot_ts.',
     tags={"dbt_model": "dim_customer_profiles"},
 )
 

@@ -34,8 +34,8 @@ from clickintent.feast_repo.entities import (
 )
 
 # customer_profile: One row per customer profile snapshot: segment, tenure, balances, holdings
-# (as product ids and as one flag per product family), and the number of conversions up to the
-# snapshot. Everything is known at snapshot_ts (point in time). Feast feature view
+# (as product ids and as the list of product families held), and the number of conversions up to
+# the snapshot. Everything is known at snapshot_ts (point in time). Feast feature view
 # customer_profile (entity customer), stamped snapshot_ts.
 customer_profile_fv = FeatureView(
     name="customer_profile",
@@ -48,18 +48,12 @@ customer_profile_fv = FeatureView(
         Field(name="total_balance_usd", dtype=Float64, description='Sum of deposit and investment balances, USD.'),
         Field(name="n_held_products", dtype=Int64, description='Products held at snapshot time.'),
         Field(name="held_product_ids", dtype=Array(String), description='Products held at snapshot time.'),
-        Field(name="holds_deposits", dtype=Bool, description='Holds at least one deposits product at snapshot time.'),
-        Field(name="holds_cards", dtype=Bool, description='Holds at least one cards product at snapshot time.'),
-        Field(name="holds_lending", dtype=Bool, description='Holds at least one lending product at snapshot time.'),
-        Field(name="holds_home", dtype=Bool, description='Holds at least one home product at snapshot time.'),
-        Field(name="holds_investing", dtype=Bool, description='Holds at least one investing product at snapshot time.'),
-        Field(name="holds_insurance", dtype=Bool, description='Holds at least one insurance product at snapshot time.'),
-        Field(name="holds_business", dtype=Bool, description='Holds at least one business product at snapshot time.'),
+        Field(name="held_product_families", dtype=Array(String), description='Product families of the products held at snapshot time, sorted, each once; empty when none.'),
         Field(name="n_conversions_before_snapshot", dtype=Int64, description='Products the customer opened up to snapshot_ts (conversions table).'),
     ],
     online=True,
     source=customer_profile_source,
-    description='One row per customer profile snapshot: segment, tenure, balances, holdings (as product ids and as one flag per product family), and the number of conversions up to the snapshot. Everything is known at snapshot_ts (point in time). Feast feature view customer_profile (entity customer), stamped snapshot_ts.',
+    description='One row per customer profile snapshot: segment, tenure, balances, holdings (as product ids and as the list of product families held), and the number of conversions up to the snapshot. Everything is known at snapshot_ts (point in time). Feast feature view customer_profile (entity customer), stamped snapshot_ts.',
     tags={"dbt_model": "dim_customer_profiles"},
 )
 
@@ -71,7 +65,7 @@ product_features_fv = FeatureView(
     entities=[product],
     ttl=timedelta(0),  # no expiry
     schema=[
-        Field(name="product_family", dtype=String, description='Product family.'),
+        Field(name="product_family", dtype=String, description="Product family, as the catalogue names it; the families of this table are the rankers' classes (sorted)."),
         Field(name="product_category", dtype=String, description='Finer grouping inside the family.'),
         Field(name="annual_fee_usd", dtype=Float64, description='Annual fee, USD.'),
         Field(name="interest_rate_pct", dtype=Float64, description='Headline APR or APY, percent.'),

@@ -12,7 +12,8 @@ The model is XGBoost `binary:logistic` on one row per (anonymous web session, pr
 the family a categorical feature, labelled by dbt's `fct_anonymous_session_outcomes`: the
 visitor starts or submits an application of the family, or opens one as the customer it logs in
 as, within 14 days after the session (clickintent.ranker.anonymous_training trains it). The
-seven probabilities are not a distribution: a visitor may go for two families, or none.
+probabilities are not a distribution: a visitor may go for two families, or none. The families
+are the training data's (dim_products, sorted), stored in the card (`ranker.families`).
 
 `values` are the session's feature values by Feast feature name (no view prefix, as
 `get_online_features(..., full_feature_names=False)` returns them) for the card's feature service

@@ -12,7 +12,8 @@ session_intent, session_embedding) and, where they have been built, the visitor 
 (visitor_journey, visitor_journey_embedding, keyed by visitor_id), one entity row per session at its end
 (`session_end_ts`), so no feature describes anything after the session. The session's row is
 then repeated once per family with the family as a categorical feature: the same point-in-time
-values as a fetch per (session, family) row, seven times cheaper.
+values as a fetch per (session, family) row, as many times cheaper as there are families (the
+data's: dim_products, sorted).
 
 Splits by time with the conversion model's boundaries (the same 14-day label window and
 embargo, `training_sets.time_split` over `fct_conversion_labels`), so both models are tested on
@@ -68,13 +69,13 @@ from clickintent.ranker.anonymous_model import (
 from clickintent.ranker.boosting import CONVERSION_BOOSTING, BoosterConfig, TrainedBooster, train_booster
 from clickintent.ranker.encoding import MatrixEncoder
 from clickintent.ranker.evaluation_document import round_figure, round_figures
+from clickintent.ranker.families import FAMILIES_MART, catalogue_families, families_of
 from clickintent.ranker.layout import FeatureLayout, LayoutError, build_layout
 from clickintent.ranker.provenance import read_views, training_data_versions, version_fields
 from clickintent.ranker.tabular import category_text, is_missing
 from clickintent.ranker.tasks import XGBOOST_THREADS, Log, model_version, quiet, vector_element_labels
 from clickintent.ranker.training_sets import (
     CONVERSION_LABELS,
-    PRODUCT_FAMILIES,
     SPLITS,
     LabelTable,
     ServiceFeature,
@@ -161,12 +162,16 @@ def read_session_outcomes(settings: Settings) -> tuple[pd.DataFrame, pd.DataFram
     mart = mart[mart["label_window_complete"].astype(bool)]
     if mart.empty:
         raise TrainingSetError(f"{OUTCOMES_MART}: no row has a complete label window yet (the data is too short)")
-    families = tuple(sorted(mart[FAMILY_COLUMN].unique()))
-    if families != tuple(sorted(PRODUCT_FAMILIES)):
-        raise TrainingSetError(f"{OUTCOMES_MART} has families {families}; the ranker expects {PRODUCT_FAMILIES}")
+    families = families_of(mart[FAMILY_COLUMN])
+    catalogue = catalogue_families(settings.marts_dir)
+    if families != catalogue:
+        raise TrainingSetError(
+            f"{OUTCOMES_MART} has the families {', '.join(families)} but {FAMILIES_MART} has {', '.join(catalogue)}: "
+            "marts of two builds; run `clickintent build`"
+        )
     mart["session_end_ts"] = pd.to_datetime(mart["session_end_ts"], utc=True)
-    flags = mart.pivot(index="web_session_id", columns=FAMILY_COLUMN, values="outcome").reindex(columns=list(PRODUCT_FAMILIES))
-    flags.columns = [outcome_column(family) for family in PRODUCT_FAMILIES]
+    flags = mart.pivot(index="web_session_id", columns=FAMILY_COLUMN, values="outcome").reindex(columns=list(families))
+    flags.columns = [outcome_column(family) for family in families]
     sessions = mart.drop_duplicates("web_session_id")[list(SESSIONS.columns)].set_index("web_session_id")
     sessions = sessions.join(flags.astype(bool)).reset_index()
     sessions = sessions.sort_values(["session_end_ts", "web_session_id"], kind="stable").reset_index(drop=True)
@@ -213,12 +218,15 @@ class AnonymousData:
     truth: dict[str, np.ndarray]  # (sessions, families) bool per split
     matrices: dict[str, np.ndarray]  # (sessions x families, columns) per split
     element_labels: dict[str, list[str]]
+    # The product families of the data (dim_products, sorted): the ranker's families, in this order
+    # in `truth` and within each session's rows of `matrices`.
+    families: tuple[str, ...]
     data_versions: dict[str, str] = field(default_factory=dict)
     # The row services whose tables are built, in row order (the last is the one fetched).
     services: list[str] = field(default_factory=list)
 
     def row_layout(self, features: Sequence[ServiceFeature]) -> tuple[FeatureLayout, np.ndarray]:
-        layout = session_layout(features, self.frames["train"], self.element_labels)
+        layout = session_layout(features, self.frames["train"], self.element_labels, self.families)
         columns = {name: index for index, name in enumerate(self.layout.model_columns)}
         missing = [name for name in layout.model_columns if name not in columns]
         if missing:
@@ -226,26 +234,28 @@ class AnonymousData:
         return layout, np.array([columns[name] for name in layout.model_columns], dtype=np.intp)
 
 
-def session_layout(features: Sequence[ServiceFeature], train: pd.DataFrame, element_labels: dict[str, list[str]]) -> FeatureLayout:
+def session_layout(
+    features: Sequence[ServiceFeature], train: pd.DataFrame, element_labels: dict[str, list[str]], families: Sequence[str]
+) -> FeatureLayout:
     # Every family in the training rows, so the family column's vocabulary is all of them.
-    with_families = train.assign(**{FAMILY_COLUMN: np.resize(np.array(PRODUCT_FAMILIES, dtype=object), len(train))})
+    with_families = train.assign(**{FAMILY_COLUMN: np.resize(np.array(families, dtype=object), len(train))})
     return build_layout(features, with_families, context=ANONYMOUS_CONTEXT, element_labels=element_labels, grouped_vectors=GROUPED_VECTORS)
 
 
-def family_rows(encoder: MatrixEncoder, layout: FeatureLayout, sessions: pd.DataFrame) -> np.ndarray:
-    """The (session, family) matrix, sessions in order and families in PRODUCT_FAMILIES order
-    within each: each session encoded once, repeated, the family column set per row. Equal to
-    encoding the (session, family) rows one by one (tested)."""
+def family_rows(encoder: MatrixEncoder, layout: FeatureLayout, sessions: pd.DataFrame, families: Sequence[str]) -> np.ndarray:
+    """The (session, family) matrix, sessions in order and `families` in order within each: each
+    session encoded once, repeated, the family column set per row. Equal to encoding the
+    (session, family) rows one by one (tested)."""
     matrix = encoder.encode_frame(sessions.assign(**{FAMILY_COLUMN: None}))
-    out = np.repeat(matrix, len(PRODUCT_FAMILIES), axis=0)
-    out[:, layout.model_columns.index(FAMILY_COLUMN)] = np.tile(family_codes(layout), len(sessions))
+    out = np.repeat(matrix, len(families), axis=0)
+    out[:, layout.model_columns.index(FAMILY_COLUMN)] = np.tile(family_codes(layout, families), len(sessions))
     return out
 
 
-def family_codes(layout: FeatureLayout) -> np.ndarray:
+def family_codes(layout: FeatureLayout, families: Sequence[str]) -> np.ndarray:
     (column,) = [column for column in layout.scalars if column.name == FAMILY_COLUMN]
     codes = {category: code for code, category in enumerate(column.categories)}
-    return np.array([codes.get(category_text(family), np.nan) for family in PRODUCT_FAMILIES], dtype=np.float32)
+    return np.array([codes.get(category_text(family), np.nan) for family in families], dtype=np.float32)
 
 
 def element_labels_for_sessions(settings: Settings) -> dict[str, list[str]]:
@@ -273,16 +283,18 @@ def load_anonymous_data(settings: Settings, store: Any, service: str, log: Log) 
     if frames["test"].empty:
         raise TrainingSetError(f"{OUTCOMES_MART}: no test session of a visitor who never logged in during the training window")
     element_labels = element_labels_for_sessions(settings)
-    layout = session_layout(features, frames["train"], element_labels)
+    families = catalogue_families(settings.marts_dir)
+    layout = session_layout(features, frames["train"], element_labels, families)
     encoder = MatrixEncoder.of(layout)
-    outcome_columns = [outcome_column(family) for family in PRODUCT_FAMILIES]
+    outcome_columns = [outcome_column(family) for family in families]
     data = AnonymousData(
         training_set=training_set,
         layout=layout,
         frames=frames,
         truth={name: part[outcome_columns].to_numpy(dtype=bool) for name, part in frames.items()},
-        matrices={name: family_rows(encoder, layout, part) for name, part in frames.items()},
+        matrices={name: family_rows(encoder, layout, part, families) for name, part in frames.items()},
         element_labels=element_labels,
+        families=families,
     )
     data.data_versions = training_data_versions(settings, read_views(layout), log)
     log(
@@ -344,7 +356,7 @@ EVALUATED = ("validation", PRIMARY, EVERY_TEST_SESSION)
 def fit_popularity(data: AnonymousData) -> AnonymousFit:
     prior = data.truth["train"].mean(axis=0)
     scores = {split: np.tile(prior, (len(data.truth[split]), 1)) for split in EVALUATED}
-    return AnonymousFit(scores=scores, prior={family: float(p) for family, p in zip(PRODUCT_FAMILIES, prior)})
+    return AnonymousFit(scores=scores, prior={family: float(p) for family, p in zip(data.families, prior)})
 
 
 def fit_row(data: AnonymousData, columns: np.ndarray, layout: FeatureLayout, *, seed: int) -> AnonymousFit:
@@ -360,7 +372,7 @@ def fit_row(data: AnonymousData, columns: np.ndarray, layout: FeatureLayout, *, 
         seed=seed,
         threads=XGBOOST_THREADS,
     )
-    scores = {split: trained.booster.inplace_predict(m[split]).reshape(-1, len(PRODUCT_FAMILIES)) for split in EVALUATED}
+    scores = {split: trained.booster.inplace_predict(m[split]).reshape(-1, len(data.families)) for split in EVALUATED}
     return AnonymousFit(scores=scores, trained=trained, layout=layout)
 
 
@@ -479,7 +491,7 @@ def product_shares(
     counts = train.dropna(subset=["outcome_product_ids"]).groupby("outcome_product_ids").size()
     shares: dict[str, dict[str, float]] = {}
     unseen: dict[str, float] = {}
-    for family in PRODUCT_FAMILIES:
+    for family in families_of(catalogue["product_family"]):
         products = sorted(catalogue.loc[catalogue["product_family"] == family, "product_id"])
         family_counts = counts.reindex(products, fill_value=0)
         denominator = float(family_counts.sum() + len(products) + 1)  # +1: room for a product launched later
@@ -527,7 +539,7 @@ def save_production(settings: Settings, data: AnonymousData, fit: AnonymousFit, 
         settings.models_dir,
         fit.trained.booster,
         fit.layout,
-        families=PRODUCT_FAMILIES,
+        families=data.families,
         product_shares=shares,
         unseen_product_share=unseen,
         family_prior=fit_popularity(data).prior,
@@ -564,7 +576,7 @@ def reason_examples(settings: Settings, data: AnonymousData, count: int = 3) -> 
         examples.append(
             {
                 "web_session_id": row["web_session_id"],
-                "outcome_families": [family for family in PRODUCT_FAMILIES if row[outcome_column(family)]],
+                "outcome_families": [family for family in data.families if row[outcome_column(family)]],
                 "probabilities": {family: round(p, 4) for family, p in probabilities.items()},
                 "top_family": top,
                 "reasons": [reason.to_json() for reason in ranker.reasons(values, top)],
@@ -623,7 +635,7 @@ def run_anonymous_stage(
             },
             "splits": data.training_set.window(),
             "outcome_rate_per_family": {
-                split: {family: round(float(rate), 5) for family, rate in zip(PRODUCT_FAMILIES, data.truth[split].mean(axis=0))}
+                split: {family: round(float(rate), 5) for family, rate in zip(data.families, data.truth[split].mean(axis=0))}
                 for split in ("train", PRIMARY)
             },
             "seed": settings.seed,

@@ -1,7 +1,7 @@
 """Conversion within 14 days by product family: one multi-class XGBoost model, served per request.
 
     model = load_conversion_model(settings.models_dir)   # validates <models_dir>/conversion/model_card.json
-    model.classes                                        # ['none', 'deposits', 'cards', ...]
+    model.classes                                        # ['none', then the data's families, sorted]
     model.predict_proba(rows)                            # (rows, classes) probabilities, rows sum to 1
     model.family_probabilities(rows)                     # [{family: P}, ...] without 'none'
     model.predicted_families(rows)                       # families at or above the stored threshold
@@ -12,7 +12,7 @@ product opened in the window), chosen over one binary model per family by measur
 (`clickintent rank designs`): on validation the two are not distinguishable (paired bootstrap
 95 % interval of the micro-F1 difference spans 0), and this is one artifact with one coherent
 distribution (the families and 'none' sum to 1). Evaluation treats a row's
-families as a set (`converted_<family>` flags); a family is predicted when its probability is at
+families as a set (`converted_product_families`); a family is predicted when its probability is at
 least the card's `threshold`, chosen on the validation split to maximise micro-F1.
 
 Rows are customer-level: the Feast features of the card's feature service (normally
@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from clickintent.events.contract import NO_PRODUCT_FAMILY
 from clickintent.ranker.layout import FeatureLayout
 from clickintent.ranker.reasons import Reason
 from clickintent.ranker.served import LayoutModel, ModelCardError, save_layout_model
@@ -38,7 +39,7 @@ from clickintent.ranker.tabular import ColumnKind, FeatureColumn
 CONVERSION_DIR = "conversion"
 CONVERSION_CARD_FORMAT = "clickintent-conversion-by-family/1"
 CONVERSION_OBJECTIVE = "multi:softprob"
-NO_CONVERSION = "none"
+NO_CONVERSION = NO_PRODUCT_FAMILY
 CONVERSION_CONTEXT = (FeatureColumn("observation_point", ColumnKind.CATEGORICAL),)
 SERVING_OBSERVATION_POINT = "app_session_start"
 

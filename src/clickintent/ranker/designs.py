@@ -48,7 +48,6 @@ from clickintent.ranker.tasks import (
     vector_element_labels,
 )
 from clickintent.ranker.tile_model import TILE_CONTEXT
-from clickintent.ranker.training_sets import PRODUCT_FAMILIES
 from clickintent.settings import Settings
 
 DESIGNS_FILE = "ranker_designs.json"
@@ -100,7 +99,7 @@ def _tile_variants(prepared: Prepared, seed: int, log: Log) -> list[dict[str, An
 
     # Without the slot: a layout with product_id as the only context column.
     no_slot_task = replace(TILE_TASK, context=tuple(column for column in TILE_CONTEXT if column.name != "position"))
-    layout = task_layout(no_slot_task, prepared.training_set.features, prepared.frames["train"], prepared.element_labels)
+    layout = task_layout(no_slot_task, prepared.training_set.features, prepared.frames["train"], prepared.element_labels, prepared.families)
     columns_by_name = {name: index for index, name in enumerate(prepared.layout.model_columns)}
     columns = np.array([columns_by_name[name] for name in layout.model_columns], dtype=np.intp)
     fit = fit_tile(prepared, columns, layout, seed=seed)
@@ -152,13 +151,14 @@ def _conversion_variants(prepared: Prepared, seed: int, log: Log) -> list[dict[s
     log(f"conversion multi-class: micro-F1 {validation['micro_f1']:.4f}, AUC {validation['macro_auc']:.4f}")
 
     train, valid = prepared.frames["train"], prepared.frames["validation"]
-    probabilities = np.zeros((len(valid), len(PRODUCT_FAMILIES)))
+    train_truth, truth = conversion_truth(train, prepared.families), conversion_truth(valid, prepared.families)
+    probabilities = np.zeros((len(valid), len(prepared.families)))
     trees, seconds = 0, 0.0
-    for column, family in enumerate(PRODUCT_FAMILIES):
+    for column in range(len(prepared.families)):
         trained = train_booster(
             prepared.layout.schema,
-            (prepared.matrices["train"], train[f"converted_{family}"].astype(np.int8).to_numpy()),
-            (prepared.matrices["validation"], valid[f"converted_{family}"].astype(np.int8).to_numpy()),
+            (prepared.matrices["train"], train_truth[:, column]),
+            (prepared.matrices["validation"], truth[:, column]),
             objective="binary:logistic",
             eval_metric="logloss",
             config=CONVERSION_TASK.boosting,
@@ -168,13 +168,12 @@ def _conversion_variants(prepared: Prepared, seed: int, log: Log) -> list[dict[s
         probabilities[:, column] = trained.booster.inplace_predict(prepared.matrices["validation"])
         trees += trained.trees
         seconds += trained.seconds
-    truth = conversion_truth(valid)
     threshold = best_global_threshold(truth, probabilities)
     micro_f1 = multilabel_micro_f1(truth, (probabilities >= threshold).astype(np.int8))
     auc = macro_ovr_auc(truth, probabilities)[0]
     out.append(
         {
-            "design": "one binary:logistic model per family (converted_<family>)",
+            "design": "one binary:logistic model per family (converted_product_families)",
             "chosen": False,
             "validation_micro_f1": micro_f1,
             "validation_macro_auc": auc,

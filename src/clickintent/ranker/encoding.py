@@ -10,9 +10,11 @@ path); both apply the same rule per column kind, and tests keep their matrices e
   for vocabularies and codes); an unseen or missing value is missing (XGBoost's default
   branch), or an all-zero block with one-hot encoding.
 - vector: one column per element; a missing array is a row of NaN.
+- flag set: one column per name the model knows, 1 when the row's list holds it, else 0; a
+  missing list is a row of NaN.
 - derived: the layout's derived features, from the same row.
 
-Columns come in the model's order: scalars, vector elements, derived features.
+Columns come in the model's order: scalars, vector elements, flag sets, derived features.
 `CandidateBlock` is the service's shortcut on top: the candidates' own columns encoded once.
 """
 
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clickintent.ranker.layout import DERIVED_FEATURES, FeatureLayout, LayoutError, VectorFeature
+from clickintent.ranker.layout import DERIVED_FEATURES, FeatureLayout, FlagSetFeature, LayoutError, VectorFeature
 from clickintent.ranker.tabular import (
     FALSE_STRINGS,
     MAX_LISTED_VALUES,
@@ -52,9 +54,11 @@ class MatrixEncoder:
         vectors: Sequence[VectorFeature] = (),
         derived: Sequence[str] = (),
         categorical_encoding: CategoricalEncoding = "native",
+        flag_sets: Sequence[FlagSetFeature] = (),
     ):
         self.scalars = tuple(scalars)
         self.vectors = tuple(vectors)
+        self.flag_sets = tuple(flag_sets)
         self.derived = tuple(derived)
         self.one_hot = categorical_encoding == "one_hot"
         position = 0
@@ -67,6 +71,10 @@ class MatrixEncoder:
         for vector in self.vectors:
             self._vector_positions.append((vector, position))
             position += vector.length
+        self._flag_positions: list[tuple[FlagSetFeature, int, dict[str, int]]] = []
+        for flags in self.flag_sets:
+            self._flag_positions.append((flags, position, {value: index for index, value in enumerate(flags.values)}))
+            position += flags.length
         self._derived_positions = [(DERIVED_FEATURES[name], position + offset) for offset, name in enumerate(self.derived)]
         self.width = position + len(self.derived)
         self._numeric = [(c.name, index, c.kind) for c, index in self._scalar_positions if c.kind is not ColumnKind.CATEGORICAL]
@@ -81,7 +89,7 @@ class MatrixEncoder:
     @classmethod
     def of(cls, source: FeatureSchema | FeatureLayout) -> MatrixEncoder:
         if isinstance(source, FeatureLayout):
-            return cls(source.scalars, vectors=source.vectors, derived=source.derived)
+            return cls(source.scalars, vectors=source.vectors, derived=source.derived, flag_sets=source.flag_sets)
         return cls(source.columns, categorical_encoding=source.categorical_encoding)
 
     # ---- whole frames (training, evaluation) ----
@@ -89,7 +97,7 @@ class MatrixEncoder:
     def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """The matrix of a frame of raw feature values, column-wise."""
         missing = [c.name for c in self.scalars if c.name not in frame.columns] + [
-            v.name for v in self.vectors if v.name not in frame.columns
+            v.name for v in (*self.vectors, *self.flag_sets) if v.name not in frame.columns
         ]
         if missing:
             raise LayoutError(f"feature column(s) missing from the input: {', '.join(missing)}")
@@ -111,6 +119,9 @@ class MatrixEncoder:
                     out[:, index] = np.where(codes >= 0, codes, np.nan)
         for vector, start in self._vector_positions:
             out[:, start : start + vector.length] = vector_matrix(frame[vector.name], vector)
+        for flags, start, index in self._flag_positions:
+            for row, value in enumerate(frame[flags.name].to_numpy(dtype=object)):
+                _set_flags(out[row, start : start + flags.length], value, index)
         for feature, index in self._derived_positions:
             out[:, index] = feature.from_frame(frame).to_numpy(dtype=np.float32)
         return out
@@ -155,6 +166,9 @@ class MatrixEncoder:
                 if len(value) != vector.length:
                     raise LayoutError(f"feature '{vector.name}' has {len(value)} values; the model expects {vector.length}")
                 out[row_index, start : start + vector.length] = value
+        for flags, start, index in self._flag_positions:
+            for row_index, row in enumerate(rows):
+                _set_flags(out[row_index, start : start + flags.length], row.get(flags.name), index)
         self.fill_derived(out, rows)
         return out
 
@@ -173,6 +187,9 @@ class MatrixEncoder:
         for vector, start in self._vector_positions:
             if vector.name in keys:
                 positions.extend(range(start, start + vector.length))
+        for flags, start, _ in self._flag_positions:
+            if flags.name in keys:
+                positions.extend(range(start, start + flags.length))
         return np.array(sorted(positions), dtype=np.intp)
 
 
@@ -259,6 +276,19 @@ def _boolean_column(values: pd.Series, name: str) -> np.ndarray:
         examples = ", ".join(repr(value) for value in values[bad].unique()[:MAX_LISTED_VALUES])
         raise LayoutError(f"feature '{name}' is boolean but has other values: {examples}")
     return out
+
+
+def _set_flags(out: np.ndarray, names: Any, index: Mapping[str, int]) -> None:
+    """One row's flags (`out`, NaN on entry) from its list of names; a missing list stays NaN."""
+    if names is None or (isinstance(names, float) and math.isnan(names)):
+        return
+    if isinstance(names, str):
+        raise LayoutError(f"a flag-set feature needs a list of names, got the text {names!r}")
+    out[:] = 0.0
+    for name in names:
+        position = index.get(name)
+        if position is not None:
+            out[position] = 1.0
 
 
 def vector_matrix(values: pd.Series, vector: VectorFeature) -> np.ndarray:

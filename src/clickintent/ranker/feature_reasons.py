@@ -109,8 +109,8 @@ _register(r"complexity=1", "opens in minutes")
 _register(r"complexity", "complexity level {value} of 3")
 
 # ---- the customer (customer_profile) --------------------------------------------------------
-_register(r"holds_(?P<family>[a-z_]+)=yes", "already holds {family} products with us")
-_register(r"holds_(?P<family>[a-z_]+)=no", "holds no {family} products with us yet")
+_register(r"held_product_families\.(?P<family>[^=]+)=yes", "already holds {family} products with us")
+_register(r"held_product_families\.(?P<family>[^=]+)=no", "holds no {family} products with us yet")
 _register(r"customer_segment=(?P<segment>.+)", "in the {segment} customer segment")
 _register(r"age_band", "in the {value} age band")
 _register(r"tenure_months", "a customer for {value} months")

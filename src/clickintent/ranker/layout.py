@@ -10,7 +10,10 @@ data) and stored in the model card:
   top nodes, in the order the producing stage wrote them), else numbered. Reasons either speak
   per element (a taxonomy share: "researched mortgages") or sum a whole vector (an embedding,
   whose single dimensions mean nothing).
-- `Array(String)` features (held_product_ids) feed derived features only.
+- `Array(String)` features listing names from a set the data defines (held_product_families:
+  the catalogue's product families) are flag sets when the caller names their values: one
+  boolean column per value, `<feature>.<value>`, the values stored in the card. Other string
+  lists (held_product_ids) feed derived features only.
 - Entity keys and context columns the caller supplies beside the Feast features (product_id,
   the tile position) are features too where the model wants them.
 
@@ -23,6 +26,7 @@ float32 matrix by one set of rules. Category vocabularies follow `tabular.catego
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +68,36 @@ class VectorFeature:
         return cls(name=data["name"], element_labels=tuple(data["element_labels"]), grouped=bool(data["grouped"]))
 
 
+def column_label(name: str) -> str:
+    """`name` as part of an XGBoost column name (which may not contain [ ] <)."""
+    return re.sub(r"[\[\]<]", "_", str(name))
+
+
+@dataclass(frozen=True)
+class FlagSetFeature:
+    """A list-of-names feature expanded to one boolean column per name the model knows: 1 when
+    the row's list holds it, 0 when not, missing when the list is. A name the model does not
+    know gets no column (the serving checks refuse data whose names differ from the card's)."""
+
+    name: str
+    values: tuple[str, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.values)
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"{self.name}{ELEMENT_SEPARATOR}{column_label(value)}" for value in self.values]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "values": list(self.values)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FlagSetFeature:
+        return cls(name=data["name"], values=tuple(data["values"]))
+
+
 # ---------------------------------------------------------------------------------------------
 # derived features (one registry for training and serving)
 
@@ -86,25 +120,19 @@ def _holds_candidate_product_row(row: Mapping[str, Any]) -> float:
 
 
 def _holds_candidate_family_frame(frame: pd.DataFrame) -> pd.Series:
-    out = np.full(len(frame), np.nan, dtype=np.float32)
+    held = frame["held_product_families"].to_numpy(dtype=object)
     family = frame["product_family"].to_numpy(dtype=object)
-    for name in {value for value in family if isinstance(value, str)}:
-        column = f"holds_{name}"
-        if column in frame.columns:
-            rows = family == name
-            out[rows] = [_as_float(value) for value in frame[column].to_numpy(dtype=object)[rows]]
-    return pd.Series(out, index=frame.index)
+    return pd.Series([_holds(h, f) for h, f in zip(held, family)], index=frame.index, dtype=np.float32)
 
 
-def _as_float(value: Any) -> float:
-    return math.nan if value is None or value is pd.NA else float(value)
+def _holds(held: Any, family: Any) -> float:
+    if held is None or (isinstance(held, float) and math.isnan(held)) or not isinstance(family, str):
+        return math.nan
+    return float(family in set(held))
 
 
 def _holds_candidate_family_row(row: Mapping[str, Any]) -> float:
-    family = row.get("product_family")
-    if not isinstance(family, str):
-        return math.nan
-    return _as_float(row.get(f"holds_{family}"))
+    return _holds(row.get("held_product_families"), row.get("product_family"))
 
 
 @dataclass(frozen=True)
@@ -130,9 +158,9 @@ DERIVED_FEATURES: dict[str, DerivedFeature] = {
         ),
         DerivedFeature(
             "holds_candidate_family",
-            ("product_family",),
+            ("held_product_families", "product_family"),
             ColumnKind.BOOLEAN,
-            "the customer holds a product of the candidate's family (holds_<family> flags)",
+            "the customer holds a product of the candidate's family (from held_product_families)",
             _holds_candidate_family_frame,
             _holds_candidate_family_row,
         ),
@@ -160,6 +188,7 @@ class FeatureLayout:
     context: tuple[str, ...] = ()
     # Feast features the model does not read directly, with why.
     unused: Mapping[str, str] = field(default_factory=dict)
+    flag_sets: tuple[FlagSetFeature, ...] = ()
 
     @property
     def row_keys(self) -> list[str]:
@@ -168,10 +197,12 @@ class FeatureLayout:
 
     @property
     def schema(self) -> FeatureSchema:
-        """The XGBoost columns: scalars, then vector elements, then derived features."""
+        """The XGBoost columns: scalars, then vector elements, then flag sets, then derived features."""
         columns: list[FeatureColumn] = list(self.scalars)
         for vector in self.vectors:
             columns.extend(FeatureColumn(name, ColumnKind.NUMERIC) for name in vector.columns)
+        for flags in self.flag_sets:
+            columns.extend(FeatureColumn(name, ColumnKind.BOOLEAN) for name in flags.columns)
         columns.extend(FeatureColumn(name, DERIVED_FEATURES[name].kind) for name in self.derived)
         return FeatureSchema(columns=tuple(columns))
 
@@ -201,7 +232,12 @@ class FeatureLayout:
             derived=self.derived,
             context=self.context,
             unused=dict(self.unused),
+            flag_sets=self.flag_sets,
         )
+
+    def flag_values(self, name: str) -> tuple[str, ...] | None:
+        """The names flag set `name` was trained on (None: the layout has no such flag set)."""
+        return next((flags.values for flags in self.flag_sets if flags.name == name), None)
 
     # ---- card ----
 
@@ -211,6 +247,7 @@ class FeatureLayout:
             "feature_references": list(self.feature_references),
             "scalars": [column.to_json() for column in self.scalars],
             "vectors": [vector.to_json() for vector in self.vectors],
+            "flag_sets": [flags.to_json() for flags in self.flag_sets],
             "derived": {name: DERIVED_FEATURES[name].description for name in self.derived},
             "context": list(self.context),
             "unused": dict(self.unused),
@@ -229,6 +266,7 @@ class FeatureLayout:
             derived=tuple(data["derived"]),
             context=tuple(data.get("context", ())),
             unused=dict(data.get("unused", {})),
+            flag_sets=tuple(FlagSetFeature.from_json(flags) for flags in data.get("flag_sets", ())),
         )
 
 
@@ -272,15 +310,21 @@ def build_layout(
     derived: Sequence[str] = (),
     element_labels: Mapping[str, Sequence[str]] | None = None,
     grouped_vectors: Sequence[str] = (),
+    flag_sets: Mapping[str, Sequence[str]] | None = None,
 ) -> FeatureLayout:
     """A layout for service `features` (ServiceFeature), with vocabularies from `frame` (training rows).
+
+    `flag_sets` maps a string-list feature to the names it is expanded to (held_product_families:
+    the product families of the data the model is trained on).
 
     Vector lengths come from the data; a vector feature with no value in `frame` (a stage that
     has not produced it yet) is left out and listed in `unused`, as is any all-missing scalar.
     """
     element_labels = dict(element_labels or {})
+    flag_sets = dict(flag_sets or {})
     scalars: list[FeatureColumn] = []
     vectors: list[VectorFeature] = []
+    flags: list[FlagSetFeature] = []
     unused: dict[str, str] = {}
     for feature in features:
         kind = feast_kind(feature.dtype)
@@ -300,6 +344,10 @@ def build_layout(
                 unused[feature.name] = "no values in the training rows (not produced yet)"
                 continue
             scalars.append(FeatureColumn(feature.name, _KINDS[kind]))
+        elif kind == "string_list" and flag_sets.get(feature.name):
+            flags.append(FlagSetFeature(feature.name, tuple(flag_sets[feature.name])))
+            if len(set(flags[-1].columns)) != flags[-1].length:
+                raise LayoutError(f"the values of {feature.name} give repeated column names: {', '.join(flags[-1].values)}")
         elif kind == "string_list":
             unused[feature.name] = "a list of strings: read only by derived features"
         else:
@@ -320,5 +368,6 @@ def build_layout(
         derived=tuple(derived),
         context=tuple(column.name for column in context),
         unused=unused,
+        flag_sets=tuple(flags),
     )
     return layout.with_vocabulary(frame)

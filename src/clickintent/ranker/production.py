@@ -47,7 +47,6 @@ from clickintent.ranker.evaluation_document import round_figures
 from clickintent.ranker.provenance import version_fields
 from clickintent.ranker.run_record import RANK_RUN_FILE, RANK_STAGE
 from clickintent.ranker.tasks import (
-    CLASSES,
     FITTERS,
     TASKS,
     TILE_TASK,
@@ -56,6 +55,7 @@ from clickintent.ranker.tasks import (
     Log,
     Prepared,
     Task,
+    conversion_truth,
     load_prepared,
     model_version,
     quiet,
@@ -64,7 +64,7 @@ from clickintent.ranker.tasks import (
     web_rows,
 )
 from clickintent.ranker.tile_model import TILE_RANKER_DIR, save_tile_ranker
-from clickintent.ranker.training_sets import PRODUCT_FAMILIES, service_features
+from clickintent.ranker.training_sets import service_features
 from clickintent.settings import Settings
 
 TRAINING_FILE = "training.json"
@@ -130,11 +130,17 @@ def save_production(
         examples = _tile_reason_examples(settings, test)
         directory = TILE_RANKER_DIR
     else:
-        save_conversion_model(settings.models_dir, fit.trained.booster, layout, classes=CLASSES, threshold=fit.extra["threshold"], **common)
+        classes = prepared.classes
+        save_conversion_model(settings.models_dir, fit.trained.booster, layout, classes=classes, threshold=fit.extra["threshold"], **common)
         out = test[["session_id", "customer_id", "observation_ts", "observation_point", "label_product_family"]].copy()
-        for index, name in enumerate(CLASSES):
+        for index, name in enumerate(classes):
             out[f"p_{name}"] = fit.test_predictions[:, index]
-        out = pd.concat([out, test[[f"converted_{family}" for family in PRODUCT_FAMILIES]]], axis=1)
+        # One flag per family beside its probability (the report's calibration and lift plots).
+        truth = conversion_truth(test, prepared.families)
+        out = pd.concat(
+            [out, pd.DataFrame(truth.astype(bool), columns=[f"converted_{family}" for family in prepared.families], index=test.index)],
+            axis=1,
+        )
         _write_parquet(out, predictions_dir / CONVERSION_PREDICTIONS)
         examples = _conversion_reason_examples(settings, test)
         directory = CONVERSION_DIR

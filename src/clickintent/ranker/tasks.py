@@ -34,13 +34,13 @@ from clickintent.evaluation.metrics import (
 from clickintent.ranker.boosting import CONVERSION_BOOSTING, TILE_BOOSTING, BoosterConfig, TrainedBooster, train_booster
 from clickintent.ranker.conversion_family import CONVERSION_CONTEXT, CONVERSION_OBJECTIVE, NO_CONVERSION
 from clickintent.ranker.encoding import MatrixEncoder
+from clickintent.ranker.families import HELD_FAMILIES, catalogue_families
 from clickintent.ranker.layout import FeatureLayout, LayoutError, build_layout
 from clickintent.ranker.provenance import read_views, training_data_versions
 from clickintent.ranker.tabular import FeatureColumn
 from clickintent.ranker.tile_model import SERVING_POSITION, TILE_CONTEXT, TILE_DERIVED, TILE_OBJECTIVE
 from clickintent.ranker.training_sets import (
     CONVERSION_LABELS,
-    PRODUCT_FAMILIES,
     TILE_LABELS,
     LabelTable,
     ServiceFeature,
@@ -52,7 +52,6 @@ from clickintent.settings import Settings
 # One XGBoost thread per model (multi-threaded XGBoost under contention is 10-100x slower).
 XGBOOST_THREADS = 1
 MODEL_GENERATION = "2"  # matches the _v2 feature services
-CLASSES = (NO_CONVERSION, *PRODUCT_FAMILIES)
 # The customer-level session embeddings (linked web, in-app), the encoder stage's outputs: each is
 # one reason in both customer models, since its single dimensions mean nothing.
 CUSTOMER_EMBEDDINGS = ("web_embedding", "app_embedding")
@@ -151,13 +150,20 @@ class Prepared:
     matrices: dict[str, np.ndarray]
     frames: dict[str, pd.DataFrame]
     element_labels: dict[str, list[str]]
+    # The product families of the data (dim_products, sorted): the conversion classes after
+    # 'none' and the flags held_product_families expands to.
+    families: tuple[str, ...]
     seconds: float = 0.0
     # taxonomy_version / encoder_version of the model-stage tables fetched (ranker.provenance).
     data_versions: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return conversion_classes(self.families)
+
     def row_layout(self, features: Sequence[ServiceFeature]) -> tuple[FeatureLayout, np.ndarray]:
         """The layout of a sub-service and the indices of its columns in these matrices."""
-        layout = task_layout(self.task, features, self.frames["train"], self.element_labels)
+        layout = task_layout(self.task, features, self.frames["train"], self.element_labels, self.families)
         columns = {name: index for index, name in enumerate(self.layout.model_columns)}
         missing = [name for name in layout.model_columns if name not in columns]
         if missing:
@@ -165,7 +171,14 @@ class Prepared:
         return layout, np.array([columns[name] for name in layout.model_columns], dtype=np.intp)
 
 
-def task_layout(task: Task, features: Sequence[ServiceFeature], train: pd.DataFrame, element_labels: dict[str, list[str]]) -> FeatureLayout:
+def conversion_classes(families: Sequence[str]) -> tuple[str, ...]:
+    """The conversion model's classes: 'none', then the data's families in their sorted order."""
+    return (NO_CONVERSION, *families)
+
+
+def task_layout(
+    task: Task, features: Sequence[ServiceFeature], train: pd.DataFrame, element_labels: dict[str, list[str]], families: Sequence[str]
+) -> FeatureLayout:
     return build_layout(
         features,
         train,
@@ -173,13 +186,16 @@ def task_layout(task: Task, features: Sequence[ServiceFeature], train: pd.DataFr
         derived=task.derived,
         element_labels=element_labels,
         grouped_vectors=task.grouped_vectors,
+        flag_sets={HELD_FAMILIES: families},
     )
 
 
-def prepare(task: Task, training_set: TrainingSet, element_labels: dict[str, list[str]]) -> Prepared:
+def prepare(task: Task, training_set: TrainingSet, element_labels: dict[str, list[str]], families: Sequence[str]) -> Prepared:
+    """`families`: the product families of the data (`families.catalogue_families`)."""
     started = time.perf_counter()
+    families = tuple(families)
     frames = {name: training_set.part(name) for name in ("train", "validation", "test")}
-    layout = task_layout(task, training_set.features, frames["train"], element_labels)
+    layout = task_layout(task, training_set.features, frames["train"], element_labels, families)
     encoder = MatrixEncoder.of(layout)
     matrices = {name: encoder.encode_frame(frame) for name, frame in frames.items()}
     if task.name == "tile":
@@ -189,14 +205,14 @@ def prepare(task: Task, training_set: TrainingSet, element_labels: dict[str, lis
             serving = matrices[split].copy()
             serving[:, position] = SERVING_POSITION
             matrices[f"{split}_serving"] = serving
-    return Prepared(task, training_set, layout, matrices, frames, element_labels, time.perf_counter() - started)
+    return Prepared(task, training_set, layout, matrices, frames, element_labels, families, time.perf_counter() - started)
 
 
 def load_prepared(settings: Settings, store: Any, task: Task, service: str, labels: dict[str, list[str]], log: Log) -> Prepared:
     log(f"{task.name}: Feast point-in-time join of {service} over {task.table.mart}")
     training_set = build_training_set(settings, store, task.name, task.table, service)
     log(f"{task.name}: {len(training_set.frame):,} rows in {training_set.fetch_seconds:.1f} s; encoding")
-    prepared = prepare(task, training_set, labels)
+    prepared = prepare(task, training_set, labels, catalogue_families(settings.marts_dir))
     # Read right after the fetch, from the files Feast just joined: what these rows were made by.
     prepared.data_versions = training_data_versions(settings, read_views(prepared.layout), log)
     return prepared
@@ -256,18 +272,27 @@ def fit_tile(prepared: Prepared, columns: np.ndarray | None, layout: FeatureLayo
     return Fit(trained, layout, metrics, test_serving, {"test_units": units})
 
 
-def conversion_truth(frame: pd.DataFrame) -> np.ndarray:
-    return frame[[f"converted_{family}" for family in PRODUCT_FAMILIES]].astype(np.int8).to_numpy()
+def conversion_truth(frame: pd.DataFrame, families: Sequence[str]) -> np.ndarray:
+    """(rows, families) 0/1: the families of fct_conversion_labels.converted_product_families."""
+    index = {family: column for column, family in enumerate(families)}
+    out = np.zeros((len(frame), len(families)), dtype=np.int8)
+    for row, converted in enumerate(frame["converted_product_families"].to_numpy(dtype=object)):
+        for family in converted:
+            if family not in index:
+                raise LayoutError(f"converted_product_families holds {family!r}, not one of the data's families {', '.join(families)}")
+            out[row, index[family]] = 1
+    return out
 
 
 def fit_conversion(prepared: Prepared, columns: np.ndarray | None, layout: FeatureLayout, *, seed: int) -> Fit:
     """Multi-class model over label_product_family; micro-F1 at a validation-chosen threshold."""
     m = prepared.matrices if columns is None else {k: v[:, columns] for k, v in prepared.matrices.items()}
-    code = {name: index for index, name in enumerate(CLASSES)}
+    families, all_classes = prepared.families, prepared.classes
+    code = {name: index for index, name in enumerate(all_classes)}
     classes = {name: prepared.frames[name]["label_product_family"].map(code) for name in prepared.frames}
     unknown = {name: int(values.isna().sum()) for name, values in classes.items() if values.isna().any()}
     if unknown:
-        raise LayoutError(f"label_product_family has values outside {CLASSES}: {unknown}")
+        raise LayoutError(f"label_product_family has values outside {all_classes}: {unknown}")
     trained = train_booster(
         layout.schema,
         (m["train"], classes["train"].to_numpy(np.int32)),
@@ -277,16 +302,16 @@ def fit_conversion(prepared: Prepared, columns: np.ndarray | None, layout: Featu
         config=prepared.task.boosting,
         seed=seed,
         threads=XGBOOST_THREADS,
-        num_class=len(CLASSES),
+        num_class=len(all_classes),
     )
     probabilities = {
-        split: trained.booster.inplace_predict(m[split]).reshape(len(prepared.frames[split]), len(CLASSES))
+        split: trained.booster.inplace_predict(m[split]).reshape(len(prepared.frames[split]), len(all_classes))
         for split in ("validation", "test")
     }
-    threshold = best_global_threshold(conversion_truth(prepared.frames["validation"]), probabilities["validation"][:, 1:])
+    threshold = best_global_threshold(conversion_truth(prepared.frames["validation"], families), probabilities["validation"][:, 1:])
     metrics: dict[str, dict[str, Any]] = {}
     for split in ("validation", "test"):
-        truth = conversion_truth(prepared.frames[split])
+        truth = conversion_truth(prepared.frames[split], families)
         family_p = probabilities[split][:, 1:]
         auc, per_family = macro_ovr_auc(truth, family_p)
         any_truth = truth.max(axis=1)
@@ -296,12 +321,12 @@ def fit_conversion(prepared: Prepared, columns: np.ndarray | None, layout: Featu
             "any_conversion_auc": float(roc_auc_score(any_truth, 1 - probabilities[split][:, 0]))
             if 0 < any_truth.sum() < len(any_truth)
             else float("nan"),
-            "per_family_auc": {PRODUCT_FAMILIES[column]: value for column, value in per_family.items()},
+            "per_family_auc": {families[column]: value for column, value in per_family.items()},
             "rows": int(len(truth)),
-            "positives_per_family": {family: int(n) for family, n in zip(PRODUCT_FAMILIES, truth.sum(axis=0))},
+            "positives_per_family": {family: int(n) for family, n in zip(families, truth.sum(axis=0))},
             "threshold": threshold,
         }
-    test_truth = conversion_truth(prepared.frames["test"])
+    test_truth = conversion_truth(prepared.frames["test"], families)
     units = ConversionTestUnits(test_truth, probabilities["test"][:, 1:] >= threshold)
     return Fit(
         trained,

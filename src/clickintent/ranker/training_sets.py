@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clickintent.events.contract import PRODUCT_FAMILIES
 from clickintent.settings import Settings
 
 FEAST_TIMESTAMP = "event_timestamp"
@@ -66,7 +65,7 @@ CONVERSION_LABELS = LabelTable(
         "observation_point",
         "label_product_family",
         "label_window_complete",
-        *(f"converted_{family}" for family in PRODUCT_FAMILIES),
+        "converted_product_families",
     ),
     label_window_days=14,
 )

@@ -134,6 +134,48 @@ class UnknownProducts(ValueError):
     """Candidates that are not in the catalogue (a client error: 400 naming them)."""
 
 
+def check_feature_references(models: Mapping[str, Any], store: Any) -> None:
+    """ArtifactError when a model reads a feature its registered feature service no longer has (a
+    mart column renamed since it was trained, e.g. the per-family holds_<family> flags that
+    became held_product_families): it would be served as missing, not refused."""
+    for name, model in models.items():
+        if model is None:
+            continue
+        service = store.get_feature_service(model.feature_service)
+        registered = {
+            f"{projection.name_to_use()}:{feature.name}"
+            for projection in service.feature_view_projections
+            for feature in projection.features
+        }
+        gone = [reference for reference in model.feature_references if reference not in registered]
+        if gone:
+            raise ArtifactError(
+                f"cannot start the service: the {name} model reads {', '.join(gone[:5])}, which its feature service "
+                f"'{model.feature_service}' no longer has; retrain it on the current marts (`clickintent rank stage`)"
+            )
+
+
+def check_catalogue_families(models: Mapping[str, Any], products: Mapping[str, Mapping[str, Any]], source: str) -> None:
+    """ArtifactError unless every model was trained on the catalogue's product families (a model
+    answers with the families in its card; another catalogue would leave a family unscored or
+    score one the model never saw)."""
+    from clickintent.ranker.families import HELD_FAMILIES, FamilyMismatch, check_families, families_of
+
+    catalogue = families_of(row.get("product_family") for row in products.values())
+    for name, model in models.items():
+        if model is None:
+            continue
+        trained = getattr(model, "families", None)
+        if trained is None:
+            trained = model.layout.flag_values(HELD_FAMILIES)
+        if trained is None:
+            continue
+        try:
+            check_families(trained, catalogue, model=f"the {name} model", data=f"the catalogue ({source})")
+        except FamilyMismatch as error:
+            raise ArtifactError(f"cannot start the service: {error}") from error
+
+
 def default_model_dirs(models_dir: Path) -> dict[str, Path]:
     return {name: Path(models_dir) / name for name in MODEL_NAMES}
 
@@ -317,10 +359,13 @@ class Recommender:
                 encoder_version=embedder.card.get("version"),
                 ranker_name=name,
             )
+        served = {"tile_ranker": ranker, "conversion": conversion, "anonymous_ranker": anonymous}
+        check_feature_references(served, online.store)
         check_committed_outputs(settings, model_dirs)
         products, source = online.load_products()
         if not products:
             raise ArtifactError(f"cannot start the service: no products in the catalogue ({source})")
+        check_catalogue_families(served, products, source)
         recommender = cls(
             settings=settings,
             session_models=session_models,

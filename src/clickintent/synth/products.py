@@ -1,4 +1,5 @@
-"""The product catalog of Example Bank: 37 products in the contract's 7 families.
+"""The product catalog of Example Bank: 37 products in 7 families (the synthetic world's
+catalogue; the pipeline takes its families from the products table, whatever they are).
 
 One product (the Horizon Premium Travel Card) launches mid-window; nothing refers to it before
 its launch (its pages are served as the older travel card's, tiles never show it, conversions
