@@ -138,6 +138,34 @@ read_parquet([{% for file in files %}'{{ file }}'{% if not loop.last %}, {% endi
 {%- endmacro %}
 
 
+{#-
+  The common CTEs of the session models' incremental SQL: `scope`, the raw events from the
+  scope's first day on as stg_events stages them (named `events_name`), and `sessionized`, the
+  scoped visitors' events from their scope's start. Ends with a comma.
+-#}
+{% macro scoped_session_events(events_name) -%}
+scope as (
+
+    select * from {{ ref('int_sessionization_scope') }}
+
+),
+
+{{ events_name }} as (
+
+    select * from {{ staged_events(raw_events_since(scope_first_day())) }} as events
+
+),
+
+sessionized as (
+
+    select sessionized.*
+    from {{ ref('int_events_sessionized') }} as sessionized
+    inner join scope on sessionized.visitor_key = scope.visitor_key and sessionized.session_start_us >= scope.scope_start_us
+
+),
+{%- endmacro %}
+
+
 {#- An incremental model's pre-hook: empty the table when this build is not incremental, so that
     its full SQL replaces every row (dbt's delete+insert alone would keep rows of keys gone). -#}
 {% macro clear_unless_incremental_build() -%}

@@ -18,11 +18,7 @@ with
 
 {% if is_incremental() and incremental_build() -%}
 
-scope as (
-
-    select * from {{ ref('int_sessionization_scope') }}
-
-),
+{{ scoped_session_events('raw_events') }}
 
 sessions as (
 
@@ -32,20 +28,6 @@ sessions as (
     from {{ ref('int_sessions') }} as sessions
     inner join scope on sessions.visitor_key = scope.visitor_key and sessions.session_start_us >= scope.scope_start_us
     where sessions.session_class = 'kept'
-
-),
-
-raw_events as (
-
-    select * from {{ staged_events(raw_events_since(scope_first_day())) }} as events
-
-),
-
-sessionized as (
-
-    select sessionized.*
-    from {{ ref('int_events_sessionized') }} as sessionized
-    inner join scope on sessionized.visitor_key = scope.visitor_key and sessionized.session_start_us >= scope.scope_start_us
 
 ),
 {%- else %}

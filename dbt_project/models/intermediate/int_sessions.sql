@@ -47,25 +47,7 @@ with
 
 {% if is_incremental() and incremental_build() -%}
 
-scope as (
-
-    select * from {{ ref('int_sessionization_scope') }}
-
-),
-
-events as (
-
-    select * from {{ staged_events(raw_events_since(scope_first_day())) }} as events
-
-),
-
-sessionized as (
-
-    select sessionized.*
-    from {{ ref('int_events_sessionized') }} as sessionized
-    inner join scope on sessionized.visitor_key = scope.visitor_key and sessionized.session_start_us >= scope.scope_start_us
-
-),
+{{ scoped_session_events('events') }}
 {%- else %}
 
 events as (
