@@ -139,11 +139,13 @@ read_parquet([{% for file in files %}'{{ file }}'{% if not loop.last %}, {% endi
 
 
 {#-
-  The common CTEs of the session models' incremental SQL: `scope`, the raw events from the
-  scope's first day on as stg_events stages them (named `events_name`), and `sessionized`, the
-  scoped visitors' events from their scope's start. Ends with a comma.
+  The events the session models read, as two CTEs (ending with a comma): `events_name`, the
+  events as stg_events stages them, and `sessionized`, their sessions. In an incremental build
+  only the scoped visitors' events from their scope's start (the raw partitions from the
+  scope's first day on), with the CTE `scope` before them; otherwise every event.
 -#}
-{% macro scoped_session_events(events_name) -%}
+{% macro session_model_events(events_name) -%}
+{%- if is_incremental() and incremental_build() -%}
 scope as (
 
     select * from {{ ref('int_sessionization_scope') }}
@@ -163,6 +165,19 @@ sessionized as (
     inner join scope on sessionized.visitor_key = scope.visitor_key and sessionized.session_start_us >= scope.scope_start_us
 
 ),
+{%- else -%}
+{{ events_name }} as (
+
+    select * from {{ ref('stg_events') }}
+
+),
+
+sessionized as (
+
+    select * from {{ ref('int_events_sessionized') }}
+
+),
+{%- endif %}
 {%- endmacro %}
 
 

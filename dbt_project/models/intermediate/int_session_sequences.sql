@@ -16,9 +16,7 @@
 
 with
 
-{% if is_incremental() and incremental_build() -%}
-
-{{ scoped_session_events('raw_events') }}
+{{ session_model_events('raw_events') }}
 
 sessions as (
 
@@ -26,32 +24,12 @@ sessions as (
         sessions.visitor_key, sessions.session_start_us, sessions.session_id, sessions.platform, sessions.anonymous_id,
         sessions.customer_id, sessions.session_start_ts, sessions.session_end_ts, sessions.n_events
     from {{ ref('int_sessions') }} as sessions
+    {%- if is_incremental() and incremental_build() %}
     inner join scope on sessions.visitor_key = scope.visitor_key and sessions.session_start_us >= scope.scope_start_us
+    {%- endif %}
     where sessions.session_class = 'kept'
 
 ),
-{%- else %}
-
-sessions as (
-
-    select visitor_key, session_start_us, session_id, platform, anonymous_id, customer_id, session_start_ts, session_end_ts, n_events
-    from {{ ref('int_sessions') }}
-    where session_class = 'kept'
-
-),
-
-raw_events as (
-
-    select * from {{ ref('stg_events') }}
-
-),
-
-sessionized as (
-
-    select * from {{ ref('int_events_sessionized') }}
-
-),
-{%- endif %}
 
 pages as (
 

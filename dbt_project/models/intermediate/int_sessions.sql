@@ -45,23 +45,7 @@
 
 with
 
-{% if is_incremental() and incremental_build() -%}
-
-{{ scoped_session_events('events') }}
-{%- else %}
-
-events as (
-
-    select * from {{ ref('stg_events') }}
-
-),
-
-sessionized as (
-
-    select * from {{ ref('int_events_sessionized') }}
-
-),
-{%- endif %}
+{{ session_model_events('events') }}
 
 top_nodes as (
 

@@ -76,28 +76,18 @@ def generate(
     from clickintent.synth.launch import DEFAULT_LAUNCH_DAY, Launch
     from clickintent.synth.world import append_world_days
 
-    if append:
-        if days is None:
-            raise typer.BadParameter("--append needs --days (how many days to add)", param_hint="--append")
-        settings = _settings(data_dir, seed)
-        try:
-            with stage_guard(settings, "generate"):
-                summary = append_world_days(settings, days)
-        except ValueError as error:
-            console.print(f"[red]{error}[/red]")
-            raise typer.Exit(code=2) from error
-        console.print(f"appended {days} day(s): {summary.rows['events']:,} events in a new batch of day partitions")
-        return
+    if append and days is None:
+        raise typer.BadParameter("--append needs --days (how many days to add)", param_hint="--append")
     if launch_day is not None and not launch:
         raise typer.BadParameter("only with --launch (the day the launched family appears)", param_hint="--launch-day")
-    try:
-        launched = Launch(launch, DEFAULT_LAUNCH_DAY if launch_day is None else launch_day) if launch else None
-    except ValueError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(code=2) from error
-
     settings = _settings(data_dir, seed)
     try:
+        if append:
+            with stage_guard(settings, "generate"):
+                summary = append_world_days(settings, days)
+            console.print(f"appended {days} day(s): {summary.rows['events']:,} events in a new batch of day partitions")
+            return
+        launched = Launch(launch, DEFAULT_LAUNCH_DAY if launch_day is None else launch_day) if launch else None
         with stage_guard(settings, "generate"):
             summary = generate_world(settings, target_events=events, source_format=source_format, launch=launched, days=days)
     except ValueError as error:

@@ -35,6 +35,7 @@ from clickintent.events.contract import (
     event_time_problem,
 )
 from clickintent.events.csv_files import CsvDialect, CsvReadError, sniff_csv
+from clickintent.events.partitions import WORLD_RECORD, write_event_batch
 
 # Tables a load must provide; the others default to empty (a source without tile impressions
 # still builds sessions and web-intent features). A tracker-shaped source has its events in its
@@ -423,19 +424,28 @@ def load_source_dir(source_dir: Path, report: Callable[[str], None] | None = Non
     """Read and validate every contract table found in source_dir (Parquet or CSV); what was
     detected about each CSV, and each unknown event type kept as 'other', is said to `report`.
     For a tracker's source shape the contract's events are optional (its events are its own files)."""
-    source_dir = Path(source_dir)
-    if not source_dir.is_dir():
-        raise ContractError([Problem(str(source_dir), None, None, "is not a directory")])
+    source_dir = _source_directory(source_dir)
     tables: dict[str, tuple[pa.Table, str]] = {}
     for name in RAW_TABLES:
         path = find_table_file(source_dir, name)
-        if path is None:
-            continue
-        try:
-            tables[name] = (read_table_file(path, report), str(path))
-        except (pa.ArrowInvalid, OSError) as error:
-            raise ContractError([Problem(str(path), None, None, f"cannot be read: {_arrow_message(error)}")]) from error
+        if path is not None:
+            tables[name] = (_read_source_table(path, report), str(path))
     return validate_tables(tables, report, source_shape)
+
+
+def _source_directory(source_dir: Path) -> Path:
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        raise ContractError([Problem(str(source_dir), None, None, "is not a directory")])
+    return source_dir
+
+
+def _read_source_table(path: Path, report: Callable[[str], None] | None) -> pa.Table:
+    """read_table_file, a file it cannot read refused as a ContractError naming it."""
+    try:
+        return read_table_file(path, report)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ContractError([Problem(str(path), None, None, f"cannot be read: {_arrow_message(error)}")]) from error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,8 +522,6 @@ def load_and_install(
     The contract's tables in raw_dir are replaced as a set; other files there (a tracker's
     tables, docs/sources.md) stay as they are.
     """
-    from clickintent.events.partitions import WORLD_RECORD
-
     tables = load_source_dir(source_dir, report, source_shape)
     # the loaded tables are no synthetic world's: `generate --append` has nothing to continue
     replace_table_set(tables, raw_dir, replaces=(*RAW_TABLES, WORLD_RECORD))
@@ -524,11 +532,7 @@ def append_events(source_dir: Path, raw_dir: Path, report: Callable[[str], None]
     """Validate the events in source_dir and add them to raw_dir's day partitions as one batch
     (events.partitions); the other raw tables stay as they are. Only events are appended: a
     source directory holding another table is refused, naming it, before anything is written."""
-    from clickintent.events.partitions import write_event_batch
-
-    source_dir = Path(source_dir)
-    if not source_dir.is_dir():
-        raise ContractError([Problem(str(source_dir), None, None, "is not a directory")])
+    source_dir = _source_directory(source_dir)
     others = [path for name in RAW_TABLES if name != "events" and (path := find_table_file(source_dir, name)) is not None]
     if others:
         raise ContractError(
@@ -539,11 +543,7 @@ def append_events(source_dir: Path, raw_dir: Path, report: Callable[[str], None]
         raise ContractError([Problem(str(source_dir / "events.parquet|csv"), None, None, "no events to append")])
     if not (Path(raw_dir) / "products.parquet").is_file():
         raise ContractError([Problem(str(raw_dir), None, None, "holds no loaded tables to append to; load a full set first")])
-    try:
-        raw = read_table_file(path, report)
-    except (pa.ArrowInvalid, OSError) as error:
-        raise ContractError([Problem(str(path), None, None, f"cannot be read: {_arrow_message(error)}")]) from error
-    events, problems = validate_table(raw, RAW_TABLES["events"], str(path), report=report)
+    events, problems = validate_table(_read_source_table(path, report), RAW_TABLES["events"], str(path), report=report)
     if problems:
         raise ContractError(problems)
     write_event_batch(events, raw_dir)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -89,8 +90,6 @@ def split_into_partitions(raw_dir: Path) -> None:
         _write_days(pq.read_table(single), staging, BASE_BATCH)
         os.replace(staging, partitions_dir(raw_dir))
     except BaseException:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
         raise
     single.unlink()
