@@ -24,9 +24,10 @@ Targets (docs/design.md): dbt build >= 500k events/s at 10M events and within 2x
 of history + increment events generated as day partitions, its history days built in full; the
 remaining days appended (`generate --append`) and built incrementally; the same raw files rebuilt
 in full (`build --full-refresh`) in a second data directory; and the increment's files alone
-built in full in a third. The synthetic world spans a fixed 120 days, so the increment is the
-last days holding about --increment-events events (about 11 days for 10M + 1M), not one day of
-1M events. The incremental build's feast-tagged marts are compared with the full rebuild's.
+built in full in a third. The incremental build is also run once more with no new file: what
+any incremental build costs whatever its events. The synthetic world spans a fixed 120 days, so
+the increment is the last days holding about --increment-events events (about 11 days for
+10M + 1M), not one day of 1M events. The incremental build's feast-tagged marts are compared with the full rebuild's.
 Targets: the incremental build at most 1.5x the increment's own full build and at most 20 % of
 the full rebuild. Writes <data dir>/reports/bench_pipeline_incremental.json.
 
@@ -214,6 +215,9 @@ def bench_incremental(history_events: int, increment_events: int, scratch: Path,
     incremental = _run([*CLI, "build"], env("incremental"))
     incremental_models = _model_seconds(target / "run_results.json")
     incremental_kinds = _node_kind_seconds(target / "run_results.json")
+    # the same build again with nothing new: what every incremental build pays whatever its events
+    no_new_events = _run([*CLI, "build"], env("incremental"))
+    no_new_events_kinds = _node_kind_seconds(target / "run_results.json")
 
     shutil.copytree(raw, dirs["full_rebuild"] / "raw")
     full = _run([*CLI, "build", "--full-refresh"], env("full_rebuild"))
@@ -244,6 +248,8 @@ def bench_incremental(history_events: int, increment_events: int, scratch: Path,
         "incremental_build": incremental,
         "full_rebuild": full,
         "increment_alone_full_build": alone,
+        "no_new_events_incremental_build": no_new_events,
+        "no_new_events_node_kind_seconds": no_new_events_kinds,
         "incremental_vs_increment_alone": round(incremental["seconds"] / alone["seconds"], 2),
         "incremental_vs_full_rebuild": round(incremental["seconds"] / full["seconds"], 3),
         "feast_marts_equal_to_full_rebuild": not differences,
@@ -285,6 +291,7 @@ def print_incremental(result: dict) -> None:
         ("incremental_build", "incremental (the increment)"),
         ("full_rebuild", "full rebuild (history + increment)"),
         ("increment_alone_full_build", "increment alone, full"),
+        ("no_new_events_incremental_build", "incremental, no new events"),
     ):
         figures = result[step]
         print(f"{label:<34} {figures['seconds']:>8.1f} {figures['cpu_seconds']:>8.1f} {figures['peak_rss_mib']:>13,.0f}")
@@ -294,6 +301,10 @@ def print_incremental(result: dict) -> None:
     print(
         "incremental build, dbt seconds per node kind: "
         + ", ".join(f"{k} {v:.1f}" for k, v in result["incremental_node_kind_seconds"].items())
+    )
+    print(
+        "no new events, dbt seconds per node kind: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in result["no_new_events_node_kind_seconds"].items())
     )
     print(f"{'model':<34} {'incremental s':>13} {'full rebuild s':>15}")
     for name, seconds in result["full_rebuild_model_seconds"].items():

@@ -12,7 +12,7 @@
     2. int_events_sessionized sessionizes every event of those visitors from there on again and
        replaces their rows (delete+insert on event_key).
     3. the session models rebuild, per visitor, the sessions from the scope's start, and keep the
-       visitor's earlier sessions as they were (the incremental strategy `session_scope` below).
+       visitor's earlier sessions as they were (the incremental strategy `scope` below).
 
   Which files are new is the caller's to say: `clickintent build` compares the raw event files
   with those its last successful build read (clickintent.features.incremental) and passes the
@@ -58,17 +58,19 @@ read_parquet([{% for file in files %}'{{ file }}'{% if not loop.last %}, {% endi
   tables built before there, over the contract's raw event files, and told which are new (var
   clickintent_new_event_files). Otherwise every model builds from all the events; an
   incremental model that exists is emptied first (clear_unless_incremental_build), so a plain
-  `dbt build`, or a host project using this one as a package, rebuilds in full.
+  `dbt build`, or a host project using this one as a package, rebuilds in full. `beside`: a
+  relation in the schema of the models (a data test's own relation is elsewhere); default this.
 -#}
-{% macro incremental_build() -%}
+{% macro incremental_build(beside=none) -%}
+  {%- set beside = beside or this -%}
   {%- if not execute or target.type != 'duckdb' or flags.FULL_REFRESH -%}
     {{ return(false) }}
   {%- endif -%}
   {%- if var('source_shape', 'contract') != 'contract' or var('clickintent_new_event_files', none) is none -%}
     {{ return(false) }}
   {%- endif -%}
-  {%- for name in ['int_events_sessionized', 'int_sessions', 'int_session_sequences', 'int_page_mapping_built'] -%}
-    {%- if adapter.get_relation(this.database, this.schema, name) is none -%}
+  {%- for name in ['int_events_sessionized', 'int_sessions', 'int_session_sequences', 'int_page_mapping_built', 'int_visitor_journeys', 'int_customer_app_intent', 'int_anonymous_session_outcomes', 'int_outcome_inputs_built'] -%}
+    {%- if adapter.get_relation(beside.database, beside.schema, name) is none -%}
       {{ return(false) }}
     {%- endif -%}
   {%- endfor -%}
@@ -122,16 +124,24 @@ read_parquet([{% for file in files %}'{{ file }}'{% if not loop.last %}, {% endi
 
 
 {#-
-  The incremental strategy of the session models (incremental_strategy='session_scope'): delete
-  each scoped visitor's sessions from its scope's start, insert the sessions built again. dbt's
-  delete+insert replaces by key, so it would keep a session the new events merged into another
-  (its key is in no new row) unless every earlier session of the visitor were copied in again.
+  The incremental strategy of the scoped models (incremental_strategy='scope'): delete each
+  scoped entity's rows from its scope's start, insert the rows built again. dbt's delete+insert
+  replaces by key, so it would keep a session the new events merged into another (its key is in
+  no new row) unless every earlier session of the visitor were copied in again.
+
+  The model's config `scope` names the scope model and the columns, by default the visitors'
+  (int_sessionization_scope; the rows' visitor_key, from session_start_us):
+    {'model': 'int_customer_app_scope', 'key': 'customer_id', 'from': 'as_of_us'}
+  The scope model holds the key column and scope_start_us; without a key, one row whose
+  scope_start_us holds for every row.
 -#}
-{% macro get_incremental_session_scope_sql(arg_dict) -%}
+{% macro get_incremental_scope_sql(arg_dict) -%}
+    {%- set scope = config.get('scope') or {'model': 'int_sessionization_scope', 'key': 'visitor_key', 'from': 'session_start_us'} -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     delete from {{ arg_dict['target_relation'] }} as built
-    using {{ ref('int_sessionization_scope') }} as scope
-    where built.visitor_key = scope.visitor_key and built.session_start_us >= scope.scope_start_us;
+    using {{ ref(scope['model']) }} as scope
+    where {% if scope.get('key') %}built.{{ scope['key'] }} = scope.{{ scope['key'] }} and {% endif -%}
+        built.{{ scope['from'] }} >= scope.scope_start_us;
 
     insert into {{ arg_dict['target_relation'] }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}

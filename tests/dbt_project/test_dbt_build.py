@@ -67,7 +67,7 @@ def query(built):
 def test_build_runs_models_data_tests_and_unit_tests(built):
     _, result = built
     counts = result.counts()
-    assert counts["model"] == {"success": 26}
+    assert counts["model"] == {"success": 32}
     # one row_checks test per model (not-null, accepted values, row conditions) plus dbt's
     # unique and relationships tests
     assert set(counts["test"]) == {"pass"} and counts["test"]["pass"] >= 40

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -40,6 +41,9 @@ def _cli(*args: str) -> None:
 def _build(settings: Settings, *, full_refresh: bool = False) -> str:
     result = run_dbt_build(settings, quiet=True, full_refresh=full_refresh)
     assert result.success, result.summary()
+    unit_tests = [node for node in result.nodes if node.unique_id.startswith("unit_test.")]
+    # an incremental build runs the same models and macros the last one unit-tested
+    assert bool(unit_tests) == (result.plan or "").startswith("full: "), result.plan
     return result.plan or ""
 
 
@@ -57,6 +61,7 @@ def _sessions(settings: Settings) -> pd.DataFrame:
 
 CROSSING_VISITOR = "crafted_midnight_visitor"
 GAP_VISITOR = "crafted_gap_visitor"
+RETURNING_VISITOR = "crafted_returning_visitor"
 
 
 def _append(settings: Settings, events: list[dict], directory: Path) -> None:
@@ -75,6 +80,14 @@ def _page_views(events: pd.DataFrame, visitor: str, start, minutes: tuple[int, .
     template = {**_web_event(events), "anonymous_id": visitor, "customer_id": None, "event_type": "page_view"}
     return [
         {**template, "event_id": f"{prefix}_{index}", "event_ts": start + timedelta(minutes=offset)} for index, offset in enumerate(minutes)
+    ]
+
+
+def _signed_in_visit(events: pd.DataFrame, visitor: str, start) -> list[dict]:
+    """A new web visitor's page view and, a minute later, a login as a customer of the world."""
+    login = events[(events["platform"] == "web") & (events["event_type"] == "login")].iloc[0].to_dict()
+    return _page_views(events, visitor, start, (0,), "crafted_first") + [
+        {**login, "anonymous_id": visitor, "event_id": "crafted_first_login", "event_ts": start + timedelta(minutes=1)}
     ]
 
 
@@ -104,7 +117,8 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
     _append(
         settings,
         _page_views(events, CROSSING_VISITOR, boundary, (-20, -12), "crafted_before")
-        + _page_views(events, GAP_VISITOR, gap_day, (600, 605, 655, 660), "crafted_gap"),
+        + _page_views(events, GAP_VISITOR, gap_day, (600, 605, 655, 660), "crafted_gap")
+        + _signed_in_visit(events, RETURNING_VISITOR, events["event_ts"].min()),
         tmp_path / "before",
     )
     assert _build(settings).startswith("full: no incremental build recorded")
@@ -115,7 +129,9 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
     extension, extended = _extension(settings, events, boundary)
     _cli("generate", "--append", "--days", "1", "--data-dir", str(settings.data_dir))
     late = [extension, *_page_views(events, GAP_VISITOR, gap_day, (630,), "crafted_join")]
-    _append(settings, late + _page_views(events, CROSSING_VISITOR, boundary, (5, 15), "crafted_after"), tmp_path / "after")
+    # and a visitor back more than the journeys' 30 days after its signed-in first visit
+    back = _page_views(events, RETURNING_VISITOR, boundary + timedelta(hours=12), (0, 1), "crafted_back")
+    _append(settings, late + back + _page_views(events, CROSSING_VISITOR, boundary, (5, 15), "crafted_after"), tmp_path / "after")
 
     plan = _build(settings)
     assert plan.startswith("incremental: ") and "new raw event file(s)" in plan, plan
@@ -140,6 +156,12 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
     extended_before, extended_after = of(sessions_before, extended), of(after, extended)
     assert len(extended_after) == len(extended_before)
     assert extended_after["n_events"].sum() == extended_before["n_events"].sum() + 1
+    journeys = pq.read_table(settings.marts_dir / "fct_visitor_journeys.parquet").to_pandas()
+    returned = journeys[journeys["visitor_id"] == f"web:{RETURNING_VISITOR}"].sort_values("as_of_ts")
+    # the last journey row counts only its own session, yet knows the visit before its window
+    assert returned["n_sessions_30d"].tolist() == [1, 1]
+    assert returned["has_logged_in_before"].tolist() == [True, True]
+    assert returned["days_since_previous_session"].iloc[-1] > 30
 
 
 def test_a_rewritten_raw_file_or_new_settings_rebuild_in_full(tmp_path: Path) -> None:
@@ -147,6 +169,18 @@ def test_a_rewritten_raw_file_or_new_settings_rebuild_in_full(tmp_path: Path) ->
     _cli("generate", "--events", "5000", "--days", "5", "--data-dir", str(settings.data_dir))
     _build(settings)
     assert _build(settings) == "incremental: 0 new raw event file(s)"
+
+    # a file put into a partition by hand, not by `clickintent load`: the incremental build,
+    # which checks the new files' events only, still finds its event without an id
+    first = raw_event_files(settings.raw_dir)[0]
+    row = pq.read_table(first).slice(0, 1).to_pylist()[0] | {"event_id": None}
+    by_hand = first.parent / "by-hand.parquet"
+    schema = pq.read_schema(first)
+    nullable = pa.schema([field.with_nullable(True) for field in schema])  # the contract's writer would refuse it
+    pq.write_table(pa.Table.from_pylist([row], schema=nullable), by_hand)
+    result = run_dbt_build(settings, quiet=True)
+    assert not result.success and "stg_events_rows_are_valid" in result.summary(), result.summary()
+    by_hand.unlink()
 
     longer_sessions = settings.model_copy(update={"session_timeout_minutes": 45})
     assert _build(longer_sessions) == "full: changed since the last build: dbt variables"
@@ -176,3 +210,68 @@ def test_a_page_that_maps_differently_now_rebuilds_every_session(tmp_path: Path)
     _build(full, full_refresh=True)
     feast_marts = [mart.model for mart in read_feast_marts(manifest_path(settings))]
     assert compare_marts(settings.marts_dir, full.marts_dir, feast_marts) == {}
+
+
+def _outcomes(settings: Settings) -> pd.DataFrame:
+    return pq.read_table(settings.marts_dir / "fct_anonymous_session_outcomes.parquet").to_pandas()
+
+
+def _rebuilt_in_full_equals(settings: Settings, full: Settings) -> None:
+    shutil.rmtree(full.data_dir, ignore_errors=True)
+    shutil.copytree(settings.raw_dir, full.raw_dir)
+    _build(full, full_refresh=True)
+    feast_marts = [mart.model for mart in read_feast_marts(manifest_path(settings))]
+    assert compare_marts(settings.marts_dir, full.marts_dir, feast_marts) == {}
+
+
+def test_late_forms_and_conversions_reopen_outcomes_older_than_the_open_windows(tmp_path: Path) -> None:
+    """An anonymous session's outcome looks 14 days ahead. The last build left the rows of the
+    last 14 days open (their window incomplete) and rebuilds them anyway; these two reach
+    further back: a late application form a visitor started an hour after an anonymous session
+    15 days before the data's end, and a conversion recorded late, of a customer who signed in
+    after an anonymous session older still. Each is built incrementally on its own and must
+    equal a full rebuild."""
+    settings = load_settings(data_dir=tmp_path / "data")
+    full = load_settings(data_dir=tmp_path / "full")
+    _cli("generate", "--events", "60000", "--days", str(BUILT_DAYS), "--data-dir", str(settings.data_dir))
+    _build(settings)
+    events, outcomes = _events(settings), _outcomes(settings)
+    data_end = events["event_ts"].max()
+    window = timedelta(days=14)
+    sessions = outcomes.drop_duplicates("web_session_id").sort_values("session_end_ts")
+
+    # a late form: an hour after an anonymous session that ended 14-16 days before the data's end
+    old = sessions[sessions["session_end_ts"].between(data_end - timedelta(days=16), data_end - window - timedelta(hours=2))]
+    session = old.iloc[0]
+    form = events[(events["platform"] == "web") & (events["event_type"] == "form_start")].iloc[0].to_dict()
+    late_form = {**form, "anonymous_id": session["anonymous_id"], "customer_id": None, "event_id": "crafted_late_form"}
+    late_form["event_ts"] = session["session_end_ts"] + timedelta(hours=1)
+    _append(settings, [late_form], tmp_path / "late_form")
+    assert _build(settings).startswith("incremental: 1 new raw event file(s)")
+    row = _outcomes(settings)
+    row = row[(row["web_session_id"] == session["web_session_id"]) & row["outcome_product_ids"].map(lambda ids: form["product_id"] in ids)]
+    assert len(row) == 1 and row["n_form_starts_after"].iloc[0] >= 1
+    _rebuilt_in_full_equals(settings, full)
+
+    # a late conversion: the customer of a login that followed an older anonymous session
+    links = pq.read_table(settings.marts_dir / "fct_web_login_links.parquet").to_pandas()
+    links = links[links["link_method"] == "web_session_login"]
+    linked = sessions.merge(links[["anonymous_id", "customer_id", "linked_at_ts"]], on="anonymous_id")
+    linked = linked[
+        (linked["linked_at_ts"] > linked["session_end_ts"])
+        & (linked["linked_at_ts"] <= linked["session_end_ts"] + window - timedelta(minutes=1))
+        & (linked["session_end_ts"] < data_end - window - timedelta(days=1))
+    ]
+    target = linked.iloc[0]
+    conversions = pq.read_table(settings.raw_dir / "conversions.parquet")
+    late_conversion = conversions.slice(0, 1).to_pylist()[0] | {
+        "conversion_id": "crafted_late_conversion",
+        "customer_id": target["customer_id"],
+        "converted_ts": target["linked_at_ts"] + timedelta(seconds=30),
+    }
+    appended = pa.concat_tables([conversions, pa.Table.from_pylist([late_conversion], schema=conversions.schema)])
+    pq.write_table(appended, settings.raw_dir / "conversions.parquet")
+    assert _build(settings) == "incremental: 0 new raw event file(s)"
+    rows = _outcomes(settings)
+    assert rows[rows["web_session_id"] == target["web_session_id"]]["n_conversions_after"].sum() >= 1
+    _rebuilt_in_full_equals(settings, full)

@@ -11,7 +11,7 @@
 --   - the rows are sorted by session_id while they still carry the compact structs;
 --   - only then are the codes turned back into text, with list_select over small lookup
 --     lists (a gather, not a lambda per element).
-{{ config(materialized=incremental_on_duckdb(), incremental_strategy='session_scope', pre_hook='{{ clear_unless_incremental_build() }}') }}
+{{ config(materialized=incremental_on_duckdb(), incremental_strategy='scope', pre_hook='{{ clear_unless_incremental_build() }}') }}
 -- depends_on: {{ ref('int_sessionization_scope') }}
 
 with

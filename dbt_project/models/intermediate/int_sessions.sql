@@ -40,7 +40,7 @@
 {%- else %}
     {{ exceptions.raise_compiler_error("var identity_linking must be 'login' or 'off', got " ~ identity_linking) }}
 {%- endif %}
-{{ config(materialized=incremental_on_duckdb(), incremental_strategy='session_scope', pre_hook='{{ clear_unless_incremental_build() }}') }}
+{{ config(materialized=incremental_on_duckdb(), incremental_strategy='scope', pre_hook='{{ clear_unless_incremental_build() }}') }}
 -- depends_on: {{ ref('int_sessionization_scope') }}
 
 with

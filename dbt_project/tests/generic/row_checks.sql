@@ -12,6 +12,9 @@
   Fails with one row per failing row of the model: `failed_checks` lists the checks it broke
   (e.g. ['not_null(customer_id)', 'accepted_values(platform)']), then the row itself.
 
+  new_events_only (stg_events): an incremental build checks only the events of the new raw files
+  (macros/incremental.sql); the others passed this test in the build that first read them.
+
   Usage, on a model:
     data_tests:
       - row_checks:
@@ -20,7 +23,7 @@
             accepted_values: {platform: "{{ var('platforms') }}"}
             expressions: ["n_events >= 1"]
 -#}
-{% test row_checks(model, not_null=[], accepted_values={}, expressions=[]) %}
+{% test row_checks(model, not_null=[], accepted_values={}, expressions=[], new_events_only=false) %}
 
 {%- set checks = [] -%}
 {%- for column in not_null -%}
@@ -51,7 +54,7 @@ checked as (
         {{ list_compact(list_of(failed_check_names)) }} as failed_checks,
         *
 
-    from {{ model }}
+    from {{ staged_events(new_raw_events()) if new_events_only and incremental_build(beside=model) else model }}
     where
         {%- for name, failure in checks %}
         ({{ failure }}){% if not loop.last %} or{% endif %}

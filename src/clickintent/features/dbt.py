@@ -356,8 +356,7 @@ def run_dbt_build(
         variables = dbt_vars(settings)
         plan = plan_build(settings, variables, full_refresh=full_refresh)
         args = _dbt_args(settings, "build", profiles_dir=_staging_profile(settings, staging), variables=variables | plan.dbt_vars())
-        if plan.full_refresh:
-            args.append("--full-refresh")
+        args += plan.dbt_flags()
         if select:
             args += ["--select", select]
         if quiet:

@@ -47,6 +47,12 @@ class BuildPlan:
         """The variables that tell the incremental models which files are new (none in a full build)."""
         return {} if self.full_refresh else {"clickintent_new_event_files": list(self.new_files)}
 
+    def dbt_flags(self) -> list[str]:
+        """A full build passes --full-refresh. An incremental one leaves the unit tests out: they
+        read only their fixtures, and the models and macros are those the last successful build
+        ran them on (the fingerprint says so), so they cannot come out otherwise."""
+        return ["--full-refresh"] if self.full_refresh else ["--exclude-resource-type", "unit_test"]
+
 
 def state_path(settings: Settings) -> Path:
     return settings.dbt_dir / STATE_FILE
