@@ -49,8 +49,8 @@ class BuildPlan:
 
     def dbt_flags(self) -> list[str]:
         """A full build passes --full-refresh. An incremental one leaves the unit tests out: they
-        read only their fixtures, and the models and macros are those the last successful build
-        ran them on (the fingerprint says so), so they cannot come out otherwise."""
+        read only their fixtures, and the models and macros have not changed since the full build
+        that ran them (a change makes the build full), so they cannot come out otherwise."""
         return ["--full-refresh"] if self.full_refresh else ["--exclude-resource-type", "unit_test"]
 
 
