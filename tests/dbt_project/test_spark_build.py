@@ -13,10 +13,14 @@ Needs the `spark` extra (dbt-spark, pyspark) and Java; skipped, saying which is 
 from __future__ import annotations
 
 import json
+import shutil
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from clickintent.features.dbt import _dbt_args, _invoke, dbt_target_dir, spark_marts_dir
+from clickintent.artifacts import is_temporary
+from clickintent.features.dbt import _dbt_args, _invoke, dbt_target_dir, run_dbt_build, spark_marts_dir, verify_spark_marts
 from clickintent.features.mart_equality import compare_marts
 from clickintent.settings import Settings, load_settings
 from support.raw_world import write_fixture_world
@@ -48,8 +52,6 @@ def test_every_feast_mart_spark_builds_equals_duckdbs(built_by_both: Settings) -
 
 def test_the_compared_marts_hold_rows(built_by_both: Settings) -> None:
     """Two empty marts are equal and prove nothing: the session marts must have rows."""
-    import pyarrow.parquet as pq
-
     for mart in ("fct_web_sessions", "fct_session_sequences", "fct_visitor_journeys", "fct_conversion_labels"):
         assert pq.read_table(spark_marts_dir(built_by_both) / mart).num_rows > 0, mart
 
@@ -59,3 +61,33 @@ def test_a_tracker_shape_stops_the_spark_build_naming_why(tmp_path) -> None:
     outcome = _invoke(settings, _dbt_args(settings, "parse", target="spark"))
     assert not outcome.success
     assert "source_shape 'snowplow' is built on DuckDB only" in str(outcome.exception)
+
+
+def test_a_failed_spark_build_keeps_the_set_the_last_one_committed(synthetic_world_on_both_engines: Settings, tmp_path) -> None:
+    """The Spark marts are swapped in as one set: a build that fails part-way (a product listed
+    twice fails the products' unique tests, after the marts that do not read products were built)
+    leaves the committed set, record and files, as it was."""
+    built = synthetic_world_on_both_engines
+    settings = world_settings(tmp_path / "data")
+    shutil.copytree(built.raw_dir, settings.raw_dir)
+    shutil.copytree(spark_marts_dir(built), spark_marts_dir(settings))  # bytes and times kept
+    committed = verify_spark_marts(settings)
+    assert committed is not None and any(name.startswith("fct_web_sessions/") for name in committed["files"])
+    products = pq.read_table(settings.raw_dir / "products.parquet")
+    pq.write_table(pa.concat_tables([products, products.slice(0, 1)]), settings.raw_dir / "products.parquet")
+
+    result = run_dbt_build(settings, quiet=True, target="spark")
+    assert not result.success
+    assert any(node.name.startswith("fct_web_sessions") and node.status == "success" for node in result.nodes)
+    assert verify_spark_marts(settings) == committed
+    assert not [path.name for path in settings.data_dir.iterdir() if is_temporary(path)]
+
+    # mended, the next build commits a new set
+    pq.write_table(products, settings.raw_dir / "products.parquet")
+    assert run_dbt_build(settings, quiet=True, target="spark").success
+    rebuilt = verify_spark_marts(settings)
+
+    def marts(record: dict) -> set[str]:
+        return {name.split("/")[0] for name in record["files"] if "/" in name}
+
+    assert marts(rebuilt) == marts(committed) and rebuilt["committed_at"] != committed["committed_at"]

@@ -24,6 +24,7 @@ from feast import FeatureStore, FileSource
 from feast.data_source import PushSource
 from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
+from clickintent.artifacts import UncommittedOutputError
 from clickintent.features.dbt import SPARK_TARGET, spark_marts_dir, stop_spark_session
 from clickintent.features.mart_equality import frame_differences
 from clickintent.features.store import apply_feature_repo, feature_repo_dir, feature_store, load_repo_objects, repo_config
@@ -92,7 +93,7 @@ def test_the_spark_repo_has_its_own_registry_and_the_spark_offline_store(tmp_pat
 
 def test_apply_without_the_spark_marts_says_what_to_build(tmp_path) -> None:
     settings = load_settings(environ={}, data_dir=tmp_path / "data")
-    with pytest.raises(FileNotFoundError, match="no Spark marts at .*spark_marts; run `clickintent build --target spark`"):
+    with pytest.raises(UncommittedOutputError, match="no Spark marts at .*spark_marts; run `clickintent build --target spark`"):
         apply_feature_repo(settings, SPARK_TARGET)
     assert not (settings.data_dir / "feast_spark").exists()
 

@@ -47,6 +47,7 @@ from clickintent.settings import Settings
 BUILD_STAGE = "clickintent build"
 # The profile's output that builds with dbt-spark instead of DuckDB (dbt_project/profiles.yml, docs/spark.md).
 SPARK_TARGET = "spark"
+SPARK_BUILD_STAGE = f"clickintent build --target {SPARK_TARGET}"
 # How many failures a summary spells out before it only counts them.
 MAX_LISTED_FAILURES = 5
 
@@ -386,10 +387,11 @@ def run_spark_build(settings: Settings, select: str | None = None, *, quiet: boo
     """`dbt build --target spark`: the same models in a local Spark session (docs/spark.md),
     the marts written as Parquet tables under spark_marts_dir(settings).
 
-    Unlike the DuckDB build, the Spark marts are not staged and committed as a set: a failed
-    build can leave some rewritten and others stale. Only the contract source shape runs on
-    Spark (dbt stops at compile time for another), and the unit tests (DuckDB SQL fixtures) run
-    in the DuckDB build only; the data tests run on both.
+    As in the DuckDB build, the marts are written into a staging directory and swapped in as one
+    set, with its commit record, only when the build succeeds: a failed build leaves the previous
+    set as it was. Only the contract source shape runs on Spark (dbt stops at compile time for
+    another), and the unit tests (DuckDB SQL fixtures) run in the DuckDB build only; the data
+    tests run on both.
     """
     from clickintent.taxonomy.io import TaxonomyPaths
 
@@ -398,24 +400,66 @@ def run_spark_build(settings: Settings, select: str | None = None, *, quiet: boo
         raise RuntimeError(f"clickintent build --target {SPARK_TARGET}: {unavailable}")
     settings = settings.absolute()
     check_raw_tables(settings)
-    args = _dbt_args(settings, "build", target=SPARK_TARGET)
-    # Spark SQL cannot look for the optional page map file (macros/source_is_present.sql)
-    variables = {**dbt_vars(settings), "clickintent_page_map_present": TaxonomyPaths.from_settings(settings).page_map.is_file()}
-    args[args.index("--vars") + 1] = json.dumps(variables)
-    if select:
-        args += ["--select", select]
-    if quiet:
-        args.insert(0, "--quiet")
-    started = time.perf_counter()
+    marts_dir = spark_marts_dir(settings)
+    recover_directory(marts_dir)  # a build killed earlier: its staging set goes, the last committed set stays
+    staging = staging_sibling(marts_dir)
     try:
-        outcome = _invoke(settings, args)
+        if select and marts_dir.is_dir():
+            for mart in sorted(path for path in marts_dir.iterdir() if path.is_dir()):
+                shutil.copytree(mart, staging / mart.name, copy_function=os.link)  # the marts it does not select
+        args = _dbt_args(settings, "build", target=SPARK_TARGET)
+        variables = {
+            **dbt_vars(settings),
+            # Spark SQL cannot look for the optional page map file (macros/source_is_present.sql)
+            "clickintent_page_map_present": TaxonomyPaths.from_settings(settings).page_map.is_file(),
+            "clickintent_spark_marts_root": str(staging),
+        }
+        args[args.index("--vars") + 1] = json.dumps(variables)
+        if select:
+            args += ["--select", select]
+        if quiet:
+            args.insert(0, "--quiet")
+        started = time.perf_counter()
+        try:
+            outcome = _invoke(settings, args)
+            nodes = _node_results(outcome.result)
+            elapsed = time.perf_counter() - started
+            success = bool(outcome.success) and not any(node.failed for node in nodes)
+            if success:
+                files = [path for path in staging.rglob("*") if path.is_file()]
+                write_commit(staging, SPARK_BUILD_STAGE, files, select=select)
+                swap_directory(staging, marts_dir)
+            if marts_dir.is_dir():  # the new set, or after a failure the one committed before
+                _point_spark_tables_at(settings, marts_dir)
+        finally:
+            stop_spark_session()
     finally:
-        stop_spark_session()
-    nodes = _node_results(outcome.result)
-    elapsed = time.perf_counter() - started
-    success = bool(outcome.success) and not any(node.failed for node in nodes)
+        shutil.rmtree(staging, ignore_errors=True)
     error = None if outcome.exception is None else f"{type(outcome.exception).__name__}: {outcome.exception}"
-    return DbtBuildResult(success=success, elapsed_s=elapsed, nodes=nodes, error=error)
+    return DbtBuildResult(success=success, elapsed_s=elapsed, nodes=nodes, error=error, marts_restored=not success)
+
+
+def _point_spark_tables_at(settings: Settings, marts_dir: Path) -> None:
+    """The metastore's mart tables, pointed from the staging directory at the committed set (the
+    DuckDB build's _point_views_at), so that a later `--select` build reads the marts it does not
+    build from there. Uses the Spark session the build ran in."""
+    import yaml
+    from pyspark.sql import SparkSession
+
+    profiles = yaml.safe_load((settings.dbt_project_dir / "profiles.yml").read_text(encoding="utf-8"))
+    schema = profiles["clickintent"]["outputs"][SPARK_TARGET]["schema"]
+    session = SparkSession.builder.getOrCreate()
+    for mart in sorted(path for path in marts_dir.iterdir() if path.is_dir()):
+        if session.catalog.tableExists(f"{schema}.{mart.name}"):
+            session.sql(f"alter table {schema}.{mart.name} set location '{mart}'")
+
+
+def verify_spark_marts(settings: Settings) -> dict | None:
+    """The Spark marts are the set the last successful Spark build committed; UncommittedOutputError otherwise."""
+    marts_dir = spark_marts_dir(settings)
+    if not marts_dir.is_dir():
+        raise UncommittedOutputError(f"no Spark marts at {marts_dir}; run `{SPARK_BUILD_STAGE}`")
+    return verify_commit(marts_dir, what="the Spark marts", command=SPARK_BUILD_STAGE, unlisted=("*/*.parquet",))
 
 
 def stop_spark_session() -> None:

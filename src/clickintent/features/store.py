@@ -155,17 +155,13 @@ def apply_feature_repo(settings: Settings, target: str | None = None) -> str:
     for target "spark", of feature_repo_spark/ in its own registry (the Spark build's marts).
 
     Refuses marts or taxonomy outputs that are not the set their stage committed (UncommittedOutputError).
-    The Spark build commits no set: its marts only have to be there.
     """
-    from clickintent.features.dbt import spark_marts_dir, verify_marts
+    from clickintent.features.dbt import verify_marts, verify_spark_marts
     from clickintent.features.model_outputs import ensure_model_output_files
     from clickintent.taxonomy.commit import verify_taxonomy
 
     on_spark = is_spark_target(target)
-    if not on_spark:
-        verify_marts(settings)
-    elif not spark_marts_dir(settings).is_dir():
-        raise FileNotFoundError(f"no Spark marts at {spark_marts_dir(settings)}; run `clickintent build --target {target}`")
+    (verify_spark_marts if on_spark else verify_marts)(settings)
     verify_taxonomy(settings)
     placeholders = ensure_model_output_files(settings)
     contents = load_repo_objects(settings, target)
