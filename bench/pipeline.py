@@ -27,9 +27,9 @@ in full (`build --full-refresh`) in a second data directory; and the increment's
 built in full in a third. The incremental build is also run once more with no new file: what
 any incremental build costs whatever its events. The synthetic world spans a fixed 120 days, so
 the increment is the last days holding about --increment-events events (about 11 days for
-10M + 1M), not one day of 1M events. The incremental build's feast-tagged marts are compared with the full rebuild's.
-Targets: the incremental build at most 1.5x the increment's own full build and at most 20 % of
-the full rebuild. Writes <data dir>/reports/bench_pipeline_incremental.json.
+10M + 1M), not one day of 1M events. The incremental build's feast-tagged marts are compared
+with the full rebuild's. Targets: the incremental build at most 1.5x the increment's own full
+build and at most 20 % of the full rebuild. Writes <data dir>/reports/bench_pipeline_incremental.json.
 
     python bench/pipeline.py --incremental [--history-events 10000000] [--increment-events 1000000]
 """
