@@ -442,13 +442,15 @@ def run_spark_build(settings: Settings, select: str | None = None, *, quiet: boo
 def _point_spark_tables_at(settings: Settings, marts_dir: Path) -> None:
     """The metastore's mart tables, pointed from the staging directory at the committed set (the
     DuckDB build's _point_views_at), so that a later `--select` build reads the marts it does not
-    build from there. Uses the Spark session the build ran in."""
+    build from there. Uses the Spark session the build ran in (none: dbt stopped before Spark)."""
     import yaml
     from pyspark.sql import SparkSession
 
+    session = getattr(SparkSession, "_instantiatedSession", None)  # as stop_spark_session finds it
+    if session is None:
+        return
     profiles = yaml.safe_load((settings.dbt_project_dir / "profiles.yml").read_text(encoding="utf-8"))
     schema = profiles["clickintent"]["outputs"][SPARK_TARGET]["schema"]
-    session = SparkSession.builder.getOrCreate()
     for mart in sorted(path for path in marts_dir.iterdir() if path.is_dir()):
         if session.catalog.tableExists(f"{schema}.{mart.name}"):
             session.sql(f"alter table {schema}.{mart.name} set location '{mart}'")
