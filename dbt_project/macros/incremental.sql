@@ -16,7 +16,7 @@
 
   Which files are new is the caller's to say: `clickintent build` compares the raw event files
   with those its last successful build read (clickintent.features.incremental) and passes the
-  new ones as var clickintent_new_event_files, or runs a full refresh (--full-refresh) when a
+  new ones in the file var clickintent_build_plan names (new_event_files()), or runs a full refresh (--full-refresh) when a
   file it read changed or the build's settings, taxonomy or models did. Spark builds every
   model in full (docs/spark.md).
 -#}
@@ -27,9 +27,29 @@
 {%- endmacro %}
 
 
+{#-
+  The raw event files `clickintent build` names as new, or none when this is no incremental
+  build's: the JSON file var clickintent_build_plan names ({"new_event_files": [...]}, null in a
+  full build). A file rather than the list itself: dbt parses the whole project again whenever
+  its vars change, and the list changes with every build (a parse costs seconds; the var's value,
+  a path per data directory, does not change).
+-#}
+{% macro new_event_files() -%}
+  {%- set plan = var('clickintent_build_plan', none) -%}
+  {%- if plan is none or not execute -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- set plan_relation = "read_json('" ~ plan ~ "', columns = {new_event_files: 'VARCHAR[]'})" -%}
+  {%- if run_query("select count(*) from " ~ plan_relation ~ " where new_event_files is not null").columns[0].values()[0] == 0 -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {{ return(run_query("select unnest(new_event_files) from " ~ plan_relation).columns[0].values() | list) }}
+{%- endmacro %}
+
+
 {#- The new raw events: the files `clickintent build` names, read as one relation (none: no rows). -#}
 {% macro new_raw_events() -%}
-  {%- set files = var('clickintent_new_event_files') -%}
+  {%- set files = new_event_files() or [] -%}
   {%- if files | length == 0 -%}
 (select * from {{ raw_events() }} where false)
   {%- else -%}
@@ -55,8 +75,8 @@ read_parquet([{% for file in files %}'{{ file }}'{% if not loop.last %}, {% endi
 
 {#-
   Whether this invocation builds incrementally: on DuckDB, without --full-refresh, with the
-  tables built before there, over the contract's raw event files, and told which are new (var
-  clickintent_new_event_files). Otherwise every model builds from all the events; an
+  tables built before there, over the contract's raw event files, and told which are new
+  (new_event_files()). Otherwise every model builds from all the events; an
   incremental model that exists is emptied first (clear_unless_incremental_build), so a plain
   `dbt build`, or a host project using this one as a package, rebuilds in full. `beside`: a
   relation in the schema of the models (a data test's own relation is elsewhere); default this.
@@ -66,7 +86,7 @@ read_parquet([{% for file in files %}'{{ file }}'{% if not loop.last %}, {% endi
   {%- if not execute or target.type != 'duckdb' or flags.FULL_REFRESH -%}
     {{ return(false) }}
   {%- endif -%}
-  {%- if var('source_shape', 'contract') != 'contract' or var('clickintent_new_event_files', none) is none -%}
+  {%- if var('source_shape', 'contract') != 'contract' or new_event_files() is none -%}
     {{ return(false) }}
   {%- endif -%}
   {%- for name in ['int_events_sessionized', 'int_sessions', 'int_session_sequences', 'int_page_mapping_built', 'int_visitor_journeys', 'int_customer_app_intent', 'int_anonymous_session_outcomes', 'int_outcome_inputs_built'] -%}

@@ -144,9 +144,13 @@ def recover_directory(path: Path | str) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def staging_sibling(path: Path | str) -> Path:
-    """A fresh hidden sibling directory of `path` to build its next content in (see recover_directory)."""
-    staging = _temporary_sibling(Path(path))
+def staging_sibling(path: Path | str, *, fixed: bool = False) -> Path:
+    """A fresh hidden sibling directory of `path` to build its next content in (see recover_directory).
+
+    fixed: the same name every time (`.<name>.tmp-build`; recover_directory removes it first),
+    for a writer that hands the path to a tool that notices when it changes (dbt parses the
+    whole project again when its profile does)."""
+    staging = Path(path).with_name(f".{Path(path).name}.tmp-build") if fixed else _temporary_sibling(Path(path))
     staging.mkdir(parents=True)
     return staging
 

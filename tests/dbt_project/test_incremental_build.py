@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from clickintent.cli.main import app
 from clickintent.events.partitions import raw_event_files
-from clickintent.features.dbt import manifest_path, run_dbt_build
+from clickintent.features.dbt import dbt_log_dir, manifest_path, run_dbt_build
 from clickintent.features.manifest import read_feast_marts
 from clickintent.features.mart_equality import compare_marts
 from clickintent.settings import Settings, load_settings
@@ -168,7 +168,12 @@ def test_a_rewritten_raw_file_or_new_settings_rebuild_in_full(tmp_path: Path) ->
     settings = load_settings(data_dir=tmp_path / "data")
     _cli("generate", "--events", "5000", "--days", "5", "--data-dir", str(settings.data_dir))
     _build(settings)
+    log = dbt_log_dir(settings) / "dbt.log"
+    logged_before = log.stat().st_size
     assert _build(settings) == "incremental: 0 new raw event file(s)"
+    # the same settings and project: dbt reuses its parse (a full one costs seconds a build)
+    logged = log.read_bytes()[logged_before:].decode()
+    assert "Partial parsing enabled" in logged and "Unable to do partial parsing" not in logged
 
     # a file put into a partition by hand, not by `clickintent load`: the incremental build,
     # which checks the new files' events only, still finds its event without an id

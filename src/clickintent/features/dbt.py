@@ -349,14 +349,14 @@ def run_dbt_build(
     verify_taxonomy(settings)  # the page map is a dbt source: not one a killed taxonomy run left
     marts_dir = settings.marts_dir
     recover_directory(marts_dir)  # a build killed earlier: its staging set goes, the last committed set stays
-    staging = staging_sibling(marts_dir)
+    staging = staging_sibling(marts_dir, fixed=True)  # in the profile dbt is given: the same path lets it parse partially
     try:
         if select:
             for mart in sorted(marts_dir.glob("*.parquet")):
                 os.link(mart, staging / mart.name)  # DuckDB's COPY replaces by rename: the committed file stays
         variables = dbt_vars(settings)
         plan = plan_build(settings, variables, full_refresh=full_refresh)
-        args = _dbt_args(settings, "build", profiles_dir=_staging_profile(settings, staging), variables=variables | plan.dbt_vars())
+        args = _dbt_args(settings, "build", profiles_dir=_staging_profile(settings, staging), variables=variables | plan.dbt_vars(settings))
         args += plan.dbt_flags()
         if select:
             args += ["--select", select]
@@ -402,7 +402,7 @@ def run_spark_build(settings: Settings, select: str | None = None, *, quiet: boo
     check_raw_tables(settings)
     marts_dir = spark_marts_dir(settings)
     recover_directory(marts_dir)  # a build killed earlier: its staging set goes, the last committed set stays
-    staging = staging_sibling(marts_dir)
+    staging = staging_sibling(marts_dir, fixed=True)  # a dbt var: the same path lets dbt parse partially
     try:
         if select and marts_dir.is_dir():
             for mart in sorted(path for path in marts_dir.iterdir() if path.is_dir()):

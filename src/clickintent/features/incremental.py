@@ -29,6 +29,7 @@ from clickintent.events.partitions import raw_event_files
 from clickintent.settings import Settings
 
 STATE_FILE = "incremental_state.json"
+PLAN_FILE = "build_plan.json"  # the files this build reads as new, for the dbt models
 # What the fingerprint hashes of the dbt project: what the incremental tables' SQL comes from.
 PROJECT_SOURCES = ("dbt_project.yml", "models/**/*.sql", "models/**/*.yml", "macros/**/*.sql")
 
@@ -43,9 +44,15 @@ class BuildPlan:
     files: dict[str, list[int]] = field(default_factory=dict)  # every raw event file -> [size, mtime_ns]
     fingerprint: dict[str, str] = field(default_factory=dict)
 
-    def dbt_vars(self) -> dict[str, object]:
-        """The variables that tell the incremental models which files are new (none in a full build)."""
-        return {} if self.full_refresh else {"clickintent_new_event_files": list(self.new_files)}
+    def dbt_vars(self, settings: Settings) -> dict[str, object]:
+        """Writes which files are new (none in a full build) where the incremental models read it
+        (dbt_project/macros/incremental.sql, new_event_files()); the variable naming that file.
+
+        The variable's value is the same in every build of a data directory, so that dbt can
+        parse the project partially: a change of vars makes it parse the whole project again."""
+        path = settings.absolute().dbt_dir / PLAN_FILE
+        atomic_write_text(path, json.dumps({"new_event_files": None if self.full_refresh else list(self.new_files)}))
+        return {"clickintent_build_plan": str(path)}
 
     def dbt_flags(self) -> list[str]:
         """A full build passes --full-refresh. An incremental one leaves the unit tests out: they
