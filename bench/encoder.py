@@ -49,7 +49,7 @@ from clickintent.artifacts import atomic_write_json
 from clickintent.encoder.artifacts import StoredEncoder
 from clickintent.encoder.clicks import read_clicks
 from clickintent.encoder.device import DEVICE_CHOICES, embed_batch_size, settings_device
-from clickintent.encoder.embed import SessionEmbedder
+from clickintent.encoder.embed import SessionEmbedder, read_sequences
 from clickintent.encoder.model import count_parameters
 from clickintent.encoder.paths import EncoderPaths
 from clickintent.encoder.pipeline import PretrainConfig, on_device
@@ -60,8 +60,8 @@ from clickintent.settings import Settings, load_settings
 
 
 def load_sessions(mart: Path, n_sessions: int, seed: int) -> tuple[pd.DataFrame, str]:
-    if mart.is_file():
-        frame = pd.read_parquet(mart)
+    if mart.exists():
+        frame = read_sequences(mart)
         if len(frame) >= n_sessions:
             return frame.sort_values("session_end_ts", kind="stable").tail(n_sessions).reset_index(drop=True), f"mart {mart}"
     frame, _ = synthesize_sequences(n_sessions, seed)
@@ -90,7 +90,7 @@ def probe_ablations(mart: Path) -> dict:
     from clickintent.encoder.pipeline import _pretrain, prepare_sessions
 
     ground_truth = mart.parent.parent / "ground_truth"
-    frame = pd.read_parquet(mart)
+    frame = read_sequences(mart)
     base = PretrainConfig()
     base = replace(base, training=replace(base.training, max_epochs=2, patience=5))
     variants = {

@@ -47,6 +47,7 @@ from pathlib import Path
 import duckdb
 
 from clickintent.features.dbt import dbt_target_dir
+from clickintent.features.partitioned_marts import mart_location, parquet_relation
 from clickintent.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -236,8 +237,8 @@ def bench_incremental(history_events: int, increment_events: int, scratch: Path,
     differences = [
         mart
         for mart in feast_marts
-        if _mart_fingerprint(dirs["incremental"] / "marts" / f"{mart}.parquet")
-        != _mart_fingerprint(dirs["full_rebuild"] / "marts" / f"{mart}.parquet")
+        if _mart_fingerprint(mart_location(dirs["incremental"] / "marts", mart))
+        != _mart_fingerprint(mart_location(dirs["full_rebuild"] / "marts", mart))
     ]
     return {
         "history_events": count(history_files),
@@ -267,7 +268,7 @@ def _mart_fingerprint(path: Path) -> tuple:
     where clickintent.features.mart_equality (the tests' comparison, in Python) would need more
     memory than the machine has."""
     connection = duckdb.connect()
-    columns = connection.execute(f"describe select * from read_parquet('{path}')").fetchall()
+    columns = connection.execute(f"describe select * from {parquet_relation(path)}").fetchall()
 
     def rounded(name: str, kind: str) -> str:
         if kind in ("DOUBLE", "FLOAT"):
@@ -277,7 +278,7 @@ def _mart_fingerprint(path: Path) -> tuple:
         return name
 
     row = ", ".join(rounded(f'"{name}"', kind) for name, kind, *_ in columns)
-    return connection.execute(f"select count(*), sum(hash({row})::hugeint) from read_parquet('{path}')").fetchone()
+    return connection.execute(f"select count(*), sum(hash({row})::hugeint) from {parquet_relation(path)}").fetchone()
 
 
 def print_incremental(result: dict) -> None:

@@ -60,6 +60,7 @@ import numpy as np
 import clickintent.serving.threads  # noqa: F401  (first: one OpenMP/BLAS thread for the in-process part)
 from clickintent.artifacts import atomic_write_json
 from clickintent.events.partitions import raw_event_files
+from clickintent.features.partitioned_marts import mart_location, parquet_relation
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
@@ -254,8 +255,8 @@ def build_bodies(settings, n_bodies: int, seed: int) -> tuple[list[dict], list[s
             ).fetchall()
         ]
         sessions = connection.execute(
-            "select event_ids from read_parquet(?) where platform = 'web' and n_events >= 10 order by session_id",
-            [str(settings.marts_dir / "fct_session_sequences.parquet")],
+            f"select event_ids from {parquet_relation(mart_location(settings.marts_dir, 'fct_session_sequences'))} "
+            "where platform = 'web' and n_events >= 10 order by session_id",
         ).fetchall()
         rng.shuffle(sessions)
         pool_ids = [event_id for (ids,) in sessions[: n_bodies * 6] for event_id in ids]

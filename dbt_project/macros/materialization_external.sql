@@ -16,7 +16,8 @@
   leaves the previous file intact.
 
   dbt uses a project's own version of a built-in materialization only in the root project:
-  as a package, this project's marts go through dbt-duckdb's version (same files, slower).
+  as a package, this project's marts go through dbt-duckdb's version (the same rows, slower,
+  and one file for the marts partitioned by day here: macros/partitioned_marts.sql).
 -#}
 {% materialization external, adapter="duckdb", supported_languages=['sql'] %}
 
@@ -47,13 +48,18 @@
     {%- set columns = '*' -%}
   {%- endif -%}
 
-  {% call statement('main') -%}
-    copy (
-      select {{ columns }} from (
-        {{ compiled_code }}
-      ) as model_subq
-    ) to '{{ location }}' ({{ write_options }})
-  {%- endcall %}
+  {%- set partitioning = config.get('partition_by_day') -%}
+  {%- if partitioning -%}
+    {%- set read_location = write_partitioned_mart(location, columns, compiled_code, partitioning, config.get('rebuilt_from_scope')) -%}
+  {%- else -%}
+    {% call statement('main') -%}
+      copy (
+        select {{ columns }} from (
+          {{ compiled_code }}
+        ) as model_subq
+      ) to '{{ location }}' ({{ write_options }})
+    {%- endcall %}
+  {%- endif -%}
 
   {%- if existing_relation is not none and existing_relation.type != 'view' -%}
     {{ drop_relation_if_exists(existing_relation) }}

@@ -267,10 +267,31 @@ def _same_file(path: Path, recorded: Mapping[str, Any]) -> bool:
     return stat.st_mtime_ns == recorded.get("mtime_ns") or file_sha256(path) == recorded.get("sha256")
 
 
-def write_commit(directory: Path | str, stage: str, files: Iterable[Path | str], *, record: str = COMMIT_FILE, **fields: Any) -> Path:
-    """Record `files` (paths under or beside `directory`) as the complete output of `stage`; call it last."""
+def write_commit(
+    directory: Path | str,
+    stage: str,
+    files: Iterable[Path | str],
+    *,
+    record: str = COMMIT_FILE,
+    reuse: Mapping[str, Mapping[str, Any]] | None = None,
+    **fields: Any,
+) -> Path:
+    """Record `files` (paths under or beside `directory`) as the complete output of `stage`; call it last.
+
+    reuse: an earlier record's files; one of them with the same size and modification time (a
+    file carried over by a hard link) keeps its hash rather than being read again."""
     directory = Path(directory)
-    entries = {os.path.relpath(Path(file), directory): file_fingerprint(file) for file in sorted(map(str, files))}
+    reuse = reuse or {}
+
+    def fingerprint(file: str, name: str) -> dict[str, Any]:
+        stat = os.stat(file)
+        known = reuse.get(name, {})
+        if known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns and known.get("sha256"):
+            return dict(known)
+        return file_fingerprint(file)
+
+    names = {file: os.path.relpath(Path(file), directory) for file in sorted(map(str, files))}
+    entries = {name: fingerprint(file, name) for file, name in names.items()}
     path = directory / record
     atomic_write_json(path, {"state": COMMITTED, "stage": stage, "committed_at": _now(), **fields, "files": entries}, default=str)
     return path

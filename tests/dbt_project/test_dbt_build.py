@@ -12,12 +12,15 @@ import shutil
 from datetime import timedelta
 
 import duckdb
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
 from clickintent.features.dbt import run_dbt_build
+from clickintent.features.mart_equality import marts_in
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import load_settings
-from support.marts import mart_hashes
+from support.marts import mart_glob, mart_hashes
 from support.raw_world import DAY, T0, write_fixture_world
 
 pytestmark = pytest.mark.slow
@@ -55,7 +58,7 @@ def query(built):
     settings, _ = built
     connection = duckdb.connect()
     for mart in MARTS:
-        connection.execute(f"create view {mart} as select * from read_parquet('{settings.marts_dir / (mart + '.parquet')}')")
+        connection.execute(f"create view {mart} as select * from read_parquet('{mart_glob(settings.marts_dir, mart)}')")
 
     def run(sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
@@ -99,9 +102,15 @@ def test_build_runs_models_data_tests_and_unit_tests(built):
 
 def test_marts_are_parquet_with_utc_timestamps(built):
     settings, _ = built
-    assert sorted(path.stem for path in settings.marts_dir.glob("*.parquet")) == sorted(MARTS)
+    assert marts_in(settings.marts_dir) == sorted(MARTS)
+    # the windowed marts are directories of one file per UTC day of their timestamp
+    partitioned = {path.name for path in settings.marts_dir.iterdir() if path.is_dir()}
+    assert partitioned == {"fct_session_sequences", "fct_visitor_journeys", "fct_anonymous_session_outcomes", "fct_customer_app_intent"}
+    sequences = pq.read_table(mart_location(settings.marts_dir, "fct_session_sequences")).to_pandas()
+    days = sorted(path.stem for path in (settings.marts_dir / "fct_session_sequences").iterdir())
+    assert days == sorted(sequences["session_start_ts"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d").unique())
     for mart in MARTS:
-        schema = pq.read_schema(settings.marts_dir / f"{mart}.parquet")
+        schema = ds.dataset(mart_location(settings.marts_dir, mart)).schema
         timestamps = [field for field in schema if str(field.type).startswith("timestamp")]
         assert all(field.type.tz == "UTC" for field in timestamps), (mart, timestamps)
     assert not (settings.data_dir / ".marts.previous").exists()
@@ -233,4 +242,4 @@ def test_rebuild_gives_identical_marts(built, tmp_path):
     rebuilt = run_dbt_build(load_settings(data_dir=copy), quiet=True)
     assert rebuilt.success, rebuilt.summary()
     assert mart_hashes(copy / "marts") == before
-    assert len(before) == len(MARTS)
+    assert {name.split("/")[0] for name in before} == set(MARTS)

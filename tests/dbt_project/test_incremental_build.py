@@ -25,6 +25,7 @@ from clickintent.events.partitions import raw_event_files
 from clickintent.features.dbt import dbt_log_dir, manifest_path, run_dbt_build
 from clickintent.features.manifest import read_feast_marts
 from clickintent.features.mart_equality import compare_marts
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow
@@ -53,7 +54,7 @@ def _events(settings: Settings) -> pd.DataFrame:
 
 
 def _sessions(settings: Settings) -> pd.DataFrame:
-    path = settings.marts_dir / "fct_session_sequences.parquet"
+    path = mart_location(settings.marts_dir, "fct_session_sequences")
     return pq.read_table(
         path, columns=["session_id", "platform", "anonymous_id", "session_start_ts", "session_end_ts", "n_events"]
     ).to_pandas()
@@ -123,6 +124,8 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
     )
     assert _build(settings).startswith("full: no incremental build recorded")
     sessions_before = _sessions(settings)
+    sequence_days = settings.marts_dir / "fct_session_sequences"
+    files_before = {path.name: path.stat().st_ino for path in sequence_days.iterdir()}
 
     # appended: the day; the rest of the session across midnight; a late event in the gap that
     # joins the two sessions; a late event that extends a session a week old
@@ -142,6 +145,14 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
     feast_marts = [mart.model for mart in read_feast_marts(manifest_path(settings))]
     assert len(feast_marts) >= 10
     assert compare_marts(settings.marts_dir, full.marts_dir, feast_marts) == {}
+    # the sequence mart's days before the earliest one rebuilt are the files the first build
+    # wrote (hard links), the others were written again; the late events' days among them
+    files_after = {path.name: path.stat().st_ino for path in sequence_days.iterdir()}
+    carried = {name for name, inode in files_after.items() if files_before.get(name) == inode}
+    rewritten = set(files_after) - carried
+    assert carried and rewritten and max(carried) < min(rewritten)
+    for event in late:
+        assert f"{pd.Timestamp(event['event_ts']).tz_convert('UTC'):%Y-%m-%d}.parquet" in rewritten
 
     after = _sessions(settings)
 
@@ -156,7 +167,7 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
     extended_before, extended_after = of(sessions_before, extended), of(after, extended)
     assert len(extended_after) == len(extended_before)
     assert extended_after["n_events"].sum() == extended_before["n_events"].sum() + 1
-    journeys = pq.read_table(settings.marts_dir / "fct_visitor_journeys.parquet").to_pandas()
+    journeys = pq.read_table(mart_location(settings.marts_dir, "fct_visitor_journeys")).to_pandas()
     returned = journeys[journeys["visitor_id"] == f"web:{RETURNING_VISITOR}"].sort_values("as_of_ts")
     # the last journey row counts only its own session, yet knows the visit before its window
     assert returned["n_sessions_30d"].tolist() == [1, 1]
@@ -218,7 +229,7 @@ def test_a_page_that_maps_differently_now_rebuilds_every_session(tmp_path: Path)
 
 
 def _outcomes(settings: Settings) -> pd.DataFrame:
-    return pq.read_table(settings.marts_dir / "fct_anonymous_session_outcomes.parquet").to_pandas()
+    return pq.read_table(mart_location(settings.marts_dir, "fct_anonymous_session_outcomes")).to_pandas()
 
 
 def _rebuilt_in_full_equals(settings: Settings, full: Settings) -> None:

@@ -14,6 +14,7 @@ from clickintent.cli.encoder import encoder_app
 from clickintent.encoder.embed import customer_web_embeddings, load_session_embedder
 from clickintent.encoder.synthetic import write_synthetic_sequences
 from clickintent.encoder.tokens import mart_row_events
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import Settings
 
 
@@ -75,7 +76,7 @@ def test_train_embed_evaluate_commands_end_to_end_with_minilm(tmp_path):
     assert set(customers["encoder_version"]) == {card["version"]}
 
     # Online: the same session from raw events gives the stored embedding.
-    mart = pd.read_parquet(data_dir / "marts" / "fct_session_sequences.parquet")
+    mart = pd.read_parquet(mart_location(data_dir / "marts", "fct_session_sequences"))
     row = mart[mart["search_queries"].map(lambda q: any(x is not None for x in q))].iloc[0]
     events = mart_row_events(row)
     online = load_session_embedder(Settings(data_dir=data_dir, models_dir=models_dir), threads=1, embed_unseen_queries=False)
@@ -144,7 +145,7 @@ def test_encoder_stage_on_the_dbt_world_resumes_and_feeds_feast(pipeline_world, 
     small = PretrainConfig(d_model=32, d_ff=64, use_queries=False)
     config = replace(small, training=replace(small.training, max_epochs=2, batch_size=128))
     first = run_encoder_stage(settings, budget_seconds=None, config=config)
-    mart = pd.read_parquet(settings.marts_dir / "fct_session_sequences.parquet")
+    mart = pd.read_parquet(mart_location(settings.marts_dir, "fct_session_sequences"))
     assert first.epochs_run == first.epochs_this_call == 2 and not first.stopped_by_budget
     assert first.sessions_embedded == len(mart)
     report = json.loads((settings.reports_dir / "encoder.json").read_text())

@@ -25,6 +25,7 @@ from clickintent.evaluation.replay import (
     sample_requests,
 )
 from clickintent.settings import Settings
+from support.marts import mart_glob
 
 T0 = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 
@@ -242,13 +243,12 @@ def test_replayed_events_are_live_events_up_to_the_request(serving_world: Settin
 def test_outcomes_of_anonymous_sessions_match_the_dbt_label_mart(serving_world: Settings) -> None:
     """One rule: label_outcomes agrees with fct_anonymous_session_outcomes on every anonymous session."""
     world = serving_world
-    mart = world.marts_dir / "fct_anonymous_session_outcomes.parquet"
-    assert mart.is_file(), "the dbt build writes fct_anonymous_session_outcomes"
+    mart = mart_glob(world.marts_dir, "fct_anonymous_session_outcomes")
     with duckdb.connect() as connection:
         sessions = connection.execute(
             "select distinct session_id as request_id, visitor_id, null::varchar as outcome_customer_id, session_end_ts as request_ts "
             "from read_parquet(?) order by 1",
-            [str(mart)],
+            [mart],
         ).df()
         expected_rows = connection.execute("select session_id, product_family from read_parquet(?) where outcome", [str(mart)]).fetchall()
     expected: dict[str, set[str]] = {request_id: set() for request_id in sessions["request_id"]}

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clickintent.features.dbt import dbt_target_dir, manifest_path, run_dbt_build
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import load_settings
 from support.marts import mart_hashes
 from support.raw_world import write_fixture_world
@@ -79,7 +80,7 @@ def test_world_without_taxonomy_or_labels_builds_empty_label_marts(tmp_path):
     assert all(node.startswith("section:") or node == "unknown" for node in nodes) and "section:mortgages" in nodes
     # the settings' timeout reaches dbt: with 45 minutes, v_shuffled's 45-minute gap still splits
     # (a gap of exactly the timeout starts a session) and v_gap's 30-minute gap no longer does
-    sequences = pq.read_table(settings.marts_dir / "fct_session_sequences.parquet").to_pylist()
+    sequences = pq.read_table(mart_location(settings.marts_dir, "fct_session_sequences")).to_pylist()
     by_visitor = {}
     for row in sequences:
         by_visitor.setdefault(row["anonymous_id"], []).append(row["event_ids"])

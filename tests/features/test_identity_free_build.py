@@ -20,12 +20,14 @@ import pytest
 
 from clickintent.features.dbt import dbt_vars
 from clickintent.features.identity_links import REPORT_NAME
+from clickintent.features.mart_equality import marts_in
 from clickintent.features.model_outputs import (
     CUSTOMER_WEB_EMBEDDING,
     CUSTOMER_WEB_INTENT_LABELS,
     SESSION_EMBEDDING,
     SESSION_INTENT,
 )
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import Settings
 from support.identity_worlds import STITCH_COOKIE
 from support.raw_world import CASES
@@ -46,7 +48,7 @@ def worlds(identity_worlds) -> dict[str, Settings]:
 
 
 def _mart(settings: Settings, name: str) -> pd.DataFrame:
-    return pd.read_parquet(settings.marts_dir / f"{name}.parquet")
+    return pd.read_parquet(mart_location(settings.marts_dir, name))
 
 
 def _web_session_ids(settings: Settings) -> set[str]:
@@ -55,7 +57,7 @@ def _web_session_ids(settings: Settings) -> set[str]:
 
 def _tables(settings: Settings) -> dict[str, pd.DataFrame]:
     """Every mart and model-output table of the world, by name."""
-    tables = {path.stem: pd.read_parquet(path) for path in sorted(settings.marts_dir.glob("*.parquet"))}
+    tables = {model: pd.read_parquet(mart_location(settings.marts_dir, model)) for model in marts_in(settings.marts_dir)}
     for output in (SESSION_INTENT, SESSION_EMBEDDING, *CUSTOMER_WEB_OUTPUTS):
         tables[output.feature_view] = pd.read_parquet(output.path(settings))
     return tables

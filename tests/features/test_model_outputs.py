@@ -12,6 +12,7 @@ from clickintent.features.model_outputs import (
     ensure_model_output_files,
     recency_weighted_as_of,
 )
+from clickintent.features.partitioned_marts import mart_location
 
 
 def _brute_force(customers, ends, vectors, half_life_days):
@@ -128,7 +129,7 @@ def test_intent_tables_follow_the_taxonomy_stage(pipeline_world, tmp_path):
 
     sessions = pq.read_table(SESSION_INTENT.path(settings))
     assert sessions.schema.equals(SESSION_INTENT.arrow_schema())
-    sequences = pq.read_table(settings.marts_dir / "fct_session_sequences.parquet", columns=["session_id"])
+    sequences = pq.read_table(mart_location(settings.marts_dir, "fct_session_sequences"), columns=["session_id"])
     assert sessions.num_rows == sequences.num_rows
     onehot = np.stack(sessions.column("teacher_intent_top_node_onehot").to_numpy(zero_copy_only=False))
     assert set(onehot.sum(axis=1)) <= {0.0, 1.0}

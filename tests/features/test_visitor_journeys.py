@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from clickintent.features.model_outputs import CUSTOMER_APP_EMBEDDING, SESSION_EMBEDDING, SESSION_INTENT, VISITOR_JOURNEY_EMBEDDING
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.features.visitors import visitor_id
 from clickintent.settings import Settings
 from support.identity_worlds import ANONYMOUS_DAYS_BEFORE, STITCH_COOKIE, STITCH_CUSTOMER, STITCH_LOGIN
@@ -31,7 +32,7 @@ def world(identity_worlds) -> Settings:
 
 
 def _mart(settings: Settings, name: str) -> pd.DataFrame:
-    return pd.read_parquet(settings.marts_dir / f"{name}.parquet")
+    return pd.read_parquet(mart_location(settings.marts_dir, name))
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,9 @@ from clickintent.encoder.tokens import fit_vocabulary, normalize_page_path
 from clickintent.events.contract import EVENTS
 from clickintent.events.loader import replace_table_set
 from clickintent.features.dbt import run_dbt_build
+from clickintent.features.partitioned_marts import mart_files
 from clickintent.settings import load_settings
+from support.marts import mart_glob
 from support.raw_world import T0, build_fixture_world, write_page_map
 
 pytestmark = pytest.mark.slow
@@ -62,7 +64,7 @@ def built(tmp_path_factory):
 
 
 def test_no_mart_holds_the_personal_data(built) -> None:
-    marts = sorted(built.marts_dir.glob("*.parquet"))
+    marts = mart_files(built.marts_dir)  # a partitioned mart's days one by one
     assert marts
     with duckdb.connect() as connection:
         found = {
@@ -81,7 +83,7 @@ def test_no_mart_holds_the_personal_data(built) -> None:
         paths = [
             r[0]
             for r in connection.execute(
-                "select distinct unnest(page_paths) from read_parquet(?)", [str(built.marts_dir / "fct_session_sequences.parquet")]
+                "select distinct unnest(page_paths) from read_parquet(?)", [mart_glob(built.marts_dir, "fct_session_sequences")]
             ).fetchall()
         ]
     assert found == {}
@@ -90,7 +92,7 @@ def test_no_mart_holds_the_personal_data(built) -> None:
 
 def test_the_encoder_vocabulary_holds_the_redacted_page_and_live_paths_meet_it(built) -> None:
     with duckdb.connect() as connection:
-        frame = connection.execute("select * from read_parquet(?)", [str(built.marts_dir / "fct_session_sequences.parquet")]).df()
+        frame = connection.execute("select * from read_parquet(?)", [mart_glob(built.marts_dir, "fct_session_sequences")]).df()
     vocabulary = fit_vocabulary(frame, min_page_count=1)
     assert not [page for page in vocabulary.pages if any(value in page for value in PERSONAL) or "@" in page]
     # A redacted segment is an identifier: one ':id' token, like the ids in paths.

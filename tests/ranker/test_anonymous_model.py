@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from clickintent.artifacts import ModelCardError
 from clickintent.evaluation.metrics import CandidateRankingTestUnits
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.ranker.anonymous_model import ANONYMOUS_CARD_FORMAT, FAMILY_COLUMN, AnonymousRanker
 from clickintent.ranker.anonymous_training import (
     ANONYMOUS_ROWS,
@@ -114,7 +115,7 @@ def outcomes(tmp_path_factory):
     settings = load_settings(data_dir=data_dir, threads=1)
     result = run_dbt_build(settings, quiet=True)
     assert result.success, result.summary()
-    mart = pd.read_parquet(settings.marts_dir / "fct_anonymous_session_outcomes.parquet")
+    mart = pd.read_parquet(mart_location(settings.marts_dir, "fct_anonymous_session_outcomes"))
     mart["session_end_ts"] = pd.to_datetime(mart["session_end_ts"], utc=True)
     # the catalogue's families (dim_products): one row per session and family
     times["families"] = catalogue_families(settings.marts_dir)

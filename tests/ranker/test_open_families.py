@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import Settings, load_settings
 
 NEW_FAMILY = "pensions"
@@ -91,7 +92,7 @@ def pensions_world(pipeline_world: Settings, tmp_path_factory) -> Settings:
 
 
 def _mart(settings: Settings, name: str) -> pd.DataFrame:
-    return pd.read_parquet(settings.marts_dir / f"{name}.parquet")
+    return pd.read_parquet(mart_location(settings.marts_dir, name))
 
 
 def test_a_new_family_reaches_every_mart(pensions_world: Settings) -> None:

@@ -18,6 +18,7 @@ from clickintent.evaluation.metrics import (
     multilabel_micro_f1,
     tile_macro_recall_at_1,
 )
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.ranker.tasks import ConversionAucUnits
 from clickintent.settings import Settings
 
@@ -198,7 +199,7 @@ def test_reach_is_the_share_of_test_rows_with_an_app_row_in_the_ttl(full_evaluat
         ("tile", "fct_tile_impressions", "impression_ts"),
         ("conversion", "fct_conversion_labels", "observation_ts"),
     ):
-        labels = pd.read_parquet(world.marts_dir / f"{mart}.parquet")
+        labels = pd.read_parquet(mart_location(world.marts_dir, mart))
         if "label_window_complete" in labels:
             labels = labels[labels["label_window_complete"].astype(bool)]
         labels[timestamp] = pd.to_datetime(labels[timestamp], utc=True)

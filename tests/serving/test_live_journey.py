@@ -10,6 +10,7 @@ import pytest
 
 from clickintent.serving.live_features import PageTaxonomy, journey_row, session_aggregates
 from clickintent.settings import Settings
+from support.marts import mart_glob
 from support.serving_world import session_events
 
 ROWS_COMPARED = 60
@@ -31,7 +32,7 @@ def _journey_rows(settings: Settings) -> pd.DataFrame:
             "select *, lag(as_of_ts) over visitor as prev_as_of_ts, lag(n_sessions_30d) over visitor as prev_n_sessions "
             "from read_parquet(?) where platform = 'web' window visitor as (partition by visitor_id order by as_of_ts) "
             "order by visitor_id, as_of_ts",
-            [str(settings.marts_dir / "fct_visitor_journeys.parquet")],
+            [mart_glob(settings.marts_dir, "fct_visitor_journeys")],
         ).df()
 
 

@@ -27,6 +27,7 @@ import pytest
 from clickintent.serving.process import ServiceStartError, free_port, service_environment, start_service
 from clickintent.settings import Settings, load_settings
 from serving.schemas import MAX_BODY_BYTES, MAX_CANDIDATES, MAX_EVENTS, MAX_K
+from support.marts import mart_glob
 from support.service_auth import PUSH_KEY, READ_KEY, auth_headers, login_assertion, service_auth_environment
 from support.serving_world import busiest_anonymous_session, pick, raw_events, session_events
 
@@ -222,7 +223,7 @@ def test_a_returning_visitor_is_answered_with_the_stored_journey(world: Settings
     visitor = pick(
         "select visitor_id from read_parquet(?) where platform = 'web' and not has_logged_in_before "
         "order by n_sessions_30d desc, n_form_starts_30d desc, visitor_id limit 1",
-        [str(world.marts_dir / "fct_visitor_journeys.parquet")],
+        [mart_glob(world.marts_dir, "fct_visitor_journeys")],
     )[0]
     anonymous_id = visitor.split(":", 1)[1]
     events = raw_events(world, "platform = 'web' and customer_id is null and event_type = 'page_view'", limit=3)
@@ -270,7 +271,7 @@ def test_a_signed_in_app_session_reaches_the_models_through_the_in_app_features(
     customer_id, session_id = pick(
         "select s.customer_id, s.session_id from read_parquet(?) s join read_parquet(?) a using (customer_id) "
         "where s.platform = 'app' and s.n_events between 3 and 40 group by all order by s.session_id limit 1",
-        [str(world.marts_dir / "fct_session_sequences.parquet"), str(world.data_dir / "embeddings" / "customer_app_embeddings.parquet")],
+        [mart_glob(world.marts_dir, "fct_session_sequences"), str(world.data_dir / "embeddings" / "customer_app_embeddings.parquet")],
     )
     events = session_events(world, session_id)
     shift = datetime.now(UTC) - timedelta(seconds=30) - max(datetime.fromisoformat(event["event_ts"]) for event in events)
@@ -454,7 +455,7 @@ def test_a_login_session_the_batch_pipeline_already_linked_is_not_pushed_again(w
     session_id, customer = pick(
         "select session_id, customer_id from read_parquet(?) where platform = 'web' and list_contains(event_types, 'login') "
         "order by session_end_ts desc, session_id limit 1",
-        [str(world.marts_dir / "fct_session_sequences.parquet")],
+        [mart_glob(world.marts_dir, "fct_session_sequences")],
     )
     before = _online(world, customer)
     assert before["n_linked_web_sessions"], "the batch pipeline linked this customer's login session"

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from clickintent.events.contract import RAW_TABLES
 from clickintent.events.loader import replace_table_set, validate_tables
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import Settings
 from support.raw_world import DAY, MINUTE, T0, build_fixture_world, write_page_map
 
@@ -87,7 +88,7 @@ def write_stage_outputs(settings: Settings, embedding_dim: int = 8) -> None:
     from clickintent.taxonomy.distill import SESSION_INTENTS_SCHEMA
     from clickintent.taxonomy.model import Node, Taxonomy
 
-    sequences = read_sequences(settings.marts_dir / "fct_session_sequences.parquet")
+    sequences = read_sequences(mart_location(settings.marts_dir, "fct_session_sequences"))
     top_nodes = ("home_buying", "saving")
     Taxonomy(nodes=tuple(Node(id=node, parent_id=None, level=1, name=node.replace("_", " "), description=node) for node in top_nodes)).save(
         settings.taxonomy_dir / "taxonomy.yaml"

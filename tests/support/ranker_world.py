@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import Settings, load_settings
 
 # The encoder version the stand-in embeddings claim (the column the encoder stage writes).
@@ -61,7 +62,7 @@ def write_app_standins(settings: Settings, embedding_dim: int = 8, seed: int = 8
     from clickintent.features.model_outputs import CUSTOMER_APP_EMBEDDING
 
     app = pd.read_parquet(
-        settings.marts_dir / "fct_customer_app_intent.parquet",
+        mart_location(settings.marts_dir, "fct_customer_app_intent"),
         columns=["customer_id", "as_of_ts", "app_session_id", "n_app_sessions_30d", "app_taxonomy_node_shares_30d"],
     )
     shares = np.stack(app["app_taxonomy_node_shares_30d"].to_numpy()).astype(np.float32)

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from clickintent.settings import Settings, load_settings
+from support.marts import mart_glob
 
 
 def build_serving_world(feast_world: Settings, root: Path) -> Settings:
@@ -67,7 +68,7 @@ def session_events(settings: Settings, session_id: str) -> list[dict]:
     with duckdb.connect() as connection:
         event_ids = connection.execute(
             "select event_ids from read_parquet(?) where session_id = ?",
-            [str(settings.marts_dir / "fct_session_sequences.parquet"), session_id],
+            [mart_glob(settings.marts_dir, "fct_session_sequences"), session_id],
         ).fetchall()[0][0]
     return raw_events(settings, "event_id in (select unnest(?))", [list(event_ids)], limit=len(event_ids))
 
@@ -85,6 +86,6 @@ def busiest_anonymous_session(settings: Settings) -> list[dict]:
     session_id = pick(
         "select session_id from read_parquet(?) where platform = 'web' and customer_id is null and n_events between 5 and 40 "
         "order by n_events desc, session_id limit 1",
-        [str(settings.marts_dir / "fct_session_sequences.parquet")],
+        [mart_glob(settings.marts_dir, "fct_session_sequences")],
     )[0]
     return session_events(settings, session_id)

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from clickintent.features.dbt import dbt_target_dir, run_dbt_build
 from clickintent.features.manifest import read_feast_marts
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import Settings, load_settings
 
 # Small enough for a build in seconds, big enough for every feast mart to have rows.
@@ -34,7 +35,7 @@ def feast_mart_names(settings: Settings) -> list[str]:
 
 def sorted_mart(settings: Settings, name: str) -> pd.DataFrame:
     """A mart's rows in a canonical order (every column, as text), lists as tuples."""
-    frame = pq.read_table(settings.marts_dir / f"{name}.parquet").to_pandas()
+    frame = pq.read_table(mart_location(settings.marts_dir, name)).to_pandas()
     for column in frame.columns:
         if frame[column].map(lambda value: isinstance(value, list | np.ndarray)).any():
             frame[column] = frame[column].map(lambda value: None if value is None else tuple(value))

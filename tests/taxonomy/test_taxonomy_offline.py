@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import load_settings
 from clickintent.taxonomy.diff import diff_taxonomies
 from clickintent.taxonomy.distill import SESSION_INTENTS_SCHEMA
@@ -24,6 +25,7 @@ from clickintent.taxonomy.io import TaxonomyPaths
 from clickintent.taxonomy.model import Taxonomy, TaxonomyFileError
 from clickintent.taxonomy.pipeline import distill_classifier, generate_taxonomy, map_pages, run_taxonomy_stage
 from clickintent.taxonomy.review import render_review
+from support.marts import mart_glob
 from support.taxonomy_fixtures import build_session_mart, build_small_world, replace_events
 
 pytestmark = pytest.mark.slow
@@ -59,7 +61,7 @@ def test_the_stage_writes_every_output_in_the_agreed_shapes(world) -> None:
     version = taxonomy.taxonomy_version
     assert taxonomy.backend == "offline" and max(node.level for node in taxonomy.nodes) <= 3
     assert 8 <= taxonomy.nodes_per_level()[1] <= 24
-    sessions = _read(settings.marts_dir / "fct_session_sequences.parquet")
+    sessions = _read(mart_location(settings.marts_dir, "fct_session_sequences"))
     assert any(node.examples for node in taxonomy.nodes)
     assert {e for node in taxonomy.nodes for e in node.examples} <= set(sessions["session_id"])
 
@@ -241,7 +243,7 @@ def test_dbt_rebuilds_the_taxonomy_mapped_features_from_the_page_map(world_copy)
     assert result.success, result.summary()
     with duckdb.connect() as connection:
         node_ids = connection.execute(
-            "select distinct unnest(taxonomy_node_ids) from read_parquet(?)", [str(world_copy.marts_dir / "fct_session_sequences.parquet")]
+            "select distinct unnest(taxonomy_node_ids) from read_parquet(?)", [mart_glob(world_copy.marts_dir, "fct_session_sequences")]
         ).fetchall()
         top_nodes = connection.execute(
             "select top_taxonomy_node_id from read_parquet(?) order by top_node_position",

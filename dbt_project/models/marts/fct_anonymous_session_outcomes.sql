@@ -1,3 +1,4 @@
+{{ config(partition_by_day={'column': 'session_end_ts', 'order_by': 'web_session_id, product_family'}, rebuilt_from_scope='int_outcome_scope') }}
 {#-
   One row per (anonymous web session, product family): what the visitor did next about that
   family, the label of the anonymous-visitor ranker (clickintent.ranker.anonymous_model).
@@ -15,9 +16,9 @@
   label_window_complete is false when the window runs past the end of the data (a false
   outcome there is not final).
 
-  Built in int_anonymous_session_outcomes (incrementally on DuckDB); this is its rows in
-  (web_session_id, product_family) order without the key session_end_us.
+  Built in int_anonymous_session_outcomes (incrementally on DuckDB); this is its rows without the key
+  session_end_us, a file per UTC day of session_end_ts in (web_session_id, product_family) order
+  (macros/partitioned_marts.sql).
 -#}
 select {{ star_except('outcomes', ['session_end_us']) }}
 from {{ ref('int_anonymous_session_outcomes') }} as outcomes
-order by outcomes.web_session_id, outcomes.product_family

@@ -1,3 +1,4 @@
+{{ config(partition_by_day={'column': 'as_of_ts', 'order_by': 'visitor_id, as_of_ts'}, rebuilt_from_scope='int_sessionization_scope') }}
 {#-
   One row per visitor (a cookie on the web, a device in the app: visitor_id, see
   macros/visitor_id.sql) per kept session end: the visitor's journey as of that end (as_of_ts),
@@ -11,9 +12,8 @@
   customer, as every app session does), counting all its history, not only the 30 days: a
   ranker for anonymous visitors trains on the rows where it is false.
 
-  Built in int_visitor_journeys (incrementally on DuckDB); this is its rows in (visitor_id,
-  as_of_ts) order without the keys.
+  Built in int_visitor_journeys (incrementally on DuckDB); this is its rows without the keys, a
+  file per UTC day of as_of_ts in (visitor_id, as_of_ts) order (macros/partitioned_marts.sql).
 -#}
 select {{ star_except('journeys', ['visitor_key', 'session_start_us']) }}
 from {{ ref('int_visitor_journeys') }} as journeys
-order by journeys.visitor_id, journeys.as_of_ts

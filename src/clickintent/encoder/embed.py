@@ -134,9 +134,11 @@ def load_session_embedder(
 
 
 def read_sequences(path: Path) -> pd.DataFrame:
-    if not Path(path).is_file():
+    """The sequence mart (a file, or its directory of days), in session_id order: the days'
+    files keep no order of their own, and training and the embeddings' rows follow this one."""
+    if not Path(path).exists():
         raise FileNotFoundError(f"{path} not found: build the dbt marts first (`clickintent build`)")
-    return pd.read_parquet(path)
+    return pd.read_parquet(path).sort_values("session_id", kind="stable", ignore_index=True)
 
 
 def _utc(values: pd.Series) -> pd.Series:

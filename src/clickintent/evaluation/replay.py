@@ -67,6 +67,7 @@ from clickintent.artifacts import atomic_write_json
 from clickintent.evaluation.metrics import bootstrap_weights
 from clickintent.events.contract import EVENTS
 from clickintent.events.partitions import has_raw_events, raw_event_files
+from clickintent.features.partitioned_marts import mart_location, parquet_relation
 from clickintent.features.visitors import visitor_id
 from clickintent.ranker.families import catalogue_families
 from clickintent.ranker.training_sets import CONVERSION_LABELS
@@ -175,20 +176,20 @@ def replay_window(cards: Mapping[str, Any]) -> ReplayWindow:
 def sample_requests(settings: Settings, test_start: datetime, per_kind: int, seed: int) -> tuple[list[ReplayRequest], dict[str, int]]:
     """Up to `per_kind` requests of each kind from sessions starting at or after `test_start`,
     and how many sessions each kind had to draw from."""
-    sequences = settings.marts_dir / "fct_session_sequences.parquet"
-    if not sequences.is_file():
+    sequences = mart_location(settings.marts_dir, "fct_session_sequences")
+    if not sequences.exists():
         raise ReplayError(f"{sequences} not found; run `clickintent build`")
     with duckdb.connect() as connection:
         sessions = connection.execute(
-            """
+            f"""
             select session_id, platform, anonymous_id, customer_id, session_start_ts, event_ids,
                    list_contains(event_types, 'login') as has_login,
                    session_start_ts > min(session_start_ts) over (partition by platform, anonymous_id) as returning_visitor
-            from read_parquet(?)
+            from {parquet_relation(sequences)}
             qualify session_start_ts >= ?
             order by session_id
             """,
-            [str(sequences), test_start],
+            [test_start],
         ).df()
     web, app = sessions["platform"] == "web", sessions["platform"] == "app"
     anonymous = web & ~sessions["has_login"] & sessions["customer_id"].isna()

@@ -94,7 +94,7 @@ def require_sources() -> None:
     have nothing to serve, and `clickintent features apply` writes empty ones."""
     require_tables(
         file_sources(),
-        present=Path.is_file,
+        present=Path.exists,  # a partitioned mart is a directory
         build_hint="run `clickintent build` (or dbt with the profile's external_root at <data dir>/marts)",
     )
 

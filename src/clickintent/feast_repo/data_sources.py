@@ -6,6 +6,7 @@ src/clickintent/features/model_outputs.py. Do not edit: change the dbt model's y
 declaration) and regenerate.
 """
 from feast import FileSource, PushSource
+from feast.data_format import ParquetFormat
 from clickintent.features.paths import data_path, mart_path
 
 # customer_profile: One row per customer profile snapshot: segment, tenure, balances, holdings
@@ -16,6 +17,7 @@ from clickintent.features.paths import data_path, mart_path
 customer_profile_source = FileSource(
     name="customer_profile_source",
     path=mart_path("dim_customer_profiles"),
+    file_format=ParquetFormat(),
     timestamp_field="snapshot_ts",
     description='One row per customer profile snapshot: segment, tenure, balances, holdings (as product ids and as the list of product families held), and the number of conversions up to the snapshot. Everything is known at snapshot_ts (point in time). Feast feature view customer_profile (entity customer), stamped snapshot_ts.',
     tags={"dbt_model": "dim_customer_profiles"},
@@ -28,6 +30,7 @@ customer_profile_source = FileSource(
 product_features_source = FileSource(
     name="product_features_source",
     path=mart_path("dim_products"),
+    file_format=ParquetFormat(),
     timestamp_field="launched_ts",
     description='One row per catalog product with its attributes. Feast feature view product_features (entity product), stamped launched_ts (a product has no features before its launch); ttl_days 0 means the features never expire.',
     tags={"dbt_model": "dim_products"},
@@ -46,6 +49,7 @@ product_features_source = FileSource(
 customer_app_intent_source = FileSource(
     name="customer_app_intent_source",
     path=mart_path("fct_customer_app_intent"),
+    file_format=ParquetFormat(),
     timestamp_field="as_of_ts",
     description="One row per customer per kept app session end: the customer's in-app intent as of that end (as_of_ts), over their kept app sessions on any device that ended in [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, so a row is point-in-time correct. The customer is the app's own sign-in, not a link from the web: the same in the identity-free mode. app_taxonomy_node_shares_30d is the share per top-level node of the window's events on any node, in dim_taxonomy_top_nodes order (the order of fct_customer_web_intent's). Feature names carry app_ so that a feature service can hold them beside the customer's web features. Feast feature view customer_app_intent (entity customer), stamped as_of_ts, ttl 30 days.",
     tags={"dbt_model": "fct_customer_app_intent"},
@@ -64,6 +68,7 @@ customer_app_intent_source = FileSource(
 customer_web_intent_source = FileSource(
     name="customer_web_intent_source",
     path=mart_path("fct_customer_web_intent"),
+    file_format=ParquetFormat(),
     timestamp_field="as_of_ts",
     description="One row per customer per moment a linked web session starts to count (fct_web_login_links.counts_from_ts: a login session's end; for sessions stitched at a login, the login's time, so several of them give one row): as_of_ts is that moment, and each feature aggregates the customer's linked web sessions that count by as_of_ts and ended in [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, and a stitched session never counts before its login, so a row is point-in-time correct. taxonomy_node_shares_30d is the event-weighted share per top-level node over those sessions, in dim_taxonomy_top_nodes order. Feast feature view customer_web_intent (entity customer), stamped as_of_ts, ttl 30 days (the features describe 30 days).",
     tags={"dbt_model": "fct_customer_web_intent"},
@@ -77,6 +82,7 @@ customer_web_intent_source = FileSource(
 session_sequence_source = FileSource(
     name="session_sequence_source",
     path=mart_path("fct_session_sequences"),
+    file_format=ParquetFormat(),
     timestamp_field="session_end_ts",
     description="One row per session, web and app, that passed the bot/junk filter, with its events as arrays ordered by (event_ts, event_id): the session encoder's input. All arrays have n_events elements. Feast feature view session_sequence (entity session), stamped session_end_ts.",
     tags={"dbt_model": "fct_session_sequences"},
@@ -95,6 +101,7 @@ session_sequence_source = FileSource(
 visitor_journey_source = FileSource(
     name="visitor_journey_source",
     path=mart_path("fct_visitor_journeys"),
+    file_format=ParquetFormat(),
     timestamp_field="as_of_ts",
     description="One row per visitor (visitor_id = '<platform>:<anonymous_id>': a cookie on the web, a device in the app) per kept session end: the visitor's journey as of that end (as_of_ts), over its kept sessions that ended in [as_of_ts - 30 days, as_of_ts] (both ends included). Nothing after as_of_ts counts, so a row is point-in-time correct. A journey is everything the cookie or device did, signed in or not, and names no customer (the same in the identity-free mode); has_logged_in_before tells a trainer for anonymous visitors which rows to keep. taxonomy_node_shares_30d is the share per top-level node of the events on any node, in dim_taxonomy_top_nodes order (the order of fct_customer_web_intent's). Feast feature view visitor_journey (entity visitor), stamped as_of_ts, ttl 30 days.",
     tags={"dbt_model": "fct_visitor_journeys"},
@@ -108,6 +115,7 @@ visitor_journey_source = FileSource(
 web_session_stats_source = FileSource(
     name="web_session_stats_source",
     path=mart_path("fct_web_sessions"),
+    file_format=ParquetFormat(),
     timestamp_field="session_end_ts",
     description="One row per web session that passed the bot/junk filter (int_sessions), with its features as of the session's end: event counts, dwell statistics, depth, duration, device, entry page and source, and the share of its events per top-level taxonomy node. Feast feature view web_session_stats (entity web_session), stamped session_end_ts.",
     tags={"dbt_model": "fct_web_sessions"},

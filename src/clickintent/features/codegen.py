@@ -70,12 +70,14 @@ def render_data_sources(marts: list[FeastMart]) -> str:
     parts = [
         _HEADER.format(title="Feast data sources over the dbt feature marts and the model stages' feature tables."),
         "from feast import FileSource, PushSource\n",
+        "from feast.data_format import ParquetFormat\n",
         "from clickintent.features.paths import data_path, mart_path\n",
     ]
     for mart in _feature_marts(marts):
         if mart.data_relative_path is None:
             origin = f"# Built by dbt model `{mart.model}` ({mart.original_file_path})."
-            path = f'mart_path("{mart.model}")'
+            # a partitioned mart is a directory of files: Feast reads one only when told its format
+            path = f'mart_path("{mart.model}"),\n    file_format=ParquetFormat()'
         else:
             origin = f"# Written by a model stage; declared in {mart.original_file_path}."
             path = f'data_path("{mart.data_relative_path}")'

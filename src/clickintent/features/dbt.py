@@ -36,12 +36,15 @@ from pathlib import Path
 from clickintent.artifacts import (
     UncommittedOutputError,
     atomic_write_text,
+    read_commit,
     recover_directory,
     staging_sibling,
     swap_directory,
     verify_commit,
     write_commit,
 )
+from clickintent.features.partitioned_marts import MART_FILES, mart_files
+from clickintent.features.partitioned_marts import assemble as assemble_partitioned_marts
 from clickintent.settings import Settings
 
 BUILD_STAGE = "clickintent build"
@@ -351,9 +354,10 @@ def run_dbt_build(
     recover_directory(marts_dir)  # a build killed earlier: its staging set goes, the last committed set stays
     staging = staging_sibling(marts_dir, fixed=True)  # in the profile dbt is given: the same path lets it parse partially
     try:
-        if select:
-            for mart in sorted(marts_dir.glob("*.parquet")):
-                os.link(mart, staging / mart.name)  # DuckDB's COPY replaces by rename: the committed file stays
+        if select:  # DuckDB's COPY replaces by rename, a partitioned one clears the directory: the committed files stay
+            for mart in mart_files(marts_dir):
+                (staging / mart.relative_to(marts_dir)).parent.mkdir(exist_ok=True)
+                os.link(mart, staging / mart.relative_to(marts_dir))
         variables = dbt_vars(settings)
         plan = plan_build(settings, variables, full_refresh=full_refresh)
         args = _dbt_args(settings, "build", profiles_dir=_staging_profile(settings, staging), variables=variables | plan.dbt_vars(settings))
@@ -368,7 +372,8 @@ def run_dbt_build(
         elapsed = time.perf_counter() - started
         success = bool(outcome.success) and not any(node.failed for node in nodes)
         if success:
-            write_commit(staging, BUILD_STAGE, staging.glob("*.parquet"), select=select)
+            assemble_partitioned_marts(staging, marts_dir)
+            write_commit(staging, BUILD_STAGE, mart_files(staging), reuse=_committed_files(marts_dir), select=select)
             swap_directory(staging, marts_dir)
             _point_views_at(settings, staging, marts_dir)
             write_identity_link_report(settings)
@@ -504,6 +509,14 @@ def _point_views_at(settings: Settings, staging: Path, marts_dir: Path) -> None:
             connection.execute(sql.replace(str(staging), str(marts_dir)).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
 
 
+def _committed_files(marts_dir: Path) -> dict:
+    """The committed set's file records, for the files a build carries over unchanged (not hashed again)."""
+    try:
+        return (read_commit(marts_dir) or {}).get("files", {})
+    except UncommittedOutputError:
+        return {}
+
+
 def verify_marts(settings: Settings) -> dict | None:
     """The marts are the set the last successful `clickintent build` committed; UncommittedOutputError otherwise.
 
@@ -511,7 +524,7 @@ def verify_marts(settings: Settings) -> dict | None:
     """
     if not settings.marts_dir.is_dir():
         raise UncommittedOutputError(f"no marts at {settings.marts_dir}; run `clickintent build`")
-    return verify_commit(settings.marts_dir, what="the feature marts", command="clickintent build", unlisted=("*.parquet",))
+    return verify_commit(settings.marts_dir, what="the feature marts", command="clickintent build", unlisted=MART_FILES)
 
 
 def manifest_path(settings: Settings, *, refresh: bool = False) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clickintent.features.dbt import spark_marts_dir
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import Settings, load_settings
 
 # The dbt mart of one row per session with its event sequences (encoder and taxonomy input).
@@ -16,12 +17,12 @@ SESSION_SEQUENCES_MART = "fct_session_sequences"
 
 
 def mart_file(settings: Settings, model: str) -> Path:
-    """The Parquet file dbt writes for mart `model`."""
-    return settings.marts_dir / f"{model}.parquet"
+    """The Parquet data dbt writes for mart `model`: a file, or a directory of days (partitioned_marts)."""
+    return mart_location(settings.marts_dir, model)
 
 
 def mart_path(model: str) -> str:
-    """Absolute path of the Parquet file dbt writes for `model`."""
+    """Absolute path of the Parquet data dbt writes for `model` (a file or a directory of files)."""
     return str(mart_file(load_settings(), model))
 
 

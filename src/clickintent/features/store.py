@@ -22,6 +22,7 @@ a store a killed or failed run left half-loaded, naming the views (serving/artif
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import os
 import sys
@@ -37,6 +38,7 @@ from feast.repo_contents import RepoContents
 
 from clickintent.artifacts import COMMITTED, IN_PROGRESS, atomic_write_json, file_sha256
 from clickintent.features.dbt import is_spark_target
+from clickintent.features.partitioned_marts import parquet_relation
 from clickintent.settings import Settings
 
 PROJECT = "clickintent"
@@ -165,9 +167,8 @@ def apply_feature_repo(settings: Settings, target: str | None = None) -> str:
     verify_taxonomy(settings)
     placeholders = ensure_model_output_files(settings)
     contents = load_repo_objects(settings, target)
-    # A Spark mart is a table directory, DuckDB's a file.
-    present = Path.exists if on_spark else Path.is_file
-    missing = [view.name for view in contents.feature_views if view.batch_source is not None and not present(Path(view.batch_source.path))]
+    # a mart is a file or a directory (a Spark table; a DuckDB mart partitioned by day)
+    missing = [view.name for view in contents.feature_views if view.batch_source is not None and not Path(view.batch_source.path).exists()]
     if missing:
         build = f"clickintent build --target {target}" if on_spark else "clickintent build"
         raise FileNotFoundError(f"feature marts not built for {', '.join(missing)}; run `{build}` first")
@@ -191,7 +192,7 @@ def apply_feature_repo(settings: Settings, target: str | None = None) -> str:
 
 
 def _source_time_range(path: str, timestamp_field: str) -> tuple[datetime, datetime] | None:
-    row = duckdb.connect().execute(f"select min({timestamp_field}), max({timestamp_field}) from read_parquet('{path}')").fetchone()
+    row = duckdb.connect().execute(f"select min({timestamp_field}), max({timestamp_field}) from {parquet_relation(path)}").fetchone()
     if row is None or row[0] is None:
         return None
     return tuple(value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC) for value in row)  # type: ignore[return-value]
@@ -244,8 +245,12 @@ def materialize(settings: Settings, end_date: datetime | None = None) -> int:
 
 
 def source_fingerprint(path: str | Path) -> str:
-    """What identifies a view's source content: its size and hash."""
-    return f"{Path(path).stat().st_size}:{file_sha256(path)}"
+    """What identifies a view's source content: its size and hash (a directory's: of each file's)."""
+    path = Path(path)
+    if not path.is_dir():
+        return f"{path.stat().st_size}:{file_sha256(path)}"
+    files = "".join(f"{file.name}:{source_fingerprint(file)}\n" for file in sorted(path.glob("*.parquet")))
+    return hashlib.sha256(files.encode()).hexdigest()
 
 
 def clear_online_view(store: FeatureStore, view) -> None:

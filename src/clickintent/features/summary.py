@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
 from clickintent.features.dbt import session_filter_counts
 from clickintent.features.manifest import read_feast_marts
+from clickintent.features.partitioned_marts import mart_location, parquet_relation
 from clickintent.settings import Settings
 
 
-def _rows(parquet: str) -> int:
+def _rows(parquet: Path) -> int:
     with duckdb.connect() as connection:
-        return connection.execute(f"select count(*) from read_parquet('{parquet}')").fetchone()[0]
+        return connection.execute(f"select count(*) from {parquet_relation(parquet)}").fetchone()[0]
 
 
 def warehouse_summary(settings: Settings) -> dict[str, int]:
@@ -25,12 +28,12 @@ def warehouse_summary(settings: Settings) -> dict[str, int]:
         "app sessions": counts.get("app", {}).get("kept", 0),
         "sessions kept": kept,
         "bot and junk sessions removed": removed,
-        "web sessions linked to a customer (login)": _rows(str(marts / "fct_web_login_links.parquet")),
+        "web sessions linked to a customer (login)": _rows(mart_location(marts, "fct_web_login_links")),
     }
     from clickintent.features.dbt import manifest_path
 
     for mart in read_feast_marts(manifest_path(settings)):
-        path = marts / f"{mart.model}.parquet"
-        if path.is_file():
-            summary[f"rows: {mart.model}"] = _rows(str(path))
+        path = mart_location(marts, mart.model)
+        if path.exists():
+            summary[f"rows: {mart.model}"] = _rows(path)
     return summary

@@ -57,6 +57,7 @@ from clickintent.evaluation.metrics import (
     relative_change,
     relative_change_interval,
 )
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.ranker.anonymous_model import (
     ANONYMOUS_CONTEXT,
     ANONYMOUS_OBJECTIVE,
@@ -155,10 +156,11 @@ PRODUCTION_ROW = "e_journey"
 def read_session_outcomes(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(sessions, outcomes): one row per anonymous session with a complete label window, with
     `outcome_<family>` flags, in time order; and the mart's (session, family) rows with outcomes."""
-    path = settings.marts_dir / f"{OUTCOMES_MART}.parquet"
-    if not path.is_file():
+    path = mart_location(settings.marts_dir, OUTCOMES_MART)
+    if not path.exists():
         raise AnonymousLabelsMissing(f"label mart {path} not found; run `clickintent build` first")
-    mart = pd.read_parquet(path)
+    # in the mart's order: its days' files keep none of their own
+    mart = pd.read_parquet(path).sort_values(["web_session_id", FAMILY_COLUMN], kind="stable", ignore_index=True)
     mart = mart[mart["label_window_complete"].astype(bool)]
     if mart.empty:
         raise TrainingSetError(f"{OUTCOMES_MART}: no row has a complete label window yet (the data is too short)")

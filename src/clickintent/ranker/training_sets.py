@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import Settings
 
 FEAST_TIMESTAMP = "event_timestamp"
@@ -77,8 +78,8 @@ class TrainingSetError(ValueError):
 
 def read_label_table(settings: Settings, table: LabelTable) -> pd.DataFrame:
     """The label mart dbt wrote, with UTC timestamps; conversion rows only where the label is final."""
-    path = settings.marts_dir / f"{table.mart}.parquet"
-    if not path.is_file():
+    path = mart_location(settings.marts_dir, table.mart)
+    if not path.exists():
         raise TrainingSetError(f"label mart {path} not found; run `clickintent build` first")
     frame = pd.read_parquet(path, columns=list(table.columns))
     if frame.empty:

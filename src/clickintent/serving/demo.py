@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clickintent.events.partitions import raw_event_files
+from clickintent.features.partitioned_marts import mart_location, parquet_relation
 from clickintent.settings import Settings
 
 EVENT_COLUMNS = (
@@ -66,18 +67,16 @@ def _events(connection: duckdb.DuckDBPyConnection, settings: Settings, event_ids
 
 def pick_demo_sessions(settings: Settings) -> dict[str, Any]:
     """Real visitors from the world: an anonymous session, and a customer whose web session logs in mid-way."""
-    sequences = str(settings.marts_dir / "fct_session_sequences.parquet")
+    sequences = parquet_relation(mart_location(settings.marts_dir, "fct_session_sequences"))
     with duckdb.connect() as connection:
         anonymous = connection.execute(
-            "select session_id, event_ids from read_parquet(?) where platform = 'web' and customer_id is null "
+            f"select session_id, event_ids from {sequences} where platform = 'web' and customer_id is null "
             "and n_events between 6 and 20 order by session_end_ts desc, session_id limit 1",
-            [sequences],
         ).fetchone()
         login = connection.execute(
-            "select s.session_id, s.customer_id, s.event_ids, s.event_types from read_parquet(?) s "
+            f"select s.session_id, s.customer_id, s.event_ids, s.event_types from {sequences} s "
             "where s.platform = 'web' and s.customer_id is not null and list_position(s.event_types, 'login') > 3 "
             "order by s.session_end_ts desc, s.session_id limit 1",
-            [sequences],
         ).fetchone()
         if anonymous is None or login is None:
             raise RuntimeError("the world's session mart has no anonymous web session or web session that logs in mid-way to show")

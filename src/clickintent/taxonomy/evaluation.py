@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, adjusted_mutual_info_score, f1_score
 
+from clickintent.features.partitioned_marts import mart_location, parquet_relation
 from clickintent.settings import Settings
 
 
@@ -35,14 +36,14 @@ def true_session_intents(settings: Settings, sequences: Path | None = None) -> p
     """session_id, platform, true_intent: for every session of the mart (or `sequences`)."""
     if not ground_truth_available(settings):
         raise GroundTruthMissing(f"no ground truth under {settings.ground_truth_dir}: evaluation needs a synthetic world")
-    sequences = sequences or settings.marts_dir / "fct_session_sequences.parquet"
+    sequences = sequences or mart_location(settings.marts_dir, "fct_session_sequences")
     with duckdb.connect() as connection:
         connection.execute(f"set threads = {int(settings.threads)}")
         return connection.execute(
-            """
+            f"""
             with events as (
                 select session_id, platform, unnest(event_ids) as event_id
-                from read_parquet($sequences)
+                from {parquet_relation(sequences)}
             ),
             votes as (
                 select events.session_id, events.platform, truth.true_session_id, count(*) as n_events
@@ -61,7 +62,6 @@ def true_session_intents(settings: Settings, sequences: Path | None = None) -> p
             order by majority.session_id
             """,
             {
-                "sequences": str(sequences),
                 "event_sessions": str(settings.ground_truth_dir / "event_sessions.parquet"),
                 "session_intents": str(settings.ground_truth_dir / "session_intents.parquet"),
             },

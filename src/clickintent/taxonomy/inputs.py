@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from clickintent.events.partitions import raw_event_files
+from clickintent.features.partitioned_marts import mart_location, parquet_relation
 from clickintent.privacy.redaction import redaction_sql
 from clickintent.settings import Settings
 from clickintent.taxonomy.dbt_rules import is_unknown_page_over_titles
@@ -43,7 +44,7 @@ class TaxonomyInputError(FileNotFoundError):
 
 
 def sequences_path(settings: Settings) -> Path:
-    return settings.marts_dir / "fct_session_sequences.parquet"
+    return mart_location(settings.marts_dir, "fct_session_sequences")
 
 
 def event_files(settings: Settings) -> list[str]:
@@ -54,11 +55,11 @@ def event_files(settings: Settings) -> list[str]:
 def load_sessions(settings: Settings, columns: tuple[str, ...] = SESSION_COLUMNS) -> pd.DataFrame:
     """Sessions from the dbt mart, ordered by session_id (a stable order for seeded sampling)."""
     path = sequences_path(settings)
-    if not path.is_file():
+    if not path.exists():
         raise TaxonomyInputError(f"no session mart at {path}: run `clickintent build` (dbt) first")
     with duckdb.connect() as connection:
         connection.execute(f"set threads = {int(settings.threads)}")
-        frame = connection.execute(f"select {', '.join(columns)} from read_parquet(?) order by session_id", [str(path)]).df()
+        frame = connection.execute(f"select {', '.join(columns)} from {parquet_relation(path)} order by session_id").df()
     return frame
 
 

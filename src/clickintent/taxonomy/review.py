@@ -87,7 +87,7 @@ def gather_review(settings: Settings, taxonomy: Taxonomy | None = None, *, with_
 def _attach_examples(settings: Settings, taxonomy: Taxonomy, views: dict[str, NodeView], titles: dict[str, str | None]) -> None:
     wanted = sorted({session_id for node in taxonomy.nodes for session_id in node.examples})
     path = sequences_path(settings)
-    if not wanted or not path.is_file():
+    if not wanted or not path.exists():
         return
     table = pq.read_table(path, columns=[*SCALAR_COLUMNS, *LIST_COLUMNS], filters=[("session_id", "in", wanted)])
     if table.num_rows == 0:

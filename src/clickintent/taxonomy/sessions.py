@@ -81,9 +81,10 @@ class SessionBatch:
     @classmethod
     def load(cls, settings: Settings) -> SessionBatch:
         path = sequences_path(settings)
-        if not path.is_file():
+        if not path.exists():
             raise TaxonomyInputError(f"no session mart at {path}: run `clickintent build` (dbt) first")
-        table = pq.read_table(path, columns=[*SCALAR_COLUMNS, *LIST_COLUMNS])
+        # in session_id order, the mart's: the seeded samples follow it (a mart by day is not in it)
+        table = pq.read_table(path, columns=[*SCALAR_COLUMNS, *LIST_COLUMNS]).sort_by("session_id")
         return cls.from_table(table)
 
     @classmethod
