@@ -9,16 +9,17 @@ dbt's --target-path and --log-path. So two builds of two data directories at onc
 a manifest, and a plain `dbt build` inside dbt_project/ keeps its own target/.
 
 Marts are written by the project's `external` materialization (dbt_project/macros/
-materialization_external.sql), one file per model, each by DuckDB's COPY. Feast reads the marts
-as a set, so a build never writes into `<data dir>/marts/`: dbt writes the new set into a hidden
-sibling (`.marts.tmp-build`, its `external_root` in the profile a build writes under
-`<data dir>/dbt/profile/`; the same each time, so that dbt parses partially), and only a successful build records the set (`_commit.json`: each
-mart with its size and hash) and swaps it in (artifacts.swap_directory). A failed or killed
-build leaves the previous set as it was, and its staging directory is removed by the next build.
-Readers (Feast apply, the rankers, the service) check the record (`verify_marts`), so a set a
-plain `dbt build` or a crash left mixed is refused with what to run. The warehouse's views over
-the marts are pointed back at `<data dir>/marts/` after the swap; its tables belong to the last
-attempt.
+materialization_external.sql), one file per model or a directory of days (partitioned_marts),
+each by DuckDB's COPY. Feast reads the marts as a set, so a build never writes into
+`<data dir>/marts/`: dbt writes the new set into a hidden sibling (`.marts.tmp-build`, its
+`external_root` in the profile a build writes under `<data dir>/dbt/profile/`; the same each
+time, so that dbt parses partially), and only a successful build records the set
+(`_commit.json`: each mart file with its size and hash) and swaps it in
+(artifacts.swap_directory). A failed or killed build leaves the previous set as it was, and its
+staging directory is removed by the next build. Readers (Feast apply, the rankers, the
+service) check the record (`verify_marts`), so a set a plain `dbt build` or a crash left mixed
+is refused with what to run. The warehouse's views over the marts are pointed back at
+`<data dir>/marts/` after the swap; its tables belong to the last attempt.
 """
 
 from __future__ import annotations
