@@ -39,7 +39,7 @@ def train(
     data_dir: Path | None = DataDirOption,
     models_dir: Path | None = ModelsDirOption,
     sequences: Path | None = typer.Option(
-        None, "--sequences", help="Sequence mart Parquet (default: <data dir>/marts/fct_session_sequences.parquet)."
+        None, "--sequences", help="Sequence mart Parquet (default: <data dir>/marts/fct_session_sequences/, its files by day)."
     ),
     epochs: int = typer.Option(8, "--epochs", help="Maximum epochs; early stopping on the latest 10% of sessions may end sooner."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Sessions per step (default: 256 on CPU, 4,096 on CUDA)."),

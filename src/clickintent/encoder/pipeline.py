@@ -272,7 +272,7 @@ def run_encoder_stage(
 ) -> EncoderStageSummary:
     """The demo's encoder stage: train (resuming from a checkpoint), embed every session, probe.
 
-    Reads `<data dir>/marts/fct_session_sequences.parquet`; writes `<models dir>/encoder/`,
+    Reads `<data dir>/marts/fct_session_sequences/`; writes `<models dir>/encoder/`,
     `<data dir>/embeddings/{session_embeddings,customer_web_embeddings}.parquet` (the Feast
     tables session_embedding and customer_web_embedding) and, when the data dir holds the
     synthetic world's ground truth, `<data dir>/reports/encoder.json`. The sessions are read and

@@ -1,6 +1,6 @@
 """What the taxonomy stage reads: sessions from the dbt mart, pages from the raw events.
 
-- Sessions: `<data_dir>/marts/fct_session_sequences.parquet` (one row per non-bot session, web
+- Sessions: `<data_dir>/marts/fct_session_sequences/` (one row per non-bot session, web
   and app, events as arrays), as dbt built it. Its search queries are already masked by dbt.
 - Pages: every distinct page_path of the raw events with its most frequent title, platform and
   traffic. Error pages (404, /wp-admin probes ...) are flagged with dbt's own rule
