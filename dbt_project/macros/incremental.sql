@@ -15,10 +15,10 @@
        visitor's earlier sessions as they were (the incremental strategy `scope` below).
 
   Which files are new is the caller's to say: `clickintent build` compares the raw event files
-  with those its last successful build read (clickintent.features.incremental) and passes the
-  new ones in the file var clickintent_build_plan names (new_event_files()), or runs a full refresh (--full-refresh) when a
-  file it read changed or the build's settings, taxonomy or models did. Spark builds every
-  model in full (docs/spark.md).
+  with those its last successful build read (clickintent.features.incremental) and names the
+  new ones in the file var clickintent_build_plan points at (new_event_files()), or runs a full
+  refresh (--full-refresh) when a file it read changed or the build's settings, taxonomy or
+  models did. Spark builds every model in full (docs/spark.md).
 -#}
 
 {#- `incremental` on DuckDB; a table elsewhere (dbt-spark's Parquet tables take no delete+insert). -#}
