@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from clickintent.features.partitioned_marts import mart_location
+
 # Relative and absolute: float32 shares carry about 7 significant digits.
 DEFAULT_TOLERANCE = 1e-5
 # How many differing rows a report spells out per mart.
@@ -29,10 +31,8 @@ MAX_REPORTED_ROWS = 3
 
 def mart_path(marts_dir: Path, model: str) -> Path | None:
     """Where `model`'s rows are in `marts_dir` (a file or a table directory); None when absent."""
-    for candidate in (Path(marts_dir) / f"{model}.parquet", Path(marts_dir) / model):
-        if candidate.exists():
-            return candidate
-    return None
+    location = mart_location(marts_dir, model)
+    return location if location.exists() else None
 
 
 def marts_in(marts_dir: Path) -> list[str]:
