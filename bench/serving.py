@@ -60,7 +60,7 @@ import numpy as np
 import clickintent.serving.threads  # noqa: F401  (first: one OpenMP/BLAS thread for the in-process part)
 from clickintent.artifacts import atomic_write_json
 from clickintent.events.partitions import raw_event_files
-from clickintent.features.partitioned_marts import mart_location, parquet_relation
+from clickintent.features.partitioned_marts import mart_location, parquet_pattern, parquet_relation
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
@@ -336,7 +336,7 @@ def known_customers(settings, n: int) -> list[str]:
     with duckdb.connect() as connection:
         rows = connection.execute(
             f"select distinct customer_id from read_parquet(?) order by customer_id limit {int(n)}",
-            [str(settings.marts_dir / "dim_customer_profiles.parquet")],
+            [parquet_pattern(mart_location(settings.marts_dir, "dim_customer_profiles"))],
         ).fetchall()
     return [customer for (customer,) in rows]
 

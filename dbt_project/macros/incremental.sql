@@ -1,6 +1,6 @@
 {#-
   Incremental builds (docs/incremental.md). The models whose work grows with the events
-  (int_events_sessionized, int_page_titles, int_sessions, int_session_sequences) are incremental
+  (int_events_sessionized, int_page_titles, int_sessions) are incremental
   tables on DuckDB: a build reads only the raw event files it has not built yet, and
   re-sessionizes every session those events touch, as Snowplow's dbt package does with its
   sessions lifecycle manifest:
@@ -47,6 +47,16 @@
 {%- endmacro %}
 
 
+{#- A text field of the build plan (see new_event_files()); none without a plan. -#}
+{% macro build_plan_field(name) -%}
+  {%- set plan = var('clickintent_build_plan', none) -%}
+  {%- if plan is none or not execute -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {{ return(run_query("select " ~ name ~ " from read_json('" ~ plan ~ "', columns = {" ~ name ~ ": 'VARCHAR'})").columns[0].values()[0]) }}
+{%- endmacro %}
+
+
 {#- The new raw events: the files `clickintent build` names, read as one relation (none: no rows). -#}
 {% macro new_raw_events() -%}
   {%- set files = new_event_files() or [] -%}
@@ -89,7 +99,7 @@ read_parquet([{% for file in files %}'{{ file }}'{% if not loop.last %}, {% endi
   {%- if var('source_shape', 'contract') != 'contract' or new_event_files() is none -%}
     {{ return(false) }}
   {%- endif -%}
-  {%- for name in ['int_events_sessionized', 'int_sessions', 'int_session_sequences', 'int_page_mapping_built', 'int_visitor_journeys', 'int_customer_app_intent', 'int_anonymous_session_outcomes', 'int_outcome_inputs_built'] -%}
+  {%- for name in ['int_events_sessionized', 'int_sessions', 'int_page_mapping_built', 'int_visitor_journeys', 'int_customer_app_intent', 'int_anonymous_session_outcomes', 'int_outcome_inputs_built', 'int_input_days_built'] -%}
     {%- if adapter.get_relation(beside.database, beside.schema, name) is none -%}
       {{ return(false) }}
     {%- endif -%}
@@ -205,6 +215,41 @@ sessionized as (
 sessionized as (
 
     select * from {{ ref('int_events_sessionized') }}
+
+),
+{%- endif %}
+{%- endmacro %}
+
+
+{#-
+  The events of the sessions from UTC day `from_day` on, as two CTEs like session_model_events'
+  (the raw partitions from that day on, and their sessions), for a mart partitioned by day
+  (rebuilt_from_day()); every event when from_day is none.
+-#}
+{% macro session_events_from_day(events_name, from_day) -%}
+{%- if from_day is none -%}
+{{ events_name }} as (
+
+    select * from {{ ref('stg_events') }}
+
+),
+
+sessionized as (
+
+    select * from {{ ref('int_events_sessionized') }}
+
+),
+{%- else -%}
+{{ events_name }} as (
+
+    select * from {{ staged_events(raw_events_since(from_day)) }} as events
+
+),
+
+sessionized as (
+
+    select * from {{ ref('int_events_sessionized') }}
+    where session_start_us >= {{ epoch_us("timestamptz '" ~ from_day ~ " 00:00:00+00'") }}
 
 ),
 {%- endif %}

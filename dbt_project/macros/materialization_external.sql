@@ -50,8 +50,9 @@
 
   {%- set partitioning = config.get('partition_by_day') -%}
   {%- if partitioning -%}
-    {%- set read_location = write_partitioned_mart(location, columns, compiled_code, partitioning, config.get('rebuilt_from_scope')) -%}
+    {%- set read_relation = write_partitioned_mart(location, columns, compiled_code, partitioning, config.get('rebuilt_from_scope')) -%}
   {%- else -%}
+    {%- set read_relation = "read_parquet('" ~ read_location ~ "')" -%}
     {% call statement('main') -%}
       copy (
         select {{ columns }} from (
@@ -66,7 +67,7 @@
   {%- endif -%}
   {% call statement('create_view') -%}
     create or replace view {{ target_relation }} as (
-      select * from read_parquet('{{ read_location }}')
+      select * from {{ read_relation }}
     )
   {%- endcall %}
 

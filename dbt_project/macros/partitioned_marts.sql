@@ -8,10 +8,12 @@
   at or after its scope's start on that column); `clickintent build` carries the earlier days'
   files over from the committed set by hard links (clickintent.features.partitioned_marts). So
   the build writes and tests the days it rebuilt, not the whole history. During the build the
-  mart's view reads the days written (what its data tests check); after the commit, every day.
+  mart's view reads every day, as after the commit: the committed days carried over and the days
+  written; its data tests check the days written (get_where_subquery below).
 
-  Each day is one COPY from a temporary table sorted by day: DuckDB's own partitioned COPY
-  (PARTITION_BY) keeps no order within a file, so two builds of the same rows would write
+  Each day is one COPY from a temporary table sorted by day and the mart's order, which the COPY
+  keeps (preserve_insertion_order, profiles.yml) without sorting again: DuckDB's own partitioned
+  COPY (PARTITION_BY) keeps no order within a file, so two builds of the same rows would write
   different files, and it measured slower than this on the sequence mart.
 -#}
 
@@ -19,11 +21,12 @@
   The first UTC day whose rows this build writes: none for every day (a full build), '9999-12-31'
   when the scope is empty (no row changed), else the day of the scope's earliest start.
 -#}
-{% macro rebuilt_from_day(scope_model) -%}
-  {%- if scope_model is none or not incremental_build() -%}
+{% macro rebuilt_from_day(scope_model, beside=none) -%}
+  {%- set beside = beside or this -%}
+  {%- if scope_model is none or not incremental_build(beside) -%}
     {{ return(none) }}
   {%- endif -%}
-  {%- set scope = adapter.get_relation(this.database, this.schema, scope_model) -%}
+  {%- set scope = adapter.get_relation(beside.database, beside.schema, scope_model) -%}
   {%- set query -%}
     select case
         when first_us is null then '9999-12-31'
@@ -36,8 +39,12 @@
 {%- endmacro %}
 
 
-{#- Writes the mart's days from rebuilt_from_day() on into `<location without .parquet>/`; the glob its view reads. -#}
+{#- Writes the mart's days from rebuilt_from_day() on into `<location without .parquet>/`; what its view reads. -#}
 {% macro write_partitioned_mart(location, columns, compiled_code, partitioning, scope_model) -%}
+  {%- if scope_model is not none and ('model.' ~ model.package_name ~ '.' ~ scope_model) not in model.depends_on.nodes -%}
+    {#- else dbt may build the mart before its scope, which would then be the last build's -#}
+    {{ exceptions.raise_compiler_error("model " ~ model.name ~ " must name its rebuilt_from_scope as a dependency: -- depends_on: {{ ref('" ~ scope_model ~ "') }}") }}
+  {%- endif -%}
   {%- set directory = location[:-8] if location.endswith('.parquet') else location -%}
   {%- set column = adapter.quote(partitioning['column']) -%}
   {%- set from_day = rebuilt_from_day(scope_model) -%}
@@ -61,7 +68,7 @@
   {%- for day in days -%}
     {% call statement('day') -%}
       copy (
-        select * exclude (partition_day) from {{ days_table }} where partition_day = '{{ day }}' order by {{ partitioning['order_by'] }}
+        select * exclude (partition_day) from {{ days_table }} where partition_day = '{{ day }}'
       ) to '{{ directory }}/{{ day }}.parquet' (format parquet)
     {%- endcall %}
   {%- endfor -%}
@@ -79,7 +86,54 @@
       copy (select '{{ from_day }}' as rebuilt_from) to '{{ directory }}.rebuilt_from.csv' (header false)
     {%- endcall %}
   {%- endif -%}
-  {{ return(directory ~ '/*.parquet') }}
+  {{ return(partitioned_mart_relation(directory, from_day)) }}
+{%- endmacro %}
+
+
+{#-
+  The whole mart while the build runs: the committed set's days before `from_day` (those
+  `clickintent build` carries over; the set's directory is in the build plan) and the days
+  written into `directory`. Every day is in the directory once the set is committed, and
+  clickintent points the view there.
+-#}
+{% macro partitioned_mart_relation(directory, from_day) -%}
+  {%- set files = [] -%}
+  {%- if from_day is not none -%}
+    {%- set committed = build_plan_field('committed_marts') ~ '/' ~ directory.split('/')[-1] -%}
+    {%- set query -%}
+      select file from glob('{{ committed | replace("'", "''") }}/*.parquet')
+      where split_part(parse_filename(file), '.', 1) < '{{ from_day }}'
+      order by file
+    {%- endset -%}
+    {%- do files.extend(run_query(query).columns[0].values()) -%}
+  {%- endif -%}
+  {%- do files.append(directory ~ '/*.parquet') -%}
+  read_parquet([{% for file in files %}'{{ file | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %}])
+{%- endmacro %}
+
+
+{#-
+  What a generic data test reads of `relation` (dbt wraps every test's model in this macro): a
+  partitioned mart's days written by this build, as the rest were tested when they were
+  written; the test's own `where` config applies as in dbt's version.
+-#}
+{% macro duckdb__get_where_subquery(relation) -%}
+  {%- set where = config.get('where', '') -%}
+  {%- set conditions = [where] if where else [] -%}
+  {%- if execute -%}
+    {%- for node in graph.nodes.values()
+        if node.resource_type == 'model' and node.config.get('partition_by_day')
+        and node.alias == relation.identifier and node.schema == relation.schema -%}
+      {%- set from_day = rebuilt_from_day(node.config.get('rebuilt_from_scope'), relation) -%}
+      {%- if from_day is not none -%}
+        {%- do conditions.append(adapter.quote(node.config.get('partition_by_day')['column']) ~ " >= timestamptz '" ~ from_day ~ " 00:00:00+00'") -%}
+      {%- endif -%}
+    {%- endfor -%}
+  {%- endif -%}
+  {%- if conditions | length == 0 -%}
+    {{ return(relation) }}
+  {%- endif -%}
+  {{ return('(select * from ' ~ relation ~ ' where (' ~ conditions | join(') and (') ~ ')) dbt_subquery') }}
 {%- endmacro %}
 
 

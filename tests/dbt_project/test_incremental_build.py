@@ -122,10 +122,12 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
         + _signed_in_visit(events, RETURNING_VISITOR, events["event_ts"].min()),
         tmp_path / "before",
     )
-    assert _build(settings).startswith("full: no incremental build recorded")
+    assert _build(settings).startswith("full: no successful build recorded")
     sessions_before = _sessions(settings)
     sequence_days = settings.marts_dir / "fct_session_sequences"
     files_before = {path.name: path.stat().st_ino for path in sequence_days.iterdir()}
+    impression_days = settings.marts_dir / "fct_tile_impressions"
+    impression_files_before = {path.name: path.stat().st_ino for path in impression_days.iterdir()}
 
     # appended: the day; the rest of the session across midnight; a late event in the gap that
     # joins the two sessions; a late event that extends a session a week old
@@ -153,6 +155,11 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
     assert carried and rewritten and max(carried) < min(rewritten)
     for event in late:
         assert f"{pd.Timestamp(event['event_ts']).tz_convert('UTC'):%Y-%m-%d}.parquet" in rewritten
+    # the tile impressions arrive as a whole table: only the appended day's file is new
+    impression_files = {path.name: path.stat().st_ino for path in impression_days.iterdir()}
+    assert {name for name, inode in impression_files.items() if impression_files_before.get(name) != inode} == {
+        f"{boundary:%Y-%m-%d}.parquet"
+    }
 
     after = _sessions(settings)
 
@@ -197,6 +204,8 @@ def test_a_rewritten_raw_file_or_new_settings_rebuild_in_full(tmp_path: Path) ->
     result = run_dbt_build(settings, quiet=True)
     assert not result.success and "stg_events_rows_are_valid" in result.summary(), result.summary()
     by_hand.unlink()
+    # its tables changed, its marts did not: the next build rewrites every day of every mart
+    assert _build(settings) == "full: no successful build recorded for this warehouse, or the last build failed"
 
     longer_sessions = settings.model_copy(update={"session_timeout_minutes": 45})
     assert _build(longer_sessions) == "full: changed since the last build: dbt variables"
@@ -291,3 +300,23 @@ def test_late_forms_and_conversions_reopen_outcomes_older_than_the_open_windows(
     rows = _outcomes(settings)
     assert rows[rows["web_session_id"] == target["web_session_id"]]["n_conversions_after"].sum() >= 1
     _rebuilt_in_full_equals(settings, full)
+
+
+def test_a_partitioned_mart_must_name_its_scope_as_a_dependency(tmp_path: Path) -> None:
+    """Without the dependency dbt may build the mart before its scope, which then holds the last
+    build's rows: the mart would carry over days it should have written again."""
+    project = tmp_path / "project"
+    repository = load_settings().project_dir
+    shutil.copytree(repository / "dbt_project", project / "dbt_project", ignore=shutil.ignore_patterns("target", "logs"))
+    model = project / "dbt_project" / "models" / "marts" / "fct_tile_impressions.sql"
+    dependency = "-- depends_on: {{ ref('int_tile_impression_scope') }}\n"
+    assert dependency in model.read_text()
+    model.write_text(model.read_text().replace(dependency, ""))
+    settings = load_settings(data_dir=tmp_path / "data", project_dir=project)
+    _cli("generate", "--events", "2000", "--days", "3", "--data-dir", str(settings.data_dir))
+
+    result = run_dbt_build(settings, select="stg_tile_impressions fct_tile_impressions", quiet=True)
+
+    assert not result.success
+    (failed,) = [node for node in result.nodes if node.name == "fct_tile_impressions"]
+    assert "must name its rebuilt_from_scope as a dependency: -- depends_on: {{ ref('int_tile_impression_scope') }}" in failed.message

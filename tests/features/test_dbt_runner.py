@@ -71,9 +71,9 @@ def test_world_without_taxonomy_or_labels_builds_empty_label_marts(tmp_path):
     assert result.success, result.summary()
     # dbt-duckdb would write one all-NULL row for an empty model; our external materialization does not
     for mart in ("fct_tile_impressions", "dim_customer_profiles"):
-        table = pq.read_table(settings.marts_dir / f"{mart}.parquet")
+        table = pq.read_table(mart_location(settings.marts_dir, mart))
         assert table.num_rows == 0 and "customer_id" in table.column_names
-    labels = pq.read_table(settings.marts_dir / "fct_conversion_labels.parquet").to_pylist()
+    labels = pq.read_table(mart_location(settings.marts_dir, "fct_conversion_labels")).to_pylist()
     assert labels and {row["label_product_family"] for row in labels} == {"none"}
     # without a page map every node is a URL section (or 'unknown')
     nodes = pq.read_table(settings.marts_dir / "dim_taxonomy_top_nodes.parquet").column("top_taxonomy_node_id").to_pylist()

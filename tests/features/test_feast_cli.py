@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from feast import FeatureStore
 
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.features.store import DATA_DIR_VARIABLE, PROJECT, load_repo_objects, repo_config
 from clickintent.settings import load_settings
 from support.feast_cli import listed_names, repo_listing, run_feast
@@ -65,7 +66,7 @@ def test_feast_cli_and_sdk_work_in_feature_repo(pipeline_world, tmp_path, monkey
     monkeypatch.setenv(DATA_DIR_VARIABLE, str(settings.data_dir))
     store = FeatureStore(repo_path=str(repo_dir))
     assert {service.name for service in store.list_feature_services()} >= {"tile_ranker_v2", "conversion_v2"}
-    profiles = pd.read_parquet(settings.marts_dir / "dim_customer_profiles.parquet").sort_values("snapshot_ts")
+    profiles = pd.read_parquet(mart_location(settings.marts_dir, "dim_customer_profiles")).sort_values("snapshot_ts")
     latest = profiles.groupby("customer_id").tail(1).head(5)
     entity_rows = pd.DataFrame({"customer_id": latest.customer_id, "event_timestamp": latest.snapshot_ts + pd.Timedelta(seconds=1)})
     features = store.get_historical_features(entity_df=entity_rows, features=["customer_profile:tenure_months"]).to_df()

@@ -12,6 +12,7 @@ import pytest
 from clickintent.features.codegen import PACKAGE_DIR, write_generated_definitions
 from clickintent.features.dbt import manifest_path
 from clickintent.features.manifest import ENTITY_JOIN_KEYS, read_feast_marts
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.features.store import apply_feature_repo, feature_store, load_repo_objects
 
 pytestmark = pytest.mark.slow
@@ -81,7 +82,7 @@ def _expected_web_intent(sessions: pd.DataFrame, customer: str, at: pd.Timestamp
 def test_historical_features_at_t_use_nothing_after_t(feast_world):
     marts = feast_world.marts_dir
     links = pd.read_parquet(marts / "fct_web_login_links.parquet")[["web_session_id", "customer_id", "link_method", "counts_from_ts"]]
-    sessions = pd.read_parquet(marts / "fct_web_sessions.parquet").drop(columns=["customer_id"]).merge(links, on="web_session_id")
+    sessions = pd.read_parquet(mart_location(marts, "fct_web_sessions")).drop(columns=["customer_id"]).merge(links, on="web_session_id")
     busy = sessions.groupby("customer_id").size()
     stitched = set(sessions.loc[sessions.link_method == "stitched", "customer_id"])
     # customers with stitched sessions first, so that the login-time rule is probed too
@@ -119,7 +120,7 @@ def test_historical_features_at_t_use_nothing_after_t(feast_world):
 
 def test_online_features_by_service_are_the_latest_mart_rows(feast_world):
     marts = feast_world.marts_dir
-    profiles = pd.read_parquet(marts / "dim_customer_profiles.parquet").sort_values("snapshot_ts")
+    profiles = pd.read_parquet(mart_location(marts, "dim_customer_profiles")).sort_values("snapshot_ts")
     latest = profiles.groupby("customer_id").tail(1).set_index("customer_id")
     products = pd.read_parquet(marts / "dim_products.parquet").set_index("product_id")
     customers = list(latest.index[:25])

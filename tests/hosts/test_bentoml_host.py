@@ -14,6 +14,7 @@ import time
 import httpx
 import pytest
 
+from clickintent.features.partitioned_marts import mart_location, parquet_pattern
 from clickintent.serving.process import ServedProcess, free_port, serve_command, service_environment, spawn_server
 from support.doc_blocks import fenced_block
 from support.service_auth import READ_KEY, service_auth_environment
@@ -52,7 +53,7 @@ def test_a_composing_service_gets_recommendations_once_ready(storefront, serving
     import duckdb
 
     customer_id = duckdb.sql(
-        f"select customer_id from '{serving_world.marts_dir / 'dim_customer_profiles.parquet'}' order by customer_id limit 1"
+        f"select customer_id from '{parquet_pattern(mart_location(serving_world.marts_dir, 'dim_customer_profiles'))}' order by customer_id limit 1"
     ).fetchall()[0][0]
     # Ready means ready to answer: the first 200 from /readyz is followed by an answer, not an error.
     deadline = time.monotonic() + 240

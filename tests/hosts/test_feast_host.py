@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from feast import FeatureStore
 
+from clickintent.features.partitioned_marts import mart_location
 from support.doc_blocks import fenced_block
 
 FEAST = str(Path(sys.executable).with_name("feast"))
@@ -94,7 +95,7 @@ def test_host_repo_applies_and_joins_its_views_with_ours(feast_world, tmp_path):
     assert services["tile_ranker_v2"].tags["production"] == "true"
     assert services["tile_ranker_v1"].tags["superseded_by"] == "tile_ranker_v2"
 
-    profiles = pd.read_parquet(feast_world.marts_dir / "dim_customer_profiles.parquet").sort_values("snapshot_ts")
+    profiles = pd.read_parquet(mart_location(feast_world.marts_dir, "dim_customer_profiles")).sort_values("snapshot_ts")
     latest = profiles.groupby("customer_id").tail(1).head(2)
     entity_rows = pd.DataFrame(
         {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.features.store import feature_store
 from clickintent.ranker.training_sets import CONVERSION_LABELS, TILE_LABELS, build_training_set, historical_features, read_label_table
 from clickintent.settings import Settings
@@ -29,7 +30,7 @@ def web_labels(feast_world: Settings) -> pd.DataFrame:
     intent = pd.read_parquet(feast_world.marts_dir / "fct_customer_web_intent.parquet")
     intent["as_of_ts"] = pd.to_datetime(intent["as_of_ts"], utc=True).astype("datetime64[ns, UTC]")
     first = intent.groupby("customer_id")["as_of_ts"].min().rename("first_web_ts")
-    profiles = pd.read_parquet(feast_world.marts_dir / "dim_customer_profiles.parquet", columns=["customer_id", "snapshot_ts"])
+    profiles = pd.read_parquet(mart_location(feast_world.marts_dir, "dim_customer_profiles"), columns=["customer_id", "snapshot_ts"])
     first_profile = pd.to_datetime(profiles["snapshot_ts"], utc=True).groupby(profiles["customer_id"]).min().rename("first_profile_ts")
     joined = (
         labels.merge(intent, left_on=["session_id", "customer_id"], right_on=["web_session_id", "customer_id"])

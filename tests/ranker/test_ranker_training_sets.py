@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.features.store import feature_store
 from clickintent.ranker.families import catalogue_families
 from clickintent.ranker.tasks import CONVERSION_TASK, TILE_TASK, prepare, vector_element_labels
@@ -45,7 +46,7 @@ def test_tile_training_set_is_feasts_point_in_time_join_of_the_service(feast_wor
 
     # The profile values are the latest snapshot at or before each impression (an independent
     # as-of merge as the oracle).
-    profiles = pd.read_parquet(feast_world.marts_dir / "dim_customer_profiles.parquet")
+    profiles = pd.read_parquet(mart_location(feast_world.marts_dir, "dim_customer_profiles"))
     profiles["snapshot_ts"] = pd.to_datetime(profiles["snapshot_ts"], utc=True)
     expected = (
         pd.merge_asof(
@@ -90,7 +91,7 @@ def test_tile_splits_are_in_time_order(tile_set) -> None:
 @pytest.mark.slow
 def test_conversion_set_uses_complete_windows_and_an_embargo(feast_world: Settings) -> None:
     training_set = build_training_set(feast_world, feature_store(feast_world), "conversion", CONVERSION_LABELS, "conversion_a_baseline")
-    mart = pd.read_parquet(feast_world.marts_dir / "fct_conversion_labels.parquet")
+    mart = pd.read_parquet(mart_location(feast_world.marts_dir, "fct_conversion_labels"))
     assert len(training_set.frame) == int(mart["label_window_complete"].sum()) < len(mart)
     split, times = training_set.split, training_set.frame["observation_ts"]
     window = timedelta(days=14)

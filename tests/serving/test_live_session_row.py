@@ -7,6 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from clickintent.features.partitioned_marts import mart_location, parquet_pattern
 from clickintent.serving.live_features import PageTaxonomy, session_row
 from clickintent.settings import Settings
 from support.serving_world import session_events
@@ -21,7 +22,7 @@ def test_live_session_rows_equal_dbts(pipeline_world: Settings) -> None:
     with duckdb.connect() as connection:
         frame = connection.execute(
             f"select * from read_parquet(?) using sample reservoir({SESSIONS_COMPARED} rows) repeatable (7) order by web_session_id",
-            [str(pipeline_world.marts_dir / "fct_web_sessions.parquet")],
+            [parquet_pattern(mart_location(pipeline_world.marts_dir, "fct_web_sessions"))],
         ).df()
     assert len(frame) == SESSIONS_COMPARED
     assert frame["entry_source"].nunique() >= 3 and (frame["n_events"] > 1).any()

@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 import pytest
 
+from clickintent.features.partitioned_marts import mart_location, parquet_pattern
 from clickintent.serving.process import ServiceStartError, free_port, service_environment, start_service
 from clickintent.settings import Settings, load_settings
 from serving.schemas import MAX_BODY_BYTES, MAX_CANDIDATES, MAX_EVENTS, MAX_K
@@ -327,7 +328,10 @@ def test_the_services_customer_read_equals_feasts_get_online_features(world: Set
     online = OnlineFeatures(world, "tile_ranker_v2")
     profile_only = pick(
         "select customer_id from read_parquet(?) where customer_id not in (select customer_id from read_parquet(?)) order by customer_id limit 1",
-        [str(world.marts_dir / "dim_customer_profiles.parquet"), str(world.marts_dir / "fct_customer_web_intent.parquet")],
+        [
+            parquet_pattern(mart_location(world.marts_dir, "dim_customer_profiles")),
+            str(world.marts_dir / "fct_customer_web_intent.parquet"),
+        ],
     )[0]
     reference = feature_store(world)
     try:

@@ -100,7 +100,8 @@ def write_stage_output_standins(settings: Settings, embedding_dim: int = 8, seed
     from clickintent.features.model_outputs import CUSTOMER_WEB_EMBEDDING, CUSTOMER_WEB_INTENT_LABELS, recency_weighted_as_of
 
     sessions = pd.read_parquet(
-        settings.marts_dir / "fct_web_sessions.parquet", columns=["web_session_id", "customer_id", "session_end_ts", "taxonomy_node_shares"]
+        mart_location(settings.marts_dir, "fct_web_sessions"),
+        columns=["web_session_id", "customer_id", "session_end_ts", "taxonomy_node_shares"],
     )
     nodes = (
         pd.read_parquet(settings.marts_dir / "dim_taxonomy_top_nodes.parquet")

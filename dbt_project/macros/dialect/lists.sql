@@ -32,8 +32,9 @@ transform(array_sort(collect_list(named_struct('sort_key', {{ order_by }}, 'valu
   {{ return(adapter.dispatch('list_agg_distinct_sorted', 'clickintent')(value)) }}
 {%- endmacro %}
 
+{#- not list(distinct ... order by ...): DuckDB's ordered aggregate took 5x as long (dim_customer_profiles) -#}
 {% macro default__list_agg_distinct_sorted(value) -%}
-list(distinct {{ value }} order by {{ value }})
+list_sort(list_distinct(list({{ value }})))
 {%- endmacro %}
 
 {% macro spark__list_agg_distinct_sorted(value) -%}

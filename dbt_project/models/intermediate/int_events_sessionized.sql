@@ -25,7 +25,7 @@
   Which events share a session does not depend on how events at the same instant are ordered
   (their gap is 0), so the windows order by time only. The order inside a session - ties go
   by event_id - is settled where it matters: int_sessions (first and last event) and
-  int_session_sequences (the arrays).
+  fct_session_sequences (the arrays).
 
   Incremental on DuckDB (macros/incremental.sql): a build sessionizes again only the visitors
   with new events, from the first session the new events can touch (int_sessionization_scope),

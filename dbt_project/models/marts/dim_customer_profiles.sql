@@ -1,5 +1,8 @@
+{{ config(partition_by_day={'column': 'snapshot_ts', 'order_by': 'customer_id, snapshot_ts'}, rebuilt_from_scope='int_customer_profile_scope') }}
+-- depends_on: {{ ref('int_customer_profile_scope') }}
 -- One row per customer profile snapshot, with the product families held and the number of
--- conversions up to the snapshot (point in time: nothing after snapshot_ts).
+-- conversions up to the snapshot (point in time: nothing after snapshot_ts). A file per UTC day
+-- of snapshot_ts (macros/partitioned_marts.sql).
 with
 
 customers as (
@@ -74,4 +77,3 @@ final as (
 )
 
 select * from final
-order by customer_id, snapshot_ts

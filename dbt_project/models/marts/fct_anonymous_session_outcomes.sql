@@ -20,5 +20,6 @@
   session_end_us, a file per UTC day of session_end_ts in (web_session_id, product_family) order
   (macros/partitioned_marts.sql).
 -#}
+-- depends_on: {{ ref('int_outcome_scope') }}
 select {{ star_except('outcomes', ['session_end_us']) }}
 from {{ ref('int_anonymous_session_outcomes') }} as outcomes

@@ -1,3 +1,4 @@
+{{ config(partition_by_day={'column': 'observation_ts', 'order_by': 'session_id'}, rebuilt_from_scope='int_conversion_label_scope') }}
 {#-
   One row per observation point of a customer: the end of each linked web session (the moment
   web intent becomes known for the customer) and the start of each kept app session (when the
@@ -6,9 +7,11 @@
   observation, the end day included - or 'none', plus the sorted list of every family opened in
   the window (the catalogue's families, read from stg_products: no list of families here).
   label_window_complete is false when the window runs past the end of the data: such a 'none'
-  is not yet known to be a 'none'.
+  is not yet known to be a 'none'. A file per UTC day of observation_ts, each in session_id
+  order (macros/partitioned_marts.sql).
 -#}
-{%- set window_days = var('conversion_window_days') | int -%}
+{%- set window_days = var('conversion_window_days') | int %}
+-- depends_on: {{ ref('int_conversion_label_scope') }}
 
 with
 
@@ -125,4 +128,3 @@ final as (
 )
 
 select * from final
-order by session_id

@@ -11,5 +11,6 @@
   as_of_us, a file per UTC day of as_of_ts in (customer_id, as_of_ts) order
   (macros/partitioned_marts.sql).
 -#}
+-- depends_on: {{ ref('int_customer_app_scope') }}
 select {{ star_except('intent', ['as_of_us']) }}
 from {{ ref('int_customer_app_intent') }} as intent

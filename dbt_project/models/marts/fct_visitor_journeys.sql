@@ -15,5 +15,6 @@
   Built in int_visitor_journeys (incrementally on DuckDB); this is its rows without the keys, a
   file per UTC day of as_of_ts in (visitor_id, as_of_ts) order (macros/partitioned_marts.sql).
 -#}
+-- depends_on: {{ ref('int_sessionization_scope') }}
 select {{ star_except('journeys', ['visitor_key', 'session_start_us']) }}
 from {{ ref('int_visitor_journeys') }} as journeys

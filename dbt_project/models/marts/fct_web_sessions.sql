@@ -1,5 +1,8 @@
+{{ config(partition_by_day={'column': 'session_start_ts', 'order_by': 'web_session_id'}, rebuilt_from_scope='int_sessionization_scope') }}
+-- depends_on: {{ ref('int_sessionization_scope') }}
 -- One row per web session that passed the bot/junk filter. Every count comes from int_sessions'
--- single pass over the events; here the events per top-level node become shares.
+-- single pass over the events; here the events per top-level node become shares. A file per UTC
+-- day of session_start_ts, each in web_session_id order (macros/partitioned_marts.sql).
 with
 
 sessions as (
@@ -56,4 +59,3 @@ final as (
 )
 
 select * from final
-order by web_session_id

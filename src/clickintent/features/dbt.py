@@ -44,7 +44,7 @@ from clickintent.artifacts import (
     verify_commit,
     write_commit,
 )
-from clickintent.features.partitioned_marts import MART_FILES, mart_files
+from clickintent.features.partitioned_marts import MART_FILES, mart_files, mart_location, parquet_relation
 from clickintent.features.partitioned_marts import assemble as assemble_partitioned_marts
 from clickintent.settings import Settings
 
@@ -380,8 +380,8 @@ def run_dbt_build(
             write_identity_link_report(settings)
             if not select:  # a selection may leave incremental models out: its files stay new
                 record_build(settings, plan)
-        elif plan.full_refresh:
-            forget_build(settings)  # tables part-rebuilt from all events: the next build is full too
+        else:  # the warehouse's tables are ahead of the committed marts, whose days an incremental build carries over
+            forget_build(settings)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     error = None if outcome.exception is None else f"{type(outcome.exception).__name__}: {outcome.exception}"
@@ -501,13 +501,18 @@ def _staging_profile(settings: Settings, marts_dir: Path) -> Path:
 
 def _point_views_at(settings: Settings, staging: Path, marts_dir: Path) -> None:
     """The warehouse's views over the staged marts, pointed at the committed ones (a later
-    `--select` build reads the marts it does not rebuild through them)."""
+    `--select` build reads the marts it does not rebuild through them). A partitioned mart's view
+    read the days carried over by name and the days written through the staging directory: it
+    now reads the committed directory."""
     import duckdb
 
     with duckdb.connect(str(settings.warehouse_path)) as connection:
-        views = connection.execute("select sql from duckdb_views() where not internal and contains(sql, ?)", [str(staging)]).fetchall()
-        for (sql,) in views:
-            connection.execute(sql.replace(str(staging), str(marts_dir)).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+        views = connection.execute(
+            "select database_name, schema_name, view_name from duckdb_views() where not internal and contains(sql, ?)", [str(staging)]
+        ).fetchall()
+        for database, schema, view in views:
+            name = ".".join('"{}"'.format(part.replace('"', '""')) for part in (database, schema, view))
+            connection.execute(f"create or replace view {name} as select * from {parquet_relation(mart_location(marts_dir, view))}")
 
 
 def _committed_files(marts_dir: Path) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from clickintent.artifacts import atomic_write_json
+from clickintent.features.partitioned_marts import mart_location, parquet_pattern
 from clickintent.settings import Settings
 
 REPORT_NAME = "identity_links.json"
@@ -20,13 +21,13 @@ REPORT_NAME = "identity_links.json"
 
 def identity_link_counts(settings: Settings) -> dict[str, object]:
     """Kept web sessions, and the sessions and customers linked by login alone and with stitching."""
-    links = settings.marts_dir / "fct_web_login_links.parquet"
-    sessions = settings.marts_dir / "fct_web_sessions.parquet"
+    links = mart_location(settings.marts_dir, "fct_web_login_links")
+    sessions = mart_location(settings.marts_dir, "fct_web_sessions")
     for path in (links, sessions):
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"{path} not found: build the dbt marts first (`clickintent build`)")
     with duckdb.connect() as connection:
-        (kept,) = connection.execute("select count(*) from read_parquet(?)", [str(sessions)]).fetchone()
+        (kept,) = connection.execute("select count(*) from read_parquet(?)", [parquet_pattern(sessions)]).fetchone()
         login, stitched, login_customers, all_customers = connection.execute(
             """
             select
@@ -36,7 +37,7 @@ def identity_link_counts(settings: Settings) -> dict[str, object]:
                 count(distinct customer_id)
             from read_parquet(?)
             """,
-            [str(links)],
+            [parquet_pattern(links)],
         ).fetchone()
     return {
         "identity_linking": settings.identity_linking,
@@ -54,7 +55,7 @@ def identity_link_counts(settings: Settings) -> dict[str, object]:
 def write_identity_link_report(settings: Settings) -> Path | None:
     """`<data dir>/reports/identity_links.json`, written atomically; its path, or None when the
     marts it counts are not there (a `--select` build of other models into an empty directory)."""
-    if not all((settings.marts_dir / f"{mart}.parquet").is_file() for mart in ("fct_web_login_links", "fct_web_sessions")):
+    if not all(mart_location(settings.marts_dir, mart).exists() for mart in ("fct_web_login_links", "fct_web_sessions")):
         return None
     path = settings.reports_dir / REPORT_NAME
     atomic_write_json(path, identity_link_counts(settings))

@@ -13,8 +13,9 @@ project's models and macros. The next build is
                differs (new settings, a new taxonomy, changed SQL), or for a tracker's source
                shape (its tables are not day partitions).
 
-A failed build records nothing, so its files are new again to the next build; the incremental
-models replace rows by key, so building a file twice gives the same tables.
+A failed build forgets the record, so the next one is full: the incremental tables it changed
+are ahead of the committed marts, whose days the next incremental build would carry over
+(clickintent.features.partitioned_marts).
 """
 
 from __future__ import annotations
@@ -45,13 +46,20 @@ class BuildPlan:
     fingerprint: dict[str, str] = field(default_factory=dict)
 
     def dbt_vars(self, settings: Settings) -> dict[str, object]:
-        """Writes which files are new (none in a full build) where the incremental models read it
-        (dbt_project/macros/incremental.sql, new_event_files()); the variable naming that file.
+        """Writes which files are new (none in a full build) and where the committed marts are,
+        where the models read them (dbt_project/macros/incremental.sql, new_event_files()); the
+        variable naming that file.
 
         The variable's value is the same in every build of a data directory, so that dbt can
         parse the project partially: a change of vars makes it parse the whole project again."""
-        path = settings.absolute().dbt_dir / PLAN_FILE
-        atomic_write_text(path, json.dumps({"new_event_files": None if self.full_refresh else list(self.new_files)}))
+        settings = settings.absolute()
+        path = settings.dbt_dir / PLAN_FILE
+        plan = {
+            "new_event_files": None if self.full_refresh else list(self.new_files),
+            # where the marts partitioned by day find the days they carry over (macros/partitioned_marts.sql)
+            "committed_marts": str(settings.marts_dir),
+        }
+        atomic_write_text(path, json.dumps(plan))
         return {"clickintent_build_plan": str(path)}
 
     def dbt_flags(self) -> list[str]:
@@ -80,7 +88,7 @@ def plan_build(settings: Settings, dbt_vars: dict[str, object], *, full_refresh:
         return full(f"the {settings.source_shape} source shape builds in full")
     recorded = _read_state(settings)
     if recorded is None or not settings.warehouse_path.is_file():
-        return full("no incremental build recorded for this warehouse")
+        return full("no successful build recorded for this warehouse, or the last build failed")
     changed = [name for name in fingerprint if recorded["fingerprint"].get(name) != fingerprint[name]]
     if changed:
         return full(f"changed since the last build: {', '.join(changed)}")
@@ -104,7 +112,7 @@ def record_build(settings: Settings, plan: BuildPlan) -> None:
 
 
 def forget_build(settings: Settings) -> None:
-    """The next build is a full one (the incremental tables no longer match the record)."""
+    """The next build is a full one (the incremental tables no longer match the committed marts)."""
     state_path(settings).unlink(missing_ok=True)
 
 
