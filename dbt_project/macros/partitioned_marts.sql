@@ -137,4 +137,5 @@
 {%- endmacro %}
 
 
-{% macro partitioned_mart_empty_file() -%}_empty.parquet{%- endmacro %}
+{#- clickintent.features.partitioned_marts.EMPTY_FILE: sorts after every day, and pyarrow reads it -#}
+{% macro partitioned_mart_empty_file() -%}empty.parquet{%- endmacro %}

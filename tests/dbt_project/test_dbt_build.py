@@ -70,7 +70,7 @@ def query(built):
 def test_build_runs_models_data_tests_and_unit_tests(built):
     _, result = built
     counts = result.counts()
-    assert counts["model"] == {"success": 32}
+    assert counts["model"] == {"success": 36}
     # one row_checks test per model (not-null, accepted values, row conditions) plus dbt's
     # unique and relationships tests
     assert set(counts["test"]) == {"pass"} and counts["test"]["pass"] >= 40
@@ -103,9 +103,18 @@ def test_build_runs_models_data_tests_and_unit_tests(built):
 def test_marts_are_parquet_with_utc_timestamps(built):
     settings, _ = built
     assert marts_in(settings.marts_dir) == sorted(MARTS)
-    # the windowed marts are directories of one file per UTC day of their timestamp
+    # the event-scale marts are directories of one file per UTC day of their timestamp
     partitioned = {path.name for path in settings.marts_dir.iterdir() if path.is_dir()}
-    assert partitioned == {"fct_session_sequences", "fct_visitor_journeys", "fct_anonymous_session_outcomes", "fct_customer_app_intent"}
+    assert partitioned == {
+        "fct_session_sequences",
+        "fct_web_sessions",
+        "fct_visitor_journeys",
+        "fct_anonymous_session_outcomes",
+        "fct_customer_app_intent",
+        "fct_conversion_labels",
+        "fct_tile_impressions",
+        "dim_customer_profiles",
+    }
     sequences = pq.read_table(mart_location(settings.marts_dir, "fct_session_sequences")).to_pandas()
     days = sorted(path.stem for path in (settings.marts_dir / "fct_session_sequences").iterdir())
     assert days == sorted(sequences["session_start_ts"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d").unique())

@@ -205,7 +205,7 @@ def test_a_rewritten_raw_file_or_new_settings_rebuild_in_full(tmp_path: Path) ->
     assert not result.success and "stg_events_rows_are_valid" in result.summary(), result.summary()
     by_hand.unlink()
     # its tables changed, its marts did not: the next build rewrites every day of every mart
-    assert _build(settings) == "full: no successful build recorded for this warehouse, or the last build failed"
+    assert _build(settings) == "full: no successful build recorded for this warehouse, or the last build did not finish"
 
     longer_sessions = settings.model_copy(update={"session_timeout_minutes": 45})
     assert _build(longer_sessions) == "full: changed since the last build: dbt variables"

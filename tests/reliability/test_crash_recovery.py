@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from clickintent.artifacts import UncommittedOutputError
+from clickintent.features.mart_equality import marts_in
 from clickintent.settings import Settings, load_settings
 from support.marts import mart_hashes
 
@@ -67,7 +68,7 @@ def copy_world(world: Settings, root: Path, *, models: bool = False) -> Settings
 
 
 def _staged_marts(settings: Settings, at_least: int) -> bool:
-    return any(len(list(staging.glob("*.parquet"))) >= at_least for staging in settings.data_dir.glob(".marts.tmp-*"))
+    return any(len(marts_in(staging)) >= at_least for staging in settings.data_dir.glob(".marts.tmp-*"))
 
 
 def test_build_killed_at_any_point_leaves_the_previous_marts(pipeline_world: Settings, tmp_path: Path) -> None:

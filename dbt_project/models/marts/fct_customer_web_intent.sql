@@ -72,8 +72,10 @@ windowed as (
         cast(sum(sessions.n_form_starts) as bigint) as n_form_starts,
         cast(sum(sessions.n_form_submits) as bigint) as n_form_submits,
         cast(sum(sessions.n_product_events) as bigint) as n_product_events,
-        sum(sessions.total_dwell_s) as total_dwell_s,
-        avg(sessions.duration_s) as mean_session_duration_s,
+        -- summed as whole milliseconds (what both are made of): a sum of doubles depends on the
+        -- order the threads meet the rows in, which a mart read by day does not fix
+        cast(sum(cast(round(sessions.total_dwell_s * 1000) as bigint)) as double) / 1000 as total_dwell_s,
+        cast(sum(cast(round(sessions.duration_s * 1000) as bigint)) as double) / 1000 / count(*) as mean_session_duration_s,
         max(sessions.depth) as max_session_depth,
         min(sessions.session_start_ts) as window_first_session_start_ts,
         -- events per top node, per session in the window (shares x events gives the counts back)

@@ -367,6 +367,9 @@ def run_dbt_build(
             args += ["--select", select]
         if quiet:
             args.insert(0, "--quiet")
+        # the tables dbt changes get ahead of the committed marts, whose days an incremental build
+        # carries over: until a build records its success, whatever stops it, the next is full
+        forget_build(settings)
         started = time.perf_counter()
         outcome = _invoke(settings, args)
         nodes = _node_results(outcome.result)
@@ -378,10 +381,8 @@ def run_dbt_build(
             swap_directory(staging, marts_dir)
             _point_views_at(settings, staging, marts_dir)
             write_identity_link_report(settings)
-            if not select:  # a selection may leave incremental models out: its files stay new
+            if not select:  # a selection may leave incremental models out: the next build is full
                 record_build(settings, plan)
-        else:  # the warehouse's tables are ahead of the committed marts, whose days an incremental build carries over
-            forget_build(settings)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     error = None if outcome.exception is None else f"{type(outcome.exception).__name__}: {outcome.exception}"

@@ -13,9 +13,10 @@ project's models and macros. The next build is
                differs (new settings, a new taxonomy, changed SQL), or for a tracker's source
                shape (its tables are not day partitions).
 
-A failed build forgets the record, so the next one is full: the incremental tables it changed
-are ahead of the committed marts, whose days the next incremental build would carry over
-(clickintent.features.partitioned_marts).
+A build forgets the record before dbt runs and records again only when it succeeds (a
+`--select` build never does), so the next build after a failed, killed or selective one is full:
+the incremental tables it changed are ahead of the committed marts, whose days an incremental
+build would carry over (clickintent.features.partitioned_marts).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def plan_build(settings: Settings, dbt_vars: dict[str, object], *, full_refresh:
         return full(f"the {settings.source_shape} source shape builds in full")
     recorded = _read_state(settings)
     if recorded is None or not settings.warehouse_path.is_file():
-        return full("no successful build recorded for this warehouse, or the last build failed")
+        return full("no successful build recorded for this warehouse, or the last build did not finish")
     changed = [name for name in fingerprint if recorded["fingerprint"].get(name) != fingerprint[name]]
     if changed:
         return full(f"changed since the last build: {', '.join(changed)}")

@@ -13,8 +13,9 @@ import os
 from pathlib import Path
 
 REBUILT_FROM_SUFFIX = ".rebuilt_from.csv"
-# Written by dbt when no day has a row: the mart's columns for its readers and data tests.
-EMPTY_FILE = "_empty.parquet"
+# Written by dbt when no day has a row: the mart's columns for its readers and data tests. Not
+# `_empty`: pyarrow (and so pandas) skips files whose names start with `_` or `.` in a directory.
+EMPTY_FILE = "empty.parquet"
 MART_FILES = ("*.parquet", "*/*.parquet")  # a set's marts: files, and partitioned marts' days
 
 
