@@ -206,17 +206,7 @@ sessionized as (
 
 ),
 {%- else -%}
-{{ events_name }} as (
-
-    select * from {{ ref('stg_events') }}
-
-),
-
-sessionized as (
-
-    select * from {{ ref('int_events_sessionized') }}
-
-),
+{{ session_events_from_day(events_name, none) }}
 {%- endif %}
 {%- endmacro %}
 
@@ -249,7 +239,7 @@ sessionized as (
 sessionized as (
 
     select * from {{ ref('int_events_sessionized') }}
-    where session_start_us >= {{ epoch_us("timestamptz '" ~ from_day ~ " 00:00:00+00'") }}
+    where session_start_us >= {{ epoch_us(utc_day_start(from_day)) }}
 
 ),
 {%- endif %}

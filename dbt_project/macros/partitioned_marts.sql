@@ -39,6 +39,12 @@
 {%- endmacro %}
 
 
+{#- The first instant of UTC day `day` ('YYYY-MM-DD', as rebuilt_from_day() gives it). -#}
+{% macro utc_day_start(day) -%}
+timestamptz '{{ day }} 00:00:00+00'
+{%- endmacro %}
+
+
 {#- Writes the mart's days from rebuilt_from_day() on into `<location without .parquet>/`; what its view reads. -#}
 {% macro write_partitioned_mart(location, columns, compiled_code, partitioning, scope_model) -%}
   {%- if scope_model is not none and ('model.' ~ model.package_name ~ '.' ~ scope_model) not in model.depends_on.nodes -%}
@@ -56,7 +62,7 @@
       {{ compiled_code }}
     ) as model_subq
     {%- if from_day is not none %}
-    where {{ column }} >= timestamptz '{{ from_day }} 00:00:00+00'
+    where {{ column }} >= {{ utc_day_start(from_day) }}
     {%- endif %}
     order by partition_day, {{ partitioning['order_by'] }}
   {%- endcall %}
@@ -126,7 +132,7 @@
         and node.alias == relation.identifier and node.schema == relation.schema -%}
       {%- set from_day = rebuilt_from_day(node.config.get('rebuilt_from_scope'), relation) -%}
       {%- if from_day is not none -%}
-        {%- do conditions.append(adapter.quote(node.config.get('partition_by_day')['column']) ~ " >= timestamptz '" ~ from_day ~ " 00:00:00+00'") -%}
+        {%- do conditions.append(adapter.quote(node.config.get('partition_by_day')['column']) ~ ' >= ' ~ utc_day_start(from_day)) -%}
       {%- endif -%}
     {%- endfor -%}
   {%- endif -%}

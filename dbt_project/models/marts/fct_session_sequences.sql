@@ -27,7 +27,7 @@ sessions as (
     from {{ ref('int_sessions') }} as sessions
     where sessions.session_class = 'kept'
     {%- if from_day is not none %}
-        and sessions.session_start_us >= {{ epoch_us("timestamptz '" ~ from_day ~ " 00:00:00+00'") }}
+        and sessions.session_start_us >= {{ epoch_us(utc_day_start(from_day)) }}
     {%- endif %}
 
 ),
