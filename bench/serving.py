@@ -245,7 +245,7 @@ def build_bodies(settings, n_bodies: int, seed: int) -> tuple[list[dict], list[s
             row[0]
             for row in connection.execute(
                 "select distinct customer_id from read_parquet(?) order by customer_id",
-                [str(settings.marts_dir / "fct_customer_web_intent.parquet")],
+                [parquet_pattern(mart_location(settings.marts_dir, "fct_customer_web_intent"))],
             ).fetchall()
         ]
         products = [

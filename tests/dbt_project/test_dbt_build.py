@@ -114,6 +114,8 @@ def test_marts_are_parquet_with_utc_timestamps(built):
         "fct_conversion_labels",
         "fct_tile_impressions",
         "dim_customer_profiles",
+        "fct_web_login_links",
+        "fct_customer_web_intent",
     }
     sequences = pq.read_table(mart_location(settings.marts_dir, "fct_session_sequences")).to_pandas()
     days = sorted(path.stem for path in (settings.marts_dir / "fct_session_sequences").iterdir())

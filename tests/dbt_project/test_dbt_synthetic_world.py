@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from clickintent.features.dbt import run_dbt_build
+from clickintent.features.partitioned_marts import mart_location, parquet_pattern
 from clickintent.settings import load_settings
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,9 @@ def world(tmp_path_factory):
     connection.execute(f"create temp view true_event_sessions as select * from read_parquet('{truth / 'event_sessions.parquet'}')")
     connection.execute(f"create temp view true_sessions as select * from read_parquet('{truth / 'session_intents.parquet'}')")
     connection.execute(f"create temp view true_visitors as select * from read_parquet('{truth / 'visitor_intents.parquet'}')")
-    connection.execute(f"create temp view links as select * from read_parquet('{settings.marts_dir / 'fct_web_login_links.parquet'}')")
+    connection.execute(
+        f"create temp view links as select * from read_parquet('{parquet_pattern(mart_location(settings.marts_dir, 'fct_web_login_links'))}')"
+    )
     yield connection
     connection.close()
 

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from clickintent.cli.main import app
 from clickintent.events.partitions import raw_event_files
-from clickintent.features.dbt import dbt_log_dir, manifest_path, run_dbt_build
+from clickintent.features.dbt import DbtBuildResult, dbt_log_dir, manifest_path, run_dbt_build
 from clickintent.features.manifest import read_feast_marts
 from clickintent.features.mart_equality import compare_marts
 from clickintent.features.partitioned_marts import mart_location
@@ -39,13 +39,17 @@ def _cli(*args: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-def _build(settings: Settings, *, full_refresh: bool = False) -> str:
+def _build_result(settings: Settings, *, full_refresh: bool = False) -> DbtBuildResult:
     result = run_dbt_build(settings, quiet=True, full_refresh=full_refresh)
     assert result.success, result.summary()
     unit_tests = [node for node in result.nodes if node.unique_id.startswith("unit_test.")]
     # an incremental build runs the same models and macros the last one unit-tested
     assert bool(unit_tests) == (result.plan or "").startswith("full: "), result.plan
-    return result.plan or ""
+    return result
+
+
+def _build(settings: Settings, *, full_refresh: bool = False) -> str:
+    return _build_result(settings, full_refresh=full_refresh).plan or ""
 
 
 def _events(settings: Settings) -> pd.DataFrame:
@@ -63,6 +67,7 @@ def _sessions(settings: Settings) -> pd.DataFrame:
 CROSSING_VISITOR = "crafted_midnight_visitor"
 GAP_VISITOR = "crafted_gap_visitor"
 RETURNING_VISITOR = "crafted_returning_visitor"
+STITCHED_VISITOR = "crafted_stitched_visitor"
 
 
 def _append(settings: Settings, events: list[dict], directory: Path) -> None:
@@ -84,12 +89,24 @@ def _page_views(events: pd.DataFrame, visitor: str, start, minutes: tuple[int, .
     ]
 
 
-def _signed_in_visit(events: pd.DataFrame, visitor: str, start) -> list[dict]:
-    """A new web visitor's page view and, a minute later, a login as a customer of the world."""
+def _signed_in_visit(events: pd.DataFrame, visitor: str, start, prefix: str = "crafted_first") -> list[dict]:
+    """A web visitor's page view and, a minute later, a login as a customer of the world."""
     login = events[(events["platform"] == "web") & (events["event_type"] == "login")].iloc[0].to_dict()
-    return _page_views(events, visitor, start, (0,), "crafted_first") + [
-        {**login, "anonymous_id": visitor, "event_id": "crafted_first_login", "event_ts": start + timedelta(minutes=1)}
+    return _page_views(events, visitor, start, (0,), prefix) + [
+        {**login, "anonymous_id": visitor, "event_id": f"{prefix}_login", "event_ts": start + timedelta(minutes=1)}
     ]
+
+
+def _unknown_event(events: pd.DataFrame, event_id: str, event_ts) -> dict:
+    """A new web visitor's event of a type the contract does not know (loaded as 'other')."""
+    return {
+        **_web_event(events),
+        "anonymous_id": event_id,
+        "customer_id": None,
+        "event_id": event_id,
+        "event_type": "video_play",
+        "event_ts": event_ts,
+    }
 
 
 def _extension(settings: Settings, events: pd.DataFrame, boundary) -> tuple[dict, str]:
@@ -119,7 +136,9 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
         settings,
         _page_views(events, CROSSING_VISITOR, boundary, (-20, -12), "crafted_before")
         + _page_views(events, GAP_VISITOR, gap_day, (600, 605, 655, 660), "crafted_gap")
-        + _signed_in_visit(events, RETURNING_VISITOR, events["event_ts"].min()),
+        + _signed_in_visit(events, RETURNING_VISITOR, events["event_ts"].min())
+        + _page_views(events, STITCHED_VISITOR, boundary - timedelta(days=5), (0, 3), "crafted_anonymous")
+        + [_unknown_event(events, "crafted_unknown_before", boundary - timedelta(hours=6))],
         tmp_path / "before",
     )
     assert _build(settings).startswith("full: no successful build recorded")
@@ -134,19 +153,31 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
     extension, extended = _extension(settings, events, boundary)
     _cli("generate", "--append", "--days", "1", "--data-dir", str(settings.data_dir))
     late = [extension, *_page_views(events, GAP_VISITOR, gap_day, (630,), "crafted_join")]
-    # and a visitor back more than the journeys' 30 days after its signed-in first visit
+    # and a visitor back more than the journeys' 30 days after its signed-in first visit, and
+    # one signing in whose anonymous visit before the boundary the login stitches
     back = _page_views(events, RETURNING_VISITOR, boundary + timedelta(hours=12), (0, 1), "crafted_back")
+    back += _signed_in_visit(events, STITCHED_VISITOR, boundary + timedelta(hours=2), "crafted_sign_in")
+    back += [_unknown_event(events, "crafted_unknown_after", boundary + timedelta(hours=6))]
     _append(settings, late + back + _page_views(events, CROSSING_VISITOR, boundary, (5, 15), "crafted_after"), tmp_path / "after")
 
-    plan = _build(settings)
-    assert plan.startswith("incremental: ") and "new raw event file(s)" in plan, plan
+    incremental = _build_result(settings)
+    assert incremental.plan.startswith("incremental: ") and "new raw event file(s)" in incremental.plan, incremental.plan
     full = load_settings(data_dir=tmp_path / "full")
     shutil.copytree(settings.raw_dir, full.raw_dir)
-    assert _build(full, full_refresh=True) == "full: full refresh asked for"
+    rebuilt = _build_result(full, full_refresh=True)
+    assert rebuilt.plan == "full: full refresh asked for"
+    # an incremental build counts the unknown event types of the new files, a full one all
+    assert "warn: stg_events_unknown_event_types: 1 rows" in incremental.summary()
+    assert "warn: stg_events_unknown_event_types: 2 rows" in rebuilt.summary()
 
     feast_marts = [mart.model for mart in read_feast_marts(manifest_path(settings))]
     assert len(feast_marts) >= 10
-    assert compare_marts(settings.marts_dir, full.marts_dir, feast_marts) == {}
+    # and the links the customer features are made of, among them a session before the
+    # boundary stitched to the login after it
+    assert compare_marts(settings.marts_dir, full.marts_dir, [*feast_marts, "fct_web_login_links"]) == {}
+    links = pq.read_table(mart_location(settings.marts_dir, "fct_web_login_links")).to_pandas()
+    stitched = links[(links["anonymous_id"] == STITCHED_VISITOR) & (links["link_method"] == "stitched")]
+    assert (stitched["session_end_ts"] < boundary).all() and (stitched["linked_at_ts"] >= boundary).all() and len(stitched) == 1
     # the sequence mart's days before the earliest one rebuilt are the files the first build
     # wrote (hard links), the others were written again; the late events' days among them
     files_after = {path.name: path.stat().st_ino for path in sequence_days.iterdir()}
@@ -182,16 +213,19 @@ def test_incremental_build_equals_a_full_rebuild_of_the_same_events(tmp_path: Pa
     assert returned["days_since_previous_session"].iloc[-1] > 30
 
 
-def test_a_rewritten_raw_file_or_new_settings_rebuild_in_full(tmp_path: Path) -> None:
+def test_a_rewritten_raw_file_or_new_settings_rebuild_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(data_dir=tmp_path / "data")
     _cli("generate", "--events", "5000", "--days", "5", "--data-dir", str(settings.data_dir))
     _build(settings)
     log = dbt_log_dir(settings) / "dbt.log"
     logged_before = log.stat().st_size
+    assert "[debug]" not in log.read_text()  # dbt.log holds each node's result, not its statements
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # dbt's own setting brings them back
     assert _build(settings) == "incremental: 0 new raw event file(s)"
     # the same settings and project: dbt reuses its parse (a full one costs seconds a build)
     logged = log.read_bytes()[logged_before:].decode()
     assert "Partial parsing enabled" in logged and "Unable to do partial parsing" not in logged
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE")
 
     # a file put into a partition by hand, not by `clickintent load`: the incremental build,
     # which checks the new files' events only, still finds its event without an id
@@ -279,7 +313,7 @@ def test_late_forms_and_conversions_reopen_outcomes_older_than_the_open_windows(
     _rebuilt_in_full_equals(settings, full)
 
     # a late conversion: the customer of a login that followed an older anonymous session
-    links = pq.read_table(settings.marts_dir / "fct_web_login_links.parquet").to_pandas()
+    links = pq.read_table(mart_location(settings.marts_dir, "fct_web_login_links")).to_pandas()
     links = links[links["link_method"] == "web_session_login"]
     linked = sessions.merge(links[["anonymous_id", "customer_id", "linked_at_ts"]], on="anonymous_id")
     linked = linked[

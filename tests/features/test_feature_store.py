@@ -81,7 +81,7 @@ def _expected_web_intent(sessions: pd.DataFrame, customer: str, at: pd.Timestamp
 
 def test_historical_features_at_t_use_nothing_after_t(feast_world):
     marts = feast_world.marts_dir
-    links = pd.read_parquet(marts / "fct_web_login_links.parquet")[["web_session_id", "customer_id", "link_method", "counts_from_ts"]]
+    links = pd.read_parquet(mart_location(marts, "fct_web_login_links"))[["web_session_id", "customer_id", "link_method", "counts_from_ts"]]
     sessions = pd.read_parquet(mart_location(marts, "fct_web_sessions")).drop(columns=["customer_id"]).merge(links, on="web_session_id")
     busy = sessions.groupby("customer_id").size()
     stitched = set(sessions.loc[sessions.link_method == "stitched", "customer_id"])

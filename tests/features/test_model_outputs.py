@@ -140,7 +140,7 @@ def test_intent_tables_follow_the_taxonomy_stage(pipeline_world, tmp_path):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
     # every customer's first row holds the sessions that start to count then (one, or a login's
     # session plus those it stitched), and every counting time is an as-of time of its customer
-    links = pd.read_parquet(settings.marts_dir / "fct_web_login_links.parquet")
+    links = pd.read_parquet(mart_location(settings.marts_dir, "fct_web_login_links"))
     assert set(customers.customer_id) == set(links.customer_id)
     first = customers.sort_values("as_of_ts").groupby("customer_id").head(1).set_index("customer_id")
     first_links = links[links.counts_from_ts == links.customer_id.map(first.as_of_ts)]

@@ -27,7 +27,7 @@ def web_labels(feast_world: Settings) -> pd.DataFrame:
     """Conversion label rows made at the end of a linked web session, with the aggregates row of that session."""
     labels = read_label_table(feast_world, CONVERSION_LABELS)
     labels = labels[labels["observation_point"] == "web_session_end"]
-    intent = pd.read_parquet(feast_world.marts_dir / "fct_customer_web_intent.parquet")
+    intent = pd.read_parquet(mart_location(feast_world.marts_dir, "fct_customer_web_intent"))
     intent["as_of_ts"] = pd.to_datetime(intent["as_of_ts"], utc=True).astype("datetime64[ns, UTC]")
     first = intent.groupby("customer_id")["as_of_ts"].min().rename("first_web_ts")
     profiles = pd.read_parquet(mart_location(feast_world.marts_dir, "dim_customer_profiles"), columns=["customer_id", "snapshot_ts"])
@@ -71,7 +71,9 @@ def test_labels_moved_just_before_their_session_get_the_previous_aggregates(feas
     joined = fetch(feast_world, moved)
     # What was known a microsecond earlier: the customer's previous linked session's row (if it
     # is within the 30-day ttl), never the row of the session that ends at the label time.
-    intent = pd.read_parquet(feast_world.marts_dir / "fct_customer_web_intent.parquet", columns=["customer_id", "as_of_ts", *WEB_COLUMNS])
+    intent = pd.read_parquet(
+        mart_location(feast_world.marts_dir, "fct_customer_web_intent"), columns=["customer_id", "as_of_ts", *WEB_COLUMNS]
+    )
     intent["as_of_ts"] = pd.to_datetime(intent["as_of_ts"], utc=True).astype("datetime64[ns, UTC]")
     previous = (
         pd.merge_asof(
@@ -111,7 +113,9 @@ def test_no_training_row_holds_a_web_feature_from_after_its_label(feast_world: S
     """Every web aggregate in the tile training set is the latest source row at or before the impression."""
     training_set = build_training_set(feast_world, feature_store(feast_world), "tile", TILE_LABELS, "tile_ranker_f_web_aggregates")
     rows = training_set.frame[["impression_ts", "customer_id", *WEB_COLUMNS]].reset_index()
-    intent = pd.read_parquet(feast_world.marts_dir / "fct_customer_web_intent.parquet", columns=["customer_id", "as_of_ts", *WEB_COLUMNS])
+    intent = pd.read_parquet(
+        mart_location(feast_world.marts_dir, "fct_customer_web_intent"), columns=["customer_id", "as_of_ts", *WEB_COLUMNS]
+    )
     intent["as_of_ts"] = pd.to_datetime(intent["as_of_ts"], utc=True).astype("datetime64[ns, UTC]")
     intent = intent.sort_values("as_of_ts")
 

@@ -69,7 +69,7 @@ def known_customer(world: Settings) -> str:
     """A customer with a profile and linked web history in the online store."""
     return pick(
         "select customer_id from read_parquet(?) order by n_linked_sessions_30d desc, customer_id limit 1",
-        [str(world.marts_dir / "fct_customer_web_intent.parquet")],
+        [parquet_pattern(mart_location(world.marts_dir, "fct_customer_web_intent"))],
     )[0]
 
 
@@ -330,7 +330,7 @@ def test_the_services_customer_read_equals_feasts_get_online_features(world: Set
         "select customer_id from read_parquet(?) where customer_id not in (select customer_id from read_parquet(?)) order by customer_id limit 1",
         [
             parquet_pattern(mart_location(world.marts_dir, "dim_customer_profiles")),
-            str(world.marts_dir / "fct_customer_web_intent.parquet"),
+            parquet_pattern(mart_location(world.marts_dir, "fct_customer_web_intent")),
         ],
     )[0]
     reference = feature_store(world)

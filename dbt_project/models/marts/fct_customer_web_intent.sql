@@ -7,8 +7,18 @@
   as_of_ts: a stitched session is absent before the login that linked it. The 30 days are part
   of the features' names (n_events_30d ...), so the window is fixed here: another window is
   another set of features.
+
+  A file per UTC day of as_of_ts, each in (customer_id, as_of_ts, web_session_id) order
+  (macros/partitioned_marts.sql). A row counts only links that count by its as_of_ts, and every
+  link an incremental build changes counts from its visitor's sessionization scope's start on
+  (fct_web_login_links), as does every session it builds again: so the rows before the scope's
+  first day stay as built, and those from it on need only the links that count from that day or
+  whose session ended at most the window before it.
 -#}
 {%- set window_days = 30 -%}
+{%- set from_day = rebuilt_from_day('int_sessionization_scope') %}
+{{ config(partition_by_day={'column': 'as_of_ts', 'order_by': 'customer_id, as_of_ts, web_session_id'}, rebuilt_from_scope='int_sessionization_scope') }}
+-- depends_on: {{ ref('int_sessionization_scope') }}
 
 with
 
@@ -16,6 +26,10 @@ links as (
 
     select web_session_id, customer_id, counts_from_ts
     from {{ ref('fct_web_login_links') }}
+    {%- if from_day is not none %}
+    where counts_from_ts >= {{ utc_day_start(from_day) }}
+        or session_end_ts >= {{ utc_day_start(from_day) }} - interval {{ window_days }} days
+    {%- endif %}
 
 ),
 
@@ -47,6 +61,9 @@ as_of_points as (
         {{ arg_max('web_session_id', struct_pack({'ts': 'session_end_ts', 'id': 'web_session_id'})) }} as web_session_id
 
     from linked_sessions
+    {%- if from_day is not none %}
+    where counts_from_ts >= {{ utc_day_start(from_day) }}
+    {%- endif %}
     group by customer_id, counts_from_ts
 
 ),
@@ -133,4 +150,3 @@ final as (
 )
 
 select * from final
-order by customer_id, as_of_ts, web_session_id

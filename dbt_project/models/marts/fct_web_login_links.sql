@@ -15,11 +15,21 @@
   later): fct_customer_web_intent and the customer-level model outputs count a linked session
   from it. Empty in the identity-free mode (var identity_linking 'off'): int_sessions gives no
   web session a customer_id, so there is no login to stitch to either.
+
+  A file per UTC day of counts_from_ts, each in web_session_id order (macros/partitioned_marts.sql).
+  A link changes only where its cookie's sessions do, from the cookie's sessionization scope's
+  start on: a session built again starts there (and ends, and counts, later), a login added
+  there comes after the cookie's earlier logins, and a session stitched anew counts from that
+  login. So an incremental build writes the days from the scope's first on, from the sessions
+  that ended at most the stitch window before it (those a login from that day on can reach).
 -#}
 {%- set stitch_window_days = var('stitch_window_days', 30) %}
 {%- if stitch_window_days is not number or stitch_window_days < 0 or stitch_window_days != stitch_window_days | int %}
     {{ exceptions.raise_compiler_error("var stitch_window_days must be a whole number of days, 0 or more, got " ~ stitch_window_days) }}
 {%- endif %}
+{%- set from_day = rebuilt_from_day('int_sessionization_scope') %}
+{{ config(partition_by_day={'column': 'counts_from_ts', 'order_by': 'web_session_id'}, rebuilt_from_scope='int_sessionization_scope') }}
+-- depends_on: {{ ref('int_sessionization_scope') }}
 
 with
 
@@ -27,6 +37,9 @@ sessions as (
 
     select * from {{ ref('int_sessions') }}
     where platform = 'web' and session_class = 'kept'
+    {%- if from_day is not none %}
+        and session_end_ts >= {{ utc_day_start(from_day) }} - interval {{ stitch_window_days }} days
+    {%- endif %}
 
 ),
 
@@ -102,4 +115,3 @@ final as (
 )
 
 select * from final
-order by web_session_id

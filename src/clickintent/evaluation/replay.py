@@ -323,8 +323,8 @@ def read_actions(settings: Settings) -> pd.DataFrame:
 
 def read_logins(settings: Settings) -> pd.DataFrame:
     """The login links (fct_web_login_links, sessions with a login): visitor_id, customer_id, linked_at_ts."""
-    path = settings.marts_dir / "fct_web_login_links.parquet"
-    if not path.is_file():
+    path = mart_location(settings.marts_dir, "fct_web_login_links")
+    if not path.exists():
         raise ReplayError(f"{path} not found; run `clickintent build`")
     links = pd.read_parquet(path)
     if "link_method" in links.columns:  # stitched links re-date earlier sessions; a login is the event

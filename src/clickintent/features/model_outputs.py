@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from clickintent.artifacts import atomic_file
 from clickintent.features.manifest import ENTITY_JOIN_KEYS, FeastMart, MartColumn, duckdb_type_to_feast
+from clickintent.features.partitioned_marts import mart_location
 from clickintent.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -386,8 +387,8 @@ def _utc_index(values: pd.Series) -> pd.DatetimeIndex:
 def read_web_links(settings: Settings) -> pd.DataFrame | None:
     """dbt's web -> customer links (fct_web_login_links: session, customer, when it counts from),
     or None where the marts directory has none (a frame that is not this data directory's mart)."""
-    path = settings.marts_dir / "fct_web_login_links.parquet"
-    if not path.is_file():
+    path = mart_location(settings.marts_dir, "fct_web_login_links")
+    if not path.exists():
         return None
     return pd.read_parquet(path, columns=["web_session_id", "customer_id", "counts_from_ts"])
 

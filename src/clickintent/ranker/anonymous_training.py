@@ -197,8 +197,8 @@ def anonymous_time_split(settings: Settings, session_ends: pd.Series) -> TimeSpl
 
 def visitors_logged_in_before(settings: Settings, moment: pd.Timestamp) -> set[str]:
     """anonymous_ids with a login (a session with a login event) before `moment`."""
-    path = settings.marts_dir / "fct_web_login_links.parquet"
-    if not path.is_file():
+    path = mart_location(settings.marts_dir, "fct_web_login_links")
+    if not path.exists():
         raise TrainingSetError(f"{path} not found; run `clickintent build` first")
     links = pd.read_parquet(path, columns=["anonymous_id", "link_method", "linked_at_ts"])
     links = links[links["link_method"] == "web_session_login"]
