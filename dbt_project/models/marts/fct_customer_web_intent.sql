@@ -16,7 +16,7 @@
   whose session ended at most the window before it.
 -#}
 {%- set window_days = 30 -%}
-{%- set from_day = rebuilt_from_day('int_sessionization_scope') %}
+{%- set from_day = rebuilt_from_day(config.get('rebuilt_from_scope')) %}
 {{ config(partition_by_day={'column': 'as_of_ts', 'order_by': 'customer_id, as_of_ts, web_session_id'}, rebuilt_from_scope='int_sessionization_scope') }}
 -- depends_on: {{ ref('int_sessionization_scope') }}
 

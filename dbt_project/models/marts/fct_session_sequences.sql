@@ -13,7 +13,7 @@
 --     per array over the text columns was several times slower);
 --   - only then are the codes turned back into text, with list_select over small lookup
 --     lists (a gather, not a lambda per element).
-{%- set from_day = rebuilt_from_day('int_sessionization_scope') %}
+{%- set from_day = rebuilt_from_day(config.get('rebuilt_from_scope')) %}
 
 with
 

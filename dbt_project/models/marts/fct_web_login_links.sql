@@ -27,7 +27,7 @@
 {%- if stitch_window_days is not number or stitch_window_days < 0 or stitch_window_days != stitch_window_days | int %}
     {{ exceptions.raise_compiler_error("var stitch_window_days must be a whole number of days, 0 or more, got " ~ stitch_window_days) }}
 {%- endif %}
-{%- set from_day = rebuilt_from_day('int_sessionization_scope') %}
+{%- set from_day = rebuilt_from_day(config.get('rebuilt_from_scope')) %}
 {{ config(partition_by_day={'column': 'counts_from_ts', 'order_by': 'web_session_id'}, rebuilt_from_scope='int_sessionization_scope') }}
 -- depends_on: {{ ref('int_sessionization_scope') }}
 
